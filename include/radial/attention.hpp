@@ -1,0 +1,51 @@
+// Block-sparse attention driven by a Plan: out = softmax(scale * q k^T + mask) v, per batch and
+// head, with the log-sum-exp of each row (natural log, of the scaled scores).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "radial/plan.hpp"
+#include "radial/tensor.hpp"
+
+namespace radial {
+
+enum class Backend { automatic, cpu, cuda };
+
+struct AttentionOptions {
+  double scale = 0.0;  // 0 means 1 / sqrt(head_dim)
+  Backend backend = Backend::automatic;  // automatic: by the tensors' device
+  int threads = 0;     // CPU backend: 0 means all hardware threads
+  void* stream = nullptr;  // CUDA backend: a cudaStream_t (nullptr: the default stream)
+};
+
+// q, k, v, out: [batch, seq, heads, head_dim] views (any strides, head_dim contiguous), all of
+// one dtype and device; seq == plan.seq_len. lse: float32 [batch, heads, seq] contiguous, on
+// the tensors' device, or nullptr when not wanted. Throws Error on any mismatch before any work.
+void attention(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
+               const TensorView& out, float* lse, const AttentionOptions& options = {});
+
+// Checks what attention() checks; exposed so that every backend validates the same way.
+void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,
+                             const TensorView& v, const TensorView& out);
+
+// The plainly right version that the fast ones are tested against: token by token, float64
+// accumulation, no tiling. out: [batch, seq, heads, head_dim]; lse: [batch, heads, seq].
+struct ReferenceResult {
+  int64_t batch = 0, seq = 0, heads = 0, dim = 0;
+  std::vector<double> out;
+  std::vector<double> lse;
+  double at(int64_t b, int64_t s, int64_t h, int64_t d) const {
+    return out[((b * seq + s) * heads + h) * dim + d];
+  }
+  double lse_at(int64_t b, int64_t h, int64_t s) const { return lse[(b * heads + h) * seq + s]; }
+};
+ReferenceResult attention_reference(const Plan& plan, const TensorView& q, const TensorView& k,
+                                    const TensorView& v, double scale = 0.0);
+
+// The tiled, multi-threaded CPU backend (online softmax, float32 accumulation).
+void attention_cpu(const Plan& plan, const TensorView& q, const TensorView& k,
+                   const TensorView& v, const TensorView& out, float* lse,
+                   const AttentionOptions& options = {});
+
+}  // namespace radial
