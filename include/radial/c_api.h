@@ -1,0 +1,131 @@
+/* The C ABI of the radial library: what every binding (Python through ctypes, others later)
+ * calls, so that no binding depends on a C++ standard library or a framework build.
+ *
+ * Conventions:
+ *  - Every function that can fail returns a radial_status; RADIAL_OK is 0. On failure the
+ *    message (for bad input the library's "radial: ARGUMENT: expected ..., got ..." text) and
+ *    the argument's name are kept per thread and read with radial_last_error() and
+ *    radial_last_error_argument(). No C++ exception crosses this boundary.
+ *  - Structs are plain data with fixed-width fields; radial_abi_version() changes whenever
+ *    one of them or a signature changes, so a binding can refuse a library it does not know.
+ *  - A radial_plan is immutable once made and may be shared by threads. */
+#ifndef RADIAL_C_API_H
+#define RADIAL_C_API_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define RADIAL_C_EXPORT __declspec(dllexport)
+#else
+#define RADIAL_C_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RADIAL_ABI_VERSION 1
+
+typedef enum radial_status {
+  RADIAL_OK = 0,
+  RADIAL_ERROR_INVALID_ARGUMENT = 1, /* a radial::Error: bad input, named in the message */
+  RADIAL_ERROR_OUT_OF_MEMORY = 2,
+  RADIAL_ERROR_RUNTIME = 3,          /* anything else, e.g. a CUDA failure */
+} radial_status;
+
+/* Element types and devices; the numbers match the order of the C++ enums. */
+enum { RADIAL_DTYPE_F32 = 0, RADIAL_DTYPE_BF16 = 1, RADIAL_DTYPE_F16 = 2 };
+enum { RADIAL_DEVICE_CPU = 0, RADIAL_DEVICE_CUDA = 1 };
+enum { RADIAL_MODEL_WAN = 0, RADIAL_MODEL_HUNYUAN = 1 };
+enum { RADIAL_PATTERN_RADIAL = 0, RADIAL_PATTERN_DENSE = 1 };
+
+typedef struct radial_geometry {
+  int64_t frames;           /* latent frames F >= 1 */
+  int64_t tokens_per_frame; /* T = h * w after patchify */
+  int64_t text_tokens;      /* text tokens appended after the video (joint attention) */
+  int64_t text_valid;       /* valid text tokens; -1 means all */
+} radial_geometry;
+
+typedef struct radial_plan_spec {
+  int32_t pattern;        /* RADIAL_PATTERN_* */
+  int32_t model;          /* RADIAL_MODEL_* */
+  double decay_factor;    /* > 0 and finite */
+  int32_t block_size;     /* 128 or 64 */
+  int32_t decay_adjacent; /* 0 or 1 */
+} radial_plan_spec;
+
+typedef struct radial_plan_info {
+  int64_t seq_len;
+  int64_t key_limit;
+  int32_t block_rows;
+  int32_t block_cols;
+  int32_t block_size;
+  int32_t reserved;
+  int64_t kept_blocks;
+  int64_t total_blocks;
+  int64_t rows_given_diagonal;
+  double density;
+  double flops_per_head_dim;
+  double dense_flops_per_head_dim;
+} radial_plan_info;
+
+/* A [batch, seq, heads, dim] view with element strides (the head dimension contiguous). */
+typedef struct radial_tensor {
+  void* data;
+  int32_t dtype;        /* RADIAL_DTYPE_* */
+  int32_t device;       /* RADIAL_DEVICE_* */
+  int32_t device_index;
+  int32_t reserved;
+  int64_t batch, seq, heads, dim;
+  int64_t stride_batch, stride_seq, stride_head;
+} radial_tensor;
+
+typedef struct radial_plan radial_plan; /* opaque */
+
+RADIAL_C_EXPORT int32_t radial_abi_version(void);
+RADIAL_C_EXPORT const char* radial_version(void);
+/* 1 when the library was built with CUDA, 0 otherwise. */
+RADIAL_C_EXPORT int32_t radial_built_with_cuda(void);
+/* 1 when built with CUDA and a device is visible. */
+RADIAL_C_EXPORT int32_t radial_cuda_available(void);
+
+/* The last failure on this thread: its message, and the argument it names ("" when none).
+ * Valid until the next failing call on the same thread. */
+RADIAL_C_EXPORT const char* radial_last_error(void);
+RADIAL_C_EXPORT const char* radial_last_error_argument(void);
+
+/* Latent geometry from video frames and pixel sizes (the model presets). */
+RADIAL_C_EXPORT radial_status radial_geometry_from_video(int32_t model, int64_t video_frames,
+                                                         int64_t height, int64_t width,
+                                                         int64_t text_tokens, int64_t text_valid,
+                                                         radial_geometry* out);
+
+/* Plans one attention; *out is owned by the caller and released with radial_plan_destroy. */
+RADIAL_C_EXPORT radial_status radial_plan_create(const radial_geometry* geometry,
+                                                 const radial_plan_spec* spec, radial_plan** out);
+RADIAL_C_EXPORT radial_status radial_plan_create_dense(const radial_geometry* geometry,
+                                                       int32_t block_size, radial_plan** out);
+RADIAL_C_EXPORT void radial_plan_destroy(radial_plan* plan);
+
+RADIAL_C_EXPORT radial_status radial_plan_get_info(const radial_plan* plan, radial_plan_info* out);
+/* The plan's CSR (block_rows + 1 offsets, kept_blocks column indices) and CSC (block_cols + 1
+ * offsets, kept_blocks row indices); the pointers live as long as the plan. */
+RADIAL_C_EXPORT radial_status radial_plan_csr(const radial_plan* plan, const int32_t** row_offset,
+                                              const int32_t** col_index);
+RADIAL_C_EXPORT radial_status radial_plan_csc(const radial_plan* plan, const int32_t** col_offset,
+                                              const int32_t** row_index);
+
+/* out = block-sparse attention of q, k, v under the plan (radial::attention: validates, then
+ * runs the backend of the tensors' device). lse: float32 [batch, heads, seq] contiguous on the
+ * same device, or NULL. scale: > 0, or 0 for 1 / sqrt(dim). threads: CPU threads, 0 for all.
+ * stream: a cudaStream_t for CUDA tensors (NULL: the default stream). */
+RADIAL_C_EXPORT radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
+                                               const radial_tensor* k, const radial_tensor* v,
+                                               const radial_tensor* out, float* lse, double scale,
+                                               int32_t threads, void* stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RADIAL_C_API_H */

@@ -1,0 +1,232 @@
+// The C ABI over the C++ API: converts plain structs to the C++ types, and every exception to
+// a status code plus a per-thread message, so nothing C++ crosses the boundary.
+#include "radial/c_api.h"
+
+#include <cmath>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "radial/attention.hpp"
+#include "radial/error.hpp"
+#include "radial/plan.hpp"
+#include "radial/tensor.hpp"
+#ifdef RADIAL_WITH_CUDA
+#include "radial/cuda.hpp"
+#endif
+
+struct radial_plan {
+  radial::Plan plan;
+};
+
+namespace {
+
+thread_local std::string last_error;
+thread_local std::string last_argument;
+
+radial_status fail(radial_status status, const std::string& message, const std::string& argument) {
+  // Assigning may itself throw bad_alloc; keep a static text then rather than escape.
+  try {
+    last_error = message;
+    last_argument = argument;
+  } catch (...) {
+    last_error.clear();
+    last_argument.clear();
+  }
+  return status;
+}
+
+// Runs `body`, turning whatever it throws into a status.
+template <class F>
+radial_status guarded(F&& body) noexcept {
+  try {
+    body();
+    return RADIAL_OK;
+  } catch (const radial::Error& e) {
+    return fail(RADIAL_ERROR_INVALID_ARGUMENT, e.what(), e.argument());
+  } catch (const std::bad_alloc&) {
+    return fail(RADIAL_ERROR_OUT_OF_MEMORY, "radial: out of memory", "");
+  } catch (const std::exception& e) {
+    return fail(RADIAL_ERROR_RUNTIME, e.what(), "");
+  } catch (...) {
+    return fail(RADIAL_ERROR_RUNTIME, "radial: unknown C++ exception", "");
+  }
+}
+
+template <class T>
+void require_pointer(const T* pointer, const char* argument) {
+  radial::require(pointer != nullptr, argument, "a non-null pointer", "NULL");
+}
+
+radial::Model to_model(int32_t model, const char* argument) {
+  radial::require(model == RADIAL_MODEL_WAN || model == RADIAL_MODEL_HUNYUAN, argument,
+                  "RADIAL_MODEL_WAN (0) or RADIAL_MODEL_HUNYUAN (1)", model);
+  return model == RADIAL_MODEL_WAN ? radial::Model::wan : radial::Model::hunyuan;
+}
+
+radial::Geometry to_geometry(const radial_geometry* g) {
+  require_pointer(g, "geometry");
+  radial::Geometry geometry;
+  geometry.frames = g->frames;
+  geometry.tokens_per_frame = g->tokens_per_frame;
+  geometry.text_tokens = g->text_tokens;
+  geometry.text_valid = g->text_valid;
+  return geometry;
+}
+
+radial::TensorView to_view(const radial_tensor* t, const char* argument) {
+  require_pointer(t, argument);
+  const std::string name(argument);
+  radial::require(t->dtype >= RADIAL_DTYPE_F32 && t->dtype <= RADIAL_DTYPE_F16, name + ".dtype",
+                  "float32 (0), bfloat16 (1) or float16 (2)", t->dtype);
+  radial::require(t->device == RADIAL_DEVICE_CPU || t->device == RADIAL_DEVICE_CUDA,
+                  name + ".device", "cpu (0) or cuda (1)", t->device);
+  radial::TensorView view;
+  view.data = t->data;
+  view.dtype = static_cast<radial::DType>(t->dtype);
+  view.device = t->device == RADIAL_DEVICE_CPU ? radial::Device::cpu : radial::Device::cuda;
+  view.device_index = t->device_index;
+  view.batch = t->batch, view.seq = t->seq, view.heads = t->heads, view.dim = t->dim;
+  view.stride_batch = t->stride_batch, view.stride_seq = t->stride_seq,
+  view.stride_head = t->stride_head;
+  return view;
+}
+
+radial_plan* own(radial::Plan&& plan) { return new radial_plan{std::move(plan)}; }
+
+}  // namespace
+
+extern "C" {
+
+int32_t radial_abi_version(void) { return RADIAL_ABI_VERSION; }
+
+const char* radial_version(void) { return "0.1.0"; }
+
+int32_t radial_built_with_cuda(void) {
+#ifdef RADIAL_WITH_CUDA
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+int32_t radial_cuda_available(void) {
+#ifdef RADIAL_WITH_CUDA
+  try {
+    return radial::cuda_available() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+#else
+  return 0;
+#endif
+}
+
+const char* radial_last_error(void) { return last_error.c_str(); }
+const char* radial_last_error_argument(void) { return last_argument.c_str(); }
+
+radial_status radial_geometry_from_video(int32_t model, int64_t video_frames, int64_t height,
+                                         int64_t width, int64_t text_tokens, int64_t text_valid,
+                                         radial_geometry* out) {
+  return guarded([&] {
+    require_pointer(out, "out");
+    const radial::Geometry g = radial::geometry_from_video(
+        to_model(model, "model"), video_frames, height, width, text_tokens, text_valid);
+    *out = radial_geometry{g.frames, g.tokens_per_frame, g.text_tokens, g.text_valid};
+  });
+}
+
+radial_status radial_plan_create(const radial_geometry* geometry, const radial_plan_spec* spec,
+                                 radial_plan** out) {
+  return guarded([&] {
+    require_pointer(out, "out");
+    *out = nullptr;
+    require_pointer(spec, "spec");
+    radial::PlanSpec s;
+    radial::require(spec->pattern == RADIAL_PATTERN_RADIAL || spec->pattern == RADIAL_PATTERN_DENSE,
+                    "pattern", "RADIAL_PATTERN_RADIAL (0) or RADIAL_PATTERN_DENSE (1)",
+                    spec->pattern);
+    s.pattern = spec->pattern == RADIAL_PATTERN_RADIAL ? radial::Pattern::radial
+                                                       : radial::Pattern::dense;
+    s.model = to_model(spec->model, "model");
+    s.decay_factor = spec->decay_factor;
+    s.block_size = spec->block_size;
+    s.decay_adjacent = spec->decay_adjacent != 0;
+    *out = own(radial::make_plan(to_geometry(geometry), s));
+  });
+}
+
+radial_status radial_plan_create_dense(const radial_geometry* geometry, int32_t block_size,
+                                       radial_plan** out) {
+  return guarded([&] {
+    require_pointer(out, "out");
+    *out = nullptr;
+    *out = own(radial::make_dense_plan(to_geometry(geometry), block_size));
+  });
+}
+
+void radial_plan_destroy(radial_plan* plan) { delete plan; }
+
+radial_status radial_plan_get_info(const radial_plan* plan, radial_plan_info* out) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    require_pointer(out, "out");
+    const radial::Plan& p = plan->plan;
+    const radial::PlanStats stats = p.stats();
+    radial_plan_info info{};
+    info.seq_len = p.seq_len;
+    info.key_limit = p.key_limit;
+    info.block_rows = p.block_rows;
+    info.block_cols = p.block_cols;
+    info.block_size = p.block_size();
+    info.kept_blocks = stats.kept_blocks;
+    info.total_blocks = stats.total_blocks;
+    info.rows_given_diagonal = p.rows_given_diagonal;
+    info.density = stats.density;
+    info.flops_per_head_dim = stats.flops_per_head_dim;
+    info.dense_flops_per_head_dim = stats.dense_flops_per_head_dim;
+    *out = info;
+  });
+}
+
+radial_status radial_plan_csr(const radial_plan* plan, const int32_t** row_offset,
+                              const int32_t** col_index) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    require_pointer(row_offset, "row_offset");
+    require_pointer(col_index, "col_index");
+    *row_offset = plan->plan.row_offset.data();
+    *col_index = plan->plan.col_index.data();
+  });
+}
+
+radial_status radial_plan_csc(const radial_plan* plan, const int32_t** col_offset,
+                              const int32_t** row_index) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    require_pointer(col_offset, "col_offset");
+    require_pointer(row_index, "row_index");
+    *col_offset = plan->plan.col_offset.data();
+    *row_index = plan->plan.row_index.data();
+  });
+}
+
+radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
+                               const radial_tensor* k, const radial_tensor* v,
+                               const radial_tensor* out, float* lse, double scale,
+                               int32_t threads, void* stream) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    radial::AttentionOptions options;
+    radial::require(std::isfinite(scale) && scale >= 0, "scale",
+                    "a finite number > 0 (0 means 1 / sqrt(head_dim))", scale);
+    options.scale = scale;
+    radial::require(threads >= 0, "threads", "0 (all) or a positive count", threads);
+    options.threads = threads;
+    options.stream = stream;
+    radial::attention(plan->plan, to_view(q, "q"), to_view(k, "k"), to_view(v, "v"),
+                      to_view(out, "out"), lse, options);
+  });
+}
+
+}  // extern "C"
