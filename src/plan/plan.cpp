@@ -3,6 +3,7 @@
 #include "radial/plan.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -25,32 +26,70 @@ void validate_spec(const PlanSpec& spec) {
           "a finite number > 0", spec.decay_factor);
 }
 
-// Block rows as sorted, de-duplicated column lists -> CSR and CSC.
-void fill_layout(Plan& plan, std::vector<std::vector<int32_t>>& rows) {
+// Builds the CSR row by row, in order. Block rows are finished as soon as no later frame can
+// reach them, so only a window of about ceil(T / B) rows is held as bitsets at a time.
+class RowWriter {
+ public:
+  RowWriter(Plan& plan, int32_t dense_from, int32_t key_blocks)
+      : plan_(plan), dense_from_(dense_from), key_blocks_(key_blocks) {
+    plan_.row_offset.assign(1, 0);
+  }
+
+  // Appends the next block row: the set bits below the dense columns, then the dense ones.
+  void finish_row(const std::vector<uint64_t>* bits) {
+    const int32_t r = static_cast<int32_t>(plan_.row_offset.size()) - 1;
+    const int32_t sparse_end = std::min(r >= dense_from_ ? 0 : dense_from_, key_blocks_);
+    if (bits) {
+      for (int32_t w = 0; w * 64 < sparse_end; ++w) {
+        for (uint64_t word = (*bits)[w]; word; word &= word - 1) {
+          const int32_t c = w * 64 + std::countr_zero(word);
+          if (c >= sparse_end) break;
+          push(c);
+        }
+      }
+    }
+    for (int32_t c = sparse_end; c < key_blocks_; ++c) push(c);
+    if (static_cast<int64_t>(plan_.col_index.size()) == plan_.row_offset.back()) {
+      // A row the rules left empty (tiny frames) would have no softmax: keep its diagonal.
+      push(std::min(r, key_blocks_ - 1));
+      ++plan_.rows_given_diagonal;
+    }
+    plan_.row_offset.push_back(static_cast<int32_t>(plan_.col_index.size()));
+  }
+
+  int32_t rows_done() const { return static_cast<int32_t>(plan_.row_offset.size()) - 1; }
+
+ private:
+  void push(int32_t c) {
+    if (plan_.col_index.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max()))
+      throw Error("geometry", "a plan of at most 2^31-1 kept blocks (32-bit block indices)",
+                  "more kept blocks");
+    plan_.col_index.push_back(c);
+  }
+  Plan& plan_;
+  int32_t dense_from_, key_blocks_;
+};
+
+// CSC from CSR by counting sort. Columns are filled a band of them at a time, so the writes
+// stay within a few cache lines however wide the grid (a plain scatter misses on every write).
+void fill_transpose(Plan& plan) {
   const int32_t n_rows = plan.block_rows, n_cols = plan.block_cols;
-  int64_t kept = 0;
-  for (auto& row : rows) {
-    std::sort(row.begin(), row.end());
-    row.erase(std::unique(row.begin(), row.end()), row.end());
-    kept += static_cast<int64_t>(row.size());
-  }
-  require(kept <= std::numeric_limits<int32_t>::max(), "geometry",
-          "a plan of at most 2^31-1 kept blocks (32-bit block indices)", kept);
-  plan.row_offset.assign(n_rows + 1, 0);
-  plan.col_index.reserve(kept);
-  for (int32_t r = 0; r < n_rows; ++r) {
-    plan.col_index.insert(plan.col_index.end(), rows[r].begin(), rows[r].end());
-    plan.row_offset[r + 1] = static_cast<int32_t>(plan.col_index.size());
-  }
-  // Counting sort into the transpose; rows are visited in order so each column stays sorted.
   plan.col_offset.assign(n_cols + 1, 0);
   for (int32_t c : plan.col_index) ++plan.col_offset[c + 1];
   for (int32_t c = 0; c < n_cols; ++c) plan.col_offset[c + 1] += plan.col_offset[c];
-  plan.row_index.resize(kept);
+  plan.row_index.resize(plan.col_index.size());
   std::vector<int32_t> fill(plan.col_offset.begin(), plan.col_offset.end() - 1);
-  for (int32_t r = 0; r < n_rows; ++r)
-    for (int32_t e = plan.row_offset[r]; e < plan.row_offset[r + 1]; ++e)
-      plan.row_index[fill[plan.col_index[e]]++] = r;
+  std::vector<int32_t> cursor(plan.row_offset.begin(), plan.row_offset.end() - 1);
+  constexpr int32_t kBand = 256;
+  for (int32_t band_end = kBand; band_end - kBand < n_cols; band_end += kBand) {
+    for (int32_t r = 0; r < n_rows; ++r) {
+      int32_t e = cursor[r];
+      const int32_t end = plan.row_offset[r + 1];
+      for (; e < end && plan.col_index[e] < band_end; ++e)
+        plan.row_index[fill[plan.col_index[e]]++] = r;
+      cursor[r] = e;
+    }
+  }
 }
 
 Plan empty_plan(const Geometry& geometry, const PlanSpec& spec) {
@@ -61,20 +100,26 @@ Plan empty_plan(const Geometry& geometry, const PlanSpec& spec) {
   plan.spec = spec;
   plan.seq_len = geometry.total_tokens();
   plan.key_limit = geometry.key_limit();
-  require(plan.key_limit >= 1, "text_valid", "at least one valid key token", plan.key_limit);
   const int64_t B = spec.block_size;
   plan.block_rows = static_cast<int32_t>((plan.seq_len + B - 1) / B);
   plan.block_cols = plan.block_rows;
   return plan;
 }
 
-// Kept block columns per block row for the video-to-video part of the radial rules.
-void add_radial_video_blocks(const Plan& plan, std::vector<std::vector<int32_t>>& rows) {
+int32_t key_blocks_of(const Plan& plan) {
+  return static_cast<int32_t>((plan.key_limit + plan.spec.block_size - 1) / plan.spec.block_size);
+}
+
+// The video-to-video part of the radial rules, frame row by frame row, streamed into `out`.
+void write_radial_rows(Plan& plan, RowWriter& out) {
   const Geometry& g = plan.geometry;
   const PlanSpec& spec = plan.spec;
   const int64_t F = g.frames, T = g.tokens_per_frame, B = spec.block_size;
+  const int64_t k = (T + B - 1) / B;  // canvas blocks per frame
+  const int32_t words = (plan.block_cols + 63) / 64;
+
   // The canvas pattern depends only on (row offset, column offset, band), so it is computed
-  // once per distinct triple; for frames that are not a multiple of B there are few offsets.
+  // once per distinct triple; frames that are not a multiple of B have few distinct offsets.
   std::unordered_map<uint64_t, std::vector<std::pair<int32_t, int32_t>>> patterns;
   auto pattern = [&](int64_t rr, int64_t rc, int64_t W) -> const auto& {
     const uint64_t key = (static_cast<uint64_t>(W) << 16) | (static_cast<uint64_t>(rr) << 8) |
@@ -85,28 +130,45 @@ void add_radial_video_blocks(const Plan& plan, std::vector<std::vector<int32_t>>
                .first;
     return it->second;
   };
-  auto add_pair = [&](int64_t i, int64_t j) {
-    const FramePairMask m = plan_detail::frame_pair_mask(i, j, T, spec);
-    if (!m.any) return;
-    const int64_t row_tok = i * T, col_tok = j * T;
-    const auto br = static_cast<int32_t>(row_tok / B), bc = static_cast<int32_t>(col_tok / B);
-    for (auto [p, q] : pattern(row_tok % B, col_tok % B, m.half_width)) {
-      // The canvas can reach past the grid only where the tail makes it dense anyway.
-      if (br + p < plan.block_rows && bc + q < plan.block_cols) rows[br + p].push_back(bc + q);
+  // Distances the thinning keeps; the others cost nothing (tiny frames come in thousands).
+  std::vector<int64_t> distances;
+  for (int64_t dist = 0; dist < F; ++dist)
+    if (!plan_detail::distance_thinned_out(dist, T)) distances.push_back(dist);
+
+  // Open rows: a ring of k + 1 bitsets indexed by block row.
+  std::vector<std::vector<uint64_t>> ring(k + 1, std::vector<uint64_t>(words, 0));
+  auto slot = [&](int64_t row) -> std::vector<uint64_t>& { return ring[row % (k + 1)]; };
+  auto finish_rows_before = [&](int64_t row) {
+    for (int64_t r = out.rows_done(); r < row && r < plan.block_rows; ++r) {
+      out.finish_row(&slot(r));
+      std::fill(slot(r).begin(), slot(r).end(), 0);
     }
   };
-  // Walk diagonals so that distances the thinning clears cost nothing (tiny frames, many of
-  // them); the Wan sink column is added on its own.
-  for (int64_t dist = 0; dist < F; ++dist) {
-    if (plan_detail::distance_thinned_out(dist, T)) continue;
-    for (int64_t i = dist; i < F; ++i) {
-      add_pair(i, i - dist);
-      if (dist) add_pair(i - dist, i);
+  auto add_pair = [&](int64_t i, int64_t j) {
+    const plan_detail::FramePairMask m = plan_detail::frame_pair_mask(i, j, T, spec);
+    if (!m.any) return;
+    const int64_t br = i * T / B, bc = j * T / B;
+    int32_t last_p = -1;
+    uint64_t* row = nullptr;
+    for (auto [p, q] : pattern(i * T % B, j * T % B, m.half_width)) {
+      // The canvas can reach past the grid only where the tail makes it dense anyway.
+      if (p != last_p) {
+        last_p = p;
+        row = br + p < plan.block_rows ? slot(br + p).data() : nullptr;
+      }
+      const int64_t c = bc + q;
+      if (row && c < plan.block_cols) row[c / 64] |= uint64_t{1} << (c % 64);
+    }
+  };
+  for (int64_t i = 0; i < F; ++i) {
+    finish_rows_before(i * T / B);  // later frames start at or after this row
+    if (spec.model == Model::wan && plan_detail::distance_thinned_out(i, T)) add_pair(i, 0);
+    for (int64_t dist : distances) {
+      if (i - dist >= 0) add_pair(i, i - dist);
+      if (dist && i + dist < F) add_pair(i, i + dist);
     }
   }
-  if (spec.model == Model::wan)
-    for (int64_t i = 0; i < F; ++i)
-      if (plan_detail::distance_thinned_out(i, T)) add_pair(i, 0);
+  finish_rows_before(plan.block_rows);
 }
 
 }  // namespace
@@ -114,27 +176,13 @@ void add_radial_video_blocks(const Plan& plan, std::vector<std::vector<int32_t>>
 Plan make_plan(const Geometry& geometry, const PlanSpec& spec) {
   if (spec.pattern == Pattern::dense) return make_dense_plan(geometry, spec.block_size);
   Plan plan = empty_plan(geometry, spec);
-  const int64_t B = spec.block_size;
-  std::vector<std::vector<int32_t>> rows(plan.block_rows);
-  add_radial_video_blocks(plan, rows);
-
   // Step 3: rows and columns from the last whole video block on are dense; this covers a
-  // partial last video block and every text row and column (joint attention).
-  const auto border = static_cast<int32_t>(geometry.video_tokens() / B);
-  const auto key_blocks = static_cast<int32_t>((plan.key_limit + B - 1) / B);
-  for (int32_t r = 0; r < plan.block_rows; ++r) {
-    auto& row = rows[r];
-    // Key blocks wholly past the valid keys are never attended to.
-    std::erase_if(row, [&](int32_t c) { return c >= key_blocks; });
-    const int32_t first_dense = r >= border ? 0 : border;
-    for (int32_t c = first_dense; c < key_blocks; ++c) row.push_back(c);
-    // A row the rules left empty (tiny frames) would have no softmax: keep its diagonal.
-    if (row.empty()) {
-      row.push_back(std::min(r, key_blocks - 1));
-      ++plan.rows_given_diagonal;
-    }
-  }
-  fill_layout(plan, rows);
+  // partial last video block and every text row and column (joint attention). Key blocks
+  // wholly past the valid keys are never attended to.
+  const auto border = static_cast<int32_t>(geometry.video_tokens() / spec.block_size);
+  RowWriter out(plan, border, key_blocks_of(plan));
+  write_radial_rows(plan, out);
+  fill_transpose(plan);
   return plan;
 }
 
@@ -143,12 +191,9 @@ Plan make_dense_plan(const Geometry& geometry, int block_size) {
   spec.pattern = Pattern::dense;
   spec.block_size = block_size;
   Plan plan = empty_plan(geometry, spec);
-  const auto key_blocks =
-      static_cast<int32_t>((plan.key_limit + block_size - 1) / block_size);
-  std::vector<std::vector<int32_t>> rows(plan.block_rows);
-  for (auto& row : rows)
-    for (int32_t c = 0; c < key_blocks; ++c) row.push_back(c);
-  fill_layout(plan, rows);
+  RowWriter out(plan, 0, key_blocks_of(plan));
+  for (int32_t r = 0; r < plan.block_rows; ++r) out.finish_row(nullptr);
+  fill_transpose(plan);
   return plan;
 }
 
