@@ -70,23 +70,28 @@ class RowWriter {
   int32_t dense_from_, key_blocks_;
 };
 
-// CSC from CSR by counting sort. Columns are filled a band of them at a time, so the writes
-// stay within a few cache lines however wide the grid (a plain scatter misses on every write).
+// CSC from CSR by counting sort. Columns are filled a band of them at a time so that the
+// scattered writes stay within a few cache lines however wide the grid.
 void fill_transpose(Plan& plan) {
   const int32_t n_rows = plan.block_rows, n_cols = plan.block_cols;
   plan.col_offset.assign(n_cols + 1, 0);
-  for (int32_t c : plan.col_index) ++plan.col_offset[c + 1];
+  int32_t* __restrict count = plan.col_offset.data() + 1;
+  for (int32_t c : plan.col_index) ++count[c];
   for (int32_t c = 0; c < n_cols; ++c) plan.col_offset[c + 1] += plan.col_offset[c];
   plan.row_index.resize(plan.col_index.size());
-  std::vector<int32_t> fill(plan.col_offset.begin(), plan.col_offset.end() - 1);
-  std::vector<int32_t> cursor(plan.row_offset.begin(), plan.row_offset.end() - 1);
-  constexpr int32_t kBand = 256;
+  std::vector<int32_t> fill_store(plan.col_offset.begin(), plan.col_offset.end() - 1);
+  std::vector<int32_t> cursor_store(plan.row_offset.begin(), plan.row_offset.end() - 1);
+  int32_t* __restrict fill = fill_store.data();
+  int32_t* __restrict cursor = cursor_store.data();
+  int32_t* __restrict out = plan.row_index.data();
+  const int32_t* __restrict cols = plan.col_index.data();
+  const int32_t* __restrict row_end = plan.row_offset.data() + 1;
+  constexpr int32_t kBand = 512;
   for (int32_t band_end = kBand; band_end - kBand < n_cols; band_end += kBand) {
     for (int32_t r = 0; r < n_rows; ++r) {
       int32_t e = cursor[r];
-      const int32_t end = plan.row_offset[r + 1];
-      for (; e < end && plan.col_index[e] < band_end; ++e)
-        plan.row_index[fill[plan.col_index[e]]++] = r;
+      const int32_t end = row_end[r];
+      for (; e < end && cols[e] < band_end; ++e) out[fill[cols[e]]++] = r;
       cursor[r] = e;
     }
   }
