@@ -1,0 +1,116 @@
+#include "flags.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace radial_cli {
+
+namespace {
+
+bool parse_int(const std::string& text, int64_t& value) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end && !text.empty();
+}
+
+// std::stod accepts "1.0abc"; a value must be a number and nothing else.
+bool parse_double(const std::string& text, double& value) {
+  try {
+    size_t used = 0;
+    value = std::stod(text, &used);
+    return used == text.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+CLI::Validator positive_finite() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0;
+        if (!parse_double(text, value) || !std::isfinite(value) || value <= 0)
+          return "expected a finite number > 0, got " + text;
+        return {};
+      },
+      "");
+}
+
+}  // namespace
+
+CLI::Validator int_at_least(int64_t lo, int64_t hi) {
+  std::string expected = "an integer >= " + std::to_string(lo);
+  if (hi != INT64_MAX) expected = "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, expected](std::string& text) -> std::string {
+        int64_t value = 0;
+        if (!parse_int(text, value) || value < lo || value > hi)
+          return "expected " + expected + ", got " + text;
+        return {};
+      },
+      "");
+}
+
+CLI::Validator one_of(std::vector<std::string> words) {
+  std::string list;
+  for (const auto& w : words) list += (list.empty() ? "" : ", ") + w;
+  return CLI::Validator(
+      [words, list](std::string& text) -> std::string {
+        for (const auto& w : words)
+          if (text == w) return {};
+        return "expected one of " + list + ", got " + text;
+      },
+      "");
+}
+
+void add_geometry_flags(CLI::App& app, GeometryFlags& f) {
+  const char* latent = "Latent geometry";
+  const char* pixel = "Pixel geometry (model presets)";
+  app.add_option("--model", f.model, "Model family: wan (Wan2.1/2.2, attention sink) or hunyuan")
+      ->check(one_of({"wan", "hunyuan"}))
+      ->capture_default_str();
+  app.add_option("--frames", f.frames, "Latent frames F")
+      ->check(int_at_least(1))
+      ->type_name("F")
+      ->group(latent);
+  app.add_option("--tokens-per-frame", f.tokens_per_frame, "Tokens per latent frame T (h*w)")
+      ->check(int_at_least(1))
+      ->type_name("T")
+      ->group(latent);
+  app.add_option("--video-frames", f.video_frames, "Video frames (4k+1)")
+      ->check(int_at_least(1))
+      ->type_name("N")
+      ->group(pixel);
+  app.add_option("--height", f.height, "Pixel height (multiple of 16)")
+      ->check(int_at_least(1))
+      ->type_name("H")
+      ->group(pixel);
+  app.add_option("--width", f.width, "Pixel width (multiple of 16)")
+      ->check(int_at_least(1))
+      ->type_name("W")
+      ->group(pixel);
+  app.add_option("--text-tokens", f.text_tokens, "Text tokens after the video (joint attention)")
+      ->check(int_at_least(0))
+      ->capture_default_str();
+  app.add_option("--text-valid", f.text_valid,
+                 "Valid text tokens; keys past them are masked (-1: all)")
+      ->check(int_at_least(-1))
+      ->capture_default_str();
+}
+
+void add_spec_flags(CLI::App& app, SpecFlags& f, bool with_dense) {
+  app.add_option("--decay-factor", f.decay_factor, "Band decay factor d (> 0)")
+      ->check(positive_finite())
+      ->type_name("D")
+      ->capture_default_str();
+  app.add_option("--block-size", f.block_size, "Block size: 64 or 128")
+      ->check(one_of({"64", "128"}))
+      ->type_name("B")
+      ->capture_default_str();
+  app.add_flag("--decay-adjacent", f.decay_adjacent,
+               "Let the band decay for adjacent frames too (more sparsity)");
+  if (with_dense) app.add_flag("--dense", f.dense, "Plan all blocks (dense warm-up steps/layers)");
+}
+
+}  // namespace radial_cli
