@@ -1,0 +1,164 @@
+"""The PyTorch operator: radial_attention::attention, a torch.library custom op.
+
+The op takes the plan as plain ints and a float (its key) rather than an object, so that
+torch.compile traces it without a graph break and opcheck can test it; the plan itself comes
+from the cache in plan.py. A fake (meta) implementation gives compile the output shapes.
+"""
+
+import ctypes
+import math
+
+import torch
+
+from . import _lib
+from . import plan as _plan
+from ._errors import RadialError, invalid
+
+_DTYPES = {torch.float32: _lib.DTYPE_F32, torch.bfloat16: _lib.DTYPE_BF16,
+           torch.float16: _lib.DTYPE_F16}
+_LAYOUTS = ("bshd", "bhsd")
+
+
+def _sizes(t: torch.Tensor, bhsd: bool):
+    """(batch, seq, heads, dim) of a 4-D tensor in the given layout."""
+    if bhsd:
+        b, h, s, d = t.shape
+    else:
+        b, s, h, d = t.shape
+    return b, s, h, d
+
+
+def _check_inputs(q, k, v, geometry, bhsd: bool, fake: bool) -> None:
+    """What can be checked without the library, worded like it: the argument, what was
+    expected and what came. Runs at trace time too, so a bad call fails before compile."""
+    layout = "bhsd" if bhsd else "bshd"
+    dims = "[batch, heads, seq, head_dim]" if bhsd else "[batch, seq, heads, head_dim]"
+    devices = ("cpu", "cuda", "meta") if fake else ("cpu", "cuda")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise invalid(name, "a torch.Tensor", type(t).__name__)
+        if t.dim() != 4:
+            raise invalid(name, f"a 4-D tensor {dims} (layout \"{layout}\")",
+                          f"shape {tuple(t.shape)}")
+        if t.dtype not in _DTYPES:
+            raise invalid(f"{name}.dtype", "torch.float32, torch.bfloat16 or torch.float16",
+                          t.dtype)
+        if t.device.type not in devices:
+            raise invalid(f"{name}.device", "a cpu or cuda tensor", t.device)
+    for name, t in (("k", k), ("v", v)):
+        if t.shape != q.shape:
+            raise invalid(f"{name}.shape", f"{tuple(q.shape)} (q.shape; self-attention)",
+                          tuple(t.shape))
+        if t.dtype != q.dtype:
+            raise invalid(f"{name}.dtype", f"{q.dtype} (q.dtype)", t.dtype)
+        if t.device != q.device:
+            raise invalid(f"{name}.device", f"{q.device} (q.device)", t.device)
+    seq_len = geometry[0] * geometry[1] + geometry[2]
+    seq = _sizes(q, bhsd)[1]
+    if seq != seq_len:
+        raise invalid("q.seq", f"{seq_len} (the plan's tokens: {geometry[0]} frames x "
+                      f"{geometry[1]} + {geometry[2]} text)", seq)
+
+
+def _new_output(shape, dtype, device) -> torch.Tensor:
+    # One place that allocates outputs, so tests can poison them (fill with NaN) and prove
+    # that the library wrote every element.
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def _view(t: torch.Tensor, bhsd: bool) -> _lib.Tensor:
+    b, s, h, d = _sizes(t, bhsd)
+    if bhsd:
+        sb, sh, ss, _ = t.stride()
+    else:
+        sb, ss, sh, _ = t.stride()
+    device = _lib.DEVICE_CPU if t.device.type == "cpu" else _lib.DEVICE_CUDA
+    return _lib.Tensor(t.data_ptr(), _DTYPES[t.dtype], device, t.device.index or 0, 0,
+                       b, s, h, d, sb, ss, sh)
+
+
+@torch.library.custom_op("radial_attention::attention", mutates_args=())
+def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: list[int],
+                  spec: list[int], decay_factor: float, scale: float, bhsd: bool,
+                  need_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    _check_inputs(q, k, v, geometry, bhsd, fake=False)
+    p = _plan.get(_plan.PlanKey.from_op_args(geometry, spec, decay_factor))
+    # The library wants the head dim contiguous; every other stride passes as it is.
+    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    b, s, h, _ = _sizes(q, bhsd)
+    out = _new_output(q.shape, q.dtype, q.device)
+    lse = _new_output((b, h, s) if need_lse else (0,), torch.float32, q.device)
+    if q.numel() == 0:
+        return out, lse
+    stream = None
+    if q.device.type == "cuda":
+        stream = torch.cuda.current_stream(q.device).cuda_stream
+    views = [_view(t, bhsd) for t in (q, k, v, out)]
+    lse_pointer = ctypes.c_void_p(lse.data_ptr()) if need_lse else None
+    if q.device.type == "cuda":
+        with torch.cuda.device(q.device):
+            status = _lib.lib().radial_attention(p.handle, *map(ctypes.byref, views), lse_pointer,
+                                                 scale, 0, stream)
+    else:
+        status = _lib.lib().radial_attention(p.handle, *map(ctypes.byref, views), lse_pointer,
+                                             scale, torch.get_num_threads(), None)
+    _lib.check(status)
+    return out, lse
+
+
+@_attention_op.register_fake
+def _attention_fake(q, k, v, geometry, spec, decay_factor, scale, bhsd, need_lse):
+    _check_inputs(q, k, v, geometry, bhsd, fake=True)
+    b, s, h, _ = _sizes(q, bhsd)
+    out = q.new_empty(q.shape)
+    lse = q.new_empty((b, h, s) if need_lse else (0,), dtype=torch.float32)
+    return out, lse
+
+
+def _setup_context(ctx, inputs, output):
+    pass
+
+
+def _backward(ctx, grad_out, grad_lse):
+    raise NotImplementedError(
+        "radial_attention.attention has no backward pass yet: use it for inference "
+        "(torch.no_grad / torch.inference_mode)")
+
+
+_attention_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=None,
+              layout: str = "bshd", return_lse: bool = False):
+    """Block-sparse attention under `plan`: softmax(scale * q k^T + mask) v.
+
+    q, k, v: [batch, seq, heads, head_dim] (``layout="bshd"``) or [batch, heads, seq,
+    head_dim] (``layout="bhsd"``), float32, bfloat16 or float16, on the CPU or one CUDA
+    device; seq must be the plan's token count. Any strides work as long as head_dim is
+    contiguous. ``scale`` defaults to 1 / sqrt(head_dim). Returns the output in q's layout,
+    and with ``return_lse`` also the log-sum-exp, float32 [batch, heads, seq].
+    """
+    if isinstance(plan, _plan.Plan):
+        key = plan.key
+    elif isinstance(plan, _plan.PlanKey):
+        key = plan
+    else:
+        raise invalid("plan", "a radial_attention.Plan (from radial_attention.plan())",
+                      type(plan).__name__)
+    if layout not in _LAYOUTS:
+        raise invalid("layout", '"bshd" or "bhsd"', repr(layout))
+    if scale is None:
+        scale_value = 0.0  # the library's 1 / sqrt(head_dim)
+    else:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise invalid("scale", "a float > 0 or None", repr(scale))
+        scale_value = float(scale)
+        if not (math.isfinite(scale_value) and scale_value > 0):
+            raise invalid("scale", "a finite float > 0 or None", scale)
+    geometry, spec, decay = key.op_args()
+    out, lse = torch.ops.radial_attention.attention(q, k, v, geometry, spec, decay, scale_value,
+                                                    layout == "bhsd", bool(return_lse))
+    return (out, lse) if return_lse else out
+
+
+__all__ = ["attention", "RadialError"]
