@@ -1,0 +1,180 @@
+// The public attention entry point: every check on its arguments, then the one place that
+// picks a backend.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "api/attention_checks.hpp"
+#include "radial/attention.hpp"
+#include "radial/error.hpp"
+#ifdef RADIAL_WITH_CUDA
+#include "radial/cuda.hpp"
+#endif
+
+namespace radial {
+namespace {
+
+constexpr int64_t kMaxHeadDim = 256;
+
+std::string device_text(const TensorView& t) {
+  return t.device == Device::cpu ? std::string("cpu")
+                                 : "cuda:" + std::to_string(t.device_index);
+}
+
+std::string field(const char* tensor, const char* name) { return std::string(tensor) + "." + name; }
+
+// One view on its own: a pointer, positive sizes, a supported head dim, positive strides.
+void validate_view(const TensorView& t, const char* name) {
+  require(t.data != nullptr, field(name, "data"), "a non-null pointer", "nullptr");
+  require(t.batch >= 1, field(name, "batch"), "an integer >= 1", t.batch);
+  require(t.seq >= 1, field(name, "seq"), "an integer >= 1", t.seq);
+  require(t.heads >= 1, field(name, "heads"), "an integer >= 1", t.heads);
+  require(t.dim >= 1 && t.dim <= kMaxHeadDim, field(name, "dim"),
+          "a head dim in 1.." + std::to_string(kMaxHeadDim), t.dim);
+  // The head dim is contiguous by contract; the other strides must step forward. A stride
+  // is irrelevant (and left unchecked) where its extent is 1.
+  require(t.batch == 1 || t.stride_batch >= 1, field(name, "stride_batch"),
+          ">= 1 (elements)", t.stride_batch);
+  require(t.seq == 1 || t.stride_seq >= 1, field(name, "stride_seq"), ">= 1 (elements)",
+          t.stride_seq);
+  require(t.heads == 1 || t.stride_head >= 1, field(name, "stride_head"), ">= 1 (elements)",
+          t.stride_head);
+}
+
+// `t` has the shape, dtype and device of q.
+void require_like_q(const TensorView& t, const char* name, const TensorView& q) {
+  const auto expect = [&](int64_t got, int64_t want, const char* dim) {
+    require(got == want, field(name, dim), std::to_string(want) + " (q." + dim + ")", got);
+  };
+  expect(t.batch, q.batch, "batch");
+  expect(t.heads, q.heads, "heads");
+  expect(t.dim, q.dim, "dim");
+  require(t.dtype == q.dtype, field(name, "dtype"), std::string(dtype_name(q.dtype)) + " (q.dtype)",
+          dtype_name(t.dtype));
+  require(t.device == q.device && (t.device == Device::cpu || t.device_index == q.device_index),
+          field(name, "device"), device_text(q) + " (q.device)", device_text(t));
+}
+
+// Threads write out row by row; two elements at one address would race and lose results.
+void require_no_overlap(const TensorView& t, const char* name) {
+  struct Axis { int64_t stride, extent; };
+  std::array<Axis, 3> axes = {Axis{t.stride_batch, t.batch}, Axis{t.stride_seq, t.seq},
+                              Axis{t.stride_head, t.heads}};
+  std::sort(axes.begin(), axes.end(),
+            [](const Axis& a, const Axis& b) { return a.stride < b.stride; });
+  int64_t span = t.dim;  // elements covered by the axes with smaller strides
+  bool ok = true;
+  for (const Axis& axis : axes) {
+    if (axis.extent == 1) continue;
+    ok = ok && axis.stride >= span;
+    span = axis.stride * (axis.extent - 1) + span;
+  }
+  require(ok, field(name, "strides"), "non-overlapping elements (each stride >= the span of the "
+          "smaller ones, head dim " + std::to_string(t.dim) + " contiguous)",
+          "stride_batch " + std::to_string(t.stride_batch) + ", stride_seq " +
+              std::to_string(t.stride_seq) + ", stride_head " + std::to_string(t.stride_head));
+}
+
+}  // namespace
+
+namespace detail {
+
+void validate_plan(const Plan& plan) {
+  require(plan.block_rows >= 1 && plan.seq_len >= 1, "plan",
+          "a plan from make_plan or make_dense_plan",
+          "an empty plan (block_rows = " + std::to_string(plan.block_rows) + ")");
+  const int b = plan.block_size();
+  require(b == 64 || b == 128, "plan.spec.block_size", "64 or 128", b);
+  const int64_t rows = (plan.seq_len + b - 1) / b;
+  require(plan.block_rows == rows && plan.block_cols == rows, "plan.block_rows",
+          std::to_string(rows) + " (ceil(seq_len / block_size)) rows and columns",
+          std::to_string(plan.block_rows) + " rows, " + std::to_string(plan.block_cols) +
+              " columns");
+  require(plan.key_limit >= 1 && plan.key_limit <= plan.seq_len, "plan.key_limit",
+          "1.." + std::to_string(plan.seq_len) + " (plan.seq_len)", plan.key_limit);
+  require(plan.row_offset.size() == static_cast<size_t>(rows) + 1 && plan.row_offset[0] == 0 &&
+              plan.row_offset.back() == static_cast<int64_t>(plan.col_index.size()),
+          "plan.row_offset", std::to_string(rows + 1) + " offsets from 0 to col_index.size()",
+          std::to_string(plan.row_offset.size()) + " offsets");
+  // Kernels index with these numbers, so a corrupt plan must not reach them.
+  const int64_t last_col = (plan.key_limit - 1) / b;  // blocks past it hold no valid key
+  for (int64_t r = 0; r < rows; ++r) {
+    const int32_t begin = plan.row_offset[r], end = plan.row_offset[r + 1];
+    require(begin < end && begin >= 0 && end <= static_cast<int64_t>(plan.col_index.size()),
+            "plan.row_offset", "at least one kept block in every block row",
+            "row " + std::to_string(r) + " with " + std::to_string(end - begin));
+    for (int32_t i = begin; i < end; ++i) {
+      const int32_t c = plan.col_index[i];
+      require(c >= 0 && c <= last_col && (i == begin || c > plan.col_index[i - 1]),
+              "plan.col_index",
+              "increasing block columns in 0.." + std::to_string(last_col) + " per row",
+              std::to_string(c) + " in row " + std::to_string(r));
+    }
+  }
+}
+
+void validate_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
+                     const TensorView& v) {
+  validate_plan(plan);
+  validate_view(q, "q");
+  validate_view(k, "k");
+  validate_view(v, "v");
+  require(q.seq == plan.seq_len, "q.seq", std::to_string(plan.seq_len) + " (plan.seq_len)", q.seq);
+  require(k.seq == plan.seq_len, "k.seq", std::to_string(plan.seq_len) + " (plan.seq_len)", k.seq);
+  require(v.seq == plan.seq_len, "v.seq", std::to_string(plan.seq_len) + " (plan.seq_len)", v.seq);
+  require_like_q(k, "k", q);
+  require_like_q(v, "v", q);
+}
+
+void validate_options(const AttentionOptions& options) {
+  require(std::isfinite(options.scale) && options.scale >= 0, "options.scale",
+          "a finite number > 0 (or 0 for 1 / sqrt(head_dim))", options.scale);
+  require(options.threads >= 0, "options.threads", ">= 0 (0: all hardware threads)",
+          options.threads);
+  const int backend = static_cast<int>(options.backend);
+  require(backend >= 0 && backend <= static_cast<int>(Backend::cuda), "options.backend",
+          "automatic, cpu or cuda", backend);
+}
+
+void require_host(const TensorView& q, const char* who) {
+  require(q.device == Device::cpu, "q.device", std::string("cpu (") + who + ")", device_text(q));
+}
+
+double resolve_scale(double scale, int64_t head_dim) {
+  return scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(head_dim)) : scale;
+}
+
+}  // namespace detail
+
+void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,
+                             const TensorView& v, const TensorView& out) {
+  detail::validate_inputs(plan, q, k, v);
+  validate_view(out, "out");
+  require(out.seq == q.seq, "out.seq", std::to_string(q.seq) + " (q.seq)", out.seq);
+  require_like_q(out, "out", q);
+  require_no_overlap(out, "out");
+}
+
+void attention(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
+               const TensorView& out, float* lse, const AttentionOptions& options) {
+  validate_attention_args(plan, q, k, v, out);
+  detail::validate_options(options);
+  Backend backend = options.backend;
+  if (backend == Backend::automatic) {
+    backend = q.device == Device::cuda ? Backend::cuda : Backend::cpu;
+  }
+  if (backend == Backend::cpu) {
+    detail::require_host(q, "options.backend = cpu");
+    attention_cpu(plan, q, k, v, out, lse, options);
+    return;
+  }
+  require(q.device == Device::cuda, "q.device", "cuda (options.backend = cuda)", device_text(q));
+#ifdef RADIAL_WITH_CUDA
+  attention_cuda(plan, q, k, v, out, lse, options);
+#else
+  throw Error("q.device", "cpu (this build has no CUDA)", device_text(q));
+#endif
+}
+
+}  // namespace radial

@@ -1,0 +1,23 @@
+// Checks shared by every attention entry point (defined in attention.cpp), so the reference,
+// the CPU backend and the dispatcher report bad input the same way.
+#pragma once
+
+#include "radial/attention.hpp"
+
+namespace radial::detail {
+
+// The plan is non-empty and its CSR is consistent with its size (the kernels trust it).
+void validate_plan(const Plan& plan);
+// q, k, v: non-null, positive sizes, head_dim <= 256, usable strides, one shape, dtype and
+// device, seq == plan.seq_len.
+void validate_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
+                     const TensorView& v);
+// scale finite and >= 0 (0: default), threads >= 0.
+void validate_options(const AttentionOptions& options);
+// The tensors live in host memory (for the CPU backend and the reference); `who` names the
+// caller in the message.
+void require_host(const TensorView& q, const char* who);
+// The softmax scale that `scale` stands for (0 means 1 / sqrt(head_dim)).
+double resolve_scale(double scale, int64_t head_dim);
+
+}  // namespace radial::detail

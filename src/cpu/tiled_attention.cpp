@@ -1,0 +1,282 @@
+// The CPU backend: block-sparse attention, one task per (batch, head, query block row), online
+// softmax in float32 over the row's kept key blocks (FlashAttention's recurrence).
+//
+// Tiles are converted to float once per block into per-thread scratch. Scores are kept
+// transposed (S^T = K Q^T, keys by queries) so that the softmax runs down columns, i.e.
+// element-wise across queries, with no horizontal reductions, and no tile needs transposing
+// except Q, once per task. The hot loop is compiled for AVX-512 and AVX2 besides the baseline
+// and picked at run time, so the library needs no -march flag.
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numbers>
+#include <numeric>
+#include <vector>
+
+#include "api/attention_checks.hpp"
+#include "cpu/convert.hpp"
+#include "radial/attention.hpp"
+
+namespace radial {
+namespace {
+
+constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+constexpr int kDimAlign = 32;  // head dims are zero-padded to this (the widest column tile)
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+// 2^x in float, for x <= 0 (-inf gives 0 and NaN stays NaN). Plain arithmetic that
+// vectorises, instead of a libm call per score. Relative error ~1e-7.
+[[gnu::always_inline]] inline float exp2_nonpositive(float x) {
+  const float clamped = x < -126.0f ? -126.0f : x;        // NaN passes through
+  const float shifted = clamped + 0x1.8p23f;               // rounds to an integer n
+  const float n = shifted - 0x1.8p23f;
+  const float f = clamped - n;                             // in [-0.5, 0.5]
+  // Taylor series of 2^f to degree 7: truncation error below 1e-8 on [-0.5, 0.5].
+  float p = 1.5252734e-05f;                                // ln2^7 / 7!
+  p = p * f + 1.5403530e-04f;
+  p = p * f + 1.3333558e-03f;
+  p = p * f + 9.6181291e-03f;
+  p = p * f + 5.5504109e-02f;
+  p = p * f + 2.4022651e-01f;
+  p = p * f + 6.9314718e-01f;
+  p = p * f + 1.0f;
+  const uint32_t biased = std::bit_cast<uint32_t>(shifted) - std::bit_cast<uint32_t>(0x1.8p23f) + 127u;
+  const float result = p * std::bit_cast<float>(biased << 23);
+  return x < -126.0f ? 0.0f : result;
+}
+
+// C (m x n) = or += op(A) (m x k) * B (k x n), all row-major floats; op(A)[i][p] is a[i*lda+p],
+// or a[p*lda+i] when kTransA. m % MR == 0 and n % NR == 0. The MR x NR accumulator block lives
+// in registers; the widths are chosen per instruction set.
+template <int MR, int NR, bool kTransA, bool kAccumulate>
+[[gnu::always_inline]] inline void gemm(const float* __restrict a, int lda,
+                                        const float* __restrict b, int ldb, float* __restrict c,
+                                        int ldc, int m, int n, int k) {
+  for (int i0 = 0; i0 < m; i0 += MR) {
+    for (int j0 = 0; j0 < n; j0 += NR) {
+      float acc[MR][NR];
+      for (int r = 0; r < MR; ++r) {
+        for (int j = 0; j < NR; ++j) acc[r][j] = kAccumulate ? c[(i0 + r) * ldc + j0 + j] : 0.0f;
+      }
+      for (int p = 0; p < k; ++p) {
+        const float* brow = b + p * ldb + j0;
+        for (int r = 0; r < MR; ++r) {
+          const float x = kTransA ? a[p * lda + i0 + r] : a[(i0 + r) * lda + p];
+          for (int j = 0; j < NR; ++j) acc[r][j] += x * brow[j];
+        }
+      }
+      for (int r = 0; r < MR; ++r) {
+        for (int j = 0; j < NR; ++j) c[(i0 + r) * ldc + j0 + j] = acc[r][j];
+      }
+    }
+  }
+}
+
+// Per-thread float tiles for one task. Padding (head dims past dim, key rows past the valid
+// ones up to the row tile) is zero and stays zero.
+struct Tiles {
+  int block = 0;  // query and key block size
+  int dp = 0;     // padded head dim
+  std::vector<float> storage;
+  float* qt = nullptr;     // [dp][block]: Q^T, pre-multiplied by scale * log2(e)
+  float* k = nullptr;      // [block][dp]
+  float* v = nullptr;      // [block][dp]
+  float* o = nullptr;      // [block][dp]: unnormalised output
+  float* st = nullptr;     // [block keys][block queries]: scores, then probabilities
+  float* m = nullptr;      // [block] per query: running max (log2 units)
+  float* l = nullptr;      // running sum of 2^(score - m)
+  float* m_new = nullptr;  // this step's max
+  float* base = nullptr;   // this step's exponent base (m_new, or 0 while it is -inf)
+  float* alpha = nullptr;  // rescale of what earlier steps accumulated
+  float* sum = nullptr;    // this step's sum
+
+  Tiles(int block_size, int padded_dim) : block(block_size), dp(padded_dim) {
+    const size_t tile = static_cast<size_t>(block) * dp, sq = static_cast<size_t>(block) * block;
+    constexpr size_t kAlign = 16;  // floats: 64 bytes
+    storage.assign(4 * tile + sq + 6 * static_cast<size_t>(block) + kAlign, 0.0f);
+    float* p = storage.data();
+    p += (kAlign - (reinterpret_cast<uintptr_t>(p) / sizeof(float)) % kAlign) % kAlign;
+    for (float** slot : {&qt, &k, &v, &o}) *slot = p, p += tile;
+    st = p, p += sq;
+    for (float** slot : {&m, &l, &m_new, &base, &alpha, &sum}) *slot = p, p += block;
+  }
+};
+
+// One key block into the running state of a query block: `keys` valid keys at the start of
+// the block (the rest, if any, are masked and never read).
+template <int MR, int NR>
+[[gnu::always_inline]] inline void block_step_impl(const Tiles& t, int keys) {
+  const int bq = t.block, dp = t.dp;
+  // S^T = K Q^T; key rows past `keys` up to the row tile are zero and ignored below.
+  gemm<MR, NR, false, false>(t.k, dp, t.qt, bq, t.st, bq, static_cast<int>(round_up(keys, MR)),
+                             bq, dp);
+  float* __restrict m = t.m;
+  float* __restrict l = t.l;
+  float* __restrict m_new = t.m_new;
+  float* __restrict base = t.base;
+  float* __restrict alpha = t.alpha;
+  float* __restrict sum = t.sum;
+  for (int i = 0; i < bq; ++i) m_new[i] = m[i];
+  for (int j = 0; j < keys; ++j) {
+    const float* __restrict s = t.st + j * bq;
+    // A NaN score never becomes the max; it still poisons the sum and the output below.
+    for (int i = 0; i < bq; ++i) m_new[i] = s[i] > m_new[i] ? s[i] : m_new[i];
+  }
+  for (int i = 0; i < bq; ++i) {
+    base[i] = m_new[i] == kMinusInf ? 0.0f : m_new[i];
+    alpha[i] = exp2_nonpositive(m[i] - base[i]);
+    sum[i] = 0.0f;
+  }
+  for (int j = 0; j < keys; ++j) {
+    float* __restrict s = t.st + j * bq;
+    for (int i = 0; i < bq; ++i) {
+      const float p = exp2_nonpositive(s[i] - base[i]);
+      s[i] = p;
+      sum[i] += p;
+    }
+  }
+  for (int i = 0; i < bq; ++i) {
+    l[i] = l[i] * alpha[i] + sum[i];
+    m[i] = m_new[i];
+  }
+  for (int i = 0; i < bq; ++i) {
+    float* __restrict o = t.o + i * dp;
+    const float a = alpha[i];
+    for (int d = 0; d < dp; ++d) o[d] *= a;
+  }
+  // O += P V, with P stored transposed (keys by queries).
+  gemm<MR, NR, true, true>(t.st, bq, t.v, dp, t.o, dp, bq, dp, keys);
+}
+
+// The same step compiled for three instruction sets; register tiles sized for each.
+#if defined(__x86_64__) && defined(__GNUC__)
+[[gnu::target("arch=x86-64-v4")]] void block_step_avx512(const Tiles& t, int keys) {
+  block_step_impl<8, 32>(t, keys);
+}
+[[gnu::target("arch=x86-64-v3")]] void block_step_avx2(const Tiles& t, int keys) {
+  block_step_impl<4, 16>(t, keys);
+}
+#endif
+void block_step_baseline(const Tiles& t, int keys) { block_step_impl<4, 16>(t, keys); }
+
+using BlockStep = void (*)(const Tiles&, int);
+BlockStep pick_block_step() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) return block_step_avx512;
+  if (__builtin_cpu_supports("x86-64-v3")) return block_step_avx2;
+#endif
+  return block_step_baseline;
+}
+
+// Everything one task needs that does not change between tasks.
+struct Problem {
+  const Plan* plan;
+  TensorView q, k, v, out;
+  float* lse;
+  float q_factor;  // scale * log2(e): scores come out in log2 units
+};
+
+template <class T>
+void run_task(const Problem& pb, Tiles& t, BlockStep step, int64_t b, int64_t h, int32_t row) {
+  const Plan& plan = *pb.plan;
+  const int block = t.block, dp = t.dp;
+  const int64_t dim = pb.q.dim, row0 = static_cast<int64_t>(row) * block;
+  const int rows = static_cast<int>(std::min<int64_t>(block, pb.q.seq - row0));
+
+  // Q^T, scaled; query rows past the sequence (last block) are zero and not written out.
+  const T* q = static_cast<const T*>(pb.q.data);
+  for (int i = 0; i < rows; ++i) {
+    const T* src = q + pb.q.offset(b, row0 + i, h);
+    for (int64_t d = 0; d < dim; ++d) t.qt[d * block + i] = cpu::load_float(src[d]) * pb.q_factor;
+  }
+  for (int64_t d = 0; d < dim; ++d) std::fill(t.qt + d * block + rows, t.qt + (d + 1) * block, 0.0f);
+  std::fill_n(t.m, block, kMinusInf);
+  std::fill_n(t.l, block, 0.0f);
+  std::fill_n(t.o, static_cast<size_t>(block) * dp, 0.0f);
+
+  const T* k = static_cast<const T*>(pb.k.data);
+  const T* v = static_cast<const T*>(pb.v.data);
+  for (int32_t i = plan.row_offset[row]; i < plan.row_offset[row + 1]; ++i) {
+    const int64_t key0 = static_cast<int64_t>(plan.col_index[i]) * block;
+    // Keys at or past key_limit (padding, or past the sequence) are masked token by token.
+    const int keys = static_cast<int>(std::min<int64_t>(block, plan.key_limit - key0));
+    for (int j = 0; j < keys; ++j) {
+      const T* ks = k + pb.k.offset(b, key0 + j, h);
+      const T* vs = v + pb.v.offset(b, key0 + j, h);
+      float* kd = t.k + j * dp;
+      float* vd = t.v + j * dp;
+      for (int64_t d = 0; d < dim; ++d) kd[d] = cpu::load_float(ks[d]);
+      for (int64_t d = 0; d < dim; ++d) vd[d] = cpu::load_float(vs[d]);
+    }
+    // Zero the key rows the score tile reads past the valid keys (at most a row tile's worth).
+    const int padded = std::min(block, static_cast<int>(round_up(keys, 8)));
+    std::fill(t.k + keys * dp, t.k + padded * dp, 0.0f);
+    step(t, keys);
+  }
+
+  // Normalise and store; lse in natural log: (m + log2 l) * ln 2.
+  T* out = static_cast<T*>(pb.out.data);
+  for (int i = 0; i < rows; ++i) {
+    T* dst = out + pb.out.offset(b, row0 + i, h);
+    const float inv = 1.0f / t.l[i];
+    const float* o = t.o + i * dp;
+    for (int64_t d = 0; d < dim; ++d) dst[d] = cpu::store_float<T>(o[d] * inv);
+  }
+  if (pb.lse != nullptr) {
+    float* lse = pb.lse + (b * pb.q.heads + h) * pb.q.seq + row0;
+    for (int i = 0; i < rows; ++i) {
+      lse[i] = (t.m[i] + std::log2(t.l[i])) * std::numbers::ln2_v<float>;
+    }
+  }
+}
+
+template <class T>
+void run_all(const Plan& plan, const Problem& pb, int threads) {
+  static const BlockStep step = pick_block_step();
+  const int block = plan.block_size();
+  const int dp = static_cast<int>(round_up(pb.q.dim, kDimAlign));
+  // Longest rows first, so that no thread is left with a long row at the end.
+  std::vector<int32_t> order(plan.block_rows);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return plan.row_offset[a + 1] - plan.row_offset[a] > plan.row_offset[b + 1] - plan.row_offset[b];
+  });
+  const int64_t rows = plan.block_rows, heads = pb.q.heads;
+  const int64_t tasks = pb.q.batch * heads * rows;
+#pragma omp parallel num_threads(threads)
+  {
+    Tiles tiles(block, dp);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int32_t row = order[task % rows];
+      const int64_t bh = task / rows;
+      run_task<T>(pb, tiles, step, bh / heads, bh % heads, row);
+    }
+  }
+}
+
+}  // namespace
+
+void attention_cpu(const Plan& plan, const TensorView& q, const TensorView& k,
+                   const TensorView& v, const TensorView& out, float* lse,
+                   const AttentionOptions& options) {
+  validate_attention_args(plan, q, k, v, out);
+  detail::validate_options(options);
+  detail::require_host(q, "attention_cpu");
+  const Problem pb{&plan, q, k, v, out, lse,
+                   static_cast<float>(detail::resolve_scale(options.scale, q.dim) * std::numbers::log2e)};
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  switch (q.dtype) {
+    case DType::f32: run_all<float>(plan, pb, threads); break;
+    case DType::bf16: run_all<bf16_t>(plan, pb, threads); break;
+    case DType::f16: run_all<f16_t>(plan, pb, threads); break;
+  }
+}
+
+}  // namespace radial

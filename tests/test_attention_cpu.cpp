@@ -1,0 +1,456 @@
+// The tiled CPU attention against the float64 reference, and the reference against a plain
+// dense softmax written here independently, on fresh random inputs each run (the seed is
+// printed with any failure).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <iomanip>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../src/cpu/convert.hpp"
+#include "radial/attention.hpp"
+#include "radial/plan.hpp"
+
+namespace radial {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+enum class Layout { bshd, bhsd, slice };  // slice: a view inside a bigger [B, S+3, H+1, D+5]
+
+const char* layout_name(Layout l) {
+  return l == Layout::bshd ? "bshd" : l == Layout::bhsd ? "bhsd" : "slice";
+}
+
+unsigned fresh_seed() { return std::random_device{}(); }
+
+// A tensor of one dtype in one of the layouts, owning its (possibly larger) buffer.
+struct Tensor {
+  DType dtype = DType::f32;
+  std::vector<unsigned char> bytes;
+  TensorView view;
+
+  Tensor(DType dt, Layout layout, int64_t b, int64_t s, int64_t h, int64_t d) : dtype(dt) {
+    const int64_t size = dtype_size(dt);
+    if (layout == Layout::slice) {
+      const int64_t S = s + 3, H = h + 1, D = d + 5;
+      bytes.resize(static_cast<size_t>(b * S * H * D * size));
+      // Start one token and one head in, so every edge of the view has outside neighbours.
+      view = TensorView::bshd(bytes.data() + (1 * H * D + 1 * D) * size, dt, b, s, h, d);
+      view.stride_head = D, view.stride_seq = H * D, view.stride_batch = S * H * D;
+    } else {
+      bytes.resize(static_cast<size_t>(b * s * h * d * size));
+      view = layout == Layout::bshd ? TensorView::bshd(bytes.data(), dt, b, s, h, d)
+                                    : TensorView::bhsd(bytes.data(), dt, b, s, h, d);
+    }
+  }
+  Tensor(const Tensor&) = delete;  // the view points into `bytes`; a move keeps the buffer
+  Tensor(Tensor&&) = default;
+  int64_t elements() const { return static_cast<int64_t>(bytes.size()) / dtype_size(dtype); }
+  // Raw access by flat index of the whole buffer, and by view coordinates.
+  void set_flat(int64_t i, float x) {
+    switch (dtype) {
+      case DType::f32: reinterpret_cast<float*>(bytes.data())[i] = x; break;
+      case DType::bf16: reinterpret_cast<bf16_t*>(bytes.data())[i] = from_float<bf16_t>(x); break;
+      case DType::f16: reinterpret_cast<f16_t*>(bytes.data())[i] = from_float<f16_t>(x); break;
+    }
+  }
+  double get_flat(int64_t i) const {
+    switch (dtype) {
+      case DType::f32: return reinterpret_cast<const float*>(bytes.data())[i];
+      case DType::bf16: return to_float(reinterpret_cast<const bf16_t*>(bytes.data())[i]);
+      case DType::f16: return to_float(reinterpret_cast<const f16_t*>(bytes.data())[i]);
+    }
+    return kNaN;
+  }
+  int64_t flat(int64_t b, int64_t s, int64_t h, int64_t d) const {
+    const int64_t base = (static_cast<const unsigned char*>(view.data) - bytes.data()) /
+                         dtype_size(dtype);
+    return base + view.offset(b, s, h) + d;
+  }
+  void set(int64_t b, int64_t s, int64_t h, int64_t d, float x) { set_flat(flat(b, s, h, d), x); }
+  double get(int64_t b, int64_t s, int64_t h, int64_t d) const { return get_flat(flat(b, s, h, d)); }
+
+  // Every element of the buffer, inside the view or not.
+  void fill_random(std::mt19937& rng, float stddev) {
+    std::normal_distribution<float> dist(0.0f, stddev);
+    for (int64_t i = 0; i < elements(); ++i) set_flat(i, dist(rng));
+  }
+  void fill(float x) {
+    for (int64_t i = 0; i < elements(); ++i) set_flat(i, x);
+  }
+};
+
+// Errors of a run against a reference, over the whole view.
+struct Comparison {
+  double max_abs = 0, ref_max = 0, lse_max_abs = 0;
+  int64_t unwritten = 0;        // NaN left in the output or lse where the reference is finite
+  int64_t outside_touched = 0;  // elements of the buffer outside the view that changed
+  double rel() const { return ref_max > 0 ? max_abs / ref_max : max_abs; }
+};
+
+Comparison compare(const Tensor& out, const std::vector<float>& lse, const ReferenceResult& ref) {
+  Comparison c;
+  const TensorView& v = out.view;
+  std::vector<char> inside(static_cast<size_t>(out.elements()), 0);
+  for (int64_t b = 0; b < v.batch; ++b)
+    for (int64_t s = 0; s < v.seq; ++s)
+      for (int64_t h = 0; h < v.heads; ++h) {
+        for (int64_t d = 0; d < v.dim; ++d) {
+          inside[out.flat(b, s, h, d)] = 1;
+          const double got = out.get(b, s, h, d), want = ref.at(b, s, h, d);
+          if (std::isnan(got)) {
+            ++c.unwritten;
+            continue;
+          }
+          c.max_abs = std::max(c.max_abs, std::fabs(got - want));
+          c.ref_max = std::max(c.ref_max, std::fabs(want));
+        }
+        const double got = lse[(b * v.heads + h) * v.seq + s];
+        if (std::isnan(got)) ++c.unwritten;
+        else c.lse_max_abs = std::max(c.lse_max_abs, std::fabs(got - ref.lse_at(b, h, s)));
+      }
+  for (int64_t i = 0; i < out.elements(); ++i) {
+    if (!inside[i] && !std::isnan(out.get_flat(i))) ++c.outside_touched;
+  }
+  return c;
+}
+
+// A plan with an arbitrary block pattern, built by hand: tests the kernel on patterns the
+// radial rules never make. Block 0 is always kept so that every row has a softmax.
+Plan pattern_plan(int64_t tokens, int64_t text, int64_t text_valid, int block,
+                  const std::function<bool(int32_t, int32_t)>& keep) {
+  Geometry g;
+  g.frames = 1, g.tokens_per_frame = tokens, g.text_tokens = text, g.text_valid = text_valid;
+  Plan plan;
+  plan.geometry = g;
+  plan.spec.block_size = block;
+  plan.seq_len = g.total_tokens();
+  plan.key_limit = g.key_limit();
+  plan.block_rows = plan.block_cols = static_cast<int32_t>((plan.seq_len + block - 1) / block);
+  const int32_t key_blocks = static_cast<int32_t>((plan.key_limit + block - 1) / block);
+  plan.row_offset.assign(1, 0);
+  for (int32_t r = 0; r < plan.block_rows; ++r) {
+    for (int32_t c = 0; c < key_blocks; ++c)
+      if (c == 0 || keep(r, c)) plan.col_index.push_back(c);
+    plan.row_offset.push_back(static_cast<int32_t>(plan.col_index.size()));
+  }
+  return plan;  // CSC left empty: the forward pass does not read it
+}
+
+Plan random_plan(int64_t seq, int block, std::mt19937& rng) {
+  std::bernoulli_distribution coin(0.4);
+  return pattern_plan(seq, 0, -1, block, [&](int32_t r, int32_t c) { return r == c || coin(rng); });
+}
+
+struct Inputs {
+  Tensor q, k, v;
+  Inputs(DType dt, Layout layout, int64_t b, int64_t s, int64_t h, int64_t d, std::mt19937& rng)
+      : q(dt, layout, b, s, h, d), k(dt, layout, b, s, h, d), v(dt, layout, b, s, h, d) {
+    // Scores of standard deviation ~2.5 at scale 1/sqrt(d): peaked softmax rows, not flat ones.
+    q.fill_random(rng, 1.6f);
+    k.fill_random(rng, 1.6f);
+    v.fill_random(rng, 1.0f);
+  }
+};
+
+struct RunResult {
+  Tensor out;
+  std::vector<float> lse;
+};
+
+RunResult run_cpu(const Plan& plan, const Inputs& in, Layout out_layout,
+                  const AttentionOptions& options = {}) {
+  const TensorView& q = in.q.view;
+  RunResult r{Tensor(q.dtype, out_layout, q.batch, q.seq, q.heads, q.dim), {}};
+  r.out.fill(NAN);  // poison: anything not written stays NaN
+  r.lse.assign(static_cast<size_t>(q.batch * q.heads * q.seq), NAN);
+  attention_cpu(plan, in.q.view, in.k.view, in.v.view, r.out.view, r.lse.data(), options);
+  return r;
+}
+
+// Output rounding bounds the error of 16-bit outputs: 2^-8 (bf16) and 2^-11 (f16) relative
+// to the largest output, half of that for rounding, the rest for float32 accumulation.
+double rel_bound(DType dt) {
+  return dt == DType::f32 ? 1e-5 : dt == DType::bf16 ? 5e-3 : 1e-3;
+}
+
+struct Case {
+  std::string name;
+  DType dtype;
+  Layout layout;
+  int64_t batch, heads, dim;
+  int block;
+  // The plan: radial (frames x tokens_per_frame, with text), dense, or a random pattern.
+  enum class Kind { radial, dense, random } kind;
+  Model model;
+  int64_t frames, tokens_per_frame, text_tokens, text_valid;
+};
+
+std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
+
+Plan plan_for(const Case& c, std::mt19937& rng) {
+  Geometry g;
+  g.frames = c.frames, g.tokens_per_frame = c.tokens_per_frame;
+  g.text_tokens = c.text_tokens, g.text_valid = c.text_valid;
+  switch (c.kind) {
+    case Case::Kind::radial: {
+      PlanSpec spec;
+      spec.model = c.model, spec.block_size = c.block, spec.decay_factor = 0.5;
+      return make_plan(g, spec);
+    }
+    case Case::Kind::dense: return make_dense_plan(g, c.block);
+    case Case::Kind::random: break;
+  }
+  return random_plan(g.total_tokens(), c.block, rng);
+}
+
+class CpuVsReference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CpuVsReference, MatchesWithinDtypeBound) {
+  const Case& c = GetParam();
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  const Plan plan = plan_for(c, rng);
+  Inputs in(c.dtype, c.layout, c.batch, plan.seq_len, c.heads, c.dim, rng);
+  const ReferenceResult ref = attention_reference(plan, in.q.view, in.k.view, in.v.view);
+  // The output in another layout than the inputs, so strides are read and written independently.
+  const Layout out_layout = c.layout == Layout::bshd ? Layout::slice : Layout::bshd;
+  const RunResult run = run_cpu(plan, in, out_layout);
+  const Comparison cmp = compare(run.out, run.lse, ref);
+  EXPECT_EQ(cmp.unwritten, 0);
+  EXPECT_EQ(cmp.outside_touched, 0);
+  EXPECT_GT(cmp.ref_max, 0.05);  // a real signal, not an all-zero output
+  EXPECT_LT(cmp.rel(), rel_bound(c.dtype)) << "max abs " << cmp.max_abs << ", ref max " << cmp.ref_max;
+  EXPECT_LT(cmp.lse_max_abs, 2e-5) << "lse";
+  std::ostringstream errors;
+  errors << std::scientific << std::setprecision(2) << cmp.rel() << " (lse " << cmp.lse_max_abs << ")";
+  RecordProperty("rel_error", errors.str());
+}
+
+using K = Case::Kind;
+const DType f32 = DType::f32, bf16 = DType::bf16, f16 = DType::f16;
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CpuVsReference,
+    ::testing::Values(
+        // name, dtype, layout, batch, heads, dim, block, kind, model, F, T, text, text_valid
+        Case{"f32_bshd_radial_b64_d64", f32, Layout::bshd, 2, 2, 64, 64, K::radial, Model::wan, 6, 150, 0, -1},
+        Case{"bf16_bhsd_radial_b128_d128", bf16, Layout::bhsd, 1, 2, 128, 128, K::radial, Model::wan, 6, 180, 0, -1},
+        Case{"f16_slice_radial_b64_d256", f16, Layout::slice, 2, 1, 256, 64, K::radial, Model::wan, 4, 90, 0, -1},
+        Case{"f32_bhsd_hunyuan_text_b128_d32", f32, Layout::bhsd, 1, 3, 32, 128, K::radial, Model::hunyuan, 3, 200, 77, 50},
+        Case{"bf16_slice_hunyuan_text_b64_d64", bf16, Layout::slice, 2, 2, 64, 64, K::radial, Model::hunyuan, 4, 64, 40, 13},
+        Case{"f16_bshd_random_b64_d96", f16, Layout::bshd, 1, 2, 96, 64, K::random, Model::wan, 1, 333, 0, -1},
+        Case{"f32_slice_random_b128_d80", f32, Layout::slice, 2, 1, 80, 128, K::random, Model::wan, 1, 700, 0, -1},
+        Case{"bf16_bshd_dense_b128_d256", bf16, Layout::bshd, 1, 1, 256, 128, K::dense, Model::wan, 1, 300, 0, -1},
+        Case{"f32_bshd_dense_short_b128_d8", f32, Layout::bshd, 3, 2, 8, 128, K::dense, Model::wan, 1, 50, 0, -1},
+        Case{"f16_bhsd_dense_text_b64_d128", f16, Layout::bhsd, 1, 2, 128, 64, K::dense, Model::wan, 2, 100, 30, 7},
+        Case{"bf16_bhsd_random_b64_d32", bf16, Layout::bhsd, 2, 3, 32, 64, K::random, Model::wan, 1, 257, 0, -1}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// The reference itself against an independent dense softmax, written here without any plan.
+TEST(AttentionReference, DensePlanMatchesNaiveSoftmax) {
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  const int64_t B = 2, S = 150, H = 2, D = 24;
+  Inputs in(DType::f32, Layout::bhsd, B, S, H, D, rng);
+  Geometry g;
+  g.frames = 3, g.tokens_per_frame = 50;
+  const Plan plan = make_dense_plan(g, 64);
+  const double scale = 0.3;
+  const ReferenceResult ref = attention_reference(plan, in.q.view, in.k.view, in.v.view, scale);
+  AttentionOptions options;
+  options.scale = scale;
+  const RunResult run = run_cpu(plan, in, Layout::bshd, options);
+  double worst = 0, worst_cpu = 0, worst_lse = 0, worst_lse_cpu = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s) {
+        std::vector<double> w(S);
+        for (int64_t t = 0; t < S; ++t) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += in.q.get(b, s, h, d) * in.k.get(b, t, h, d);
+          w[t] = scale * dot;
+        }
+        const double top = *std::max_element(w.begin(), w.end());
+        double sum = 0;
+        for (double& x : w) sum += (x = std::exp(x - top));
+        for (int64_t d = 0; d < D; ++d) {
+          double o = 0;
+          for (int64_t t = 0; t < S; ++t) o += w[t] * in.v.get(b, t, h, d);
+          o /= sum;
+          worst = std::max(worst, std::fabs(o - ref.at(b, s, h, d)));
+          worst_cpu = std::max(worst_cpu, std::fabs(o - run.out.get(b, s, h, d)));
+        }
+        const double lse = top + std::log(sum);
+        worst_lse = std::max(worst_lse, std::fabs(lse - ref.lse_at(b, h, s)));
+        worst_lse_cpu = std::max(worst_lse_cpu, std::fabs(lse - run.lse[(b * H + h) * S + s]));
+      }
+  EXPECT_LT(worst, 1e-12);
+  EXPECT_LT(worst_lse, 1e-9);
+  EXPECT_LT(worst_cpu, 1e-5);
+  EXPECT_LT(worst_lse_cpu, 2e-5);
+}
+
+// The reference applies the block mask: a one-block-per-row plan attends within its own block.
+TEST(AttentionReference, BlockDiagonalPlanAttendsWithinBlock) {
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  const int64_t S = 200, D = 16;
+  const Plan plan = pattern_plan(S, 0, -1, 64, [](int32_t r, int32_t c) { return r == c; });
+  // Block 0 is always kept by pattern_plan, so rows of block 0 attend to block 0 only, and
+  // row block r > 0 attends to blocks 0 and r.
+  Inputs in(DType::f32, Layout::bshd, 1, S, 1, D, rng);
+  const ReferenceResult ref = attention_reference(plan, in.q.view, in.k.view, in.v.view);
+  const int64_t s = 150;  // block row 2: keys 0..63 and 128..191
+  std::vector<double> w;
+  std::vector<int64_t> keys;
+  for (int64_t t = 0; t < S; ++t)
+    if (t < 64 || (t >= 128 && t < 192)) keys.push_back(t);
+  double top = -INFINITY;
+  for (int64_t t : keys) {
+    double dot = 0;
+    for (int64_t d = 0; d < D; ++d) dot += in.q.get(0, s, 0, d) * in.k.get(0, t, 0, d);
+    w.push_back(dot / 4.0);
+    top = std::max(top, w.back());
+  }
+  double sum = 0;
+  for (double& x : w) sum += (x = std::exp(x - top));
+  for (int64_t d = 0; d < D; ++d) {
+    double o = 0;
+    for (size_t i = 0; i < keys.size(); ++i) o += w[i] * in.v.get(0, keys[i], 0, d);
+    EXPECT_NEAR(o / sum, ref.at(0, s, 0, d), 1e-12);
+  }
+}
+
+// Keys past text_valid are padding: changing them (even to NaN) changes nothing.
+TEST(AttentionCpu, MaskedTextKeysHaveNoEffect) {
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  Geometry g;
+  g.frames = 3, g.tokens_per_frame = 100, g.text_tokens = 90, g.text_valid = 21;
+  PlanSpec spec;
+  spec.model = Model::hunyuan, spec.block_size = 64;
+  const Plan plan = make_plan(g, spec);
+  ASSERT_NE(plan.partial_key_block(), -1);
+  Inputs in(DType::bf16, Layout::bshd, 2, plan.seq_len, 2, 64, rng);
+  const RunResult before = run_cpu(plan, in, Layout::bhsd);
+  const ReferenceResult ref_before = attention_reference(plan, in.q.view, in.k.view, in.v.view);
+  std::normal_distribution<float> big(0.0f, 50.0f);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t t = plan.key_limit; t < plan.seq_len; ++t)
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t d = 0; d < 64; ++d) {
+          in.k.set(b, t, h, d, t % 2 ? NAN : big(rng));
+          in.v.set(b, t, h, d, t % 3 ? NAN : big(rng));
+        }
+  const RunResult after = run_cpu(plan, in, Layout::bhsd);
+  ASSERT_EQ(before.out.bytes, after.out.bytes);
+  ASSERT_EQ(0, std::memcmp(before.lse.data(), after.lse.data(), before.lse.size() * sizeof(float)));
+  const ReferenceResult ref_after = attention_reference(plan, in.q.view, in.k.view, in.v.view);
+  EXPECT_EQ(ref_before.out, ref_after.out);
+  const Comparison cmp = compare(after.out, after.lse, ref_after);
+  EXPECT_EQ(cmp.unwritten, 0);
+  EXPECT_LT(cmp.rel(), rel_bound(DType::bf16));
+}
+
+// Each query row is computed by one thread in a fixed order: results do not depend on the
+// number of threads, bit for bit.
+TEST(AttentionCpu, SameResultForAnyThreadCount) {
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  Geometry g;
+  g.frames = 5, g.tokens_per_frame = 120;
+  PlanSpec spec;
+  spec.block_size = 64;
+  const Plan plan = make_plan(g, spec);
+  Inputs in(DType::f16, Layout::bhsd, 2, plan.seq_len, 3, 64, rng);
+  AttentionOptions one, three;
+  one.threads = 1, three.threads = 3;
+  const RunResult a = run_cpu(plan, in, Layout::bshd, one);
+  const RunResult b = run_cpu(plan, in, Layout::bshd, three);
+  EXPECT_EQ(a.out.bytes, b.out.bytes);
+  EXPECT_EQ(0, std::memcmp(a.lse.data(), b.lse.data(), a.lse.size() * sizeof(float)));
+}
+
+// The public entry point dispatches CPU tensors to the CPU backend.
+TEST(Attention, AutomaticBackendOnHostIsCpu) {
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  Geometry g;
+  g.frames = 2, g.tokens_per_frame = 70;
+  const Plan plan = make_dense_plan(g, 64);
+  Inputs in(DType::f32, Layout::bshd, 1, plan.seq_len, 2, 32, rng);
+  const RunResult direct = run_cpu(plan, in, Layout::bshd);
+  Tensor out(DType::f32, Layout::bshd, 1, plan.seq_len, 2, 32);
+  out.fill(NAN);
+  attention(plan, in.q.view, in.k.view, in.v.view, out.view, nullptr);  // lse not wanted
+  EXPECT_EQ(direct.out.bytes, out.bytes);
+}
+
+// NaN never passes silently: NaN in q, k or v shows up exactly where the reference puts it.
+TEST(AttentionCpu, NaNInputsPropagateLikeReference) {
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  Geometry g;
+  g.frames = 4, g.tokens_per_frame = 100;
+  PlanSpec spec;
+  spec.block_size = 64, spec.decay_factor = 0.2;
+  const Plan plan = make_plan(g, spec);
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Inputs in(dt, Layout::bshd, 1, plan.seq_len, 2, 32, rng);
+    in.q.set(0, 10, 0, 5, NAN);   // one query row of head 0
+    in.k.set(0, 300, 1, 0, NAN);  // one key of head 1: every row that attends it
+    in.v.set(0, 77, 0, 31, NAN);  // one value element of head 0
+    const ReferenceResult ref = attention_reference(plan, in.q.view, in.k.view, in.v.view);
+    const RunResult run = run_cpu(plan, in, Layout::bshd);
+    int64_t nan_rows = 0, mismatched = 0;
+    for (int64_t s = 0; s < plan.seq_len; ++s)
+      for (int64_t h = 0; h < 2; ++h) {
+        for (int64_t d = 0; d < 32; ++d) {
+          mismatched += std::isnan(ref.at(0, s, h, d)) != std::isnan(run.out.get(0, s, h, d));
+        }
+        mismatched += std::isnan(ref.lse_at(0, h, s)) != std::isnan(run.lse[h * plan.seq_len + s]);
+        nan_rows += std::isnan(run.out.get(0, s, h, 0));
+      }
+    EXPECT_EQ(mismatched, 0);
+    EXPECT_TRUE(std::isnan(run.out.get(0, 10, 0, 0)));
+    EXPECT_TRUE(std::isnan(run.lse[10]));
+    EXPECT_TRUE(std::isnan(run.out.get(0, 300, 1, 3)));  // row 300 attends its own block
+    EXPECT_TRUE(std::isnan(run.out.get(0, 77, 0, 31)));
+    EXPECT_GT(nan_rows, 64);                        // whole blocks of rows, not one element
+    EXPECT_LT(nan_rows, 2 * plan.seq_len);          // and not everything
+  }
+}
+
+// The vectorisable f16 load in the kernels equals the exact conversion on every bit pattern.
+TEST(CpuConvert, F16LoadMatchesExactConversionOnAllValues) {
+  int64_t wrong = 0;
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    const f16_t h{static_cast<uint16_t>(bits)};
+    const float fast = cpu::load_float(h), exact = to_float(h);
+    uint32_t a, b;
+    std::memcpy(&a, &fast, 4);
+    std::memcpy(&b, &exact, 4);
+    const bool same = std::isnan(exact) ? std::isnan(fast) : a == b;
+    wrong += !same;
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
+}  // namespace
+}  // namespace radial
