@@ -168,9 +168,18 @@ Image read_png(const fs::path& path) {
   return out;
 }
 
+// Each test's scratch directory goes when the test ends.
+class Cli : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(scratch_dir(), ignored);
+  }
+};
+
 // ---- help and errors ----
 
-TEST(Cli, HelpWorksForEveryCommand) {
+TEST_F(Cli, HelpWorksForEveryCommand) {
   for (const std::string command : {"", "plan ", "bench "}) {
     const CliRun run = run_cli(command + "--help");
     EXPECT_EQ(run.code, 0) << command;
@@ -181,7 +190,7 @@ TEST(Cli, HelpWorksForEveryCommand) {
   EXPECT_NE(run_cli("bench --help").out.find("--iters"), std::string::npos);
 }
 
-TEST(Cli, UnknownFlagOrCommandIsOneLineAndExit2) {
+TEST_F(Cli, UnknownFlagOrCommandIsOneLineAndExit2) {
   expect_usage_error(run_cli("plan --frames 3 --tokens-per-frame 200 --no-such-flag"),
                      {"--no-such-flag"});
   expect_usage_error(run_cli("bench --frames 3 --tokens-per-frame 200 --bogus 1"), {"--bogus"});
@@ -190,7 +199,7 @@ TEST(Cli, UnknownFlagOrCommandIsOneLineAndExit2) {
   expect_usage_error(run_cli(""), {"plan or bench"});
 }
 
-TEST(Cli, BadValuesNameTheArgument) {
+TEST_F(Cli, BadValuesNameTheArgument) {
   const std::string geo = "plan --frames 3 --tokens-per-frame 200 ";
   expect_usage_error(run_cli(geo + "--block-size 96"), {"--block-size", "64", "128", "96"});
   expect_usage_error(run_cli(geo + "--decay-factor -1"), {"--decay-factor", "> 0", "-1"});
@@ -210,7 +219,7 @@ TEST(Cli, BadValuesNameTheArgument) {
                      {"--iters", "0"});
 }
 
-TEST(Cli, GeometryFormsAreExclusiveAndComplete) {
+TEST_F(Cli, GeometryFormsAreExclusiveAndComplete) {
   expect_usage_error(run_cli("plan --frames 3 --tokens-per-frame 200 --video-frames 69"),
                      {"geometry", "both"});
   expect_usage_error(run_cli("plan"), {"geometry", "--frames"});
@@ -227,7 +236,7 @@ TEST(Cli, GeometryFormsAreExclusiveAndComplete) {
 
 // ---- plan outputs against make_plan ----
 
-TEST(Cli, JsonMatchesMakePlan) {
+TEST_F(Cli, JsonMatchesMakePlan) {
   struct Case {
     std::string args;
     radial::Plan plan;
@@ -265,7 +274,7 @@ TEST(Cli, JsonMatchesMakePlan) {
   }
 }
 
-TEST(Cli, DenseFlagPlansEveryBlock) {
+TEST_F(Cli, DenseFlagPlansEveryBlock) {
   const CliRun run = run_cli("plan --frames 5 --tokens-per-frame 300 --dense --json");
   ASSERT_EQ(run.code, 0) << run.err;
   const auto j = nlohmann::json::parse(run.out);
@@ -273,7 +282,7 @@ TEST(Cli, DenseFlagPlansEveryBlock) {
   EXPECT_EQ(j.at("density").get<double>(), 1.0);
 }
 
-TEST(Cli, TextSummaryShowsThePlan) {
+TEST_F(Cli, TextSummaryShowsThePlan) {
   const CliRun run = run_cli("plan --model wan --frames 18 --tokens-per-frame 3840 --decay-factor 0.2");
   ASSERT_EQ(run.code, 0) << run.err;
   const auto s = plan_of(radial::Model::wan, 18, 3840, 0.2, 128).stats();
@@ -287,7 +296,7 @@ TEST(Cli, TextSummaryShowsThePlan) {
   EXPECT_NE(run.out.find("planning time"), std::string::npos) << run.out;
 }
 
-TEST(Cli, DumpMaskRoundTrip) {
+TEST_F(Cli, DumpMaskRoundTrip) {
   const fs::path dir = scratch_dir();
   const std::vector<std::pair<std::string, radial::Plan>> cases = {
       {"--model wan --frames 12 --tokens-per-frame 1000 --decay-factor 0.2 --block-size 128",
@@ -315,7 +324,7 @@ TEST(Cli, DumpMaskRoundTrip) {
 }
 
 // The spelling the reference masks are checked with; the data lines match byte for byte.
-TEST(Cli, DumpMaskReproducesGoldenFiles) {
+TEST_F(Cli, DumpMaskReproducesGoldenFiles) {
   const fs::path dir = scratch_dir();
   int checked = 0;
   for (const auto& entry : fs::directory_iterator(RADIAL_GOLDEN_DIR)) {
@@ -338,7 +347,7 @@ TEST(Cli, DumpMaskReproducesGoldenFiles) {
   EXPECT_GE(checked, 15);
 }
 
-TEST(Cli, PixelGeometryGivesTheSamePlanAsLatent) {
+TEST_F(Cli, PixelGeometryGivesTheSamePlanAsLatent) {
   const fs::path dir = scratch_dir();
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--model wan --video-frames 69 --height 768 --width 1280 --decay-factor 0.2",
@@ -367,7 +376,7 @@ TEST(Cli, PixelGeometryGivesTheSamePlanAsLatent) {
 
 // ---- the picture ----
 
-TEST(Cli, PngSmallGridIsScaledUpAndShowsEveryBlock) {
+TEST_F(Cli, PngSmallGridIsScaledUpAndShowsEveryBlock) {
   const fs::path file = scratch_dir() / "mask.png";
   // 600 tokens -> 5 blocks of 128 -> 16 px per block (the scale is capped at 16).
   const CliRun run = run_cli("plan --frames 3 --tokens-per-frame 200 --png '" + file.string() + "'");
@@ -380,7 +389,7 @@ TEST(Cli, PngSmallGridIsScaledUpAndShowsEveryBlock) {
     for (int x = 0; x < 80; ++x) ASSERT_TRUE(img.dark(x, y)) << x << "," << y;
 }
 
-TEST(Cli, PngPixelsFollowThePlan) {
+TEST_F(Cli, PngPixelsFollowThePlan) {
   const fs::path file = scratch_dir() / "mask.png";
   // 18 x 3840 tokens, block 128: 540 blocks, one pixel each (1024 / 540 = 1).
   const radial::Plan plan = plan_of(radial::Model::wan, 18, 3840, 0.2, 128);
@@ -402,7 +411,7 @@ TEST(Cli, PngPixelsFollowThePlan) {
   EXPECT_EQ(lines, 17 * 2 * 540 - 17 * 17);
 }
 
-TEST(Cli, PngOfAHugeGridIsDownsampled) {
+TEST_F(Cli, PngOfAHugeGridIsDownsampled) {
   const fs::path file = scratch_dir() / "mask.png";
   // 150 x 3600 = 540000 tokens -> 4219 blocks > 4096 -> 2 blocks per pixel -> 2110 px.
   const radial::Plan plan = plan_of(radial::Model::hunyuan, 150, 3600, 0.95, 128);
@@ -424,7 +433,7 @@ TEST(Cli, PngOfAHugeGridIsDownsampled) {
   EXPECT_EQ(mismatches, 0);
 }
 
-TEST(Cli, PngShadesTheTextRegion) {
+TEST_F(Cli, PngShadesTheTextRegion) {
   const fs::path file = scratch_dir() / "mask.png";
   // 2100 video + 256 text tokens, 100 valid: key blocks wholly past token 2200 are not kept and
   // are drawn light blue; 19 blocks -> 53 px per block capped to 16.
@@ -444,7 +453,7 @@ TEST(Cli, PngShadesTheTextRegion) {
 
 // ---- bench ----
 
-TEST(Cli, BenchReportsDensityAndErrorOnTheCpu) {
+TEST_F(Cli, BenchReportsDensityAndErrorOnTheCpu) {
   // 8 x 256 tokens with decay 0.2: a sparse plan, so radial differs from dense.
   const radial::Plan plan = plan_of(radial::Model::wan, 8, 256, 0.2, 64);
   ASSERT_LT(plan.stats().density, 1.0);
@@ -465,7 +474,7 @@ TEST(Cli, BenchReportsDensityAndErrorOnTheCpu) {
   EXPECT_GT(j.at("dense_ms").get<double>(), 0.0);
 }
 
-TEST(Cli, BenchOfADensePlanMatchesDense) {
+TEST_F(Cli, BenchOfADensePlanMatchesDense) {
   // 3 x 200 tokens: the rules keep every block, so radial and dense are the same computation.
   const CliRun run = run_cli("bench --frames 3 --tokens-per-frame 200 --heads 1 --dtype bf16 "
                           "--iters 1 --backend cpu --json --progress");
@@ -476,7 +485,7 @@ TEST(Cli, BenchOfADensePlanMatchesDense) {
   EXPECT_NE(run.err.find("4/4"), std::string::npos) << run.err;  // progress, when asked for
 }
 
-TEST(Cli, BenchRejectsAMissingBackend) {
+TEST_F(Cli, BenchRejectsAMissingBackend) {
 #ifndef RADIAL_WITH_CUDA
   expect_usage_error(run_cli("bench --frames 2 --tokens-per-frame 64 --backend cuda"),
                      {"--backend", "cuda"});
