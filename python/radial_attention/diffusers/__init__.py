@@ -1,0 +1,186 @@
+"""Radial Attention for diffusers video pipelines (Wan2.1, Wan2.2, HunyuanVideo).
+
+    import radial_attention.diffusers as radial
+    radial.apply(pipe, dense_layers=1, dense_timesteps=12, decay_factor=0.2)
+    video = pipe(prompt, num_frames=81, height=480, width=832).frames[0]
+    radial.remove(pipe)   # back to the stock attention
+
+Every self-attention processor is wrapped: the first ``dense_layers`` blocks and the first
+``dense_timesteps`` denoising steps run the stock processor unchanged (so they equal stock
+diffusers exactly), the rest run the radial block-sparse mask. Cross-attention is untouched.
+The latent geometry is read from each forward's input, so changing resolution or length
+between calls just works. Steps are counted at the pipeline's scheduler when a pipeline is
+given, otherwise from the timesteps the transformer receives.
+
+Context parallelism (diffusers' ContextParallelConfig): Ulysses (``ulysses_degree``) works
+for Wan, since each rank then sees the whole sequence for its heads; ring attention splits
+the keys across ranks and is refused with a clear error.
+
+torch.compile: compiling the transformer (or its repeated blocks) works; when the whole
+transformer of a bare model (not a pipeline) is compiled, the step counter cannot read the
+timesteps inside the graph, so call :func:`set_step` yourself or apply to the pipeline.
+HunyuanVideo reads its valid text lengths on the host before each forward; inside a
+whole-model compiled graph it cannot, and its layers then run stock attention.
+"""
+
+from .._errors import invalid
+from . import _hunyuan, _wan
+from ._state import Settings, State, compiling
+
+_ATTR = "_radial_attention"
+
+
+def _family(transformer):
+    """"wan" or "hunyuan" for a supported transformer, else None."""
+    try:
+        from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
+    except ImportError:  # pragma: no cover - diffusers without Wan
+        WanTransformer3DModel = ()
+    try:
+        from diffusers.models.transformers.transformer_hunyuan_video import (
+            HunyuanVideoTransformer3DModel)
+    except ImportError:  # pragma: no cover
+        HunyuanVideoTransformer3DModel = ()
+    if WanTransformer3DModel and isinstance(transformer, WanTransformer3DModel):
+        return "wan"
+    if HunyuanVideoTransformer3DModel and isinstance(transformer, HunyuanVideoTransformer3DModel):
+        return "hunyuan"
+    return None
+
+
+def _transformers(target):
+    """The supported transformers of a model or pipeline (Wan2.2 A14B has two experts)."""
+    if _family(target):
+        return [target], None
+    found = [t for t in (getattr(target, "transformer", None), getattr(target, "transformer_2", None))
+             if t is not None and _family(t)]
+    if not found:
+        raise invalid("model_or_pipeline",
+                      "a WanTransformer3DModel or HunyuanVideoTransformer3DModel, or a pipeline "
+                      "holding one", type(target).__name__)
+    families = {_family(t) for t in found}
+    if len(families) > 1:  # pragma: no cover - no such pipeline exists
+        raise invalid("model_or_pipeline", "transformers of one family", sorted(families))
+    return found, target
+
+
+def _module_of(family):
+    return _wan if family == "wan" else _hunyuan
+
+
+def _make_pre_hook(transformer, family, state: State):
+    module = _module_of(family)
+
+    def pre_hook(_module, args, kwargs):
+        hidden_states = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        state.geometry = module.latent_geometry(transformer, hidden_states)
+        if compiling():
+            # Host reads would break the graph: the step counter and Hunyuan's valid text
+            # lengths keep what was last set (see the module doc).
+            if family == "hunyuan":
+                state.text_valid = None
+            return None
+        if family == "hunyuan":
+            mask = kwargs.get("encoder_attention_mask", args[3] if len(args) > 3 else None)
+            state.text_valid = _hunyuan.text_valid(mask) if mask is not None else None
+        if state.counting == "timestep":
+            timestep = kwargs["timestep"] if "timestep" in kwargs else args[1]
+            state.observe_timestep(float(timestep.float().max()) if hasattr(timestep, "float")
+                                   else float(timestep))
+        return None
+
+    return pre_hook
+
+
+def _wrap_scheduler(pipeline, state: State):
+    """Counts denoising steps at the scheduler: set_timesteps starts a generation, each
+    step() ends one denoising step. Instance attributes, removed again by remove()."""
+    scheduler = getattr(pipeline, "scheduler", None)
+    if scheduler is None or not hasattr(scheduler, "step") or not hasattr(scheduler, "set_timesteps"):
+        return None
+    set_timesteps, step = scheduler.set_timesteps, scheduler.step
+
+    def counted_set_timesteps(*args, **kwargs):
+        state.new_generation()
+        return set_timesteps(*args, **kwargs)
+
+    def counted_step(*args, **kwargs):
+        result = step(*args, **kwargs)
+        state.set_step(state.step + 1)
+        return result
+
+    scheduler.set_timesteps = counted_set_timesteps
+    scheduler.step = counted_step
+    return scheduler
+
+
+def apply(model_or_pipeline, dense_layers=1, dense_timesteps=12, decay_factor=None,
+          block_size=128, pattern="radial", decay_adjacent=False):
+    """Switches the self-attention of a Wan or HunyuanVideo transformer (or of the
+    transformers of a pipeline) to Radial Attention. Applying again replaces the settings.
+
+    dense_layers: the first blocks keep dense (stock) attention. dense_timesteps: the first
+    denoising steps keep it. decay_factor: how fast the band narrows with frame distance
+    (default 0.2 for Wan, 0.95 for HunyuanVideo; the paper uses 1.0 for longer Wan videos,
+    0.8 for Wan2.2). block_size: 128 or 64. pattern: "radial"; "dense" runs stock attention
+    everywhere (a baseline); "full" runs every block through the radial kernel (a check of
+    the kernel against stock attention). Returns the State shared by the processors.
+    """
+    transformers, pipeline = _transformers(model_or_pipeline)
+    remove(model_or_pipeline)
+    family = _family(transformers[0])
+    settings = Settings.make(family, dense_layers, dense_timesteps, decay_factor, block_size,
+                             pattern, decay_adjacent)
+    state = State(settings, "timestep")
+    scheduler = _wrap_scheduler(pipeline, state) if pipeline is not None else None
+    if scheduler is not None:
+        state.counting = "scheduler"
+    module = _module_of(family)
+    processor_class = _wan.WanRadialProcessor if family == "wan" else _hunyuan.HunyuanRadialProcessor
+    for transformer in transformers:
+        originals = []
+        for layer, attention in module.self_attentions(transformer):
+            originals.append((attention, attention.processor))
+            attention.set_processor(processor_class(attention.processor, layer, state))
+        hook = transformer.register_forward_pre_hook(_make_pre_hook(transformer, family, state),
+                                                     with_kwargs=True)
+        setattr(transformer, _ATTR, {"state": state, "originals": originals, "hook": hook,
+                                     "scheduler": scheduler})
+    return state
+
+
+def remove(model_or_pipeline) -> None:
+    """Restores the stock attention processors; a no-op where apply() was not called."""
+    transformers, _ = _transformers(model_or_pipeline)
+    for transformer in transformers:
+        record = getattr(transformer, _ATTR, None)
+        if record is None:
+            continue
+        for attention, original in record["originals"]:
+            attention.set_processor(original)
+        record["hook"].remove()
+        scheduler = record["scheduler"]
+        if scheduler is not None:
+            for name in ("set_timesteps", "step"):
+                scheduler.__dict__.pop(name, None)
+        delattr(transformer, _ATTR)
+
+
+def state(model_or_pipeline) -> State:
+    """The State of an applied model: step, warmup, geometry, attention_seconds, calls."""
+    transformers, _ = _transformers(model_or_pipeline)
+    record = getattr(transformers[0], _ATTR, None)
+    if record is None:
+        raise invalid("model_or_pipeline", "a model or pipeline that apply() patched",
+                      type(model_or_pipeline).__name__)
+    return record["state"]
+
+
+def set_step(model_or_pipeline, step: int) -> None:
+    """Sets the denoising step index by hand (e.g. for a compiled bare transformer)."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise invalid("step", "an int >= 0", repr(step))
+    state(model_or_pipeline).set_step(step)
+
+
+__all__ = ["apply", "remove", "set_step", "state"]

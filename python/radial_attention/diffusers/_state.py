@@ -1,0 +1,99 @@
+"""What the patched attention processors share: the settings of one apply() call, the latent
+geometry of the current forward, and the denoising step index for the dense warm-up."""
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+from .._errors import invalid
+
+PATTERNS = ("radial", "dense", "full")
+DEFAULT_DECAY = {"wan": 0.2, "hunyuan": 0.95}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str             # "wan" or "hunyuan": the planner's attention-sink rule
+    dense_layers: int      # the first blocks run stock (dense) attention
+    dense_timesteps: int   # the first denoising steps run stock (dense) attention
+    decay_factor: float
+    block_size: int
+    pattern: str           # radial; dense: stock attention everywhere; full: all blocks via our kernel
+    decay_adjacent: bool
+
+    @staticmethod
+    def make(model, dense_layers, dense_timesteps, decay_factor, block_size, pattern,
+             decay_adjacent) -> "Settings":
+        for name, value in (("dense_layers", dense_layers), ("dense_timesteps", dense_timesteps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise invalid(name, "an int >= 0", repr(value))
+        if block_size not in (64, 128) or isinstance(block_size, bool):
+            raise invalid("block_size", "64 or 128", repr(block_size))
+        if pattern not in PATTERNS:
+            raise invalid("pattern", '"radial", "dense" or "full"', repr(pattern))
+        if decay_factor is None:
+            decay_factor = DEFAULT_DECAY[model]
+        try:
+            decay = float(decay_factor)
+        except (TypeError, ValueError):
+            raise invalid("decay_factor", "a number > 0", repr(decay_factor)) from None
+        if not (math.isfinite(decay) and decay > 0):
+            raise invalid("decay_factor", "a finite number > 0", repr(decay_factor))
+        return Settings(model, dense_layers, dense_timesteps, decay, block_size, pattern,
+                        bool(decay_adjacent))
+
+
+def compiling() -> bool:
+    return torch.compiler.is_compiling()
+
+
+class State:
+    """Shared by every processor of one apply() (both experts of Wan2.2 share one)."""
+
+    def __init__(self, settings: Settings, counting: str):
+        self.settings = settings
+        self.counting = counting      # "scheduler" (a pipeline was given) or "timestep"
+        self.step = 0
+        self.warmup = settings.dense_timesteps > 0
+        self.geometry = None          # (latent frames, tokens per frame) of the current forward
+        self.text_valid = None        # HunyuanVideo: valid text tokens per batch element
+        self.last_timestep = None
+        self.timing = False
+        self.attention_seconds = 0.0
+        self.calls = Counter()        # "radial" / "stock" processor calls (eager runs only)
+
+    def set_step(self, step: int) -> None:
+        self.step = int(step)
+        # The processors read this bool, not the step, so a compiled model sees one value
+        # change (at the end of the warm-up) rather than a new int every step.
+        self.warmup = self.step < self.settings.dense_timesteps
+
+    def new_generation(self) -> None:
+        self.set_step(0)
+        self.last_timestep = None
+
+    def observe_timestep(self, t: float) -> None:
+        """Counts denoising steps from the timesteps a bare transformer is called with:
+        they fall during one generation, repeat for the guidance passes of a step, and jump
+        back up when the next generation starts."""
+        if self.last_timestep is None or t > self.last_timestep:
+            self.set_step(0)
+        elif t < self.last_timestep:
+            self.set_step(self.step + 1)
+        self.last_timestep = t
+
+    def timed(self, fn, device):
+        """Runs fn(), adding its wall time to attention_seconds when timing is on."""
+        if not self.timing or compiling():
+            return fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        result = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        self.attention_seconds += time.perf_counter() - start
+        return result
