@@ -1,0 +1,93 @@
+// The CUDA backend's entry point: every check that needs the device (where the pointers live,
+// alignment, what the kernels support), the cached plan upload, then one launch.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "api/attention_checks.hpp"
+#include "cuda/check.hpp"
+#include "cuda/backend.hpp"
+#include "cuda/cuda_checks.hpp"
+#include "cuda/fwd_params.hpp"
+#include "cuda/plan_device.hpp"
+#include "radial/cuda.hpp"
+#include "radial/error.hpp"
+
+namespace radial {
+
+bool cuda_available() {
+  int count = 0;
+  const bool ok = cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+  cudaGetLastError();  // "no device" must not linger as the runtime's last error
+  return ok;
+}
+
+namespace cuda_detail {
+namespace {
+
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    RADIAL_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) RADIAL_CUDA_CHECK(cudaSetDevice(device));
+    changed_ = previous_ != device;
+  }
+  ~DeviceGuard() {
+    if (changed_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool changed_ = false;
+};
+
+void fill_strides(const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
+  sb = t.stride_batch, ss = t.stride_seq, sh = t.stride_head;
+}
+
+}  // namespace
+
+void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorView& k,
+                            const TensorView& v, const TensorView& out, float* lse,
+                            const AttentionOptions& options, FwdVariant variant) {
+  validate_attention_args(plan, q, k, v, out);
+  detail::validate_options(options);
+  validate_cuda_inputs(plan, q, k, v, out, lse);
+
+  DeviceGuard guard(q.device_index);
+  const DevicePlan device = device_plan(plan, q.device_index);
+
+  FwdParams p;
+  p.q = q.data, p.k = k.data, p.v = v.data, p.out = out.data, p.lse = lse;
+  fill_strides(q, p.q_sb, p.q_ss, p.q_sh);
+  fill_strides(k, p.k_sb, p.k_ss, p.k_sh);
+  fill_strides(v, p.v_sb, p.v_ss, p.v_sh);
+  fill_strides(out, p.o_sb, p.o_ss, p.o_sh);
+  p.heads = static_cast<int32_t>(q.heads);
+  p.seq = static_cast<int32_t>(q.seq);
+  p.key_limit = static_cast<int32_t>(plan.key_limit);
+  p.block_rows = plan.block_rows;
+  p.batch_heads = q.batch * q.heads;
+  p.row_offset = device.row_offset;
+  p.col_index = device.col_index;
+  p.row_order = device.row_order;
+  const double scale = detail::resolve_scale(options.scale, q.dim);
+  p.scale = static_cast<float>(scale);
+  p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);  // log2(e)
+  launch_fwd(p, q.dtype, static_cast<int>(q.dim), plan.block_size(), variant,
+             static_cast<cudaStream_t>(options.stream));
+}
+
+}  // namespace cuda_detail
+
+void attention_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
+                    const TensorView& v, const TensorView& out, float* lse,
+                    const AttentionOptions& options) {
+  cuda_detail::attention_cuda_variant(plan, q, k, v, out, lse, options,
+                                      cuda_detail::FwdVariant::standard);
+}
+
+}  // namespace radial

@@ -1,0 +1,12 @@
+// Forward kernels for bf16, head dim 128 (one file per instantiation keeps builds parallel).
+#include "cuda/check.hpp"
+#include "cuda/fwd_kernel.cuh"
+
+namespace radial::cuda_detail {
+
+void launch_fwd_bf16_d128(const FwdParams& p, int block_size, FwdVariant variant,
+                        cudaStream_t stream) {
+  launch_for<__nv_bfloat16, 128>(p, block_size, variant, stream);
+}
+
+}  // namespace radial::cuda_detail

@@ -1,0 +1,54 @@
+// What the forward kernels get from the host: device pointers, strides in elements, the plan's
+// device arrays and the softmax scale. Plain data, passed by value to the kernel.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "radial/dtype.hpp"
+
+namespace radial::cuda_detail {
+
+struct FwdParams {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  float* lse = nullptr;  // [batch, heads, seq] or nullptr
+  // Element strides of batch, seq and head (the head dim is contiguous).
+  int64_t q_sb = 0, q_ss = 0, q_sh = 0;
+  int64_t k_sb = 0, k_ss = 0, k_sh = 0;
+  int64_t v_sb = 0, v_ss = 0, v_sh = 0;
+  int64_t o_sb = 0, o_ss = 0, o_sh = 0;
+  int32_t heads = 0;
+  int32_t seq = 0;        // query and key tokens
+  int32_t key_limit = 0;  // keys at index >= key_limit are masked
+  int32_t block_rows = 0;
+  int64_t batch_heads = 0;
+  const int32_t* row_offset = nullptr;
+  const int32_t* col_index = nullptr;
+  const int32_t* row_order = nullptr;
+  float scale = 0.f;       // softmax scale (natural units), for the log-sum-exp
+  float scale_log2 = 0.f;  // scale * log2(e): scores go through exp2
+};
+
+// Kernel shapes: which tile configuration runs. `standard` is the one production uses; the
+// others exist so that the benchmark can compare them on the same card.
+enum class FwdVariant : int {
+  standard = 0,       // 4 warps, 32 query rows each (block 128) or 16 (block 64); Q in shared
+  eight_warps = 1,    // block 128 only: 8 warps of 16 rows, Q held in registers
+};
+
+// Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size
+// (64 or 128) on `stream`; throws CudaError if the launch fails.
+void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_size,
+                FwdVariant variant, cudaStream_t stream);
+
+// One entry per (dtype, head dim), each compiled in its own file.
+void launch_fwd_bf16_d64(const FwdParams&, int block_size, FwdVariant, cudaStream_t);
+void launch_fwd_bf16_d128(const FwdParams&, int block_size, FwdVariant, cudaStream_t);
+void launch_fwd_f16_d64(const FwdParams&, int block_size, FwdVariant, cudaStream_t);
+void launch_fwd_f16_d128(const FwdParams&, int block_size, FwdVariant, cudaStream_t);
+
+}  // namespace radial::cuda_detail

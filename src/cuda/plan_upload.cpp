@@ -1,0 +1,99 @@
+// Lazy, once-per-device upload of a plan's block lists (see plan_device.hpp).
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "cuda/check.hpp"
+#include "cuda/plan_device.hpp"
+
+namespace radial {
+namespace {
+
+// One lock for every plan: taken once per call for a few lookups, and held across the one
+// upload a plan needs per device.
+std::mutex& upload_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Restores the caller's current device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    RADIAL_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) RADIAL_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() {
+    int now = previous_;
+    if (cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+}  // namespace
+
+PlanDeviceCache::~PlanDeviceCache() {
+  for (const Entry& entry : entries) {
+    // Errors are ignored: at process exit the runtime may already be gone.
+    int previous = 0;
+    const bool have = cudaGetDevice(&previous) == cudaSuccess;
+    if (cudaSetDevice(entry.device) == cudaSuccess) cudaFree(entry.buffer);
+    if (have) cudaSetDevice(previous);
+    cudaGetLastError();
+  }
+}
+
+namespace cuda_detail {
+
+std::vector<int32_t> heavy_first_order(const Plan& plan) {
+  const int32_t rows = plan.block_rows;
+  std::vector<int32_t> bucket(rows);
+  for (int32_t r = 0; r < rows; ++r) {
+    const int32_t count = plan.row_offset[r + 1] - plan.row_offset[r];
+    bucket[r] = count > 0 ? static_cast<int32_t>(std::floor(4.0 * std::log2(count))) : -1;
+  }
+  std::vector<int32_t> order(rows);
+  for (int32_t r = 0; r < rows; ++r) order[r] = r;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return bucket[a] > bucket[b]; });
+  return order;
+}
+
+DevicePlan device_plan(const Plan& plan, int device) {
+  const size_t n_offsets = plan.row_offset.size(), n_cols = plan.col_index.size(),
+               n_rows = static_cast<size_t>(plan.block_rows);
+  const auto view = [&](const int32_t* buffer) {
+    return DevicePlan{buffer, buffer + n_offsets, buffer + n_offsets + n_cols};
+  };
+  std::lock_guard<std::mutex> lock(upload_mutex());
+  if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
+  for (const PlanDeviceCache::Entry& entry : plan.device_cache->entries) {
+    if (entry.device == device) return view(entry.buffer);
+  }
+
+  std::vector<int32_t> host;
+  host.reserve(n_offsets + n_cols + n_rows);
+  host.insert(host.end(), plan.row_offset.begin(), plan.row_offset.end());
+  host.insert(host.end(), plan.col_index.begin(), plan.col_index.end());
+  const std::vector<int32_t> order = heavy_first_order(plan);
+  host.insert(host.end(), order.begin(), order.end());
+
+  DeviceGuard guard(device);
+  int32_t* buffer = nullptr;
+  RADIAL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&buffer), host.size() * sizeof(int32_t)));
+  const cudaError_t copied =
+      cudaMemcpy(buffer, host.data(), host.size() * sizeof(int32_t), cudaMemcpyHostToDevice);
+  if (copied != cudaSuccess) {
+    cudaFree(buffer);
+    cuda_detail::check_cuda(copied, "cudaMemcpy(plan block lists, host to device)");
+  }
+  plan.device_cache->entries.push_back({device, buffer});
+  return view(buffer);
+}
+
+}  // namespace cuda_detail
+}  // namespace radial
