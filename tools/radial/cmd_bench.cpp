@@ -84,7 +84,10 @@ int run_bench(const BenchOptions& o) {
   std::mt19937_64 rng(seed);
   Bytes q = random_tensor(shape, rng), k = random_tensor(shape, rng), v = random_tensor(shape, rng);
 
-  const bool use_cuda = o.backend == "cuda" || (o.backend == "auto" && cuda_runner_available());
+  // The CUDA kernels take bf16 and fp16 only; auto runs fp32 on the CPU rather than failing.
+  const bool use_cuda = o.backend == "cuda" || (o.backend == "auto" &&
+                                                dtype != radial::DType::f32 &&
+                                                cuda_runner_available());
   std::unique_ptr<AttentionRunner> runner =
       use_cuda ? make_cuda_runner(shape, q, k, v)
                : make_cpu_runner(shape, std::move(q), std::move(k), std::move(v), o.threads);
