@@ -1,0 +1,86 @@
+"""Tiny random diffusers models (seconds on a CPU) for the tests and the GPU script.
+
+Head dim 64 so that the CUDA kernels (head dims 64 and 128) take them too.
+"""
+
+import torch
+
+
+def wan_transformer(seed=0, layers=3, heads=2, head_dim=64, in_channels=4, text_dim=32):
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=head_dim,
+        in_channels=in_channels, out_channels=in_channels, text_dim=text_dim, freq_dim=32,
+        ffn_dim=64, num_layers=layers, rope_max_seq_len=64).eval()
+
+
+def wan_inputs(batch=1, frames=5, height=16, width=16, channels=4, text=7, text_dim=32,
+               timestep=500.0, seed=1, device="cpu", dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, channels, frames, height, width, generator=g)
+    enc = torch.randn(batch, text, text_dim, generator=g)
+    t = torch.full((batch,), float(timestep))
+    return dict(hidden_states=x.to(device, dtype), timestep=t.to(device),
+                encoder_hidden_states=enc.to(device, dtype))
+
+
+def hunyuan_transformer(seed=0, layers=2, single_layers=2, heads=2, head_dim=64, in_channels=4,
+                        text_dim=32, pooled_dim=16):
+    from diffusers import HunyuanVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    # Rotary axes must add up to the head dim.
+    axes = (16, 24, 24) if head_dim == 64 else (head_dim // 4, 3 * head_dim // 8, 3 * head_dim // 8)
+    return HunyuanVideoTransformer3DModel(
+        in_channels=in_channels, out_channels=in_channels, num_attention_heads=heads,
+        attention_head_dim=head_dim, num_layers=layers, num_single_layers=single_layers,
+        num_refiner_layers=1, mlp_ratio=2.0, patch_size=2, patch_size_t=1, qk_norm="rms_norm",
+        guidance_embeds=True, text_embed_dim=text_dim, pooled_projection_dim=pooled_dim,
+        rope_theta=256.0, rope_axes_dim=axes).eval()
+
+
+def hunyuan_inputs(batch=2, frames=5, height=16, width=16, channels=4, text=12, valid=(9, 5),
+                   text_dim=32, pooled_dim=16, timestep=500.0, seed=1, device="cpu",
+                   dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, channels, frames, height, width, generator=g)
+    enc = torch.randn(batch, text, text_dim, generator=g)
+    mask = torch.zeros(batch, text, dtype=torch.bool)
+    for i in range(batch):
+        mask[i, : valid[i % len(valid)]] = True
+    pooled = torch.randn(batch, pooled_dim, generator=g)
+    return dict(hidden_states=x.to(device, dtype), timestep=torch.full((batch,), float(timestep)).to(device),
+                encoder_hidden_states=enc.to(device, dtype), encoder_attention_mask=mask.to(device),
+                pooled_projections=pooled.to(device, dtype),
+                guidance=torch.full((batch,), 5000.0).to(device))
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<pad>", "</s>", "<unk>"] + "a cat dog walks runs on the grass in snow realistic style".split()
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
+                                   unk_token="<unk>", model_max_length=512)
+
+
+def wan_pipeline(seed=0):
+    """A complete WanPipeline (tokenizer, UMT5 encoder, VAE, transformer, scheduler) of
+    random weights; 16 latent channels (the VAE's latent statistics have 16 entries)."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    text_encoder = UMT5EncoderModel(UMT5Config(
+        vocab_size=32, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1)).eval()
+    vae = AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True]).eval()
+    transformer = wan_transformer(seed=seed, layers=2, in_channels=16, text_dim=32)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    return WanPipeline(tokenizer=_tokenizer(), text_encoder=text_encoder, transformer=transformer,
+                       vae=vae, scheduler=scheduler)
