@@ -1,0 +1,183 @@
+// The CUDA forward kernel against the float64 CPU reference on fresh random inputs: both
+// dtypes, head dims 64 and 128, block sizes 64 and 128, batch and heads, every layout, partial
+// last blocks, padded text keys, custom scale, with and without lse, each kernel variant.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../../src/cuda/backend.hpp"
+#include "../../src/cuda/plan_device.hpp"
+#include "gpu_harness.hpp"
+#include "radial/cuda.hpp"
+
+namespace radial::gpu_test {
+namespace {
+
+struct Case {
+  std::string name;
+  Geometry geometry;
+  PlanSpec spec;
+  bool dense = false;
+  CaseSpec run;
+  int variant = 0;
+};
+
+Geometry geo(int64_t frames, int64_t tokens, int64_t text = 0, int64_t valid = -1) {
+  Geometry g;
+  g.frames = frames, g.tokens_per_frame = tokens, g.text_tokens = text, g.text_valid = valid;
+  return g;
+}
+
+PlanSpec spec(Model model, double decay, int block) {
+  PlanSpec s;
+  s.model = model, s.decay_factor = decay, s.block_size = block;
+  return s;
+}
+
+CaseSpec run(DType dtype, int64_t batch, int64_t heads, int64_t dim, Layout layout,
+             double scale = 0.0, bool lse = true) {
+  CaseSpec c;
+  c.dtype = dtype, c.batch = batch, c.heads = heads, c.dim = dim, c.layout = layout;
+  c.scale = scale, c.want_lse = lse;
+  return c;
+}
+
+std::vector<Case> cases() {
+  const DType bf = DType::bf16, hf = DType::f16;
+  return {
+      // 1200 tokens: the last block of 128 holds 48.
+      {"wan_bf16_d128_b128_bshd", geo(5, 240), spec(Model::wan, 1.0, 128), false,
+       run(bf, 1, 2, 128, Layout::bshd)},
+      {"wan_f16_d64_b64_bhsd", geo(4, 200), spec(Model::wan, 0.5, 64), false,
+       run(hf, 2, 3, 64, Layout::bhsd)},
+      // Joint attention: 100 text tokens, 61 valid; keys 1085.. masked token by token.
+      {"hunyuan_text_bf16_d64_b128_packed", geo(4, 256, 100, 61),
+       spec(Model::hunyuan, 0.95, 128), false, run(bf, 2, 2, 64, Layout::packed)},
+      {"hunyuan_text_f16_d128_b64_padded_scale", geo(3, 300, 77, 40),
+       spec(Model::hunyuan, 0.95, 64), false, run(hf, 1, 2, 128, Layout::padded, 0.07)},
+      {"dense_bf16_d128_b64_no_lse", geo(1, 333), spec(Model::wan, 1.0, 64), true,
+       run(bf, 1, 3, 128, Layout::bhsd, 0.0, false)},
+      {"wan_f16_d128_b128_batch3", geo(3, 250), spec(Model::wan, 1.0, 128), false,
+       run(hf, 3, 1, 128, Layout::bhsd)},
+      {"dense_f16_d64_b128_padded", geo(2, 150, 20, 5), spec(Model::wan, 1.0, 128), true,
+       run(hf, 1, 2, 64, Layout::padded)},
+      // Many key tiles per row (4096 tokens).
+      {"wan_bf16_d64_b128_long", geo(8, 512), spec(Model::wan, 0.5, 128), false,
+       run(bf, 1, 1, 64, Layout::bshd)},
+      // The eight-warp variant (block 128 only), both head dims.
+      {"eight_warps_bf16_d128", geo(4, 256, 50, 31), spec(Model::hunyuan, 0.95, 128), false,
+       run(bf, 1, 2, 128, Layout::packed), 1},
+      {"eight_warps_f16_d64", geo(5, 240), spec(Model::wan, 1.0, 128), false,
+       run(hf, 2, 1, 64, Layout::padded, 0.2), 1},
+  };
+}
+
+class CudaAttention : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CudaAttention, MatchesFloat64Reference) {
+  RADIAL_REQUIRE_GPU();
+  const Case& c = GetParam();
+  const Plan plan =
+      c.dense ? make_dense_plan(c.geometry, c.spec.block_size) : make_plan(c.geometry, c.spec);
+  const CaseResult r = run_case(plan, c.run, c.variant);
+  SCOPED_TRACE("seed " + std::to_string(r.seed) + ", seq " + std::to_string(plan.seq_len) +
+               ", key_limit " + std::to_string(plan.key_limit));
+  EXPECT_EQ(r.non_finite_out, 0) << "outputs left unwritten (NaN) or not finite";
+  EXPECT_EQ(r.touched_gaps, 0) << "elements outside the output view were written";
+  EXPECT_EQ(r.bad_lse, 0) << "lse entries unwritten, not finite, or written when not asked";
+  EXPECT_LT(r.out_rel_error, out_tolerance(c.run.dtype));
+  EXPECT_LE(r.lse_max_error, kLseTolerance);
+  std::cout << "  " << c.name << ": rel. error " << r.out_rel_error << ", lse max error "
+            << r.lse_max_error << "\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaAttention, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name; });
+
+// The case compute-sanitizer memcheck runs on (scripts/gpu/test): small, partial blocks and
+// masked text keys, both block sizes.
+TEST(CudaAttentionSmall, SanitizerCase) {
+  RADIAL_REQUIRE_GPU();
+  for (int block : {64, 128}) {
+    const Plan plan = make_plan(geo(2, 100, 30, 17), spec(Model::hunyuan, 0.95, block));
+    const CaseResult r = run_case(plan, run(DType::bf16, 1, 2, 64, Layout::packed));
+    EXPECT_EQ(r.non_finite_out, 0);
+    EXPECT_EQ(r.touched_gaps, 0);
+    EXPECT_EQ(r.bad_lse, 0);
+    EXPECT_LT(r.out_rel_error, out_tolerance(DType::bf16)) << "seed " << r.seed;
+  }
+}
+
+// The plan goes to the device once; later calls reuse it and give bit-identical results.
+TEST(CudaAttentionPlanCache, UploadsOnceAndRepeatsExactly) {
+  RADIAL_REQUIRE_GPU();
+  const Plan plan = make_plan(geo(3, 256), spec(Model::wan, 1.0, 128));
+  EXPECT_EQ(plan.device_cache, nullptr);
+  TestTensor q(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
+  TestTensor k(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
+  TestTensor v(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
+  TestTensor out(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
+  q.randomize(std::random_device{}());
+  k.randomize(std::random_device{}());
+  v.randomize(std::random_device{}());
+  out.poison();
+  attention_cuda(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(),
+                 nullptr);
+  ASSERT_NE(plan.device_cache, nullptr);
+  ASSERT_EQ(plan.device_cache->entries.size(), 1u);
+  const int32_t* uploaded = plan.device_cache->entries[0].buffer;
+  out.download();
+  const std::vector<uint16_t> first = out.host;
+
+  // A copy of the plan shares the cache; a second call on another stream reuses it.
+  const Plan copy = plan;
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  out.poison();
+  AttentionOptions options;
+  options.stream = stream;
+  attention_cuda(copy, q.device_view(), k.device_view(), v.device_view(), out.device_view(),
+                 nullptr, options);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  EXPECT_EQ(plan.device_cache->entries.size(), 1u);
+  EXPECT_EQ(plan.device_cache->entries[0].buffer, uploaded);
+  out.download();
+  EXPECT_EQ(out.host, first) << "two runs on the same inputs differ";
+}
+
+// The public dispatcher reaches the CUDA backend for device tensors.
+TEST(CudaAttentionDispatch, AttentionUsesCudaForDeviceTensors) {
+  RADIAL_REQUIRE_GPU();
+  const Plan plan = make_plan(geo(2, 200), spec(Model::wan, 1.0, 64));
+  CaseSpec c = run(DType::bf16, 1, 1, 64, Layout::bshd);
+  TestTensor q(c.dtype, c.layout, 1, plan.seq_len, 1, 64);
+  TestTensor k(c.dtype, c.layout, 1, plan.seq_len, 1, 64);
+  TestTensor v(c.dtype, c.layout, 1, plan.seq_len, 1, 64);
+  TestTensor out(c.dtype, c.layout, 1, plan.seq_len, 1, 64);
+  q.randomize(std::random_device{}());
+  k.randomize(std::random_device{}());
+  v.randomize(std::random_device{}());
+  out.poison();
+  attention(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(), nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  out.download();
+  const ReferenceResult ref = attention_reference(plan, q.host_view(), k.host_view(), v.host_view());
+  double err2 = 0, ref2 = 0;
+  for (int64_t s = 0; s < plan.seq_len; ++s)
+    for (int64_t d = 0; d < 64; ++d) {
+      const double o = out.at(0, s, 0, d), r = ref.at(0, s, 0, d);
+      ASSERT_TRUE(std::isfinite(o)) << "token " << s << " dim " << d;
+      err2 += (o - r) * (o - r), ref2 += r * r;
+    }
+  EXPECT_LT(std::sqrt(err2 / ref2), out_tolerance(DType::bf16));
+}
+
+}  // namespace
+}  // namespace radial::gpu_test
