@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../src/cpu/convert.hpp"
+#include "../src/cpu/isa.hpp"
 #include "radial/attention.hpp"
 #include "radial/plan.hpp"
 
@@ -435,6 +436,41 @@ TEST(AttentionCpu, NaNInputsPropagateLikeReference) {
     EXPECT_GT(nan_rows, 64);                        // whole blocks of rows, not one element
     EXPECT_LT(nan_rows, 2 * plan.seq_len);          // and not everything
   }
+}
+
+// Every compiled variant of the kernel (AVX-512, AVX2, baseline: different register tiles)
+// that this processor can run, on a plan with masked text keys and a partial query block.
+TEST(AttentionCpu, EveryInstructionSetVariantMatchesReference) {
+  struct Restore {
+    ~Restore() { cpu::force_isa(cpu::Isa::best); }
+  } restore;
+  const unsigned seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  Geometry g;
+  g.frames = 3, g.tokens_per_frame = 90, g.text_tokens = 50, g.text_valid = 33;
+  PlanSpec spec;
+  spec.model = Model::hunyuan, spec.block_size = 64;
+  const Plan plan = make_plan(g, spec);
+  int variants = 0;
+  for (cpu::Isa isa : {cpu::Isa::avx512, cpu::Isa::avx2, cpu::Isa::baseline}) {
+    if (!cpu::isa_supported(isa)) continue;
+    ++variants;
+    cpu::force_isa(isa);
+    ASSERT_EQ(cpu::active_isa(), isa);
+    for (DType dt : {DType::f32, DType::bf16}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " isa " + std::to_string(static_cast<int>(isa)));
+      Inputs in(dt, Layout::bhsd, 2, plan.seq_len, 2, 48, rng);
+      const ReferenceResult ref = attention_reference(plan, in.q.view, in.k.view, in.v.view);
+      const RunResult run = run_cpu(plan, in, Layout::slice);
+      const Comparison cmp = compare(run.out, run.lse, ref);
+      EXPECT_EQ(cmp.unwritten, 0);
+      EXPECT_EQ(cmp.outside_touched, 0);
+      EXPECT_LT(cmp.rel(), rel_bound(dt));
+      EXPECT_LT(cmp.lse_max_abs, 2e-5);
+    }
+  }
+  EXPECT_GE(variants, 1);
 }
 
 // The vectorisable f16 load in the kernels equals the exact conversion on every bit pattern.

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -19,7 +20,9 @@
 
 #include "api/attention_checks.hpp"
 #include "cpu/convert.hpp"
+#include "cpu/isa.hpp"
 #include "radial/attention.hpp"
+#include "radial/error.hpp"
 
 namespace radial {
 namespace {
@@ -233,7 +236,7 @@ template <class T, int MR, int NR>
 }
 
 // The task compiled for three instruction sets (tile loads and the block step alike), with
-// register tiles sized for each; picked once at run time.
+// register tiles sized for each; cpu::active_isa() picks one per call.
 template <class T>
 using TaskFn = void (*)(const Problem&, Tiles&, int64_t, int64_t, int32_t);
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -252,19 +255,22 @@ template <class T>
 void run_task_baseline(const Problem& pb, Tiles& t, int64_t b, int64_t h, int32_t row) {
   run_task_impl<T, 4, 16>(pb, t, b, h, row);
 }
+std::atomic<cpu::Isa> forced_isa{cpu::Isa::best};
+
 template <class T>
 TaskFn<T> pick_task() {
+  switch (cpu::active_isa()) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("x86-64-v4")) return run_task_avx512<T>;
-  if (__builtin_cpu_supports("x86-64-v3")) return run_task_avx2<T>;
+    case cpu::Isa::avx512: return run_task_avx512<T>;
+    case cpu::Isa::avx2: return run_task_avx2<T>;
 #endif
-  return run_task_baseline<T>;
+    default: return run_task_baseline<T>;
+  }
 }
 
 template <class T>
 void run_all(const Plan& plan, const Problem& pb, int threads) {
-  static const TaskFn<T> run_task = pick_task<T>();
+  const TaskFn<T> run_task = pick_task<T>();
   const int block = plan.block_size();
   const int dp = static_cast<int>(round_up(pb.q.dim, kDimAlign));
   // Longest rows first, so that no thread is left with a long row at the end.
@@ -288,6 +294,36 @@ void run_all(const Plan& plan, const Problem& pb, int threads) {
 }
 
 }  // namespace
+
+namespace cpu {
+
+bool isa_supported(Isa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (isa == Isa::avx512) return __builtin_cpu_supports("x86-64-v4");
+  if (isa == Isa::avx2) return __builtin_cpu_supports("x86-64-v3");
+#else
+  if (isa == Isa::avx512 || isa == Isa::avx2) return false;
+#endif
+  return true;
+}
+
+void force_isa(Isa isa) {
+  require(isa_supported(isa), "isa", "an instruction set this processor supports",
+          static_cast<int>(isa));
+  forced_isa = isa;
+}
+
+Isa active_isa() {
+  const Isa forced = forced_isa;
+  if (forced != Isa::best) return forced;
+  for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    if (isa_supported(isa)) return isa;
+  }
+  return Isa::baseline;
+}
+
+}  // namespace cpu
 
 void attention_cpu(const Plan& plan, const TensorView& q, const TensorView& k,
                    const TensorView& v, const TensorView& out, float* lse,
