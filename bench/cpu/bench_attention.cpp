@@ -1,12 +1,15 @@
 // CPU attention on one thread: the radial plan against the dense plan of the same geometry,
 // same code. The target: radial time / dense time within 1.3x of the plan's density.
 //
-//   BM_Attention/<dtype>/<pattern>: one pattern per row (time, GFLOP/s of the kept blocks)
-//   BM_RadialOverDense/<dtype>: both patterns alternately in one benchmark, with counters
-//     density, time_ratio (radial / dense) and ratio_over_density (target <= 1.3)
+//   BM_Attention/<shape>_<dtype>_<pattern>: one pattern per row (time, GFLOP/s of the kept
+//     blocks)
+//   BM_RadialOverDense/<shape>_<dtype>: both patterns alternately in one benchmark, timed in
+//     thread CPU time, with counters density, time_ratio (radial / dense) and
+//     ratio_over_density (target <= 1.3)
 #include <benchmark/benchmark.h>
 #include <time.h>
 
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,27 +21,42 @@ namespace {
 
 using namespace radial;
 
-// Wan2.1 shape at a CPU-friendly size: 12 latent frames of 384 tokens (16 x 24), block 128.
-constexpr int64_t kFrames = 12, kTokensPerFrame = 384, kHeads = 2, kDim = 128;
+// Wan2.1-like shapes at CPU-friendly sizes, 4608 tokens each, block 128: few large frames
+// (12 x 384 tokens, i.e. 16 x 24 latents) and many small ones (36 x 128), which the radial
+// rules thin out much more.
+constexpr int64_t kHeads = 2, kDim = 128;
 constexpr double kDecay = 0.2;  // the reference's Wan2.1 1x-length setting
+struct Shape {
+  int64_t frames, tokens_per_frame;
+};
+constexpr Shape kShapes[] = {{12, 384}, {36, 128}};
 
-Geometry geometry() {
+Geometry geometry(int shape) {
   Geometry g;
-  g.frames = kFrames, g.tokens_per_frame = kTokensPerFrame;
+  g.frames = kShapes[shape].frames, g.tokens_per_frame = kShapes[shape].tokens_per_frame;
   return g;
 }
 
-const Plan& radial_plan() {
-  static const Plan plan = [] {
-    PlanSpec spec;
-    spec.model = Model::wan, spec.decay_factor = kDecay, spec.block_size = 128;
-    return make_plan(geometry(), spec);
+const Plan& radial_plan(int shape) {
+  static const std::vector<Plan> plans = [] {
+    std::vector<Plan> made;
+    for (int i = 0; i < static_cast<int>(std::size(kShapes)); ++i) {
+      PlanSpec spec;
+      spec.model = Model::wan, spec.decay_factor = kDecay, spec.block_size = 128;
+      made.push_back(make_plan(geometry(i), spec));
+    }
+    return made;
   }();
-  return plan;
+  return plans[shape];
 }
-const Plan& dense_plan() {
-  static const Plan plan = make_dense_plan(geometry(), 128);
-  return plan;
+const Plan& dense_plan(int shape) {
+  static const std::vector<Plan> plans = [] {
+    std::vector<Plan> made;
+    for (int i = 0; i < static_cast<int>(std::size(kShapes)); ++i)
+      made.push_back(make_dense_plan(geometry(i), 128));
+    return made;
+  }();
+  return plans[shape];
 }
 
 // Random inputs in one dtype, [B, S, H, D], shared by every benchmark of that dtype.
@@ -47,7 +65,7 @@ struct Buffers {
   TensorView qv, kv, vv, ov;
   std::vector<float> lse;
   explicit Buffers(DType dt) {
-    const int64_t seq = dense_plan().seq_len, n = seq * kHeads * kDim;
+    const int64_t seq = dense_plan(0).seq_len, n = seq * kHeads * kDim;
     std::mt19937 rng(7);
     std::normal_distribution<float> dist(0.0f, 1.0f);
     for (auto* buffer : {&q, &k, &v, &out}) buffer->resize(static_cast<size_t>(n));
@@ -78,8 +96,8 @@ Buffers& buffers(DType dt) {
   return dt == DType::f32 ? f32 : bf16;
 }
 
-void BM_Attention(benchmark::State& state, DType dt, bool radial) {
-  const Plan& plan = radial ? radial_plan() : dense_plan();
+void BM_Attention(benchmark::State& state, int shape, DType dt, bool radial) {
+  const Plan& plan = radial ? radial_plan(shape) : dense_plan(shape);
   Buffers& b = buffers(dt);
   for (auto _ : state) b.run(plan);
   const double flops = plan.stats().flops_per_head_dim * kDim * kHeads;
@@ -99,19 +117,19 @@ double thread_cpu_seconds() {
 }
 
 // Radial and dense alternately in each iteration, so both see the same machine state.
-void BM_RadialOverDense(benchmark::State& state, DType dt) {
+void BM_RadialOverDense(benchmark::State& state, int shape, DType dt) {
   Buffers& b = buffers(dt);
   double radial_s = 0, dense_s = 0;
   for (auto _ : state) {
     const double t0 = thread_cpu_seconds();
-    b.run(radial_plan());
+    b.run(radial_plan(shape));
     const double t1 = thread_cpu_seconds();
-    b.run(dense_plan());
+    b.run(dense_plan(shape));
     const double t2 = thread_cpu_seconds();
     radial_s += t1 - t0;
     dense_s += t2 - t1;
   }
-  const double density = radial_plan().stats().density, ratio = radial_s / dense_s;
+  const double density = radial_plan(shape).stats().density, ratio = radial_s / dense_s;
   state.counters["density"] = density;
   state.counters["time_ratio"] = ratio;
   state.counters["ratio_over_density"] = ratio / density;
@@ -119,11 +137,14 @@ void BM_RadialOverDense(benchmark::State& state, DType dt) {
   state.counters["dense_cpu_ms"] = 1e3 * dense_s / static_cast<double>(state.iterations());
 }
 
-BENCHMARK_CAPTURE(BM_Attention, f32_radial, DType::f32, true)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Attention, f32_dense, DType::f32, false)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Attention, bf16_radial, DType::bf16, true)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Attention, bf16_dense, DType::bf16, false)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_RadialOverDense, f32, DType::f32)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_RadialOverDense, bf16, DType::bf16)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Attention, F12xT384_f32_radial, 0, DType::f32, true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Attention, F12xT384_f32_dense, 0, DType::f32, false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Attention, F12xT384_bf16_radial, 0, DType::bf16, true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Attention, F12xT384_bf16_dense, 0, DType::bf16, false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Attention, F36xT128_bf16_radial, 1, DType::bf16, true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RadialOverDense, F12xT384_f32, 0, DType::f32)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RadialOverDense, F12xT384_bf16, 0, DType::bf16)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RadialOverDense, F36xT128_f32, 1, DType::f32)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RadialOverDense, F36xT128_bf16, 1, DType::bf16)->Unit(benchmark::kMillisecond);
 
 }  // namespace
