@@ -145,6 +145,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
     else:
         raise invalid("plan", "a radial_attention.Plan (from radial_attention.plan())",
                       type(plan).__name__)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise invalid(name, "a torch.Tensor", type(t).__name__)
     if layout not in _LAYOUTS:
         raise invalid("layout", '"bshd" or "bhsd"', repr(layout))
     if scale is None:
