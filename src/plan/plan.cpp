@@ -39,20 +39,32 @@ class RowWriter {
   void finish_row(const std::vector<uint64_t>* bits) {
     const int32_t r = static_cast<int32_t>(plan_.row_offset.size()) - 1;
     const int32_t sparse_end = std::min(r >= dense_from_ ? 0 : dense_from_, key_blocks_);
-    if (bits) {
-      for (int32_t w = 0; w * 64 < sparse_end; ++w) {
-        for (uint64_t word = (*bits)[w]; word; word &= word - 1) {
-          const int32_t c = w * 64 + std::countr_zero(word);
-          if (c >= sparse_end) break;
-          push(c);
-        }
-      }
-    }
-    for (int32_t c = sparse_end; c < key_blocks_; ++c) push(c);
-    if (static_cast<int64_t>(plan_.col_index.size()) == plan_.row_offset.back()) {
-      // A row the rules left empty (tiny frames) would have no softmax: keep its diagonal.
-      push(std::min(r, key_blocks_ - 1));
+    const int32_t sparse_words = (sparse_end + 63) / 64;
+    auto word_at = [&](int32_t w) {  // the bits of word w below sparse_end
+      const uint64_t word = (*bits)[w];
+      const int32_t valid = sparse_end - w * 64;
+      return valid >= 64 ? word : word & ((uint64_t{1} << valid) - 1);
+    };
+    int64_t n = key_blocks_ - sparse_end;
+    if (bits)
+      for (int32_t w = 0; w < sparse_words; ++w) n += std::popcount(word_at(w));
+    const bool empty = n == 0;  // tiny frames: the rules can leave a row with no softmax
+    if (empty) n = 1;
+    const size_t start = plan_.col_index.size();
+    if (start + n > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
+      throw Error("geometry", "a plan of at most 2^31-1 kept blocks (32-bit block indices)",
+                  "more kept blocks");
+    plan_.col_index.resize(start + n);
+    int32_t* out = plan_.col_index.data() + start;
+    if (empty) {
+      *out = std::min(r, key_blocks_ - 1);  // keep the diagonal block
       ++plan_.rows_given_diagonal;
+    } else {
+      if (bits)
+        for (int32_t w = 0; w < sparse_words; ++w)
+          for (uint64_t word = word_at(w); word; word &= word - 1)
+            *out++ = w * 64 + std::countr_zero(word);
+      for (int32_t c = sparse_end; c < key_blocks_; ++c) *out++ = c;
     }
     plan_.row_offset.push_back(static_cast<int32_t>(plan_.col_index.size()));
   }
@@ -60,12 +72,6 @@ class RowWriter {
   int32_t rows_done() const { return static_cast<int32_t>(plan_.row_offset.size()) - 1; }
 
  private:
-  void push(int32_t c) {
-    if (plan_.col_index.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max()))
-      throw Error("geometry", "a plan of at most 2^31-1 kept blocks (32-bit block indices)",
-                  "more kept blocks");
-    plan_.col_index.push_back(c);
-  }
   Plan& plan_;
   int32_t dense_from_, key_blocks_;
 };
@@ -86,7 +92,7 @@ void fill_transpose(Plan& plan) {
   int32_t* __restrict out = plan.row_index.data();
   const int32_t* __restrict cols = plan.col_index.data();
   const int32_t* __restrict row_end = plan.row_offset.data() + 1;
-  constexpr int32_t kBand = 512;
+  constexpr int32_t kBand = 64;
   for (int32_t band_end = kBand; band_end - kBand < n_cols; band_end += kBand) {
     for (int32_t r = 0; r < n_rows; ++r) {
       int32_t e = cursor[r];
