@@ -196,7 +196,10 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
     cp_async_commit();
 
     // Online softmax: new running max per row (over the quad that shares it), rescale what
-    // was accumulated, exponentiate in base 2 with the scale folded in.
+    // was accumulated, exponentiate in base 2 with the scale folded in. Once a row's maximum
+    // has settled (most tiles) the rescale factors are all 1 and the warp skips the multiply.
+    float base[MT][2], alpha[MT][2];
+    bool settled = true;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
@@ -208,25 +211,38 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         // A row with no visible key yet keeps max -inf; 0 then avoids (-inf) - (-inf).
-        const float base = mx == -INFINITY ? 0.f : mx * p.scale_log2;
-        const float alpha = fast_exp2(row_max[mt][half] * p.scale_log2 - base);
+        base[mt][half] = mx == -INFINITY ? 0.f : mx * p.scale_log2;
+        alpha[mt][half] = fast_exp2(row_max[mt][half] * p.scale_log2 - base[mt][half]);
+        settled = settled && mx == row_max[mt][half];
         row_max[mt][half] = mx;
+      }
+    }
+    if (!__all_sync(0xffffffffu, settled)) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int dt = 0; dt < DT; ++dt) {
-          o[mt][dt][2 * half] *= alpha;
-          o[mt][dt][2 * half + 1] *= alpha;
+          o[mt][dt][0] *= alpha[mt][0];
+          o[mt][dt][1] *= alpha[mt][0];
+          o[mt][dt][2] *= alpha[mt][1];
+          o[mt][dt][3] *= alpha[mt][1];
         }
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
         float sum = 0.f;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
-            const float e = fast_exp2(fmaf(s[mt][nt][2 * half + j], p.scale_log2, -base));
+            const float e = fast_exp2(fmaf(s[mt][nt][2 * half + j], p.scale_log2, -base[mt][half]));
             s[mt][nt][2 * half + j] = e;
             sum += e;
           }
         }
-        row_sum[mt][half] = row_sum[mt][half] * alpha + sum;
+        row_sum[mt][half] = row_sum[mt][half] * alpha[mt][half] + sum;
       }
     }
 
