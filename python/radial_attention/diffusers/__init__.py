@@ -127,10 +127,10 @@ def apply(model_or_pipeline, dense_layers=1, dense_timesteps=12, decay_factor=No
     the kernel against stock attention). Returns the State shared by the processors.
     """
     transformers, pipeline = _transformers(model_or_pipeline)
-    remove(model_or_pipeline)
     family = _family(transformers[0])
     settings = Settings.make(family, dense_layers, dense_timesteps, decay_factor, block_size,
                              pattern, decay_adjacent)
+    remove(model_or_pipeline)
     state = State(settings, "timestep")
     scheduler = _wrap_scheduler(pipeline, state) if pipeline is not None else None
     if scheduler is not None:
