@@ -73,7 +73,8 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
   p.batch_heads = q.batch * q.heads;
   p.row_offset = device.row_offset;
   p.col_index = device.col_index;
-  p.row_order = device.row_order;
+  p.row_order = variant == FwdVariant::natural_order ? nullptr : device.row_order;
+  if (variant == FwdVariant::natural_order) variant = FwdVariant::standard;
   const double scale = detail::resolve_scale(options.scale, q.dim);
   p.scale = static_cast<float>(scale);
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);  // log2(e)

@@ -14,10 +14,10 @@
 
 namespace radial::cuda_detail {
 
-// One tile shape. The query tile is one plan block (kBM = block size); each warp owns kMT
+// One tile shape and pipeline. The query tile is one plan block (kBM = block size); each warp owns kMT
 // m-tiles of 16 rows. kQInRegs keeps Q's fragments in registers for the whole key loop (only
 // affordable with one m-tile per warp); otherwise they are re-read from shared memory.
-template <int D, int BM, int MT, bool QInRegs, int MinBlocks>
+template <int D, int BM, int MT, bool QInRegs, int Stages, int MinBlocks>
 struct FwdConfig {
   static constexpr int kD = D;
   static constexpr int kBM = BM;
@@ -29,10 +29,15 @@ struct FwdConfig {
   static constexpr int kMinBlocks = MinBlocks;
   static constexpr int kChunks = D / 8;  // 16-byte chunks per row
   static constexpr int kTilesPerBlock = BM / kBN;
-  static constexpr int kSmemBytes = (BM + 2 * kBN) * D * 2;  // Q, one K tile, one V tile
+  // Stages 1: one K and one V tile, each load overlapping the other product (FA2). Stages 2:
+  // K and V double buffered, tile t+2 loading while tile t computes.
+  static constexpr int kStages = Stages;
+  static constexpr int kTileBytes = kBN * D * 2;
+  static constexpr int kSmemBytes = BM * D * 2 + 2 * Stages * kTileBytes;  // Q, K tiles, V tiles
   static_assert(D == 64 || D == 128, "head dim 64 or 128");
   static_assert(BM == 64 || BM == 128, "block 64 or 128");
   static_assert(BM % (16 * MT) == 0 && (!QInRegs || MT == 1), "tile shape");
+  static_assert(Stages == 1 || Stages == 2, "one or two K/V buffers");
 };
 
 // Shared-memory byte offset of 16-byte chunk `chunk` of row `row` in a tile of C chunks per
@@ -63,59 +68,18 @@ __device__ __forceinline__ void load_rows(uint32_t dst, const T* src, int64_t st
   }
 }
 
+// Per-warp state and the steps of one key tile. Each thread holds, per m-tile, rows lane/4
+// and lane/4 + 8 (m16n8 accumulator layout).
 template <class T, class Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
-    fwd_kernel(const FwdParams p) {
-  constexpr int D = Cfg::kD, BM = Cfg::kBM, BN = Cfg::kBN, MT = Cfg::kMT, C = Cfg::kChunks;
-  constexpr int TPB = Cfg::kTilesPerBlock;
-  constexpr int NT = BN / 8;  // 8-key n-tiles of a score tile
-  constexpr int DT = D / 8;   // 8-column n-tiles of the output
-  constexpr int KS = D / 16;  // k-steps of Q K^T
-
-  extern __shared__ __align__(128) unsigned char smem[];
-  const uint32_t sQ = smem_addr(smem);
-  const uint32_t sK = sQ + BM * D * 2;
-  const uint32_t sV = sK + BN * D * 2;
-  const int lane = static_cast<int>(threadIdx.x) & 31;
-  const int warp = static_cast<int>(threadIdx.x) >> 5;
-  const int wrow = warp * 16 * MT;  // this warp's first row in the query tile
-
-  // Work item: heads vary slowest so that CTAs running together read one head's keys (L2
-  // reuse); within a head, block rows go in the plan's heavy-first order.
-  const int64_t item = blockIdx.x;
-  const int rank = static_cast<int>(item % p.block_rows);
-  const int64_t bh = item / p.block_rows;
-  const int64_t b = bh / p.heads, h = bh % p.heads;
-  const int qblock = __ldg(p.row_order + rank);
-  const int q0 = qblock * BM;
-  const int begin = __ldg(p.row_offset + qblock);
-  const int n_tiles = (__ldg(p.row_offset + qblock + 1) - begin) * TPB;
-
-  const T* qg = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* kg = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const T* vg = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
-  T* og = static_cast<T*>(p.out) + b * p.o_sb + h * p.o_sh;
-
-  const auto key_start = [&](int t) {
-    return __ldg(p.col_index + begin + t / TPB) * BM + (t % TPB) * BN;
-  };
-
-  load_rows<Cfg, BM>(sQ, qg, p.q_ss, q0, p.seq);
-  int key0 = n_tiles > 0 ? key_start(0) : 0;
-  if (n_tiles > 0) load_rows<Cfg, BN>(sK, kg, p.k_ss, key0, p.key_limit);
-  cp_async_commit();
+struct FwdWarp {
+  static constexpr int D = Cfg::kD, BN = Cfg::kBN, MT = Cfg::kMT, C = Cfg::kChunks;
+  static constexpr int NT = BN / 8;  // 8-key n-tiles of a score tile
+  static constexpr int DT = D / 8;   // 8-column n-tiles of the output
+  static constexpr int KS = D / 16;  // k-steps of Q K^T
 
   float o[MT][DT][4];
-  float row_max[MT][2], row_sum[MT][2];  // per thread: rows lane/4 and lane/4 + 8 of an m-tile
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) o[mt][dt][0] = o[mt][dt][1] = o[mt][dt][2] = o[mt][dt][3] = 0.f;
-    row_max[mt][0] = row_max[mt][1] = -INFINITY;
-    row_sum[mt][0] = row_sum[mt][1] = 0.f;
-  }
-  uint32_t qf[Cfg::kQInRegs ? MT : 1][Cfg::kQInRegs ? KS : 1][4];
-
+  float row_max[MT][2], row_sum[MT][2];
+  uint32_t qf[Cfg::kQInRegs ? KS : 1][4];
   // ldmatrix row addresses (byte offsets in a tile) for k-step / column pair i = 0..3. The
   // swizzle XORs only the low three chunk bits, so step 4j + i is offset i plus 128 * j bytes,
   // and further m-tiles or key groups add whole rows: every fragment address is one of these
@@ -124,43 +88,41 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
   //  K (B operand): keys 0-7 at k 0-7, keys 0-7 at k 8-15, keys 8-15 at k 0-7, at k 8-15.
   //  V (B operand, transposed): keys 0-7 / 8-15 at columns 0-7, then at columns 8-15.
   uint32_t q_off[4], k_off[4], v_off[4];
+
+  __device__ __forceinline__ void init(int wrow, int lane) {
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    q_off[i] = swz<C>(wrow + (lane & 15), i * 2 + (lane >> 4));
-    k_off[i] = swz<C>((lane & 7) + ((lane >> 4) << 3), i * 2 + ((lane >> 3) & 1));
-    v_off[i] = swz<C>((lane & 7) + (((lane >> 3) & 1) << 3), i * 2 + (lane >> 4));
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt) o[mt][dt][0] = o[mt][dt][1] = o[mt][dt][2] = o[mt][dt][3] = 0.f;
+      row_max[mt][0] = row_max[mt][1] = -INFINITY;
+      row_sum[mt][0] = row_sum[mt][1] = 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      q_off[i] = swz<C>(wrow + (lane & 15), i * 2 + (lane >> 4));
+      k_off[i] = swz<C>((lane & 7) + ((lane >> 4) << 3), i * 2 + ((lane >> 3) & 1));
+      v_off[i] = swz<C>((lane & 7) + (((lane >> 3) & 1) << 3), i * 2 + (lane >> 4));
+    }
   }
 
-  // Per tile: wait for K, start V; S = Q K^T; wait for V, start the next K; softmax; O += P V.
-  // Each copy overlaps one of the two products.
-  for (int t = 0; t < n_tiles; ++t) {
-    const int next = t + 1 < n_tiles ? key_start(t + 1) : 0;
-    cp_async_wait<0>();
-    __syncthreads();  // K(t) has landed, and every warp is done with V(t-1)
-    load_rows<Cfg, BN>(sV, vg, p.v_ss, key0, p.key_limit);
-    cp_async_commit();
-
-    if constexpr (Cfg::kQInRegs) {
-      if (t == 0) {
+  __device__ __forceinline__ void load_q_fragments(uint32_t sQ) {
 #pragma unroll
-        for (int ks = 0; ks < KS; ++ks) ldmatrix_x4(qf[0][ks], sQ + q_off[ks & 3] + (ks >> 2) * 128);
-      }
-    }
+    for (int ks = 0; ks < KS; ++ks) ldmatrix_x4(qf[ks], sQ + q_off[ks & 3] + (ks >> 2) * 128);
+  }
 
-    float s[MT][NT][4];
+  // s = Q K^T for the key tile at sK.
+  __device__ __forceinline__ void scores(float (&s)[MT][NT][4], uint32_t sQ, uint32_t sK) const {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
-
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks) {
       uint32_t a[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         if constexpr (Cfg::kQInRegs) {
-          a[mt][0] = qf[0][ks][0], a[mt][1] = qf[0][ks][1], a[mt][2] = qf[0][ks][2],
-          a[mt][3] = qf[0][ks][3];
+          a[mt][0] = qf[ks][0], a[mt][1] = qf[ks][1], a[mt][2] = qf[ks][2], a[mt][3] = qf[ks][3];
         } else {
           ldmatrix_x4(a[mt], sQ + q_off[ks & 3] + (ks >> 2) * 128 + mt * 16 * C * 16);
         }
@@ -176,28 +138,28 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
         }
       }
     }
+  }
 
-    if (key0 + BN > p.key_limit) {  // the tile holding key_limit: mask token by token
+  // Keys at index >= key_limit get -inf (only the tile holding key_limit needs this).
+  __device__ __forceinline__ static void mask(float (&s)[MT][NT][4], int key0, int key_limit,
+                                              int lane) {
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
+    for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int key = key0 + nt * 8 + (lane & 3) * 2 + (j & 1);
+      for (int j = 0; j < 4; ++j) {
+        const int key = key0 + nt * 8 + (lane & 3) * 2 + (j & 1);
 #pragma unroll
-          for (int mt = 0; mt < MT; ++mt)
-            if (key >= p.key_limit) s[mt][nt][j] = -INFINITY;
-        }
+        for (int mt = 0; mt < MT; ++mt)
+          if (key >= key_limit) s[mt][nt][j] = -INFINITY;
       }
     }
+  }
 
-    cp_async_wait<0>();
-    __syncthreads();  // V(t) has landed, and every warp is done with K(t)
-    if (t + 1 < n_tiles) load_rows<Cfg, BN>(sK, kg, p.k_ss, next, p.key_limit);
-    cp_async_commit();
-
-    // Online softmax: new running max per row (over the quad that shares it), rescale what
-    // was accumulated, exponentiate in base 2 with the scale folded in. Once a row's maximum
-    // has settled (most tiles) the rescale factors are all 1 and the warp skips the multiply.
+  // Online softmax: new running max per row (over the quad that shares it), rescale what was
+  // accumulated, exponentiate in base 2 with the scale folded in (s becomes P). Once a row's
+  // maximum has settled (most tiles) the rescale factors are all 1 and the warp skips the
+  // multiply.
+  __device__ __forceinline__ void softmax(float (&s)[MT][NT][4], float scale_log2) {
     float base[MT][2], alpha[MT][2];
     bool settled = true;
 #pragma unroll
@@ -211,8 +173,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         // A row with no visible key yet keeps max -inf; 0 then avoids (-inf) - (-inf).
-        base[mt][half] = mx == -INFINITY ? 0.f : mx * p.scale_log2;
-        alpha[mt][half] = fast_exp2(row_max[mt][half] * p.scale_log2 - base[mt][half]);
+        base[mt][half] = mx == -INFINITY ? 0.f : mx * scale_log2;
+        alpha[mt][half] = fast_exp2(row_max[mt][half] * scale_log2 - base[mt][half]);
         settled = settled && mx == row_max[mt][half];
         row_max[mt][half] = mx;
       }
@@ -237,7 +199,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
         for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
-            const float e = fast_exp2(fmaf(s[mt][nt][2 * half + j], p.scale_log2, -base[mt][half]));
+            const float e = fast_exp2(fmaf(s[mt][nt][2 * half + j], scale_log2, -base[mt][half]));
             s[mt][nt][2 * half + j] = e;
             sum += e;
           }
@@ -245,8 +207,10 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
         row_sum[mt][half] = row_sum[mt][half] * alpha[mt][half] + sum;
       }
     }
+  }
 
-    // O += P V: P's accumulator layout is already the A-fragment layout of the next product.
+  // O += P V for the value tile at sV. P's accumulator layout is already the A-fragment layout.
+  __device__ __forceinline__ void accumulate(const float (&s)[MT][NT][4], uint32_t sV) {
 #pragma unroll
     for (int ks = 0; ks < BN / 16; ++ks) {
       uint32_t pa[MT][4];
@@ -268,7 +232,118 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
         }
       }
     }
-    key0 = next;
+  }
+
+  // One key tile: S = Q K^T, mask, softmax, O += P V.
+  __device__ __forceinline__ void tile(uint32_t sQ, uint32_t sK, uint32_t sV, int key0,
+                                       int key_limit, float scale_log2, int lane) {
+    float s[MT][NT][4];
+    scores(s, sQ, sK);
+    if (key0 + BN > key_limit) mask(s, key0, key_limit, lane);
+    softmax(s, scale_log2);
+    accumulate(s, sV);
+  }
+};
+
+template <class T, class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
+    fwd_kernel(const FwdParams p) {
+  constexpr int D = Cfg::kD, BM = Cfg::kBM, BN = Cfg::kBN, MT = Cfg::kMT, C = Cfg::kChunks;
+  constexpr int TPB = Cfg::kTilesPerBlock;
+  constexpr int TILE = Cfg::kTileBytes;
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  const uint32_t sQ = smem_addr(smem);
+  const uint32_t sK = sQ + BM * D * 2;               // kStages K tiles
+  const uint32_t sV = sK + Cfg::kStages * TILE;      // kStages V tiles
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int warp = static_cast<int>(threadIdx.x) >> 5;
+  const int wrow = warp * 16 * MT;  // this warp's first row in the query tile
+
+  // Work item: heads vary slowest so that CTAs running together read one head's keys (L2
+  // reuse); within a head, block rows go in the plan's heavy-first order (or natural order
+  // when row_order is null).
+  const int64_t item = blockIdx.x;
+  const int rank = static_cast<int>(item % p.block_rows);
+  const int64_t bh = item / p.block_rows;
+  const int64_t b = bh / p.heads, h = bh % p.heads;
+  const int qblock = p.row_order != nullptr ? __ldg(p.row_order + rank) : rank;
+  const int q0 = qblock * BM;
+  const int begin = __ldg(p.row_offset + qblock);
+  const int n_tiles = (__ldg(p.row_offset + qblock + 1) - begin) * TPB;
+
+  const T* qg = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
+  const T* kg = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
+  const T* vg = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
+  T* og = static_cast<T*>(p.out) + b * p.o_sb + h * p.o_sh;
+
+  const auto key_start = [&](int t) {
+    return __ldg(p.col_index + begin + t / TPB) * BM + (t % TPB) * BN;
+  };
+
+  FwdWarp<T, Cfg> w;
+  w.init(wrow, lane);
+
+  load_rows<Cfg, BM>(sQ, qg, p.q_ss, q0, p.seq);
+  int key0 = n_tiles > 0 ? key_start(0) : 0;
+  if constexpr (Cfg::kStages == 1) {
+    // Per tile: wait for K, start V; S = Q K^T; wait for V, start the next K; softmax;
+    // O += P V. Each copy overlaps one of the two products.
+    if (n_tiles > 0) load_rows<Cfg, BN>(sK, kg, p.k_ss, key0, p.key_limit);
+    cp_async_commit();
+    for (int t = 0; t < n_tiles; ++t) {
+      const int next = t + 1 < n_tiles ? key_start(t + 1) : 0;
+      cp_async_wait<0>();
+      __syncthreads();  // K(t) has landed, and every warp is done with V(t-1)
+      load_rows<Cfg, BN>(sV, vg, p.v_ss, key0, p.key_limit);
+      cp_async_commit();
+      if constexpr (Cfg::kQInRegs) {
+        if (t == 0) w.load_q_fragments(sQ);
+      }
+      float s[MT][FwdWarp<T, Cfg>::NT][4];
+      w.scores(s, sQ, sK);
+      if (key0 + BN > p.key_limit) w.mask(s, key0, p.key_limit, lane);
+      cp_async_wait<0>();
+      __syncthreads();  // V(t) has landed, and every warp is done with K(t)
+      if (t + 1 < n_tiles) load_rows<Cfg, BN>(sK, kg, p.k_ss, next, p.key_limit);
+      cp_async_commit();
+      w.softmax(s, p.scale_log2);
+      w.accumulate(s, sV);
+      key0 = next;
+    }
+  } else {
+    // Tiles t and t+1 are in flight while tile t computes; tile t+2 starts loading into
+    // buffer t % 2 as soon as every warp is done with it. One commit group per tile (empty
+    // past the end), so "all but the newest group" is always tile t.
+    int key1 = n_tiles > 1 ? key_start(1) : 0;
+    if (n_tiles > 0) {
+      load_rows<Cfg, BN>(sK, kg, p.k_ss, key0, p.key_limit);
+      load_rows<Cfg, BN>(sV, vg, p.v_ss, key0, p.key_limit);
+    }
+    cp_async_commit();
+    if (n_tiles > 1) {
+      load_rows<Cfg, BN>(sK + TILE, kg, p.k_ss, key1, p.key_limit);
+      load_rows<Cfg, BN>(sV + TILE, vg, p.v_ss, key1, p.key_limit);
+    }
+    cp_async_commit();
+    for (int t = 0; t < n_tiles; ++t) {
+      const int key2 = t + 2 < n_tiles ? key_start(t + 2) : 0;
+      const uint32_t buf = (t & 1) * TILE;
+      cp_async_wait<1>();
+      __syncthreads();  // tile t has landed (for every thread's copies)
+      if constexpr (Cfg::kQInRegs) {
+        if (t == 0) w.load_q_fragments(sQ);
+      }
+      w.tile(sQ, sK + buf, sV + buf, key0, p.key_limit, p.scale_log2, lane);
+      __syncthreads();  // every warp is done with buffer t % 2
+      if (t + 2 < n_tiles) {
+        load_rows<Cfg, BN>(sK + buf, kg, p.k_ss, key2, p.key_limit);
+        load_rows<Cfg, BN>(sV + buf, vg, p.v_ss, key2, p.key_limit);
+      }
+      cp_async_commit();
+      key0 = key1;
+      key1 = key2;
+    }
   }
 
   // Epilogue: full row sums, normalise, log-sum-exp; the output goes through this warp's own
@@ -279,20 +354,20 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
   for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      float sum = row_sum[mt][half];
+      float sum = w.row_sum[mt][half];
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const float inv = sum > 0.f ? 1.f / sum : 0.f;
       const int r = wrow + mt * 16 + (lane >> 2) + half * 8;
 #pragma unroll
-      for (int dt = 0; dt < DT; ++dt) {
+      for (int dt = 0; dt < FwdWarp<T, Cfg>::DT; ++dt) {
         *reinterpret_cast<uint32_t*>(smem + swz<C>(r, dt) + (lane & 3) * 4) =
-            pack2<T>(o[mt][dt][2 * half] * inv, o[mt][dt][2 * half + 1] * inv);
+            pack2<T>(w.o[mt][dt][2 * half] * inv, w.o[mt][dt][2 * half + 1] * inv);
       }
       const int row = q0 + r;
       if (p.lse != nullptr && (lane & 3) == 0 && row < p.seq) {
         p.lse[bh * p.seq + row] =
-            sum > 0.f ? row_max[mt][half] * p.scale + logf(sum) : -INFINITY;
+            sum > 0.f ? w.row_max[mt][half] * p.scale + logf(sum) : -INFINITY;
       }
     }
   }
@@ -324,11 +399,13 @@ void launch_config(const FwdParams& p, cudaStream_t stream) {
 template <class T, int D>
 void launch_for(const FwdParams& p, int block_size, FwdVariant variant, cudaStream_t stream) {
   if (block_size == 64) {
-    launch_config<T, FwdConfig<D, 64, 1, false, D == 128 ? 3 : 4>>(p, stream);
+    launch_config<T, FwdConfig<D, 64, 1, false, 1, D == 128 ? 3 : 4>>(p, stream);
   } else if (variant == FwdVariant::eight_warps) {
-    launch_config<T, FwdConfig<D, 128, 1, true, 1>>(p, stream);
+    launch_config<T, FwdConfig<D, 128, 1, true, 1, 1>>(p, stream);
+  } else if (variant == FwdVariant::double_buffer) {
+    launch_config<T, FwdConfig<D, 128, 2, false, 2, 2>>(p, stream);
   } else {
-    launch_config<T, FwdConfig<D, 128, 2, false, D == 128 ? 2 : 3>>(p, stream);
+    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3>>(p, stream);
   }
 }
 

@@ -38,6 +38,8 @@ struct FwdParams {
 enum class FwdVariant : int {
   standard = 0,       // 4 warps, 32 query rows each (block 128) or 16 (block 64); Q in shared
   eight_warps = 1,    // block 128 only: 8 warps of 16 rows, Q held in registers
+  double_buffer = 2,  // block 128 only: standard warps, K and V double buffered (96 KB smem)
+  natural_order = 3,  // standard, block rows in natural order instead of heavy-first
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size

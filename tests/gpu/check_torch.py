@@ -19,7 +19,8 @@ TOL = {torch.bfloat16: 5e-3, torch.float16: 1e-3}
 LSE_TOL = 1e-3
 
 # name, model, frames, tokens/frame, text, text_valid, decay, block, dense, dtype, B, H, D,
-# layout, scale, variant (-1: the public attention(), 0: standard, 1: eight warps)
+# layout, scale, variant (-1: the public attention(), else cuda_detail::FwdVariant: 0 standard,
+# 1 eight warps, 2 double buffered, 3 natural row order)
 BF, HF = torch.bfloat16, torch.float16
 CASES = [
     ("wan_bf16_d128_b128_bhsd", "wan", 6, 1560, 0, -1, 1.0, 128, False, BF, 1, 2, 128, "bhsd", 0.0, -1),
@@ -30,6 +31,9 @@ CASES = [
     ("dense_bf16_d64_b128_odd", "wan", 1, 1001, 0, -1, 1.0, 128, True, BF, 1, 4, 64, "packed", 0.0, 0),
     ("wan_bf16_d64_b64_batch", "wan", 9, 256, 0, -1, 0.5, 64, False, BF, 3, 2, 64, "bshd", 0.0, 0),
     ("hunyuan_f16_d128_b128_8warps", "hunyuan", 7, 400, 64, 64, 0.95, 128, False, HF, 1, 2, 128, "bhsd", 0.0, 1),
+    ("wan_bf16_d128_b128_double_buffer", "wan", 6, 1560, 0, -1, 1.0, 128, False, BF, 1, 2, 128, "bhsd", 0.0, 2),
+    ("hunyuan_text_bf16_d128_b128_double_buffer", "hunyuan", 5, 990, 256, 119, 0.95, 128, False, BF, 1, 2, 128, "packed", 0.0, 2),
+    ("wan_bf16_d128_b128_natural_order", "wan", 6, 1560, 0, -1, 0.2, 128, False, BF, 1, 2, 128, "bshd", 0.0, 3),
 ]
 
 

@@ -75,6 +75,13 @@ std::vector<Case> cases() {
        run(bf, 1, 2, 128, Layout::packed), 1},
       {"eight_warps_f16_d64", geo(5, 240), spec(Model::wan, 1.0, 128), false,
        run(hf, 2, 1, 64, Layout::padded, 0.2), 1},
+      // K/V double buffered (block 128 only): rows of one and two tiles, odd and even counts.
+      {"double_buffer_bf16_d128", geo(4, 256, 50, 31), spec(Model::hunyuan, 0.95, 128), false,
+       run(bf, 2, 2, 128, Layout::bhsd), 2},
+      {"double_buffer_f16_d64_dense", geo(1, 700), spec(Model::wan, 1.0, 128), true,
+       run(hf, 1, 3, 64, Layout::packed), 2},
+      {"natural_order_bf16_d128", geo(5, 240), spec(Model::wan, 0.5, 128), false,
+       run(bf, 1, 2, 128, Layout::padded), 3},
   };
 }
 
