@@ -1,0 +1,258 @@
+"""The Python package on a GPU (run by scripts/gpu/test_python; not collected by pytest).
+
+Checks, each printing its numbers and failing loudly:
+  1. the op on CUDA (bf16/f16, head dims 64/128, both layouts, text padding) against the
+     float64 reference of the expanded mask, outputs poisoned with NaN first; opcheck;
+  2. tiny random Wan and HunyuanVideo transformers, saved with save_pretrained and reloaded
+     with from_pretrained (bf16): pattern="dense" equals stock diffusers exactly; a full plan
+     through the radial kernel equals stock within bf16 tolerance; the real mask equals the
+     stock processor fed the plan's token mask, and its distance from dense is reported;
+  3. torch.compile(fullgraph=True) of the radial Wan transformer runs and matches eager;
+  4. a tiny Wan pipeline generates a video through python -m radial_attention.generate.
+Usage: python tests/python/gpu_checks.py OUT_DIR
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import torch
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import radial_attention as ra  # noqa: E402
+import radial_attention.ops as ops  # noqa: E402
+import reference  # noqa: E402
+
+BF16_TOL = 2e-2  # whole tiny transformer in bf16, relative to the output's largest value
+failures = []
+
+
+def check(name, ok, detail=""):
+    print(f"  {'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+    if not ok:
+        failures.append(name)
+
+
+def rel(a, b):
+    return float((a.double() - b.double()).abs().max() / b.double().abs().max())
+
+
+def section(title):
+    print(f"== {title}", flush=True)
+
+
+def op_checks(device):
+    section("op on CUDA vs float64 reference (outputs poisoned with NaN)")
+    ops._new_output = lambda shape, dtype, dev: torch.full(shape, float("nan"), dtype=dtype, device=dev)
+    cases = [
+        dict(frames=6, tokens_per_frame=256, model="wan", decay_factor=0.5, block_size=128),
+        dict(frames=5, tokens_per_frame=200, model="wan", decay_factor=0.2, block_size=64),
+        dict(frames=4, tokens_per_frame=300, model="hunyuan", decay_factor=0.95, block_size=128,
+             text_tokens=80, text_valid=53),
+    ]
+    g = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+    for spec in cases:
+        plan = ra.plan(**spec)
+        mask = reference.token_mask(plan)
+        for dtype in (torch.bfloat16, torch.float16):
+            for dim in (64, 128):
+                for layout in ("bshd", "bhsd"):
+                    shape = (2, plan.seq_len, 3, dim)
+                    q, k, v = (torch.randn(shape, generator=g).to(dtype) for _ in range(3))
+                    args = [t.to(device) for t in (q, k, v)]
+                    if layout == "bhsd":
+                        args = [t.transpose(1, 2).contiguous() for t in args]
+                    out, lse = ra.attention(*args, plan, layout=layout, return_lse=True)
+                    torch.cuda.synchronize()
+                    if layout == "bhsd":
+                        out = out.transpose(1, 2)
+                    expected, expected_lse = reference.attention(q, k, v, mask)
+                    err = rel(out.cpu(), expected)
+                    lse_err = float((lse.cpu().double() - expected_lse).abs().max())
+                    finite = bool(torch.isfinite(out).all() and torch.isfinite(lse).all())
+                    limit = 1e-2 if dtype == torch.bfloat16 else 2e-3
+                    check(f"{spec['model']} F{spec['frames']} T{spec['tokens_per_frame']} "
+                          f"b{spec['block_size']} {str(dtype)[6:]} d{dim} {layout}",
+                          finite and err < limit and lse_err < 1e-2,
+                          f"rel err {err:.2e}, lse err {lse_err:.2e}")
+    ops._new_output = lambda shape, dtype, dev: torch.empty(shape, dtype=dtype, device=dev)
+
+    plan = ra.plan(frames=3, tokens_per_frame=128, block_size=64, text_tokens=20, text_valid=11,
+                   model="hunyuan")
+    q, k, v = (torch.randn(1, plan.seq_len, 2, 64, device=device, dtype=torch.bfloat16)
+               for _ in range(3))
+    geometry, spec, decay = plan.key.op_args()
+    try:
+        torch.library.opcheck(torch.ops.radial_attention.attention.default,
+                              (q, k, v, geometry, spec, decay, 0.0, False, True))
+        check("opcheck (cuda, bf16)", True)
+    except Exception as e:  # noqa: BLE001
+        check("opcheck (cuda, bf16)", False, repr(e))
+    try:
+        ra.attention(q.float(), k.float(), v.float(), plan)
+        check("float32 on CUDA is refused clearly", False, "no error")
+    except ra.RadialError as e:
+        check("float32 on CUDA is refused clearly", "q" in e.argument, str(e))
+
+
+def stock(model, inputs):
+    with torch.no_grad():
+        return model(**inputs, return_dict=False)[0]
+
+
+class MaskedStock:
+    def __init__(self, stock_processor, mask):
+        self.stock, self.mask = stock_processor, mask
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
+                 rotary_emb=None, image_rotary_emb=None):
+        if image_rotary_emb is not None:
+            return self.stock(attn, hidden_states, encoder_hidden_states, self.mask, image_rotary_emb)
+        return self.stock(attn, hidden_states, encoder_hidden_states, self.mask, rotary_emb)
+
+
+def model_checks(name, model_dir, make_model, make_inputs, attentions_of, masks_for, device):
+    import radial_attention.diffusers as radial
+
+    section(f"{name}: saved, reloaded, dense / full / radial against stock diffusers")
+    original = make_model()
+    original.save_pretrained(model_dir)
+    cls = type(original)
+    model = cls.from_pretrained(model_dir, torch_dtype=torch.bfloat16).to(device).eval()
+    inputs = make_inputs(device=device, dtype=torch.bfloat16)
+    expected = stock(model, inputs)
+
+    radial.apply(model, pattern="dense")
+    check(f"{name}: pattern=dense equals stock exactly", torch.equal(stock(model, inputs), expected))
+
+    radial.apply(model, pattern="full", dense_layers=0, dense_timesteps=0, block_size=64)
+    err = rel(stock(model, inputs), expected)
+    check(f"{name}: full plan equals stock within bf16 tolerance", err < BF16_TOL, f"rel err {err:.2e}")
+
+    state = radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
+    got = stock(model, inputs)
+    radial.remove(model)
+    masks = masks_for(state)
+    attentions = attentions_of(model)
+    originals = [(a, a.processor) for _, a in attentions]
+    for (layer, a) in attentions:
+        if layer >= 1:
+            a.set_processor(MaskedStock(a.processor, masks.to(device)))
+    masked = stock(model, inputs)
+    for a, p in originals:
+        a.set_processor(p)
+    err_masked = rel(got, masked)
+    err_dense = rel(got, expected)
+    check(f"{name}: radial equals stock fed the plan's mask", err_masked < BF16_TOL,
+          f"rel err {err_masked:.2e}")
+    print(f"  info {name}: real mask vs dense attention, rel difference {err_dense:.3e} "
+          f"(geometry {state.geometry}, calls {dict(state.calls)})", flush=True)
+    return model, inputs
+
+
+def compile_checks(model, inputs, device):
+    import radial_attention.diffusers as radial
+
+    section("torch.compile(fullgraph=True), radial Wan transformer")
+    radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
+    eager = stock(model, inputs)
+    torch._dynamo.reset()
+    start = time.perf_counter()
+    try:
+        compiled = torch.compile(model, fullgraph=True)
+        with torch.no_grad():
+            got = compiled(**inputs, return_dict=False)[0]
+        err = rel(got, eager)
+        check("compiled matches eager", err < BF16_TOL,
+              f"rel err {err:.2e}, compile + run {time.perf_counter() - start:.1f} s")
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        check("compiled matches eager", False, "compile failed")
+    radial.remove(model)
+
+
+def generation_check(out_dir, device):
+    import tiny_models
+
+    section("generation with a tiny Wan pipeline (python -m radial_attention.generate)")
+    folder = os.path.join(tempfile.mkdtemp(), "tiny-wan")
+    tiny_models.wan_pipeline().save_pretrained(folder)
+    for pattern in ("radial", "dense"):
+        video = os.path.join(out_dir, f"tiny_wan_{pattern}.mp4")
+        cmd = [sys.executable, "-m", "radial_attention.generate", "--model", folder,
+               "--frames", "17", "--height", "128", "--width", "128", "--steps", "4",
+               "--dense-steps", "1", "--dense-layers", "0", "--block-size", "64",
+               "--device", device, "--dtype", "bf16", "--pattern", pattern, "--output", video]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [l for l in run.stdout.splitlines() if l.strip()]
+        print("\n".join("    " + l for l in lines[-6:]))
+        written = video if os.path.exists(video) else os.path.splitext(video)[0] + "_frames"
+        ok = run.returncode == 0 and os.path.exists(written)
+        if not ok:
+            print(run.stderr[-3000:])
+        check(f"generate --pattern {pattern} writes {os.path.basename(written)}", ok)
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()
+    os.makedirs(out_dir, exist_ok=True)
+    # RADIAL_GPU_CHECKS_DEVICE=cpu dry-runs the model, compile and generation checks on the
+    # CPU backend (to try this script on a machine without a GPU).
+    device = os.environ.get("RADIAL_GPU_CHECKS_DEVICE", "cuda")
+    if device == "cuda":
+        if not torch.cuda.is_available() or not ra.cuda_available():
+            print(f"gpu_checks: no CUDA (torch {torch.cuda.is_available()}, "
+                  f"library built with CUDA {ra.built_with_cuda()})")
+            return 1
+        print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, radial_attention "
+              f"from {os.path.dirname(ra.__file__)}", flush=True)
+        op_checks(device)
+    try:
+        import diffusers
+
+        import tiny_models
+    except ImportError as e:
+        print(f"gpu_checks: diffusers missing ({e}); carry its wheels (scripts/gpu/fetch_wheels)")
+        return 1
+    print(f"diffusers {diffusers.__version__}")
+    work = tempfile.mkdtemp()
+
+    def wan_masks(state):
+        f, t = state.geometry
+        return ra.plan(frames=f, tokens_per_frame=t, model="wan", decay_factor=0.5,
+                       block_size=64).token_mask()
+
+    def hunyuan_masks(state):
+        f, t = state.geometry
+        return torch.stack([
+            ra.plan(frames=f, tokens_per_frame=t, text_tokens=12, text_valid=v, model="hunyuan",
+                    decay_factor=0.5, block_size=64).token_mask() for v in (9, 5)])[:, None]
+
+    wan, wan_inputs = model_checks(
+        "Wan", os.path.join(work, "wan"), tiny_models.wan_transformer,
+        lambda **kw: tiny_models.wan_inputs(frames=6, height=32, width=32, **kw),
+        lambda m: [(i, b.attn1) for i, b in enumerate(m.blocks)], wan_masks, device)
+    model_checks(
+        "HunyuanVideo", os.path.join(work, "hunyuan"), tiny_models.hunyuan_transformer,
+        lambda **kw: tiny_models.hunyuan_inputs(frames=6, height=32, width=32, valid=(9, 5), **kw),
+        lambda m: [(i, b.attn) for i, b in enumerate(list(m.transformer_blocks)
+                                                      + list(m.single_transformer_blocks))],
+        hunyuan_masks, device)
+    compile_checks(wan, wan_inputs, device)
+    generation_check(out_dir, device)
+
+    if failures:
+        print(f"gpu_checks: FAILED: {', '.join(failures)}")
+        return 1
+    print("gpu_checks: all passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
