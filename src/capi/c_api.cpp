@@ -224,8 +224,13 @@ radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
     radial::require(threads >= 0, "threads", "0 (all) or a positive count", threads);
     options.threads = threads;
     options.stream = stream;
-    radial::attention(plan->plan, to_view(q, "q"), to_view(k, "k"), to_view(v, "v"),
-                      to_view(out, "out"), lse, options);
+    // One statement each: the order of argument evaluation is unspecified, and the first bad
+    // tensor must be the one named.
+    const radial::TensorView qv = to_view(q, "q");
+    const radial::TensorView kv = to_view(k, "k");
+    const radial::TensorView vv = to_view(v, "v");
+    const radial::TensorView ov = to_view(out, "out");
+    radial::attention(plan->plan, qv, kv, vv, ov, lse, options);
   });
 }
 

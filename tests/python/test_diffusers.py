@@ -246,3 +246,17 @@ def test_processor_forwards_backend_settings(wan):
     assert processor.stock._parallel_config == "config"
     processor._attention_backend = "native"
     assert processor.stock._attention_backend == "native"
+
+
+def test_both_wan22_experts_share_one_schedule(seed):
+    high, low = tiny_models.wan_transformer(seed=1), tiny_models.wan_transformer(seed=2)
+    pipe = types.SimpleNamespace(transformer=high, transformer_2=low)
+    state = radial.apply(pipe, dense_layers=0, dense_timesteps=1, block_size=64)
+    assert radial.state(high) is state and radial.state(low) is state
+    inputs = tiny_models.wan_inputs(seed=seed)
+    for model, t in ((high, 900), (high, 800), (low, 700), (low, 600)):  # experts hand over
+        inputs["timestep"] = torch.tensor([float(t)])
+        stock_output(model, inputs)
+    assert state.step == 3 and state.calls == {"stock": 3, "radial": 9}
+    radial.remove(pipe)
+    assert not hasattr(high, "_radial_attention") and not hasattr(low, "_radial_attention")
