@@ -137,6 +137,8 @@ def main(argv=None):
           f"{args.dense_steps}, decay {state.settings.decay_factor}, block {args.block_size})")
     if geometry is not None:
         print(f"latent geometry  {geometry[0]} frames x {geometry[1]} tokens/frame")
+    for lora in args.lora:
+        print(f"lora             {lora} (scale {args.lora_scale})")
     print(f"attention calls  radial {state.calls['radial']}, dense {state.calls['stock']}")
     print(f"attention time   {state.attention_seconds:.3f} s")
     print(f"total time       {total:.3f} s")

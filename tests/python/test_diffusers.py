@@ -260,3 +260,27 @@ def test_both_wan22_experts_share_one_schedule(seed):
     assert state.step == 3 and state.calls == {"stock": 3, "radial": 9}
     radial.remove(pipe)
     assert not hasattr(high, "_radial_attention") and not hasattr(low, "_radial_attention")
+
+
+def test_generation_with_lora(tmp_path, capsys):
+    pytest.importorskip("peft")
+    from diffusers import WanPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from radial_attention import generate
+
+    pipe = tiny_models.wan_pipeline()
+    pipe.save_pretrained(str(tmp_path / "tiny-wan"))
+    pipe.transformer.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_v"],
+                                            init_lora_weights=False))
+    WanPipeline.save_lora_weights(str(tmp_path / "lora"),
+                                  transformer_lora_layers=get_peft_model_state_dict(pipe.transformer))
+    out = tmp_path / "video.mp4"
+    generate.main(["--model", str(tmp_path / "tiny-wan"), "--lora", str(tmp_path / "lora"),
+                   "--lora-scale", "0.5", "--frames", "9", "--height", "128", "--width", "128",
+                   "--steps", "2", "--dense-steps", "1", "--dense-layers", "0", "--block-size", "64",
+                   "--device", "cpu", "--dtype", "fp32", "--output", str(out)])
+    printed = capsys.readouterr().out
+    assert f"lora             {tmp_path / 'lora'} (scale 0.5)" in printed
+    assert "attention calls  radial 4, dense 4" in printed
