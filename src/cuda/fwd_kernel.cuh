@@ -166,10 +166,16 @@ struct FwdWarp {
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
-        float mx = row_max[mt][half];
+        // Pairwise (tree) reductions: short dependency chains, since with two warps per
+        // scheduler the fixed-latency stalls of a serial chain are not hidden.
+        float m[NT];
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
+        for (int nt = 0; nt < NT; ++nt) m[nt] = fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]);
+#pragma unroll
+        for (int step = NT / 2; step >= 1; step /= 2)
+#pragma unroll
+          for (int i = 0; i < step; ++i) m[i] = fmaxf(m[i], m[i + step]);
+        float mx = fmaxf(row_max[mt][half], m[0]);
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         // A row with no visible key yet keeps max -inf; 0 then avoids (-inf) - (-inf).
@@ -194,17 +200,20 @@ struct FwdWarp {
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
-        float sum = 0.f;
+        float e[NT];
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
-#pragma unroll
-          for (int j = 0; j < 2; ++j) {
-            const float e = fast_exp2(fmaf(s[mt][nt][2 * half + j], scale_log2, -base[mt][half]));
-            s[mt][nt][2 * half + j] = e;
-            sum += e;
-          }
+          const float e0 = fast_exp2(fmaf(s[mt][nt][2 * half], scale_log2, -base[mt][half]));
+          const float e1 = fast_exp2(fmaf(s[mt][nt][2 * half + 1], scale_log2, -base[mt][half]));
+          s[mt][nt][2 * half] = e0;
+          s[mt][nt][2 * half + 1] = e1;
+          e[nt] = e0 + e1;
         }
-        row_sum[mt][half] = row_sum[mt][half] * alpha[mt][half] + sum;
+#pragma unroll
+        for (int step = NT / 2; step >= 1; step /= 2)
+#pragma unroll
+          for (int i = 0; i < step; ++i) e[i] += e[i + step];
+        row_sum[mt][half] = row_sum[mt][half] * alpha[mt][half] + e[0];
       }
     }
   }
