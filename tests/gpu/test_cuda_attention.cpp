@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct Case {
   CaseSpec run;
   int variant = 0;
 };
+
+// Names the case in test listings (gtest would otherwise print its bytes).
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 Geometry geo(int64_t frames, int64_t tokens, int64_t text = 0, int64_t valid = -1) {
   Geometry g;
