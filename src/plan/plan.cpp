@@ -39,37 +39,35 @@ class RowWriter {
   void finish_row(const std::vector<uint64_t>* bits) {
     const int32_t r = static_cast<int32_t>(plan_.row_offset.size()) - 1;
     const int32_t sparse_end = std::min(r >= dense_from_ ? 0 : dense_from_, key_blocks_);
-    const int32_t sparse_words = (sparse_end + 63) / 64;
-    auto word_at = [&](int32_t w) {  // the bits of word w below sparse_end
-      const uint64_t word = (*bits)[w];
-      const int32_t valid = sparse_end - w * 64;
-      return valid >= 64 ? word : word & ((uint64_t{1} << valid) - 1);
-    };
-    int64_t n = key_blocks_ - sparse_end;
-    if (bits)
-      for (int32_t w = 0; w < sparse_words; ++w) n += std::popcount(word_at(w));
-    const bool empty = n == 0;  // tiny frames: the rules can leave a row with no softmax
-    if (empty) n = 1;
     const size_t start = plan_.col_index.size();
-    if (start + n > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
+    if (bits) {
+      for (int32_t w = 0; w * 64 < sparse_end; ++w) {
+        for (uint64_t word = (*bits)[w]; word; word &= word - 1) {
+          const int32_t c = w * 64 + std::countr_zero(word);
+          if (c >= sparse_end) break;
+          plan_.col_index.push_back(c);
+        }
+      }
+    }
+    for (int32_t c = sparse_end; c < key_blocks_; ++c) plan_.col_index.push_back(c);
+    if (plan_.col_index.size() == start) {
+      // A row the rules left empty (tiny frames) would have no softmax: keep its diagonal.
+      plan_.col_index.push_back(std::min(r, key_blocks_ - 1));
+      ++plan_.rows_given_diagonal;
+    }
+    if (plan_.col_index.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max()))
       throw Error("geometry", "a plan of at most 2^31-1 kept blocks (32-bit block indices)",
                   "more kept blocks");
-    plan_.col_index.resize(start + n);
-    int32_t* out = plan_.col_index.data() + start;
-    if (empty) {
-      *out = std::min(r, key_blocks_ - 1);  // keep the diagonal block
-      ++plan_.rows_given_diagonal;
-    } else {
-      if (bits)
-        for (int32_t w = 0; w < sparse_words; ++w)
-          for (uint64_t word = word_at(w); word; word &= word - 1)
-            *out++ = w * 64 + std::countr_zero(word);
-      for (int32_t c = sparse_end; c < key_blocks_; ++c) *out++ = c;
-    }
     plan_.row_offset.push_back(static_cast<int32_t>(plan_.col_index.size()));
   }
 
   int32_t rows_done() const { return static_cast<int32_t>(plan_.row_offset.size()) - 1; }
+  int32_t dense_from() const { return dense_from_; }
+  void reserve(int64_t blocks) {
+    plan_.col_index.reserve(static_cast<size_t>(
+        std::min<int64_t>(blocks, std::numeric_limits<int32_t>::max())));
+    plan_.row_offset.reserve(static_cast<size_t>(plan_.block_rows) + 1);
+  }
 
  private:
   Plan& plan_;
@@ -155,13 +153,34 @@ void write_radial_rows(Plan& plan, RowWriter& out) {
       std::fill(slot(r).begin(), slot(r).end(), 0);
     }
   };
-  auto add_pair = [&](int64_t i, int64_t j) {
+  // Every frame pair the rules keep, query frame by query frame (the order rows finish in).
+  auto for_each_pair = [&](int64_t i, auto&& visit) {
+    if (spec.model == Model::wan && plan_detail::distance_thinned_out(i, T)) visit(i, 0);
+    for (int64_t dist : distances) {
+      if (i - dist >= 0) visit(i, i - dist);
+      if (dist && i + dist < F) visit(i, i + dist);
+    }
+  };
+  auto pair_pattern = [&](int64_t i, int64_t j) -> const std::vector<std::pair<int32_t, int32_t>>* {
     const plan_detail::FramePairMask m = plan_detail::frame_pair_mask(i, j, T, spec);
-    if (!m.any) return;
+    return m.any ? &pattern(i * T % B, j * T % B, m.half_width) : nullptr;
+  };
+  // Reserve the layout once: the pairs' blocks overlap only where frames share a block row, so
+  // their sum is a close upper bound (growing by doubling would copy and fault megabytes).
+  int64_t estimate = static_cast<int64_t>(plan.block_rows) * (plan.block_cols - out.dense_from());
+  for (int64_t i = 0; i < F; ++i)
+    for_each_pair(i, [&](int64_t a, int64_t b) {
+      if (auto* blocks = pair_pattern(a, b)) estimate += static_cast<int64_t>(blocks->size());
+    });
+  out.reserve(estimate);
+
+  auto add_pair = [&](int64_t i, int64_t j) {
+    const auto* blocks = pair_pattern(i, j);
+    if (!blocks) return;
     const int64_t br = i * T / B, bc = j * T / B;
     int32_t last_p = -1;
     uint64_t* row = nullptr;
-    for (auto [p, q] : pattern(i * T % B, j * T % B, m.half_width)) {
+    for (auto [p, q] : *blocks) {
       // The canvas can reach past the grid only where the tail makes it dense anyway.
       if (p != last_p) {
         last_p = p;
@@ -173,11 +192,7 @@ void write_radial_rows(Plan& plan, RowWriter& out) {
   };
   for (int64_t i = 0; i < F; ++i) {
     finish_rows_before(i * T / B);  // later frames start at or after this row
-    if (spec.model == Model::wan && plan_detail::distance_thinned_out(i, T)) add_pair(i, 0);
-    for (int64_t dist : distances) {
-      if (i - dist >= 0) add_pair(i, i - dist);
-      if (dist && i + dist < F) add_pair(i, i + dist);
-    }
+    for_each_pair(i, add_pair);
   }
   finish_rows_before(plan.block_rows);
 }
