@@ -4,17 +4,32 @@
 blocks) on the five cases of issue 3; bf16, batch 1, head dim 128, inputs [B, H, S, D] from
 torch.randn. Prints a table and writes it as markdown.
 
-usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all]
+usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all] [--variants 4,5]
+                [--cases 4,3,2,1,0] [--rounds 2] [--peers flex,cudnn,flash]
   --quick      our kernel only (no peers), for tuning runs
+  --peers      which peers to time (default all three); without cudnn the dense output for
+               the error column is still computed once, untimed
+  --keep-peers OLD_MD: for peers not timed, the times of an earlier table (marked, and said so)
   --flash-all  also time SDPA flash on the two largest cases (about a minute more)
-  --variants   kernel variants to time besides the standard one, e.g. 2,3 (cuda_detail::FwdVariant)
+  --variants   kernel variants to time besides the standard one, e.g. 2,3 (cuda_detail::FwdVariant);
+               each is also checked against the standard one's output (max rel. error printed)
+  --cases      which cases, in which order (indices into CASES; default all, in table order).
+               The card slows as it heats up over a run, so order matters when comparing cases
+  --rounds     time the kernel variants this many times, alternating (A B A B); the table gets
+               the mean of the rounds' medians, so that variants see the same heating
+Each kernel timing prints its start and end (Unix time); nvidia-smi samples the SM clock every
+100 ms meanwhile, and the table gets the mean clock of each timing: on an H100 these kernels
+run at the 700 W power cap, so the clock (set by temperature and by the power each kernel
+draws) moves TFLOP/s as much as the code does.
 """
 import argparse
 import datetime
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -30,10 +45,55 @@ CASES = [
     ("Wan2.1-14B, 321 frames 768x1280, decay 1.0", "wan", 321, 768, 1280, 1.0, 40),
     ("HunyuanVideo, 509 frames 720x1280, decay 0.95", "hunyuan", 509, 720, 1280, 0.95, 24),
 ]
-VARIANTS = {0: "standard", 1: "eight_warps", 2: "double_buffer", 3: "natural_order"}
+VARIANTS = {0: "standard", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
+            4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first"}
 VARIANT_TITLES = {"eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
-                  "natural_order": "radial natural order"}
+                  "natural_order": "radial natural order", "locality": "radial locality order",
+                  "prefetch": "radial L2 prefetch",
+                  "locality_prefetch": "radial locality order + L2 prefetch",
+                  "heavy_first": "radial heavy-first order"}
 D, BLOCK = 128, 128
+
+
+class ClockLog:
+    """nvidia-smi sampling the SM clock every 100 ms into a file; windows (start, end, key) are
+    matched against the samples at the end."""
+
+    def __init__(self):
+        self.file = tempfile.NamedTemporaryFile("w+", suffix=".csv", delete=False)
+        self.windows = []
+        try:
+            self.proc = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=timestamp,clocks.sm", "--format=csv,noheader",
+                 "-lms", "100"], stdout=self.file, stderr=subprocess.DEVNULL)
+        except OSError:
+            self.proc = None
+
+    def window(self, start, key):
+        self.windows.append((start, time.time(), key))
+
+    def means(self):
+        """{key: mean SM MHz over its window} (keys without samples are left out)."""
+        if self.proc is None:
+            return {}
+        self.proc.terminate()
+        self.proc.wait()
+        samples = []
+        with open(self.file.name) as fh:
+            for line in fh:
+                try:
+                    stamp, clock = (x.strip() for x in line.split(","))
+                    t = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
+                    samples.append((t, int(clock.split()[0])))
+                except ValueError:
+                    continue
+        os.unlink(self.file.name)
+        out = {}
+        for start, end, key in self.windows:
+            inside = [c for t, c in samples if start <= t <= end]
+            if inside:
+                out[key] = statistics.mean(inside)
+        return out
 
 
 def median_ms(fn, warmup, reps):
@@ -77,20 +137,104 @@ def flex_block_mask(plan, device="cuda"):
         return BlockMask.from_kv_blocks(partial_num, partial_idx, full_num, full_idx, **kwargs)
 
 
-def cell(ms, flops):
-    return f"{ms:.1f} ({flops / ms / 1e9:.0f})" if ms else "-"
+def cell(ms, flops, mark=""):
+    return f"{ms:.1f} ({flops / ms / 1e9:.0f}){mark}" if ms else "-"
+
+
+PEER_TITLES = {"flex": "Flex ms (TFLOP/s)", "cudnn": "SDPA cuDNN ms (TFLOP/s)",
+               "flash": "SDPA flash ms (TFLOP/s)"}
+
+
+def kept_peer_times(path):
+    """{case name: {peer: ms}} read from an earlier table written by this script."""
+    out, header = {}, None
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith("Measured "):
+                # "Measured <date>, commit <sha>, by ...": keep date and commit.
+                out["_source"] = line.split(" by ")[0][len("Measured "):].rstrip(",")
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells and cells[0] == "case":
+                header = cells
+            elif header and len(cells) == len(header) and not cells[0].startswith("---"):
+                times = {}
+                for key, title in PEER_TITLES.items():
+                    if title in header and cells[header.index(title)] != "-":
+                        times[key] = float(cells[header.index(title)].split()[0])
+                out[cells[0]] = times
+            elif header and not line.strip():
+                header = None
+    return out
 
 
 def table_row(r, extra):
     ours = r["ours_standard"]
+
+    def mark(key):
+        return " *" if key in r.get("kept", ()) else ""
+
     cells = [r["name"], f"{r['S']:,}", str(r["heads"]), f"{r['density']:.3f}",
              cell(ours, r["flops"])] + [cell(r["ours_" + v], r["flops"]) for v in extra] + [
-             cell(r.get("flex"), r["flops"]), cell(r.get("cudnn"), r["dense_flops"]),
-             cell(r.get("flash"), r["dense_flops"])]
+             cell(r.get("flex"), r["flops"], mark("flex")),
+             cell(r.get("cudnn"), r["dense_flops"], mark("cudnn")),
+             cell(r.get("flash"), r["dense_flops"], mark("flash"))]
     cells += [f"{r[key] / ours:.2f}x" if key in r else "-" for key in ("flex", "cudnn", "flash")]
     cells.append(f"{r['err_flex']:.1e}" if "err_flex" in r else "-")
     cells.append(f"{r['err_dense']:.2f}" if "err_dense" in r else "-")
     return "| " + " | ".join(cells) + " |"
+
+
+def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
+    """The markdown table (and the clock table when mhz has readings)."""
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# Forward attention on {card}",
+        "",
+        f"Measured {date}, commit {args.commit}, by `scripts/gpu/bench` (bench/gpu/bench.py):"
+        f" {card}, {props.multi_processor_count} SMs, PyTorch {torch.__version__}, "
+        f"CUDA {torch.version.cuda}. bf16, batch 1, head dim {D}, block {BLOCK}, inputs "
+        "[B, H, S, D] from torch.randn; median of 5 timed runs after 2 warm-ups (3 after 1 above "
+        "200k tokens), CUDA events"
+        + (f"; kernel variants timed in {args.rounds} alternating rounds, mean of the rounds'"
+           " medians" if args.rounds > 1 else "")
+        + (f"; cases run in the order {args.cases}" if args.cases else "") + "."
+        + (f" Times marked * were not taken in this run: they come from the earlier table in"
+           f" {args.keep_peers} (measured {kept_source}), so ratios against them compare runs"
+           " on different machines and card temperatures." if any(r.get("kept") for r in rows)
+           else ""),
+        "",
+        "Effective TFLOP/s = 4 x heads x D x kept blocks x 128^2 / time (sparse); 4 x heads x D x"
+        " S^2 / time (dense). `radial` is this library's portable kernel (mma.sync, sm80+),"
+        " standard configuration (4 warps x 32 rows, locality row order) unless a column names"
+        " a variant; FlexAttention gets the same block mask as full blocks,"
+        " compiled. err vs flex: relative L2 difference of the outputs (same mask: rounding"
+        " only); err vs dense: ||radial - dense|| / ||dense||, what the mask changes. On these"
+        " random inputs attention is nearly uniform, so the dense output averages all keys and"
+        " has a small norm: the figure says nothing about quality on real activations.",
+        "",
+        "| case | tokens | heads | density | radial ms (TFLOP/s) | "
+        + "".join(VARIANT_TITLES[v] + " | " for v in extra)
+        + "Flex ms (TFLOP/s) | SDPA cuDNN ms (TFLOP/s) | SDPA flash ms (TFLOP/s) | Flex / radial"
+        " | cuDNN / radial | flash / radial | err vs flex | err vs dense |",
+        "|---" * (13 + len(extra)) + "|",
+    ]
+
+    for r in rows:
+        lines.append(table_row(r, extra))
+    if mhz:
+        names = list(variants.values()) + ["flex", "cudnn", "flash"]
+        titles = ["radial"] + [VARIANT_TITLES[v] for v in extra] + ["Flex", "SDPA cuDNN",
+                                                                     "SDPA flash"]
+        lines += ["", "Mean SM clock (MHz) during each timing (nvidia-smi, 100 ms samples;"
+                  " variants: mean over rounds):", "",
+                  "| case | " + " | ".join(titles) + " |", "|---" * (1 + len(titles)) + "|"]
+        for r in rows:
+            cells = []
+            for n in names:
+                got = [m for (c, key, _), m in mhz.items() if c == r["case_index"] and key == n]
+                cells.append(f"{statistics.mean(got):.0f}" if got else "-")
+            lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main():
@@ -101,7 +245,15 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--flash-all", action="store_true")
     ap.add_argument("--variants", default="")
+    ap.add_argument("--cases", default="")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--peers", default="flex,cudnn,flash")
+    ap.add_argument("--keep-peers", default="")
     args = ap.parse_args()
+    kept = kept_peer_times(args.keep_peers) if args.keep_peers else {}
+    peers = set() if args.quick else {x for x in args.peers.split(",") if x}
+    clocks = ClockLog()
+    case_ids = [int(c) for c in args.cases.split(",") if c] or list(range(len(CASES)))
 
     shim = Shim(args.build_dir)
     variants = {0: "standard"}
@@ -111,12 +263,13 @@ def main():
     card = torch.cuda.get_device_name(0)
     started = time.time()
     torch.manual_seed(int.from_bytes(os.urandom(4), "little"))
-    if not args.quick:
+    if peers:
         from torch.nn.attention import SDPBackend, sdpa_kernel
         from torch.nn.attention.flex_attention import flex_attention
         flex = torch.compile(flex_attention, dynamic=False)
     rows = []
-    for ci, (name, model, frames, height, width, decay, heads) in enumerate(CASES):
+    for ci in case_ids:
+        name, model, frames, height, width, decay, heads = CASES[ci]
         t_case = time.time()
         f, t = shim.geometry(model, frames, height, width)
         plan = shim.plan(model, f, t, decay, BLOCK)
@@ -132,67 +285,80 @@ def main():
         lse = torch.empty(1, heads, S, device="cuda", dtype=torch.float32)
         row = dict(name=name, S=S, heads=heads, density=density, flops=flops,
                    dense_flops=dense_flops)
-        for variant, vname in variants.items():
-            ms, _ = shim.time(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, variant, warmup, reps)
-            row["ours_" + vname] = ms
+        medians = {vname: [] for vname in variants.values()}
+        for rnd in range(args.rounds):
+            # Alternate the order from round to round and case to case: no variant always
+            # runs on the cooler (or hotter) card.
+            order = list(variants.items())
+            if (rnd + len(rows)) % 2:
+                order.reverse()
+            for variant, vname in order:
+                t0 = time.time()
+                ms, times = shim.time(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, variant,
+                                      warmup, reps)
+                print(f"  timing {name[:28]} {vname} round {rnd}: {t0:.3f}..{time.time():.3f}"
+                      f" median {ms:.2f} ms, runs " + " ".join(f"{x:.1f}" for x in times),
+                      flush=True)
+                medians[vname].append(ms)
+                clocks.window(t0, (ci, vname, rnd))
+        for vname, ms in medians.items():
+            row["ours_" + vname] = statistics.mean(ms)
         shim.attention(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, 0)  # standard, for errors
         ours = out
-        if not args.quick:
+        if len(variants) > 1:
+            other = torch.empty_like(out)
+            for variant, vname in variants.items():
+                if variant == 0:
+                    continue
+                other.fill_(float("nan"))
+                shim.attention(plan, qs, ks, vs, other.transpose(1, 2), None, 0.0, variant)
+                row["vs_standard_" + vname] = rel_err(other, ours)
+            del other
+        if "flex" in peers:
             bm = flex_block_mask(plan)
             flex_out = flex(q, k, v, block_mask=bm)
+            t0 = time.time()
             row["flex"] = median_ms(lambda: flex(q, k, v, block_mask=bm), warmup, reps)
+            clocks.window(t0, (ci, "flex", 0))
             row["err_flex"] = rel_err(ours, flex_out)
             del flex_out, bm
+        if peers:
             with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
                 dense = torch.nn.functional.scaled_dot_product_attention(q, k, v)
-                row["cudnn"] = median_ms(
-                    lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v), warmup, reps)
+                if "cudnn" in peers:
+                    t0 = time.time()
+                    row["cudnn"] = median_ms(
+                        lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v),
+                        warmup, reps)
+                    clocks.window(t0, (ci, "cudnn", 0))
             row["err_dense"] = rel_err(ours, dense)
             del dense
-            if not big or args.flash_all:
+            if "flash" in peers and (not big or args.flash_all):
                 with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                    t0 = time.time()
                     row["flash"] = median_ms(
                         lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v),
                         warmup, reps)
+                    clocks.window(t0, (ci, "flash", 0))
+        row["case_index"] = ci
+        for key, ms in kept.get(name, {}).items():
+            if key not in peers and ms:
+                row[key] = ms
+                row.setdefault("kept", set()).add(key)
         rows.append(row)
         best = min(row["ours_" + v] for v in variants.values())
         print(f"[{time.time() - started:6.1f}s] {name}: S={S} density={density:.3f} "
               + " ".join(f"{v}={row['ours_' + v]:.2f}ms" for v in variants.values())
               + f" ({flops / best / 1e9:.0f} TFLOP/s)"
+              + "".join(f" {v} vs standard {row['vs_standard_' + v]:.1e}" for v in extra)
               + "".join(f" {key}={row[key]:.2f}ms" for key in ("flex", "cudnn", "flash") if key in row)
               + f"  case {time.time() - t_case:.0f}s", flush=True)
         del q, k, v, qs, ks, vs, out, lse, ours
         torch.cuda.empty_cache()
+        with open(args.out_md, "w") as fh:  # so far, in case the run is cut short
+            fh.write(render(args, card, props, variants, extra, rows, {}, kept.get("_source", "")))
 
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        f"# Forward attention on {card}",
-        "",
-        f"Measured {date}, commit {args.commit}, by `scripts/gpu/bench` (bench/gpu/bench.py):"
-        f" {card}, {props.multi_processor_count} SMs, PyTorch {torch.__version__}, "
-        f"CUDA {torch.version.cuda}. bf16, batch 1, head dim {D}, block {BLOCK}, inputs "
-        "[B, H, S, D] from torch.randn; median of 5 timed runs after 2 warm-ups (3 after 1 above "
-        "200k tokens), CUDA events.",
-        "",
-        "Effective TFLOP/s = 4 x heads x D x kept blocks x 128^2 / time (sparse); 4 x heads x D x"
-        " S^2 / time (dense). `radial` is this library's portable kernel (mma.sync, sm80+),"
-        " standard configuration (4 warps x 32 rows, heavy rows first) unless a column names a"
-        " variant; FlexAttention gets the same block mask as full blocks,"
-        " compiled. err vs flex: relative L2 difference of the outputs (same mask: rounding"
-        " only); err vs dense: ||radial - dense|| / ||dense||, what the mask changes. On these"
-        " random inputs attention is nearly uniform, so the dense output averages all keys and"
-        " has a small norm: the figure says nothing about quality on real activations.",
-        "",
-        "| case | tokens | heads | density | radial ms (TFLOP/s) | "
-        + "".join(VARIANT_TITLES[v] + " | " for v in extra)
-        + "Flex ms (TFLOP/s) | SDPA cuDNN ms (TFLOP/s) | SDPA flash ms (TFLOP/s) | Flex / radial"
-        " | cuDNN / radial | flash / radial | err vs flex | err vs dense |",
-        "|---" * (14 + len(extra)) + "|",
-    ]
-
-    for r in rows:
-        lines.append(table_row(r, extra))
-    text = "\n".join(lines) + "\n"
+    text = render(args, card, props, variants, extra, rows, clocks.means(), kept.get("_source", ""))
     with open(args.out_md, "w") as fh:
         fh.write(text)
     print()

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Runs one benchmark case with one kernel variant twice (a warm-up, then the launch to
-profile), for Nsight Compute: ncu -k regex:fwd_kernel --launch-skip 1 -c 1 python3 ... .
+"""Runs benchmark cases with chosen kernel variants, one launch each, for Nsight Compute:
+ncu --clock-control none -k regex:fwd_kernel python3 profile_case.py BUILD_DIR HEADS SPEC...
 
-usage: profile_case.py BUILD_DIR CASE_INDEX VARIANT [HEADS]
-  HEADS overrides the case's head count (kernel replay saves and restores every buffer the
-  kernel writes, so fewer heads keep profiling quick; 264 CTAs in flight still share one head).
+usage: profile_case.py BUILD_DIR HEADS CASE:VARIANT [CASE:VARIANT ...]
+  HEADS overrides the cases' head counts (0 keeps them): kernel replay saves and restores every
+  buffer the kernel writes, so fewer heads keep profiling quick, while the CTAs in flight at
+  once still share one head. Inputs are [B, H, S, D] storage, as in bench.py.
 """
 import os
 import sys
@@ -17,21 +18,26 @@ from radial_shim import Shim  # noqa: E402
 
 
 def main():
-    build, index, variant = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    shim = Shim(build)
-    name, model, frames, height, width, decay, heads = CASES[index]
-    if len(sys.argv) > 4:
-        heads = int(sys.argv[4])
-    f, t = shim.geometry(model, frames, height, width)
-    plan = shim.plan(model, f, t, decay, BLOCK)
-    q, k, v = (torch.randn(1, plan.seq_len, heads, D, device="cuda", dtype=torch.bfloat16)
-               for _ in range(3))
-    out = torch.empty_like(q)
-    for _ in range(2):
-        shim.attention(plan, q, k, v, out, None, 0.0, variant)
-    torch.cuda.synchronize()
-    print(f"profiled {name}, variant {variant}")
+    if len(sys.argv) < 4:
+        print(__doc__)
+        return 2
+    shim = Shim(sys.argv[1])
+    head_override = int(sys.argv[2])
+    for spec in sys.argv[3:]:
+        index, variant = (int(x) for x in spec.split(":"))
+        name, model, frames, height, width, decay, heads = CASES[index]
+        heads = head_override or heads
+        f, t = shim.geometry(model, frames, height, width)
+        plan = shim.plan(model, f, t, decay, BLOCK)
+        q, k, v = (torch.randn(1, heads, plan.seq_len, D, device="cuda", dtype=torch.bfloat16)
+                   for _ in range(3))
+        out = torch.empty_like(q)
+        shim.attention(plan, *(x.transpose(1, 2) for x in (q, k, v, out)), None, 0.0, variant)
+        torch.cuda.synchronize()
+        print(f"profiled {name}, {heads} heads, variant {variant}", flush=True)
+        del q, k, v, out, plan
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -73,8 +73,18 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
   p.batch_heads = q.batch * q.heads;
   p.row_offset = device.row_offset;
   p.col_index = device.col_index;
-  p.row_order = variant == FwdVariant::natural_order ? nullptr : device.row_order;
-  if (variant == FwdVariant::natural_order) variant = FwdVariant::standard;
+  // Row order and list rotation are host-side choices; the kernel shape is the variant's.
+  if (variant == FwdVariant::natural_order) {
+    variant = FwdVariant::standard;  // row_order and row_start stay null
+  } else if (variant == FwdVariant::heavy_first || variant == FwdVariant::prefetch) {
+    p.row_order = device.row_order;
+    if (variant == FwdVariant::heavy_first) variant = FwdVariant::standard;
+  } else {
+    p.row_order = device.local_order;
+    p.row_start = device.local_start;
+    if (variant == FwdVariant::locality) variant = FwdVariant::standard;
+    if (variant == FwdVariant::locality_prefetch) variant = FwdVariant::prefetch;
+  }
   const double scale = detail::resolve_scale(options.scale, q.dim);
   p.scale = static_cast<float>(scale);
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);  // log2(e)

@@ -17,7 +17,7 @@ namespace radial::cuda_detail {
 // One tile shape and pipeline. The query tile is one plan block (kBM = block size); each warp owns kMT
 // m-tiles of 16 rows. kQInRegs keeps Q's fragments in registers for the whole key loop (only
 // affordable with one m-tile per warp); otherwise they are re-read from shared memory.
-template <int D, int BM, int MT, bool QInRegs, int Stages, int MinBlocks>
+template <int D, int BM, int MT, bool QInRegs, int Stages, int MinBlocks, int Prefetch = 0>
 struct FwdConfig {
   static constexpr int kD = D;
   static constexpr int kBM = BM;
@@ -32,12 +32,17 @@ struct FwdConfig {
   // Stages 1: one K and one V tile, each load overlapping the other product (FA2). Stages 2:
   // K and V double buffered, tile t+2 loading while tile t computes.
   static constexpr int kStages = Stages;
+  // Prefetch > 0: at the start of each key block, the K and V rows of the block Prefetch blocks
+  // ahead are asked into L2, so that a miss to HBM (and its address translation) is paid
+  // long before cp.async needs the data.
+  static constexpr int kPrefetch = Prefetch;
   static constexpr int kTileBytes = kBN * D * 2;
   static constexpr int kSmemBytes = BM * D * 2 + 2 * Stages * kTileBytes;  // Q, K tiles, V tiles
   static_assert(D == 64 || D == 128, "head dim 64 or 128");
   static_assert(BM == 64 || BM == 128, "block 64 or 128");
   static_assert(BM % (16 * MT) == 0 && (!QInRegs || MT == 1), "tile shape");
   static_assert(Stages == 1 || Stages == 2, "one or two K/V buffers");
+  static_assert(Prefetch == 0 || Stages == 1, "L2 prefetch only in the single-buffer pipeline");
 };
 
 // Shared-memory byte offset of 16-byte chunk `chunk` of row `row` in a tile of C chunks per
@@ -65,6 +70,24 @@ __device__ __forceinline__ void load_rows(uint32_t dst, const T* src, int64_t st
   for (int i = 0; i < ROWS / kStep; ++i) {
     const bool valid = row0 + r + i * kStep < limit;
     cp_async_16(to + i * kStep * C * 16, valid ? from + i * kStep * stride : src, valid);
+  }
+}
+
+// The BM rows of one key block of K and of V into L2: 128-byte lines spread over the CTA's
+// threads; rows >= limit are skipped.
+template <class Cfg, class T>
+__device__ __forceinline__ void prefetch_block(const T* k, int64_t k_stride, const T* v,
+                                               int64_t v_stride, int row0, int limit) {
+  constexpr int kLinesPerRow = Cfg::kD * 2 / 128;
+  constexpr int kLines = Cfg::kBM * kLinesPerRow;
+#pragma unroll
+  for (int i = 0; i < (kLines + Cfg::kThreads - 1) / Cfg::kThreads; ++i) {
+    const int line = static_cast<int>(threadIdx.x) + i * Cfg::kThreads;
+    const int row = row0 + line / kLinesPerRow, part = (line % kLinesPerRow) * 64;
+    if (line < kLines && row < limit) {
+      prefetch_l2(k + static_cast<int64_t>(row) * k_stride + part);
+      prefetch_l2(v + static_cast<int64_t>(row) * v_stride + part);
+    }
   }
 }
 
@@ -270,8 +293,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
   const int wrow = warp * 16 * MT;  // this warp's first row in the query tile
 
   // Work item: heads vary slowest so that CTAs running together read one head's keys (L2
-  // reuse); within a head, block rows go in the plan's heavy-first order (or natural order
-  // when row_order is null).
+  // reuse); within a head, block rows go in the order row_order gives (heavy-first or the
+  // locality order; natural order when null), and each row's block list is walked from entry
+  // row_start (wrapping around; the online softmax does not depend on the order).
   const int64_t item = blockIdx.x;
   const int rank = static_cast<int>(item % p.block_rows);
   const int64_t bh = item / p.block_rows;
@@ -279,15 +303,28 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
   const int qblock = p.row_order != nullptr ? __ldg(p.row_order + rank) : rank;
   const int q0 = qblock * BM;
   const int begin = __ldg(p.row_offset + qblock);
-  const int n_tiles = (__ldg(p.row_offset + qblock + 1) - begin) * TPB;
+  const int n_blocks = __ldg(p.row_offset + qblock + 1) - begin;
+  const int n_tiles = n_blocks * TPB;
+  const int first = p.row_start != nullptr ? __ldg(p.row_start + qblock) : 0;
 
   const T* qg = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
   const T* kg = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
   const T* vg = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
   T* og = static_cast<T*>(p.out) + b * p.o_sb + h * p.o_sh;
 
+  // Entry i of the walk is CSR entry first + i, wrapped.
+  const auto entry = [&](int i) {
+    const int e = first + i;
+    return begin + (e >= n_blocks ? e - n_blocks : e);
+  };
   const auto key_start = [&](int t) {
-    return __ldg(p.col_index + begin + t / TPB) * BM + (t % TPB) * BN;
+    return __ldg(p.col_index + entry(t / TPB)) * BM + (t % TPB) * BN;
+  };
+  const auto prefetch = [&](int i) {  // block i of the walk into L2
+    if (i < n_blocks) {
+      prefetch_block<Cfg>(kg, p.k_ss, vg, p.v_ss, __ldg(p.col_index + entry(i)) * BM,
+                          p.key_limit);
+    }
   };
 
   FwdWarp<T, Cfg> w;
@@ -300,7 +337,14 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
     // O += P V. Each copy overlaps one of the two products.
     if (n_tiles > 0) load_rows<Cfg, BN>(sK, kg, p.k_ss, key0, p.key_limit);
     cp_async_commit();
+    if constexpr (Cfg::kPrefetch > 0) {
+#pragma unroll
+      for (int i = 1; i < Cfg::kPrefetch; ++i) prefetch(i);
+    }
     for (int t = 0; t < n_tiles; ++t) {
+      if constexpr (Cfg::kPrefetch > 0) {
+        if (t % TPB == 0) prefetch(t / TPB + Cfg::kPrefetch);
+      }
       const int next = t + 1 < n_tiles ? key_start(t + 1) : 0;
       cp_async_wait<0>();
       __syncthreads();  // K(t) has landed, and every warp is done with V(t-1)
@@ -413,6 +457,8 @@ void launch_for(const FwdParams& p, int block_size, FwdVariant variant, cudaStre
     launch_config<T, FwdConfig<D, 128, 1, true, 1, 1>>(p, stream);
   } else if (variant == FwdVariant::double_buffer) {
     launch_config<T, FwdConfig<D, 128, 2, false, 2, 2>>(p, stream);
+  } else if (variant == FwdVariant::prefetch) {
+    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3, 2>>(p, stream);
   } else {
     launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3>>(p, stream);
   }

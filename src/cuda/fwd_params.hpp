@@ -29,17 +29,26 @@ struct FwdParams {
   const int32_t* row_offset = nullptr;
   const int32_t* col_index = nullptr;
   const int32_t* row_order = nullptr;
+  const int32_t* row_start = nullptr;  // per block row: first CSR entry to visit (or nullptr: 0)
   float scale = 0.f;       // softmax scale (natural units), for the log-sum-exp
   float scale_log2 = 0.f;  // scale * log2(e): scores go through exp2
 };
 
-// Kernel shapes: which tile configuration runs. `standard` is the one production uses; the
-// others exist so that the benchmark can compare them on the same card.
+// Kernel shapes and row orders: which tile configuration runs, visiting block rows in which
+// order. `standard` is the one production uses; the others exist so that the benchmark can
+// compare them on the same card (bench/gpu/NOTES.md has the measurements).
 enum class FwdVariant : int {
-  standard = 0,       // 4 warps, 32 query rows each (block 128) or 16 (block 64); Q in shared
+  standard = 0,       // 4 warps, 32 query rows each (block 128) or 16 (block 64), Q in shared;
+                      // locality row order with rotated block lists (plan_device.hpp)
   eight_warps = 1,    // block 128 only: 8 warps of 16 rows, Q held in registers
   double_buffer = 2,  // block 128 only: standard warps, K and V double buffered (96 KB smem)
-  natural_order = 3,  // standard, block rows in natural order instead of heavy-first
+  natural_order = 3,  // standard, block rows in natural order, lists unrotated
+  locality = 4,       // the same as standard (named for the benchmark)
+  prefetch = 5,       // block 128 only: heavy-first order, K/V blocks prefetched into L2 two
+                      // blocks ahead
+  locality_prefetch = 6,  // block 128 only: standard with the L2 prefetch
+  heavy_first = 7,    // standard warps, heavy-first row order, lists unrotated (the standard
+                      // until the locality order)
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size

@@ -1,4 +1,4 @@
-// The plan's copy on each GPU: its CSR and the order in which the kernels visit block rows.
+// The plan's copy on each GPU: its CSR and the orders in which the kernels visit block rows.
 // Uploaded once per device on first use and kept in plan.device_cache, so later calls (every
 // layer, every step) allocate nothing and never wait for the host.
 #pragma once
@@ -13,7 +13,7 @@ namespace radial {
 struct PlanDeviceCache {
   struct Entry {
     int device = -1;
-    int32_t* buffer = nullptr;  // row_offset, then col_index, then row_order
+    int32_t* buffer = nullptr;  // row_offset, col_index, row_order, local_order, local_start
   };
   std::vector<Entry> entries;  // guarded by the upload mutex in plan_upload.cpp
 
@@ -29,6 +29,8 @@ struct DevicePlan {
   const int32_t* row_offset = nullptr;  // block_rows + 1
   const int32_t* col_index = nullptr;   // kept blocks
   const int32_t* row_order = nullptr;   // block_rows: a permutation, heavy rows first
+  const int32_t* local_order = nullptr;  // block_rows: a permutation for L2 locality
+  const int32_t* local_start = nullptr;  // block_rows: where each row starts in its block list
 };
 
 // The plan's arrays on `device`, uploading them on first use (thread-safe). The caller has
@@ -41,6 +43,21 @@ DevicePlan device_plan(const Plan& plan, int device);
 // ties keep their natural order, so that rows running side by side stay neighbours and share
 // key blocks in L2.
 std::vector<int32_t> heavy_first_order(const Plan& plan);
+
+// The standard order (locality order): block rows, and for each row a rotation of its block
+// list, chosen so that the CTAs resident at one time read the same key blocks at about the same
+// time. On long videos a head's K and V far exceed L2; this order cut HBM traffic by a fifth on
+// HunyuanVideo 509 frames, which on a power-capped H100 buys clock speed (bench/gpu/NOTES.md).
+// Video rows go in chunks of spatial positions (1024 tokens of a frame): all frames of one
+// chunk, frame by frame, then the next chunk, so that the far-frame bands of the rows in flight
+// cover the same spatial window of every key frame. Each video row starts its list at frame
+// f - 1 (its dense neighbourhood first), wrapping around. Text rows (dense, the heaviest) come
+// first, unrotated. Dense plans and single frames: heavy-first, unrotated.
+struct LocalityOrder {
+  std::vector<int32_t> order;  // a permutation of the block rows
+  std::vector<int32_t> start;  // per block row: index into its CSR row where the walk begins
+};
+LocalityOrder locality_order(const Plan& plan);
 
 }  // namespace cuda_detail
 }  // namespace radial

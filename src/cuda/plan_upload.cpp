@@ -63,11 +63,58 @@ std::vector<int32_t> heavy_first_order(const Plan& plan) {
   return order;
 }
 
+LocalityOrder locality_order(const Plan& plan) {
+  const int32_t rows = plan.block_rows;
+  const int64_t block = plan.block_size();
+  const int64_t frame_tokens = plan.geometry.tokens_per_frame;
+  const int64_t video = plan.geometry.video_tokens();
+  LocalityOrder result;
+  result.start.assign(static_cast<size_t>(rows), 0);
+  if (plan.spec.pattern == Pattern::dense || plan.geometry.frames < 2) {
+    result.order = heavy_first_order(plan);
+    return result;
+  }
+  // Spatial chunk width in blocks: 1024 tokens (8 blocks of 128). Chosen with an LRU model of
+  // L2 (bench/gpu/NOTES.md): narrower chunks re-read each frame's dense neighbourhood more
+  // often, wider ones let far-band blocks fall out of L2 before the next frame's rows use them.
+  const int64_t chunk = std::max<int64_t>(1, 1024 / block);
+  struct Key {
+    int64_t group, frame, within;
+    int32_t row;
+  };
+  std::vector<Key> keys;
+  keys.reserve(static_cast<size_t>(rows));
+  for (int32_t r = 0; r < rows; ++r) {
+    const int64_t token = static_cast<int64_t>(r) * block;
+    if (token >= video) {
+      keys.push_back({-1, 0, 0, r});  // text rows: dense, heaviest, first
+      continue;
+    }
+    const int64_t frame = token / frame_tokens, spatial = (token % frame_tokens) / block;
+    keys.push_back({spatial / chunk, frame, spatial % chunk, r});
+    // Rotate to the first kept block at or after frame f - 1's first token.
+    const int64_t from = std::max<int64_t>(frame - 1, 0) * frame_tokens / block;
+    const auto first = plan.col_index.begin() + plan.row_offset[r];
+    const auto last = plan.col_index.begin() + plan.row_offset[r + 1];
+    const auto at = std::lower_bound(first, last, static_cast<int32_t>(from));
+    result.start[r] = at == last ? 0 : static_cast<int32_t>(at - first);
+  }
+  std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    if (a.group != b.group) return a.group < b.group;
+    if (a.frame != b.frame) return a.frame < b.frame;
+    return a.within < b.within;
+  });
+  result.order.reserve(static_cast<size_t>(rows));
+  for (const Key& k : keys) result.order.push_back(k.row);
+  return result;
+}
+
 DevicePlan device_plan(const Plan& plan, int device) {
   const size_t n_offsets = plan.row_offset.size(), n_cols = plan.col_index.size(),
                n_rows = static_cast<size_t>(plan.block_rows);
   const auto view = [&](const int32_t* buffer) {
-    return DevicePlan{buffer, buffer + n_offsets, buffer + n_offsets + n_cols};
+    const int32_t* orders = buffer + n_offsets + n_cols;
+    return DevicePlan{buffer, buffer + n_offsets, orders, orders + n_rows, orders + 2 * n_rows};
   };
   std::lock_guard<std::mutex> lock(upload_mutex());
   if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
@@ -76,11 +123,14 @@ DevicePlan device_plan(const Plan& plan, int device) {
   }
 
   std::vector<int32_t> host;
-  host.reserve(n_offsets + n_cols + n_rows);
+  host.reserve(n_offsets + n_cols + 3 * n_rows);
   host.insert(host.end(), plan.row_offset.begin(), plan.row_offset.end());
   host.insert(host.end(), plan.col_index.begin(), plan.col_index.end());
   const std::vector<int32_t> order = heavy_first_order(plan);
   host.insert(host.end(), order.begin(), order.end());
+  const LocalityOrder local = locality_order(plan);
+  host.insert(host.end(), local.order.begin(), local.order.end());
+  host.insert(host.end(), local.start.begin(), local.start.end());
 
   DeviceGuard guard(device);
   int32_t* buffer = nullptr;

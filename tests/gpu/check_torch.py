@@ -20,7 +20,8 @@ LSE_TOL = 1e-3
 
 # name, model, frames, tokens/frame, text, text_valid, decay, block, dense, dtype, B, H, D,
 # layout, scale, variant (-1: the public attention(), else cuda_detail::FwdVariant: 0 standard,
-# 1 eight warps, 2 double buffered, 3 natural row order)
+# 1 eight warps, 2 double buffered, 3 natural row order, 4 locality order (as standard),
+# 5 L2 prefetch, 6 locality order + L2 prefetch, 7 heavy-first row order)
 BF, HF = torch.bfloat16, torch.float16
 CASES = [
     ("wan_bf16_d128_b128_bhsd", "wan", 6, 1560, 0, -1, 1.0, 128, False, BF, 1, 2, 128, "bhsd", 0.0, -1),
@@ -34,6 +35,11 @@ CASES = [
     ("wan_bf16_d128_b128_double_buffer", "wan", 6, 1560, 0, -1, 1.0, 128, False, BF, 1, 2, 128, "bhsd", 0.0, 2),
     ("hunyuan_text_bf16_d128_b128_double_buffer", "hunyuan", 5, 990, 256, 119, 0.95, 128, False, BF, 1, 2, 128, "packed", 0.0, 2),
     ("wan_bf16_d128_b128_natural_order", "wan", 6, 1560, 0, -1, 0.2, 128, False, BF, 1, 2, 128, "bshd", 0.0, 3),
+    ("hunyuan_text_bf16_d128_b128_locality", "hunyuan", 14, 600, 128, 77, 0.95, 128, False, BF, 1, 2, 128, "bhsd", 0.0, 4),
+    ("wan_f16_d128_b128_prefetch", "wan", 6, 1560, 0, -1, 1.0, 128, False, HF, 1, 2, 128, "bshd", 0.0, 5),
+    ("wan_bf16_d128_b128_locality_prefetch", "wan", 16, 480, 0, -1, 1.0, 128, False, BF, 1, 2, 128, "bhsd", 0.0, 6),
+    ("hunyuan_text_bf16_d64_b64_locality_prefetch", "hunyuan", 12, 400, 64, 50, 0.95, 64, False, BF, 1, 2, 64, "packed", 0.0, 6),
+    ("hunyuan_text_bf16_d128_b128_heavy_first", "hunyuan", 5, 990, 256, 119, 0.95, 128, False, BF, 1, 2, 128, "bshd", 0.0, 7),
 ]
 
 

@@ -1,6 +1,7 @@
 // The CUDA forward kernel against the float64 CPU reference on fresh random inputs: both
 // dtypes, head dims 64 and 128, block sizes 64 and 128, batch and heads, every layout, partial
-// last blocks, padded text keys, custom scale, with and without lse, each kernel variant.
+// last blocks, padded text keys, custom scale, with and without lse, each kernel variant and
+// row order.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
@@ -86,6 +87,24 @@ std::vector<Case> cases() {
        run(hf, 1, 3, 64, Layout::packed), 2},
       {"natural_order_bf16_d128", geo(5, 240), spec(Model::wan, 0.5, 128), false,
        run(bf, 1, 2, 128, Layout::padded), 3},
+      // Locality order (the standard one) with rotated block lists: several frames, so rows
+      // start mid-list and wrap; blocks straddling frames, text rows, both block sizes.
+      {"locality_bf16_d128_b128", geo(7, 200, 70, 45), spec(Model::hunyuan, 0.95, 128), false,
+       run(bf, 1, 2, 128, Layout::bhsd), 4},
+      {"locality_f16_d64_b64", geo(8, 150), spec(Model::wan, 1.0, 64), false,
+       run(hf, 2, 1, 64, Layout::packed), 4},
+      // Heavy-first row order (the standard before the locality order), unrotated.
+      {"heavy_first_bf16_d128", geo(5, 240), spec(Model::wan, 0.5, 128), false,
+       run(bf, 1, 2, 128, Layout::bshd), 7},
+      // L2 prefetch two blocks ahead (block 128), alone and with the locality order.
+      {"prefetch_bf16_d128", geo(5, 300, 40, 25), spec(Model::hunyuan, 0.95, 128), false,
+       run(bf, 1, 1, 128, Layout::bshd), 5},
+      {"prefetch_f16_d64_dense", geo(1, 700), spec(Model::wan, 1.0, 128), true,
+       run(hf, 1, 2, 64, Layout::padded), 5},
+      {"locality_prefetch_bf16_d128", geo(8, 200), spec(Model::wan, 1.0, 128), false,
+       run(bf, 2, 1, 128, Layout::bhsd), 6},
+      {"locality_prefetch_f16_d64_text", geo(6, 200, 90, 50), spec(Model::hunyuan, 0.95, 128),
+       false, run(hf, 1, 2, 64, Layout::packed), 6},
   };
 }
 

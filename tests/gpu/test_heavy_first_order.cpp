@@ -1,10 +1,11 @@
-// The order in which the kernel visits block rows (computed on the host at upload): a
-// permutation, heavy rows first on a coarse scale, natural order among similar rows. Needs no
-// GPU.
+// The orders in which the kernel visits block rows (computed on the host at upload): heavy
+// rows first on a coarse scale, natural order among similar rows; and the locality order with
+// its rotated block lists. Need no GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <vector>
 
 #include "../../src/cuda/plan_device.hpp"
@@ -39,6 +40,62 @@ TEST(HeavyFirstOrder, PermutationWithHeavyRowsFirst) {
   EXPECT_EQ(bucket(order[0]), bucket(heaviest));
   // A text row is dense up to the last key block holding a valid key.
   EXPECT_EQ(count(plan.block_rows - 1), (plan.key_limit - 1) / plan.block_size() + 1);
+}
+
+TEST(LocalityOrder, SpatialChunksFrameByFrameAndRotatedLists) {
+  Geometry g;
+  g.frames = 12, g.tokens_per_frame = 3000, g.text_tokens = 300, g.text_valid = 200;
+  PlanSpec spec;
+  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 128;
+  const Plan plan = make_plan(g, spec);
+  const cuda_detail::LocalityOrder local = cuda_detail::locality_order(plan);
+  ASSERT_EQ(local.order.size(), static_cast<size_t>(plan.block_rows));
+  ASSERT_EQ(local.start.size(), static_cast<size_t>(plan.block_rows));
+  std::vector<int32_t> sorted = local.order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int32_t r = 0; r < plan.block_rows; ++r) ASSERT_EQ(sorted[r], r);
+
+  // Text rows (first token past the video) first; then spatial chunks of 8 blocks, each over
+  // all frames in frame order.
+  const int64_t video = g.video_tokens();
+  const int32_t text_rows = plan.block_rows - static_cast<int32_t>((video + 127) / 128);
+  for (int32_t i = 0; i < text_rows; ++i) EXPECT_GE(local.order[i] * 128LL, video);
+  const auto key = [&](int32_t r) {
+    const int64_t t = r * 128LL;
+    return std::make_tuple((t % 3000) / 128 / 8, t / 3000, (t % 3000) / 128 % 8);
+  };
+  for (size_t i = static_cast<size_t>(text_rows) + 1; i < local.order.size(); ++i)
+    ASSERT_LT(key(local.order[i - 1]), key(local.order[i])) << "position " << i;
+  EXPECT_EQ(local.order[text_rows], 0);
+  EXPECT_EQ(local.order[text_rows + 1], 1);
+  EXPECT_EQ(local.order[text_rows + 8], 3000 / 128 + 1);  // block 24 starts in frame 1 at 72
+
+  // Each video row's walk starts at its first kept block in frame f - 1 or later.
+  for (int32_t r = 0; r < plan.block_rows; ++r) {
+    const int32_t begin = plan.row_offset[r], count = plan.row_offset[r + 1] - begin;
+    ASSERT_GE(local.start[r], 0);
+    ASSERT_LT(local.start[r], count);
+    const int64_t t = r * 128LL;
+    if (t >= video) {
+      EXPECT_EQ(local.start[r], 0) << "text row " << r;
+      continue;
+    }
+    const int64_t from = std::max<int64_t>(t / 3000 - 1, 0) * 3000 / 128;
+    EXPECT_GE(plan.col_index[begin + local.start[r]], from) << "row " << r;
+    if (local.start[r] > 0) EXPECT_LT(plan.col_index[begin + local.start[r] - 1], from);
+  }
+  // A row in frame 6 starts inside its list, not at the beginning.
+  const int32_t mid = static_cast<int32_t>(6 * 3000 / 128 + 5);
+  EXPECT_GT(local.start[mid], 0);
+}
+
+TEST(LocalityOrder, DensePlansKeepHeavyFirstUnrotated) {
+  Geometry g;
+  g.frames = 4, g.tokens_per_frame = 500;
+  const Plan plan = make_dense_plan(g, 128);
+  const cuda_detail::LocalityOrder local = cuda_detail::locality_order(plan);
+  EXPECT_EQ(local.order, cuda_detail::heavy_first_order(plan));
+  for (int32_t s : local.start) EXPECT_EQ(s, 0);
 }
 
 }  // namespace
