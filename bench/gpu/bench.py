@@ -46,12 +46,15 @@ CASES = [
     ("HunyuanVideo, 509 frames 720x1280, decay 0.95", "hunyuan", 509, 720, 1280, 0.95, 24),
 ]
 VARIANTS = {0: "standard", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
-            4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first"}
+            4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first",
+            8: "hopper", 9: "hopper_serial"}
 VARIANT_TITLES = {"eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
                   "natural_order": "radial natural order", "locality": "radial locality order",
                   "prefetch": "radial L2 prefetch",
                   "locality_prefetch": "radial locality order + L2 prefetch",
-                  "heavy_first": "radial heavy-first order"}
+                  "heavy_first": "radial heavy-first order",
+                  "hopper": "radial Hopper (wgmma, sm_90a)",
+                  "hopper_serial": "radial Hopper serial (wgmma, sm_90a)"}
 D, BLOCK = 128, 128
 
 

@@ -49,6 +49,9 @@ enum class FwdVariant : int {
   locality_prefetch = 6,  // block 128 only: standard with the L2 prefetch
   heavy_first = 7,    // standard warps, heavy-first row order, lists unrotated (the standard
                       // until the locality order)
+  hopper = 8,         // the sm_90a kernel of src/cuda/hopper (bf16, D=128, block 128 only;
+                      // built with RADIAL_HOPPER=ON), locality order, softmax overlapped
+  hopper_serial = 9,  // the same kernel, each wgmma product waited for
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size
