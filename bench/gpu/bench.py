@@ -47,14 +47,16 @@ CASES = [
 ]
 VARIANTS = {0: "standard", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
             4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first",
-            8: "hopper", 9: "hopper_serial"}
+            8: "hopper", 9: "hopper_serial", 10: "hopper_ws", 11: "hopper_pingpong"}
 VARIANT_TITLES = {"eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
                   "natural_order": "radial natural order", "locality": "radial locality order",
                   "prefetch": "radial L2 prefetch",
                   "locality_prefetch": "radial locality order + L2 prefetch",
                   "heavy_first": "radial heavy-first order",
                   "hopper": "radial Hopper (wgmma, sm_90a)",
-                  "hopper_serial": "radial Hopper serial (wgmma, sm_90a)"}
+                  "hopper_serial": "radial Hopper serial (wgmma, sm_90a)",
+                  "hopper_ws": "radial Hopper warp-specialised (TMA)",
+                  "hopper_pingpong": "radial Hopper warp-specialised pingpong"}
 D, BLOCK = 128, 128
 
 

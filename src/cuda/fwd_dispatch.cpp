@@ -7,9 +7,13 @@ namespace radial::cuda_detail {
 
 void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_size,
                 FwdVariant variant, cudaStream_t stream) {
-  if (variant == FwdVariant::hopper || variant == FwdVariant::hopper_serial) {
+  if (variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_pingpong) {
 #ifdef RADIAL_WITH_HOPPER
-    launch_fwd_hopper(params, dtype, head_dim, block_size, variant == FwdVariant::hopper,
+    const HopperSchedule schedules[] = {HopperSchedule::overlap, HopperSchedule::serial,
+                                        HopperSchedule::warp_specialized,
+                                        HopperSchedule::pingpong};
+    launch_fwd_hopper(params, dtype, head_dim, block_size,
+                      schedules[static_cast<int>(variant) - static_cast<int>(FwdVariant::hopper)],
                       stream);
     return;
 #else

@@ -52,6 +52,8 @@ enum class FwdVariant : int {
   hopper = 8,         // the sm_90a kernel of src/cuda/hopper (bf16, D=128, block 128 only;
                       // built with RADIAL_HOPPER=ON), locality order, softmax overlapped
   hopper_serial = 9,  // the same kernel, each wgmma product waited for
+  hopper_ws = 10,     // Hopper, warp-specialised: TMA producer warpgroup, two consumers
+  hopper_pingpong = 11,  // hopper_ws with the consumers taking turns on the tensor cores
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size

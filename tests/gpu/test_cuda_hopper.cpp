@@ -1,4 +1,4 @@
-// The Hopper (sm_90a) forward kernel (FwdVariant::hopper, src/cuda/hopper) against the
+// The Hopper (sm_90a) forward kernels (FwdVariant::hopper.., src/cuda/hopper) against the
 // float64 CPU reference on fresh random inputs: partial last blocks, masked text keys, rotated
 // block lists, dense plans, many key blocks per row, batch and heads, every layout. Skipped,
 // saying why, unless the build has RADIAL_HOPPER=ON and the device is compute capability 9.0.
@@ -9,6 +9,7 @@
 #include <iostream>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../../src/cuda/backend.hpp"
@@ -20,6 +21,8 @@ namespace {
 
 constexpr int kHopper = 8;        // cuda_detail::FwdVariant::hopper (softmax overlapped)
 constexpr int kHopperSerial = 9;  // cuda_detail::FwdVariant::hopper_serial
+constexpr int kHopperWs = 10;     // cuda_detail::FwdVariant::hopper_ws (TMA, warp-specialised)
+constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
 
 Geometry geo(int64_t frames, int64_t tokens, int64_t text = 0, int64_t valid = -1) {
   Geometry g;
@@ -94,15 +97,19 @@ std::vector<Case> base_cases() {
   };
 }
 
-// Every case with both schedules.
+// Every case with every schedule.
 std::vector<Case> cases() {
+  const std::pair<const char*, int> schedules[] = {{"_overlap", kHopper},
+                                                   {"_serial", kHopperSerial},
+                                                   {"_ws", kHopperWs},
+                                                   {"_pingpong", kHopperPingpong}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
-    all.push_back(c);
-    all.back().name += "_overlap";
-    all.push_back(c);
-    all.back().name += "_serial";
-    all.back().variant = kHopperSerial;
+    for (const auto& [suffix, variant] : schedules) {
+      all.push_back(c);
+      all.back().name += suffix;
+      all.back().variant = variant;
+    }
   }
   return all;
 }

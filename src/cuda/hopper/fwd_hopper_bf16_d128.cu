@@ -4,15 +4,8 @@
 // from registers), the online softmax in registers between them. K and V blocks come in whole
 // (128 keys) through cp.async into 128-byte-swizzled shared memory, double buffered. Two
 // schedules: serial (each product waited for) and overlapped (each warpgroup's softmax of
-// block t runs while its P V of block t-1 is on the tensor cores). Not yet:
-// TMA, a producer warp, softmax overlapped with the next block's products, a persistent
-// scheduler (bench/gpu/HOPPER_NOTES.md).
-#include <cute/arch/mma_sm90.hpp>
-#include <cute/atom/mma_atom.hpp>
-#include <cute/atom/mma_traits_sm90_gmma.hpp>
-#include <cute/tensor.hpp>
-#include <cutlass/numeric_types.h>
-
+// block t runs while its P V of block t-1 is on the tensor cores). The TMA, warp-specialised
+// kernel is fwd_hopper_ws_bf16_d128.cu; bench/gpu/HOPPER_NOTES.md says what each gave.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -21,6 +14,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/hopper/fwd_hopper.hpp"
+#include "cuda/hopper/fwd_hopper_common.cuh"
 #include "cuda/ptx.cuh"
 #include "radial/error.hpp"
 
@@ -28,31 +22,7 @@ namespace radial::cuda_detail {
 namespace {
 
 using namespace cute;
-using Element = cutlass::bfloat16_t;
-
-constexpr int kD = 128, kBM = 128, kBN = 128, kThreads = 256, kStages = 2;
-using BM = Int<kBM>;
-using BN = Int<kBN>;
-using HD = Int<kD>;
-using St = Int<kStages>;
-
-// K-major, 128-byte swizzle: 8-row by 64-column atoms (16-byte chunk c of row r stored at chunk
-// c ^ (r & 7)), tiled down the rows first, then across the two 64-column halves, then stages.
-using SmemLayoutQ = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<BM, HD>{}));
-using SmemLayoutKV =
-    decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<BN, HD, St>{}));
-// V seen as (head dim, keys): the B operand of P V, MN-major.
-using SmemLayoutVt = decltype(composition(
-    SmemLayoutKV{}, make_ordered_layout(Shape<HD, BN, St>{}, Step<_2, _1, _3>{})));
-
-// Two warpgroups stacked along M (rows 0-63, 64-127 of the query block).
-using MmaQK = decltype(make_tiled_mma(
-    SM90_64x128x16_F32BF16BF16_SS<GMMA::Major::K, GMMA::Major::K>{}, Layout<Shape<_2, _1, _1>>{}));
-using MmaPV = decltype(make_tiled_mma(
-    SM90_64x128x16_F32BF16BF16_RS<GMMA::Major::K, GMMA::Major::MN>{}, Layout<Shape<_2, _1, _1>>{}));
-
-constexpr int kTileBytes = kBN * kD * 2;
-constexpr int kSmemBytes = kBM * kD * 2 + 2 * kStages * kTileBytes + 1024;  // + alignment slack
+using namespace hopper;
 
 // Byte offset of 16-byte chunk c (0..15) of row r in a swizzled [rows][128] tile: the
 // layout above, written out for the copies (the 64-column halves are ROWS * 128 bytes apart).
@@ -74,78 +44,6 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const Element* src, int6
   for (int i = 0; i < ROWS / 16; ++i) {
     const bool valid = row0 + r + 16 * i < limit;
     cp_async_16(to + i * 16 * 128, valid ? from + 16 * i * stride : src, valid);
-  }
-}
-
-// Issues one warpgroup-wide matrix product C (+)= A B over the whole K extent as one wgmma
-// group; the caller waits (warpgroup_wait) and then calls fence_after on what it reads.
-template <bool Zero, class Mma, class TA, class TB, class TC>
-__device__ __forceinline__ void wg_issue(Mma& mma, TA& a, TB const& b, TC& c) {
-  constexpr bool kRegA =
-      !cute::is_base_of<cute::GMMA::DescriptorIterator, typename Mma::FrgTypeA>::value;
-  if constexpr (kRegA) warpgroup_fence_operand(a);
-  warpgroup_fence_operand(c);
-  warpgroup_arrive();
-  if constexpr (Zero) mma.accumulate_ = GMMA::ScaleOut::Zero;
-  CUTE_UNROLL
-  for (int k = 0; k < size<2>(a); ++k) {
-    cute::gemm(mma, a(_, _, k), b(_, _, k), c);
-    mma.accumulate_ = GMMA::ScaleOut::One;
-  }
-  warpgroup_commit_batch();
-}
-
-// The online softmax of one key block, in place: scores become unnormalised probabilities
-// (exp2 with the scale folded in), row_max and row_sum advance, alpha gets the factors by
-// which what was accumulated so far must be rescaled. Each thread's accumulator entries
-// i = 4 nt + 2 half + j are row lane / 4 + 8 half of its warp's 16 and column
-// 8 nt + 2 (lane % 4) + j; a row's four threads are one quad.
-template <class TS>
-__device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, float scale_log2,
-                                               float (&row_max)[2], float (&row_sum)[2],
-                                               float (&alpha)[2], int lane) {
-  if (key0 + kBN > key_limit) {
-#pragma unroll
-    for (int i = 0; i < 64; ++i) {
-      const int key = key0 + (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
-      if (key >= key_limit) s(i) = -INFINITY;
-    }
-  }
-  float base[2];
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float m = row_max[half];
-#pragma unroll
-    for (int nt = 0; nt < 16; ++nt)
-      m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
-    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-    // A row with no visible key yet keeps max -inf; base 0 avoids (-inf) - (-inf).
-    base[half] = m == -INFINITY ? 0.f : m * scale_log2;
-    alpha[half] = fast_exp2(row_max[half] * scale_log2 - base[half]);
-    row_max[half] = m;
-  }
-  float sum[2] = {0.f, 0.f};
-#pragma unroll
-  for (int i = 0; i < 64; ++i) {
-    const int half = (i >> 1) & 1;
-    const float e = fast_exp2(fmaf(s(i), scale_log2, -base[half]));
-    s(i) = e;
-    sum[half] += e;
-  }
-  row_sum[0] = row_sum[0] * alpha[0] + sum[0];
-  row_sum[1] = row_sum[1] * alpha[1] + sum[1];
-}
-
-// O *= alpha per row; P = bf16(S), element by element (the RS A fragment has the
-// accumulator's order, a k-step of 16 being two n-tiles).
-template <class TO, class TS, class TP>
-__device__ __forceinline__ void rescale_and_convert(TO& o, const TS& s, TP& pf,
-                                                    const float (&alpha)[2]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i) {
-    o(i) *= alpha[(i >> 1) & 1];
-    pf(i) = static_cast<Element>(s(i));
   }
 }
 
@@ -320,7 +218,7 @@ __global__ void __launch_bounds__(kThreads, 1) fwd_hopper_kernel(const FwdParams
 }  // namespace
 
 void launch_fwd_hopper(const FwdParams& p, DType dtype, int head_dim, int block_size,
-                       bool overlap, cudaStream_t stream) {
+                       HopperSchedule schedule, cudaStream_t stream) {
   require(dtype == DType::bf16, "q.dtype", "bf16 for the Hopper kernel",
           dtype == DType::f16 ? "f16" : "another dtype");
   require(head_dim == kD, "q.dim", "128 for the Hopper kernel", head_dim);
@@ -331,7 +229,12 @@ void launch_fwd_hopper(const FwdParams& p, DType dtype, int head_dim, int block_
   RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
   require(major == 9 && minor == 0, "device", "compute capability 9.0 for the Hopper kernel",
           std::to_string(major) + "." + std::to_string(minor));
-  const auto kernel = overlap ? fwd_hopper_kernel<true> : fwd_hopper_kernel<false>;
+  if (schedule == HopperSchedule::warp_specialized || schedule == HopperSchedule::pingpong) {
+    launch_fwd_hopper_ws(p, schedule == HopperSchedule::pingpong, stream);
+    return;
+  }
+  const auto kernel = schedule == HopperSchedule::overlap ? fwd_hopper_kernel<true>
+                                                          : fwd_hopper_kernel<false>;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
   const int64_t grid = p.batch_heads * p.block_rows;
