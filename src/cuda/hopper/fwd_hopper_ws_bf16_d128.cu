@@ -217,16 +217,21 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_function() {
 }
 
 // A 4-D map (column, row, head, batch) of one input with 128 x 64 boxes, 128-byte swizzle;
-// rows from `rows` on read as zeros. Extents of 1 get a nominal stride (never stepped).
+// rows from `rows` on read as zeros. A stride of an extent-1 dimension may be anything (the
+// checks allow it); it is never stepped, so it gets the packed value, a multiple of 16 bytes.
 CUtensorMap make_map(const void* data, int rows, int heads, int64_t batch, int64_t ss,
                      int64_t sh, int64_t sb) {
   CUtensorMap map;
   const cuuint64_t dims[4] = {static_cast<cuuint64_t>(kD), static_cast<cuuint64_t>(rows),
                               static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(batch)};
-  const auto bytes = [](int64_t stride, int64_t extent) {
-    return static_cast<cuuint64_t>(extent == 1 ? 16 : stride * 2);
+  const auto bytes = [](int64_t stride, int64_t extent, int64_t packed) {
+    return static_cast<cuuint64_t>(2 * (extent == 1 ? packed : stride));
   };
-  const cuuint64_t strides[3] = {bytes(ss, rows), bytes(sh, heads), bytes(sb, batch)};
+  const int64_t s_rows = bytes(ss, rows, kD) / 2;
+  const int64_t s_heads = bytes(sh, heads, s_rows * rows) / 2;
+  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(2 * s_rows),
+                                 static_cast<cuuint64_t>(2 * s_heads),
+                                 bytes(sb, batch, s_heads * heads)};
   const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(kBN), 1, 1};
   const cuuint32_t element_strides[4] = {1, 1, 1, 1};
   const CUresult r = encode_function()(
