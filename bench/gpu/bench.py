@@ -47,7 +47,8 @@ CASES = [
 ]
 VARIANTS = {0: "standard", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
             4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first",
-            8: "hopper", 9: "hopper_serial", 10: "hopper_ws", 11: "hopper_pingpong"}
+            8: "hopper", 9: "hopper_serial", 10: "hopper_ws", 11: "hopper_pingpong",
+            12: "hopper_split", 13: "hopper_split_pingpong"}
 VARIANT_TITLES = {"eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
                   "natural_order": "radial natural order", "locality": "radial locality order",
                   "prefetch": "radial L2 prefetch",
@@ -56,7 +57,9 @@ VARIANT_TITLES = {"eight_warps": "radial 8 warps", "double_buffer": "radial doub
                   "hopper": "radial Hopper (wgmma, sm_90a)",
                   "hopper_serial": "radial Hopper serial (wgmma, sm_90a)",
                   "hopper_ws": "radial Hopper warp-specialised (TMA)",
-                  "hopper_pingpong": "radial Hopper warp-specialised pingpong"}
+                  "hopper_pingpong": "radial Hopper warp-specialised pingpong",
+                  "hopper_split": "radial Hopper ws, 64-key halves overlapped",
+                  "hopper_split_pingpong": "radial Hopper ws, halves overlapped, pingpong"}
 D, BLOCK = 128, 128
 
 

@@ -7,11 +7,12 @@ namespace radial::cuda_detail {
 
 void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_size,
                 FwdVariant variant, cudaStream_t stream) {
-  if (variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_pingpong) {
+  if (variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_split_pingpong) {
 #ifdef RADIAL_WITH_HOPPER
     const HopperSchedule schedules[] = {HopperSchedule::overlap, HopperSchedule::serial,
                                         HopperSchedule::warp_specialized,
-                                        HopperSchedule::pingpong};
+                                        HopperSchedule::pingpong, HopperSchedule::split_overlap,
+                                        HopperSchedule::split_pingpong};
     launch_fwd_hopper(params, dtype, head_dim, block_size,
                       schedules[static_cast<int>(variant) - static_cast<int>(FwdVariant::hopper)],
                       stream);

@@ -54,6 +54,8 @@ enum class FwdVariant : int {
   hopper_serial = 9,  // the same kernel, each wgmma product waited for
   hopper_ws = 10,     // Hopper, warp-specialised: TMA producer warpgroup, two consumers
   hopper_pingpong = 11,  // hopper_ws with the consumers taking turns on the tensor cores
+  hopper_split = 12,     // hopper_ws on 64-key halves, softmax overlapped with P V
+  hopper_split_pingpong = 13,  // hopper_split with the consumers taking turns
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size

@@ -23,6 +23,8 @@ constexpr int kHopper = 8;        // cuda_detail::FwdVariant::hopper (softmax ov
 constexpr int kHopperSerial = 9;  // cuda_detail::FwdVariant::hopper_serial
 constexpr int kHopperWs = 10;     // cuda_detail::FwdVariant::hopper_ws (TMA, warp-specialised)
 constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
+constexpr int kHopperSplit = 12;     // cuda_detail::FwdVariant::hopper_split
+constexpr int kHopperSplitPingpong = 13;  // cuda_detail::FwdVariant::hopper_split_pingpong
 
 Geometry geo(int64_t frames, int64_t tokens, int64_t text = 0, int64_t valid = -1) {
   Geometry g;
@@ -102,7 +104,9 @@ std::vector<Case> cases() {
   const std::pair<const char*, int> schedules[] = {{"_overlap", kHopper},
                                                    {"_serial", kHopperSerial},
                                                    {"_ws", kHopperWs},
-                                                   {"_pingpong", kHopperPingpong}};
+                                                   {"_pingpong", kHopperPingpong},
+                                                   {"_split", kHopperSplit},
+                                                   {"_split_pingpong", kHopperSplitPingpong}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
     for (const auto& [suffix, variant] : schedules) {

@@ -14,6 +14,8 @@ enum class HopperSchedule {
   overlap,           // cp.async; the softmax of block t during P V of block t-1
   warp_specialized,  // a TMA producer warpgroup, two consumer warpgroups (overlap schedule)
   pingpong,          // warp_specialized, the consumers taking turns on the tensor cores
+  split_overlap,     // warp_specialized, 64-key halves, overlapped schedule
+  split_pingpong,    // split_overlap with the consumers taking turns
 };
 
 // Launches the sm_90a kernel; throws radial::Error unless dtype is bf16, head_dim 128, block
@@ -22,6 +24,7 @@ void launch_fwd_hopper(const FwdParams& params, DType dtype, int head_dim, int b
                        HopperSchedule schedule, cudaStream_t stream);
 
 // The warp-specialised kernel (fwd_hopper_ws_bf16_d128.cu), arguments already checked.
-void launch_fwd_hopper_ws(const FwdParams& params, bool pingpong, cudaStream_t stream);
+void launch_fwd_hopper_ws(const FwdParams& params, bool pingpong, bool split,
+                          cudaStream_t stream);
 
 }  // namespace radial::cuda_detail

@@ -229,8 +229,11 @@ void launch_fwd_hopper(const FwdParams& p, DType dtype, int head_dim, int block_
   RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
   require(major == 9 && minor == 0, "device", "compute capability 9.0 for the Hopper kernel",
           std::to_string(major) + "." + std::to_string(minor));
-  if (schedule == HopperSchedule::warp_specialized || schedule == HopperSchedule::pingpong) {
-    launch_fwd_hopper_ws(p, schedule == HopperSchedule::pingpong, stream);
+  if (schedule != HopperSchedule::serial && schedule != HopperSchedule::overlap) {
+    launch_fwd_hopper_ws(
+        p, schedule == HopperSchedule::pingpong || schedule == HopperSchedule::split_pingpong,
+        schedule == HopperSchedule::split_overlap || schedule == HopperSchedule::split_pingpong,
+        stream);
     return;
   }
   const auto kernel = schedule == HopperSchedule::overlap ? fwd_hopper_kernel<true>

@@ -64,13 +64,14 @@ __device__ __forceinline__ void wg_issue(Mma& mma, TA& a, TB const& b, TC& c) {
 // which what was accumulated so far must be rescaled. Each thread's accumulator entries
 // i = 4 nt + 2 half + j are row lane / 4 + 8 half of its warp's 16 and column
 // 8 nt + 2 (lane % 4) + j; a row's four threads are one quad.
-template <class TS>
+// NT: 8-key n-tiles in S (16 for 128 keys, 8 for 64).
+template <int NT = 16, class TS>
 __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, float scale_log2,
                                                float (&row_max)[2], float (&row_sum)[2],
                                                float (&alpha)[2], int lane) {
-  if (key0 + kBN > key_limit) {
+  if (key0 + NT * 8 > key_limit) {
 #pragma unroll
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < NT * 4; ++i) {
       const int key = key0 + (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
       if (key >= key_limit) s(i) = -INFINITY;
     }
@@ -80,7 +81,7 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
   for (int half = 0; half < 2; ++half) {
     float m = row_max[half];
 #pragma unroll
-    for (int nt = 0; nt < 16; ++nt)
+    for (int nt = 0; nt < NT; ++nt)
       m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
     m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
     m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
@@ -91,7 +92,7 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
   }
   float sum[2] = {0.f, 0.f};
 #pragma unroll
-  for (int i = 0; i < 64; ++i) {
+  for (int i = 0; i < NT * 4; ++i) {
     const int half = (i >> 1) & 1;
     const float e = fast_exp2(fmaf(s(i), scale_log2, -base[half]));
     s(i) = e;
@@ -103,14 +104,13 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
 
 // O *= alpha per row; P = bf16(S), element by element (the RS A fragment has the
 // accumulator's order, a k-step of 16 being two n-tiles).
-template <class TO, class TS, class TP>
+template <int NT = 16, class TO, class TS, class TP>
 __device__ __forceinline__ void rescale_and_convert(TO& o, const TS& s, TP& pf,
                                                     const float (&alpha)[2]) {
 #pragma unroll
-  for (int i = 0; i < 64; ++i) {
-    o(i) *= alpha[(i >> 1) & 1];
-    pf(i) = static_cast<Element>(s(i));
-  }
+  for (int i = 0; i < 64; ++i) o(i) *= alpha[(i >> 1) & 1];
+#pragma unroll
+  for (int i = 0; i < NT * 4; ++i) pf(i) = static_cast<Element>(s(i));
 }
 
 }  // namespace radial::cuda_detail::hopper

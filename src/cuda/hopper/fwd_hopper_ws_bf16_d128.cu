@@ -44,6 +44,35 @@ __device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, u
   tma_load_4d(dst + kHalfBytes, map, bar, 64, row, h, b);
 }
 
+// Normalises the rows (full sums over each quad), stores them as bf16 pairs, and the
+// log-sum-exp when asked.
+template <class TO>
+__device__ __forceinline__ void store_output(const FwdParams& p, __nv_bfloat16* og, const TO& tOrO,
+                                             const float (&row_max)[2],
+                                             const float (&row_sum)[2], int q0, int tid,
+                                             int lane, int64_t bh) {
+  const int warp_row = (tid >> 5) * 16 + (lane >> 2);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float sum = row_sum[half];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    const int row = q0 + warp_row + half * 8;
+    if (row < p.seq) {
+      __nv_bfloat16* orow = og + static_cast<int64_t>(row) * p.o_ss + (lane & 3) * 2;
+#pragma unroll
+      for (int nt = 0; nt < 16; ++nt) {
+        *reinterpret_cast<__nv_bfloat162*>(orow + nt * 8) = __floats2bfloat162_rn(
+            tOrO(nt * 4 + half * 2) * inv, tOrO(nt * 4 + half * 2 + 1) * inv);
+      }
+      if (p.lse != nullptr && (lane & 3) == 0) {
+        p.lse[bh * p.seq + row] = sum > 0.f ? row_max[half] * p.scale + logf(sum) : -INFINITY;
+      }
+    }
+  }
+}
+
 // The consumer warpgroups (threads 128..383): the key blocks off the mbarrier pipeline, then
 // the epilogue.
 template <bool kPingpong>
@@ -112,29 +141,109 @@ __device__ __forceinline__ void consume(const FwdParams& p, Element* q_smem, Ele
     mbar_arrive(bar(bars->v_empty[s]));
   }
 
-  const int warp_row = (tid >> 5) * 16 + (lane >> 2);
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float sum = row_sum[half];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    const int row = q0 + warp_row + half * 8;
-    if (row < p.seq) {
-      __nv_bfloat16* orow = og + static_cast<int64_t>(row) * p.o_ss + (lane & 3) * 2;
-#pragma unroll
-      for (int nt = 0; nt < 16; ++nt) {
-        *reinterpret_cast<__nv_bfloat162*>(orow + nt * 8) = __floats2bfloat162_rn(
-            tOrO(nt * 4 + half * 2) * inv, tOrO(nt * 4 + half * 2 + 1) * inv);
-      }
-      if (p.lse != nullptr && (lane & 3) == 0) {
-        p.lse[bh * p.seq + row] = sum > 0.f ? row_max[half] * p.scale + logf(sum) : -INFINITY;
-      }
-    }
-  }
+  store_output(p, og, tOrO, row_max, row_sum, q0, tid, lane, bh);
 }
 
+// S for 64 keys at a time: m64n64 accumulators (32 registers) leave room for the overlap.
+using MmaQK64 = decltype(make_tiled_mma(
+    SM90_64x64x16_F32BF16BF16_SS<GMMA::Major::K, GMMA::Major::K>{}, Layout<Shape<_2, _1, _1>>{}));
+using Half = Int<kBN / 2>;
+
+// The consumers with the overlapped schedule on 64-key halves u = 2 t + j of the key blocks:
+// S(u) and P(u-1) V(u-1) issued together, the softmax of S(u) while P V runs; S(u), P(u-1)
+// and O fit the 168 registers (S and P are half the size of the 128-key ones). K(t) is
+// released after S(2t+1), V(t) after P(2t+1) V(2t+1).
 template <bool kPingpong>
+__device__ __forceinline__ void consume_split(const FwdParams& p, Element* q_smem,
+                                              Element* k_smem, Element* v_smem, Barriers* bars,
+                                              int q0, int n_blocks, int first, int begin,
+                                              int64_t bh, int b, int h) {
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const uint32_t q_full = smem_addr(&bars->q_full);
+  const auto key_start = [&](int i) {
+    const int e = first + i;
+    return __ldg(p.col_index + begin + (e >= n_blocks ? e - n_blocks : e)) * kBN;
+  };
+  regs_increase<232>();
+  const int tid = static_cast<int>(threadIdx.x) - 128;
+  const int wg = tid >> 7;
+  const int lane = tid & 31;
+  __nv_bfloat16* og = static_cast<__nv_bfloat16*>(p.out) + b * p.o_sb + h * p.o_sh;
+
+  Tensor sQ = make_tensor(make_smem_ptr(q_smem), SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(k_smem), SmemLayoutKV{});
+  Tensor sVt = make_tensor(make_smem_ptr(v_smem), SmemLayoutVt{});
+  MmaQK64 mma_qk;
+  MmaPV mma_pv;
+  auto thr_qk = mma_qk.get_thread_slice(tid);
+  auto thr_pv = mma_pv.get_thread_slice(tid);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<BM, Half>{});
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<BM, HD>{});
+  Tensor tOrP = make_tensor<Element>(partition_shape_A(mma_pv, Shape<BM, Half>{}));
+  static_assert(size(tSrS) == 32 && size(tOrO) == 64 && size(tOrP) == 32, "fragment sizes");
+  clear(tOrO);
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
+  // Fragments of half j of the K and V tiles of `stage` (keys 64 j .. 64 j + 63).
+  const auto k_half = [&](int stage, int j) {
+    return thr_qk.partition_fragment_B(
+        local_tile(sK(_, _, stage), Shape<Half, HD>{}, make_coord(j, 0)));
+  };
+  const auto v_half = [&](int stage, int j) {
+    return thr_pv.partition_fragment_B(
+        local_tile(sVt(_, _, stage), Shape<HD, Half>{}, make_coord(0, j)));
+  };
+
+  // Pingpong as in consume(), but each warpgroup hands over once its S(u) is done (an arrive
+  // between issue and wait, or a branch there, made ptxas serialise the wgmma, C7514), and
+  // warpgroup 1 hands over after its last half too, warpgroup 0 taking that arrival after
+  // the loop.
+  if constexpr (kPingpong) {
+    if (wg == 1 && n_blocks > 0) named_barrier_arrive(1, kConsumers);
+  }
+  mbar_wait(q_full, 0);
+  const int n_halves = 2 * n_blocks;
+  for (int u = 0; u < n_halves; ++u) {
+    const int t = u >> 1, j = u & 1, s = t & 1;
+    const int w = u - 1, wt = w >> 1, wj = w & 1, ws = wt & 1;  // the half P V works on
+    if (j == 0) mbar_wait(bar(bars->k_full[s]), (t >> 1) & 1);
+    if (u > 0 && wj == 0) mbar_wait(bar(bars->v_full[ws]), (wt >> 1) & 1);
+    if constexpr (kPingpong) named_barrier_sync(1 + wg, kConsumers);
+    auto tSrK = k_half(s, j);
+    wg_issue<true>(mma_qk, tSrQ, tSrK, tSrS);
+    if (u > 0) {
+      auto tOrV = v_half(ws, wj);
+      wg_issue<false>(mma_pv, tOrP, tOrV, tOrO);
+    }
+    if (u > 0) {
+      warpgroup_wait<1>();
+    } else {
+      warpgroup_wait<0>();
+    }
+    warpgroup_fence_operand(tSrS);
+    if constexpr (kPingpong) named_barrier_arrive(2 - wg, kConsumers);
+    if (j == 1) mbar_arrive(bar(bars->k_empty[s]));
+    online_softmax<8>(tSrS, key_start(t) + j * (kBN / 2), p.key_limit, p.scale_log2, row_max,
+                      row_sum, alpha, lane);
+    warpgroup_wait<0>();
+    warpgroup_fence_operand(tOrO);
+    warpgroup_fence_operand(tOrP);
+    if (u > 0 && wj == 1) mbar_arrive(bar(bars->v_empty[ws]));
+    rescale_and_convert<8>(tOrO, tSrS, tOrP, alpha);
+  }
+  if constexpr (kPingpong) {  // warpgroup 1's last hand-over (branch-free in the loop)
+    if (wg == 0 && n_blocks > 0) named_barrier_sync(1, kConsumers);
+  }
+  if (n_blocks > 0) {  // the last half's P V (its V stage was waited for with the first half)
+    auto tOrV = v_half((n_blocks - 1) & 1, 1);
+    wg_issue<false>(mma_pv, tOrP, tOrV, tOrO);
+    warpgroup_wait<0>();
+    warpgroup_fence_operand(tOrO);
+  }
+  store_output(p, og, tOrO, row_max, row_sum, q0, tid, lane, bh);
+}
+
+template <bool kPingpong, bool kSplit>
 __global__ void __launch_bounds__(kWsThreads, 1)
     fwd_hopper_ws_kernel(const FwdParams p, const __grid_constant__ CUtensorMap tq,
                          const __grid_constant__ CUtensorMap tk,
@@ -197,7 +306,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       }
     }
   } else {
-    consume<kPingpong>(p, q_smem, k_smem, v_smem, bars, q0, n_blocks, first, begin, bh, b, h);
+    if constexpr (kSplit) {
+      consume_split<kPingpong>(p, q_smem, k_smem, v_smem, bars, q0, n_blocks, first, begin, bh,
+                               b, h);
+    } else {
+      consume<kPingpong>(p, q_smem, k_smem, v_smem, bars, q0, n_blocks, first, begin, bh, b, h);
+    }
   }
 #endif
 }
@@ -244,13 +358,15 @@ CUtensorMap make_map(const void* data, int rows, int heads, int64_t batch, int64
 
 }  // namespace
 
-void launch_fwd_hopper_ws(const FwdParams& p, bool pingpong, cudaStream_t stream) {
+void launch_fwd_hopper_ws(const FwdParams& p, bool pingpong, bool split, cudaStream_t stream) {
   const int batch = static_cast<int>(p.batch_heads / p.heads);
   const int key_rows = p.key_limit > 0 ? p.key_limit : 1;
   const CUtensorMap tq = make_map(p.q, p.seq, p.heads, batch, p.q_ss, p.q_sh, p.q_sb);
   const CUtensorMap tk = make_map(p.k, key_rows, p.heads, batch, p.k_ss, p.k_sh, p.k_sb);
   const CUtensorMap tv = make_map(p.v, key_rows, p.heads, batch, p.v_ss, p.v_sh, p.v_sb);
-  const auto kernel = pingpong ? fwd_hopper_ws_kernel<true> : fwd_hopper_ws_kernel<false>;
+  const auto kernel =
+      split ? (pingpong ? fwd_hopper_ws_kernel<true, true> : fwd_hopper_ws_kernel<false, true>)
+            : (pingpong ? fwd_hopper_ws_kernel<true, false> : fwd_hopper_ws_kernel<false, false>);
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kWsSmemBytes));
   const int64_t grid = p.batch_heads * p.block_rows;
