@@ -1,5 +1,7 @@
 #include "gpu_harness.hpp"
 
+#include <iostream>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -222,6 +224,41 @@ CaseResult run_case(const Plan& plan, const CaseSpec& spec, int variant) {
     for (float l : lse) result.bad_lse += !std::isnan(l) ? 1 : 0;
   }
   return result;
+}
+
+Geometry geo(int64_t frames, int64_t tokens, int64_t text, int64_t valid) {
+  Geometry g;
+  g.frames = frames, g.tokens_per_frame = tokens, g.text_tokens = text, g.text_valid = valid;
+  return g;
+}
+
+PlanSpec spec(Model model, double decay, int block) {
+  PlanSpec s;
+  s.model = model, s.decay_factor = decay, s.block_size = block;
+  return s;
+}
+
+CaseSpec run(DType dtype, int64_t batch, int64_t heads, int64_t dim, Layout layout,
+             double scale, bool lse) {
+  CaseSpec c;
+  c.dtype = dtype, c.batch = batch, c.heads = heads, c.dim = dim, c.layout = layout;
+  c.scale = scale, c.want_lse = lse;
+  return c;
+}
+
+void expect_matches_reference(const KernelCase& c, const std::string& label) {
+  const Plan plan =
+      c.dense ? make_dense_plan(c.geometry, c.spec.block_size) : make_plan(c.geometry, c.spec);
+  const CaseResult r = run_case(plan, c.run, c.variant);
+  SCOPED_TRACE("seed " + std::to_string(r.seed) + ", seq " + std::to_string(plan.seq_len) +
+               ", key_limit " + std::to_string(plan.key_limit));
+  EXPECT_EQ(r.non_finite_out, 0) << "outputs left unwritten (NaN) or not finite";
+  EXPECT_EQ(r.touched_gaps, 0) << "elements outside the output view were written";
+  EXPECT_EQ(r.bad_lse, 0) << "lse entries unwritten, not finite, or written when not asked";
+  EXPECT_LT(r.out_rel_error, out_tolerance(c.run.dtype));
+  EXPECT_LE(r.lse_max_error, kLseTolerance);
+  std::cout << "  " << label << c.name << ": rel. error " << r.out_rel_error
+            << ", lse max error " << r.lse_max_error << "\n";
 }
 
 }  // namespace radial::gpu_test

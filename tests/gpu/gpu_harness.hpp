@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -101,5 +102,27 @@ CaseResult run_case(const Plan& plan, const CaseSpec& spec, int variant = 0);
 // the probabilities are rounded to it), fp16 11.
 double out_tolerance(DType dtype);
 constexpr double kLseTolerance = 1e-3;
+
+// One kernel check: a plan (radial or dense), the inputs' shape and layout, the kernel variant.
+struct KernelCase {
+  std::string name;
+  Geometry geometry;
+  PlanSpec spec;
+  bool dense = false;
+  CaseSpec run;
+  int variant = 0;
+};
+// Names the case in test listings (gtest would otherwise print its bytes).
+inline void PrintTo(const KernelCase& c, std::ostream* os) { *os << c.name; }
+
+Geometry geo(int64_t frames, int64_t tokens, int64_t text = 0, int64_t valid = -1);
+PlanSpec spec(Model model, double decay, int block = 128);
+CaseSpec run(DType dtype, int64_t batch, int64_t heads, int64_t dim, Layout layout,
+             double scale = 0.0, bool lse = true);
+
+// Runs the case against the float64 reference and asserts every bound (all outputs written
+// and finite, nothing outside the view touched, lse, relative error per dtype); prints the
+// errors after `label`.
+void expect_matches_reference(const KernelCase& c, const std::string& label);
 
 }  // namespace radial::gpu_test

@@ -21,37 +21,7 @@
 namespace radial::gpu_test {
 namespace {
 
-struct Case {
-  std::string name;
-  Geometry geometry;
-  PlanSpec spec;
-  bool dense = false;
-  CaseSpec run;
-  int variant = 0;
-};
-
-// Names the case in test listings (gtest would otherwise print its bytes).
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
-
-Geometry geo(int64_t frames, int64_t tokens, int64_t text = 0, int64_t valid = -1) {
-  Geometry g;
-  g.frames = frames, g.tokens_per_frame = tokens, g.text_tokens = text, g.text_valid = valid;
-  return g;
-}
-
-PlanSpec spec(Model model, double decay, int block) {
-  PlanSpec s;
-  s.model = model, s.decay_factor = decay, s.block_size = block;
-  return s;
-}
-
-CaseSpec run(DType dtype, int64_t batch, int64_t heads, int64_t dim, Layout layout,
-             double scale = 0.0, bool lse = true) {
-  CaseSpec c;
-  c.dtype = dtype, c.batch = batch, c.heads = heads, c.dim = dim, c.layout = layout;
-  c.scale = scale, c.want_lse = lse;
-  return c;
-}
+using Case = KernelCase;
 
 std::vector<Case> cases() {
   const DType bf = DType::bf16, hf = DType::f16;
@@ -112,19 +82,7 @@ class CudaAttention : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CudaAttention, MatchesFloat64Reference) {
   RADIAL_REQUIRE_GPU();
-  const Case& c = GetParam();
-  const Plan plan =
-      c.dense ? make_dense_plan(c.geometry, c.spec.block_size) : make_plan(c.geometry, c.spec);
-  const CaseResult r = run_case(plan, c.run, c.variant);
-  SCOPED_TRACE("seed " + std::to_string(r.seed) + ", seq " + std::to_string(plan.seq_len) +
-               ", key_limit " + std::to_string(plan.key_limit));
-  EXPECT_EQ(r.non_finite_out, 0) << "outputs left unwritten (NaN) or not finite";
-  EXPECT_EQ(r.touched_gaps, 0) << "elements outside the output view were written";
-  EXPECT_EQ(r.bad_lse, 0) << "lse entries unwritten, not finite, or written when not asked";
-  EXPECT_LT(r.out_rel_error, out_tolerance(c.run.dtype));
-  EXPECT_LE(r.lse_max_error, kLseTolerance);
-  std::cout << "  " << c.name << ": rel. error " << r.out_rel_error << ", lse max error "
-            << r.lse_max_error << "\n";
+  expect_matches_reference(GetParam(), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CudaAttention, ::testing::ValuesIn(cases()),

@@ -26,26 +26,6 @@ constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
 constexpr int kHopperSplit = 12;     // cuda_detail::FwdVariant::hopper_split
 constexpr int kHopperSplitPingpong = 13;  // cuda_detail::FwdVariant::hopper_split_pingpong
 
-Geometry geo(int64_t frames, int64_t tokens, int64_t text = 0, int64_t valid = -1) {
-  Geometry g;
-  g.frames = frames, g.tokens_per_frame = tokens, g.text_tokens = text, g.text_valid = valid;
-  return g;
-}
-
-PlanSpec spec(Model model, double decay, int block = 128) {
-  PlanSpec s;
-  s.model = model, s.decay_factor = decay, s.block_size = block;
-  return s;
-}
-
-CaseSpec run(DType dtype, int64_t batch, int64_t heads, int64_t dim, Layout layout,
-             double scale = 0.0, bool lse = true) {
-  CaseSpec c;
-  c.dtype = dtype, c.batch = batch, c.heads = heads, c.dim = dim, c.layout = layout;
-  c.scale = scale, c.want_lse = lse;
-  return c;
-}
-
 // Empty when the Hopper kernel can run here, else why not.
 std::string hopper_unavailable() {
   if (!gpu_unavailable_reason().empty()) return gpu_unavailable_reason();
@@ -69,16 +49,7 @@ std::string hopper_unavailable() {
     if (!why.empty()) GTEST_SKIP() << "Hopper test skipped: " << why; \
   } while (0)
 
-struct Case {
-  std::string name;
-  Geometry geometry;
-  PlanSpec spec;
-  bool dense = false;
-  CaseSpec run;
-  int variant = kHopper;
-};
-
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+using Case = KernelCase;
 
 std::vector<Case> base_cases() {
   const DType bf = DType::bf16;
@@ -122,19 +93,7 @@ class HopperAttention : public ::testing::TestWithParam<Case> {};
 
 TEST_P(HopperAttention, MatchesFloat64Reference) {
   RADIAL_REQUIRE_HOPPER();
-  const Case& c = GetParam();
-  const Plan plan =
-      c.dense ? make_dense_plan(c.geometry, c.spec.block_size) : make_plan(c.geometry, c.spec);
-  const CaseResult r = run_case(plan, c.run, c.variant);
-  SCOPED_TRACE("seed " + std::to_string(r.seed) + ", seq " + std::to_string(plan.seq_len) +
-               ", key_limit " + std::to_string(plan.key_limit));
-  EXPECT_EQ(r.non_finite_out, 0) << "outputs left unwritten (NaN) or not finite";
-  EXPECT_EQ(r.touched_gaps, 0) << "elements outside the output view were written";
-  EXPECT_EQ(r.bad_lse, 0) << "lse entries unwritten, not finite, or written when not asked";
-  EXPECT_LT(r.out_rel_error, out_tolerance(c.run.dtype));
-  EXPECT_LE(r.lse_max_error, kLseTolerance);
-  std::cout << "  hopper " << c.name << ": rel. error " << r.out_rel_error
-            << ", lse max error " << r.lse_max_error << "\n";
+  expect_matches_reference(GetParam(), "hopper ");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, HopperAttention, ::testing::ValuesIn(cases()),
