@@ -191,27 +191,7 @@ __global__ void __launch_bounds__(kThreads, 1) fwd_hopper_kernel(const FwdParams
   }
   cp_async_wait<0>();
 
-  // Epilogue: full row sums over the quad, normalise, store bf16 pairs; log-sum-exp.
-  const int warp_row = (static_cast<int>(threadIdx.x) >> 5) * 16 + (lane >> 2);
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float s = row_sum[half];
-    s += __shfl_xor_sync(0xffffffffu, s, 1);
-    s += __shfl_xor_sync(0xffffffffu, s, 2);
-    const float inv = s > 0.f ? 1.f / s : 0.f;
-    const int row = q0 + warp_row + half * 8;
-    if (row < p.seq) {
-      __nv_bfloat16* orow = og + static_cast<int64_t>(row) * p.o_ss + (lane & 3) * 2;
-#pragma unroll
-      for (int nt = 0; nt < 16; ++nt) {
-        *reinterpret_cast<__nv_bfloat162*>(orow + nt * 8) = __floats2bfloat162_rn(
-            tOrO(nt * 4 + half * 2) * inv, tOrO(nt * 4 + half * 2 + 1) * inv);
-      }
-      if (p.lse != nullptr && (lane & 3) == 0) {
-        p.lse[bh * p.seq + row] = s > 0.f ? row_max[half] * p.scale + logf(s) : -INFINITY;
-      }
-    }
-  }
+  store_output(p, og, tOrO, row_max, row_sum, q0, static_cast<int>(threadIdx.x), lane, bh);
 #endif
 }
 

@@ -44,35 +44,6 @@ __device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, u
   tma_load_4d(dst + kHalfBytes, map, bar, 64, row, h, b);
 }
 
-// Normalises the rows (full sums over each quad), stores them as bf16 pairs, and the
-// log-sum-exp when asked.
-template <class TO>
-__device__ __forceinline__ void store_output(const FwdParams& p, __nv_bfloat16* og, const TO& tOrO,
-                                             const float (&row_max)[2],
-                                             const float (&row_sum)[2], int q0, int tid,
-                                             int lane, int64_t bh) {
-  const int warp_row = (tid >> 5) * 16 + (lane >> 2);
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float sum = row_sum[half];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
-    const int row = q0 + warp_row + half * 8;
-    if (row < p.seq) {
-      __nv_bfloat16* orow = og + static_cast<int64_t>(row) * p.o_ss + (lane & 3) * 2;
-#pragma unroll
-      for (int nt = 0; nt < 16; ++nt) {
-        *reinterpret_cast<__nv_bfloat162*>(orow + nt * 8) = __floats2bfloat162_rn(
-            tOrO(nt * 4 + half * 2) * inv, tOrO(nt * 4 + half * 2 + 1) * inv);
-      }
-      if (p.lse != nullptr && (lane & 3) == 0) {
-        p.lse[bh * p.seq + row] = sum > 0.f ? row_max[half] * p.scale + logf(sum) : -INFINITY;
-      }
-    }
-  }
-}
-
 // The consumer warpgroups (threads 128..383): the key blocks off the mbarrier pipeline, then
 // the epilogue.
 template <bool kPingpong>
