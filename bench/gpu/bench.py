@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times, on one card in one run: this library's CUDA kernel (each variant), PyTorch SDPA dense
 (cuDNN and flash backends) and FlexAttention (torch.compile'd, the same block mask as full
-blocks) on the five cases of issue 3; bf16, batch 1, head dim 128, inputs [B, H, S, D] from
+blocks) on the five cases of issue 3 and a dense plan; bf16, batch 1, head dim 128, inputs [B, H, S, D] from
 torch.randn. Prints a table and writes it as markdown.
 
 usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all] [--variants 4,5]
@@ -11,8 +11,9 @@ usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all] [--varia
                the error column is still computed once, untimed
   --keep-peers OLD_MD: for peers not timed, the times of an earlier table (marked, and said so)
   --flash-all  also time SDPA flash on the two largest cases (about a minute more)
-  --variants   kernel variants to time besides the standard one, e.g. 2,3 (cuda_detail::FwdVariant);
-               each is also checked against the standard one's output (max rel. error printed)
+  --variants   kernel variants to time besides what radial::attention() runs (the `radial`
+               column), e.g. 0,9 (cuda_detail::FwdVariant; 0 the portable kernel); each is also
+               checked against that one's output (rel. error printed)
   --cases      which cases, in which order (indices into CASES; default all, in table order).
                The card slows as it heats up over a run, so order matters when comparing cases
   --rounds     time the kernel variants this many times, alternating (A B A B); the table gets
@@ -37,29 +38,33 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from radial_shim import Shim  # noqa: E402
 
-# name, model, video frames, height, width, decay, heads
+# name, model, video frames, height, width, decay, heads[, dense plan]
 CASES = [
     ("Wan2.1-14B, 69 frames 768x1280, decay 0.2", "wan", 69, 768, 1280, 0.2, 40),
     ("Wan2.1-14B, 161 frames 768x1280, decay 1.0", "wan", 161, 768, 1280, 1.0, 40),
     ("HunyuanVideo, 117 frames 768x1280, decay 0.95", "hunyuan", 117, 768, 1280, 0.95, 24),
     ("Wan2.1-14B, 321 frames 768x1280, decay 1.0", "wan", 321, 768, 1280, 1.0, 40),
     ("HunyuanVideo, 509 frames 720x1280, decay 0.95", "hunyuan", 509, 720, 1280, 0.95, 24),
+    # The dense plan (every block kept), against dense SDPA on the same tokens.
+    ("Wan2.1-14B, 69 frames 768x1280, dense plan", "wan", 69, 768, 1280, 1.0, 40, True),
 ]
-VARIANTS = {0: "standard", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
+# -1: what radial::attention() runs on the card (the Hopper kernel on H100/H200 when built
+# in, else the portable kernel); the others are cuda_detail::FwdVariant values.
+VARIANTS = {0: "portable", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
             4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first",
-            8: "hopper", 9: "hopper_serial", 10: "hopper_ws", 11: "hopper_pingpong",
-            12: "hopper_split", 13: "hopper_split_pingpong"}
-VARIANT_TITLES = {"eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
+            8: "hopper", 9: "hopper_serial", 10: "hopper_overlap", 11: "hopper_pingpong",
+            12: "hopper_one_tile"}
+VARIANT_TITLES = {"portable": "radial portable (mma.sync)",
+                  "eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
                   "natural_order": "radial natural order", "locality": "radial locality order",
                   "prefetch": "radial L2 prefetch",
                   "locality_prefetch": "radial locality order + L2 prefetch",
                   "heavy_first": "radial heavy-first order",
-                  "hopper": "radial Hopper (wgmma, sm_90a)",
-                  "hopper_serial": "radial Hopper serial (wgmma, sm_90a)",
-                  "hopper_ws": "radial Hopper warp-specialised (TMA)",
-                  "hopper_pingpong": "radial Hopper warp-specialised pingpong",
-                  "hopper_split": "radial Hopper ws, 64-key halves overlapped",
-                  "hopper_split_pingpong": "radial Hopper ws, halves overlapped, pingpong"}
+                  "hopper": "radial Hopper",
+                  "hopper_serial": "radial Hopper serial",
+                  "hopper_overlap": "radial Hopper overlap",
+                  "hopper_pingpong": "radial Hopper pingpong",
+                  "hopper_one_tile": "radial Hopper, one CTA per tile"}
 D, BLOCK = 128, 128
 
 
@@ -212,9 +217,11 @@ def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
            else ""),
         "",
         "Effective TFLOP/s = 4 x heads x D x kept blocks x 128^2 / time (sparse); 4 x heads x D x"
-        " S^2 / time (dense). `radial` is this library's portable kernel (mma.sync, sm80+),"
-        " standard configuration (4 warps x 32 rows, locality row order) unless a column names"
-        " a variant; FlexAttention gets the same block mask as full blocks,"
+        " S^2 / time (dense). `radial` is what radial::attention() runs on this card (on"
+        " H100/H200 the Hopper kernel: TMA, wgmma, warp-specialised, persistent; elsewhere the"
+        " portable mma.sync kernel); other radial columns name a kernel variant (`portable`:"
+        " the sm80+ kernel, 4 warps x 32 rows, locality row order). FlexAttention gets the same"
+        " block mask as full blocks,"
         " compiled. err vs flex: relative L2 difference of the outputs (same mask: rounding"
         " only); err vs dense: ||radial - dense|| / ||dense||, what the mask changes. On these"
         " random inputs attention is nearly uniform, so the dense output averages all keys and"
@@ -264,9 +271,9 @@ def main():
     case_ids = [int(c) for c in args.cases.split(",") if c] or list(range(len(CASES)))
 
     shim = Shim(args.build_dir)
-    variants = {0: "standard"}
+    variants = {-1: "standard"}
     variants.update({int(v): VARIANTS[int(v)] for v in args.variants.split(",") if v})
-    extra = [name for key, name in variants.items() if key != 0]
+    extra = [name for key, name in variants.items() if key != -1]
     props = torch.cuda.get_device_properties(0)
     card = torch.cuda.get_device_name(0)
     started = time.time()
@@ -277,10 +284,11 @@ def main():
         flex = torch.compile(flex_attention, dynamic=False)
     rows = []
     for ci in case_ids:
-        name, model, frames, height, width, decay, heads = CASES[ci]
+        name, model, frames, height, width, decay, heads = CASES[ci][:7]
+        dense_plan = len(CASES[ci]) > 7 and CASES[ci][7]
         t_case = time.time()
         f, t = shim.geometry(model, frames, height, width)
-        plan = shim.plan(model, f, t, decay, BLOCK)
+        plan = shim.plan(model, f, t, decay, BLOCK, dense=dense_plan)
         S = plan.seq_len
         big = S > 200_000
         warmup, reps = (1, 3) if big else (2, 5)
@@ -311,12 +319,12 @@ def main():
                 clocks.window(t0, (ci, vname, rnd))
         for vname, ms in medians.items():
             row["ours_" + vname] = statistics.mean(ms)
-        shim.attention(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, 0)  # standard, for errors
+        shim.attention(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, -1)  # for the errors
         ours = out
         if len(variants) > 1:
             other = torch.empty_like(out)
             for variant, vname in variants.items():
-                if variant == 0:
+                if variant == -1:
                     continue
                 other.fill_(float("nan"))
                 shim.attention(plan, qs, ks, vs, other.transpose(1, 2), None, 0.0, variant)

@@ -25,7 +25,7 @@ def main():
     head_override = int(sys.argv[2])
     for spec in sys.argv[3:]:
         index, variant = (int(x) for x in spec.split(":"))
-        name, model, frames, height, width, decay, heads = CASES[index]
+        name, model, frames, height, width, decay, heads = CASES[index][:7]
         heads = head_override or heads
         f, t = shim.geometry(model, frames, height, width)
         plan = shim.plan(model, f, t, decay, BLOCK)

@@ -1,6 +1,7 @@
 // The CUDA backend's entry point: every check that needs the device (where the pointers live,
 // alignment, what the kernels support), the cached plan upload, then one launch.
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -52,7 +53,8 @@ void fill_strides(const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
 
 void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorView& k,
                             const TensorView& v, const TensorView& out, float* lse,
-                            const AttentionOptions& options, FwdVariant variant) {
+                            const AttentionOptions& options, FwdVariant variant,
+                            int max_ctas) {
   validate_attention_args(plan, q, k, v, out);
   detail::validate_options(options);
   validate_cuda_inputs(plan, q, k, v, out, lse);
@@ -85,6 +87,12 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
     if (variant == FwdVariant::locality) variant = FwdVariant::standard;
     if (variant == FwdVariant::locality_prefetch) variant = FwdVariant::prefetch;
   }
+  if (is_hopper_variant(variant) && variant != FwdVariant::hopper_one_tile) {
+    const DeviceTileSchedule schedule = device_tile_schedule(plan, q.device_index, p.batch_heads, max_ctas);
+    p.cta_offset = schedule.cta_offset;
+    p.cta_tiles = schedule.tiles;
+    p.ctas = schedule.ctas;
+  }
   const double scale = detail::resolve_scale(options.scale, q.dim);
   p.scale = static_cast<float>(scale);
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);  // log2(e)
@@ -94,11 +102,24 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
 
 }  // namespace cuda_detail
 
+// The Hopper kernel on compute capability 9.0 whenever it covers the call, the portable kernel
+// otherwise; RADIAL_PORTABLE_KERNEL=1 in the environment forces the portable one (to compare,
+// or to rule the Hopper kernel out when hunting a problem).
 void attention_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
                     const TensorView& v, const TensorView& out, float* lse,
                     const AttentionOptions& options) {
-  cuda_detail::attention_cuda_variant(plan, q, k, v, out, lse, options,
-                                      cuda_detail::FwdVariant::standard);
+  static const bool portable_only = [] {
+    const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
+    return env != nullptr && env[0] != '\0' && env[0] != '0';
+  }();
+  using cuda_detail::FwdVariant;
+  FwdVariant variant = FwdVariant::standard;
+  if (!portable_only && q.device_index >= 0 &&
+      cuda_detail::hopper_covers(q.dtype, static_cast<int>(q.dim), plan.block_size(),
+                                 q.device_index)) {
+    variant = FwdVariant::hopper;
+  }
+  cuda_detail::attention_cuda_variant(plan, q, k, v, out, lse, options, variant);
 }
 
 }  // namespace radial

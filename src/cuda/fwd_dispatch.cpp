@@ -1,25 +1,42 @@
-// Picks the compiled instantiation for a dtype and head dim (each lives in its own .cu file).
+// Picks the compiled instantiation for a variant, dtype and head dim (each lives in its own
+// .cu file).
+#include <string>
+
+#include "cuda/check.hpp"
 #include "cuda/fwd_params.hpp"
-#include "cuda/hopper/fwd_hopper.hpp"
 #include "radial/error.hpp"
+#ifdef RADIAL_WITH_HOPPER
+#include "cuda/hopper/fwd_hopper.hpp"
+#endif
 
 namespace radial::cuda_detail {
 
+bool is_hopper_variant(FwdVariant variant) {
+  return variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_one_tile;
+}
+
 void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_size,
                 FwdVariant variant, cudaStream_t stream) {
-  if (variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_split_pingpong) {
+  if (is_hopper_variant(variant)) {
 #ifdef RADIAL_WITH_HOPPER
-    const HopperSchedule schedules[] = {HopperSchedule::overlap, HopperSchedule::serial,
-                                        HopperSchedule::warp_specialized,
-                                        HopperSchedule::pingpong, HopperSchedule::split_overlap,
-                                        HopperSchedule::split_pingpong};
-    launch_fwd_hopper(params, dtype, head_dim, block_size,
-                      schedules[static_cast<int>(variant) - static_cast<int>(FwdVariant::hopper)],
-                      stream);
+    int device = 0, major = 0, minor = 0;
+    RADIAL_CUDA_CHECK(cudaGetDevice(&device));
+    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+    require(major == 9 && minor == 0, "device", "compute capability 9.0 for the Hopper kernel",
+            std::to_string(major) + "." + std::to_string(minor));
+    HopperSchedule schedule = kDefaultHopperSchedule;
+    if (variant == FwdVariant::hopper_serial) schedule = HopperSchedule::serial;
+    if (variant == FwdVariant::hopper_overlap) schedule = HopperSchedule::overlap;
+    if (variant == FwdVariant::hopper_pingpong) schedule = HopperSchedule::pingpong;
+    const int ctas = params.cta_offset != nullptr
+                         ? params.ctas
+                         : static_cast<int>(params.batch_heads * params.block_rows);
+    launch_fwd_hopper(params, dtype, head_dim, block_size, schedule, ctas, stream);
     return;
 #else
     throw Error("variant", "a kernel built in (the Hopper kernel needs -DRADIAL_HOPPER=ON)",
-                "FwdVariant::hopper");
+                std::to_string(static_cast<int>(variant)));
 #endif
   }
   const bool bf16 = dtype == DType::bf16;
@@ -28,6 +45,23 @@ void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_si
   } else {
     (bf16 ? launch_fwd_bf16_d128 : launch_fwd_f16_d128)(params, block_size, variant, stream);
   }
+}
+
+bool hopper_covers(DType dtype, int head_dim, int block_size, int device) {
+#ifdef RADIAL_WITH_HOPPER
+  if (!hopper_supports(dtype, head_dim, block_size)) return false;
+  // A bad device index is left to the argument checks, which name it.
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return major == 9 && minor == 0;
+#else
+  (void)dtype, (void)head_dim, (void)block_size, (void)device;
+  return false;
+#endif
 }
 
 }  // namespace radial::cuda_detail

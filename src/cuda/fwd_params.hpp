@@ -30,6 +30,10 @@ struct FwdParams {
   const int32_t* col_index = nullptr;
   const int32_t* row_order = nullptr;
   const int32_t* row_start = nullptr;  // per block row: first CSR entry to visit (or nullptr: 0)
+  // The persistent Hopper kernel's work list (tile_schedule.hpp), or nullptr: one CTA per tile.
+  const int32_t* cta_offset = nullptr;
+  const int32_t* cta_tiles = nullptr;
+  int32_t ctas = 0;  // CTAs of a persistent launch (cta_offset has ctas + 1 entries)
   float scale = 0.f;       // softmax scale (natural units), for the log-sum-exp
   float scale_log2 = 0.f;  // scale * log2(e): scores go through exp2
 };
@@ -49,19 +53,28 @@ enum class FwdVariant : int {
   locality_prefetch = 6,  // block 128 only: standard with the L2 prefetch
   heavy_first = 7,    // standard warps, heavy-first row order, lists unrotated (the standard
                       // until the locality order)
-  hopper = 8,         // the sm_90a kernel of src/cuda/hopper (bf16, D=128, block 128 only;
-                      // built with RADIAL_HOPPER=ON), locality order, softmax overlapped
-  hopper_serial = 9,  // the same kernel, each wgmma product waited for
-  hopper_ws = 10,     // Hopper, warp-specialised: TMA producer warpgroup, two consumers
-  hopper_pingpong = 11,  // hopper_ws with the consumers taking turns on the tensor cores
-  hopper_split = 12,     // hopper_ws on 64-key halves, softmax overlapped with P V
-  hopper_split_pingpong = 13,  // hopper_split with the consumers taking turns
+  // The sm_90a kernel of src/cuda/hopper (built with RADIAL_HOPPER=ON; bf16/f16, D 64/128,
+  // block 128): TMA producer warpgroup, two consumer warpgroups, persistent CTAs running the
+  // host's tile schedule (tile_schedule.hpp), locality order. attention() picks `hopper` on
+  // compute capability 9.0 whenever it covers the call.
+  hopper = 8,            // the library's schedule (kDefaultHopperSchedule)
+  hopper_serial = 9,     // each wgmma product waited for
+  hopper_overlap = 10,   // softmax of block t during P V of block t-1
+  hopper_pingpong = 11,  // overlap, the consumer warpgroups taking turns
+  hopper_one_tile = 12,  // the library's schedule, one CTA per tile (not persistent)
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size
 // (64 or 128) on `stream`; throws CudaError if the launch fails.
 void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_size,
                 FwdVariant variant, cudaStream_t stream);
+
+// True for the variants of the Hopper kernel.
+bool is_hopper_variant(FwdVariant variant);
+
+// True when the Hopper kernel is built in and covers this call on `device` (compute
+// capability 9.0; bf16/f16, head dim 64/128, block 128).
+bool hopper_covers(DType dtype, int head_dim, int block_size, int device);
 
 // One entry per (dtype, head dim), each compiled in its own file.
 void launch_fwd_bf16_d64(const FwdParams&, int block_size, FwdVariant, cudaStream_t);

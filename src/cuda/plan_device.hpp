@@ -15,7 +15,16 @@ struct PlanDeviceCache {
     int device = -1;
     int32_t* buffer = nullptr;  // row_offset, col_index, row_order, local_order, local_start
   };
-  std::vector<Entry> entries;  // guarded by the upload mutex in plan_upload.cpp
+  // The persistent Hopper kernel's tile schedules (tile_schedule.hpp), one per device and
+  // batch x heads: cta_offset then the tiles.
+  struct Schedule {
+    int device = -1;
+    int64_t batch_heads = 0;
+    int ctas = 0;
+    int32_t* buffer = nullptr;
+  };
+  std::vector<Entry> entries;         // guarded by the upload mutex in plan_upload.cpp
+  std::vector<Schedule> schedules;    // likewise
 
   PlanDeviceCache() = default;
   PlanDeviceCache(const PlanDeviceCache&) = delete;
@@ -36,6 +45,17 @@ struct DevicePlan {
 // The plan's arrays on `device`, uploading them on first use (thread-safe). The caller has
 // validated the plan.
 DevicePlan device_plan(const Plan& plan, int device);
+
+struct DeviceTileSchedule {
+  const int32_t* cta_offset = nullptr;  // ctas + 1
+  const int32_t* tiles = nullptr;
+  int ctas = 0;
+};
+
+// The tile schedule for batch_heads x the plan's block rows over the SMs of `device` (one CTA
+// each; at most max_ctas when that is > 0), built and uploaded on first use (thread-safe).
+DeviceTileSchedule device_tile_schedule(const Plan& plan, int device, int64_t batch_heads,
+                                        int max_ctas = 0);
 
 // Block rows ordered by kept-block count, heaviest first, so that rows with many blocks (the
 // dense tail and text rows, rows that see many frames) start early and the launch does not end

@@ -5,6 +5,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/plan_device.hpp"
+#include "cuda/tile_schedule.hpp"
 
 namespace radial {
 namespace {
@@ -37,6 +38,13 @@ class DeviceGuard {
 }  // namespace
 
 PlanDeviceCache::~PlanDeviceCache() {
+  for (const Schedule& schedule : schedules) {
+    int previous = 0;
+    const bool have = cudaGetDevice(&previous) == cudaSuccess;
+    if (cudaSetDevice(schedule.device) == cudaSuccess) cudaFree(schedule.buffer);
+    if (have) cudaSetDevice(previous);
+    cudaGetLastError();
+  }
   for (const Entry& entry : entries) {
     // Errors are ignored: at process exit the runtime may already be gone.
     int previous = 0;
@@ -109,6 +117,54 @@ LocalityOrder locality_order(const Plan& plan) {
   return result;
 }
 
+namespace {
+
+// Copies `host` into a new device buffer on `device` (the caller holds the upload mutex).
+int32_t* upload(const std::vector<int32_t>& host, int device, const char* what) {
+  DeviceGuard guard(device);
+  int32_t* buffer = nullptr;
+  RADIAL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&buffer), host.size() * sizeof(int32_t)));
+  const cudaError_t copied =
+      cudaMemcpy(buffer, host.data(), host.size() * sizeof(int32_t), cudaMemcpyHostToDevice);
+  if (copied != cudaSuccess) {
+    cudaFree(buffer);
+    check_cuda(copied, what);
+  }
+  return buffer;
+}
+
+}  // namespace
+
+DeviceTileSchedule device_tile_schedule(const Plan& plan, int device, int64_t batch_heads,
+                                        int max_ctas) {
+  int sms = 0;
+  {
+    DeviceGuard guard(device);
+    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  }
+  const int64_t tiles = std::max<int64_t>(batch_heads * plan.block_rows, 1);
+  if (max_ctas > 0) sms = std::min(sms, max_ctas);
+  const int ctas = static_cast<int>(std::min<int64_t>(std::max(sms, 1), tiles));
+  std::lock_guard<std::mutex> lock(upload_mutex());
+  if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
+  for (const PlanDeviceCache::Schedule& s : plan.device_cache->schedules) {
+    if (s.device == device && s.batch_heads == batch_heads && s.ctas == ctas) {
+      return {s.buffer, s.buffer + ctas + 1, ctas};
+    }
+  }
+  std::vector<int32_t> row_blocks(static_cast<size_t>(plan.block_rows));
+  for (int32_t r = 0; r < plan.block_rows; ++r) {
+    row_blocks[static_cast<size_t>(r)] = plan.row_offset[r + 1] - plan.row_offset[r];
+  }
+  const TileSchedule schedule =
+      make_tile_schedule(row_blocks, locality_order(plan).order, batch_heads, ctas);
+  std::vector<int32_t> host(schedule.cta_offset);
+  host.insert(host.end(), schedule.tiles.begin(), schedule.tiles.end());
+  int32_t* buffer = upload(host, device, "cudaMemcpy(tile schedule, host to device)");
+  plan.device_cache->schedules.push_back({device, batch_heads, ctas, buffer});
+  return {buffer, buffer + ctas + 1, ctas};
+}
+
 DevicePlan device_plan(const Plan& plan, int device) {
   const size_t n_offsets = plan.row_offset.size(), n_cols = plan.col_index.size(),
                n_rows = static_cast<size_t>(plan.block_rows);
@@ -121,7 +177,6 @@ DevicePlan device_plan(const Plan& plan, int device) {
   for (const PlanDeviceCache::Entry& entry : plan.device_cache->entries) {
     if (entry.device == device) return view(entry.buffer);
   }
-
   std::vector<int32_t> host;
   host.reserve(n_offsets + n_cols + 3 * n_rows);
   host.insert(host.end(), plan.row_offset.begin(), plan.row_offset.end());
@@ -131,16 +186,7 @@ DevicePlan device_plan(const Plan& plan, int device) {
   const LocalityOrder local = locality_order(plan);
   host.insert(host.end(), local.order.begin(), local.order.end());
   host.insert(host.end(), local.start.begin(), local.start.end());
-
-  DeviceGuard guard(device);
-  int32_t* buffer = nullptr;
-  RADIAL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&buffer), host.size() * sizeof(int32_t)));
-  const cudaError_t copied =
-      cudaMemcpy(buffer, host.data(), host.size() * sizeof(int32_t), cudaMemcpyHostToDevice);
-  if (copied != cudaSuccess) {
-    cudaFree(buffer);
-    cuda_detail::check_cuda(copied, "cudaMemcpy(plan block lists, host to device)");
-  }
+  int32_t* buffer = upload(host, device, "cudaMemcpy(plan block lists, host to device)");
   plan.device_cache->entries.push_back({device, buffer});
   return view(buffer);
 }

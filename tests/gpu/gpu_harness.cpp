@@ -182,7 +182,8 @@ CaseResult run_case(const Plan& plan, const CaseSpec& spec, int variant) {
   float* lse_ptr = spec.want_lse ? static_cast<float*>(lse_device.get()) : nullptr;
   cuda_detail::attention_cuda_variant(plan, q.device_view(), k.device_view(), v.device_view(),
                                       out.device_view(), lse_ptr, options,
-                                      static_cast<cuda_detail::FwdVariant>(variant));
+                                      static_cast<cuda_detail::FwdVariant>(variant),
+                                      spec.max_ctas);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
   out.download();

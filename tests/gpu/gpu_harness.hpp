@@ -83,6 +83,7 @@ struct CaseSpec {
   Layout layout = Layout::bshd;
   double scale = 0.0;
   bool want_lse = true;
+  int max_ctas = 0;  // the persistent Hopper kernel's CTA cap (0: one per SM)
 };
 
 struct CaseResult {

@@ -19,12 +19,12 @@
 namespace radial::gpu_test {
 namespace {
 
-constexpr int kHopper = 8;        // cuda_detail::FwdVariant::hopper (softmax overlapped)
-constexpr int kHopperSerial = 9;  // cuda_detail::FwdVariant::hopper_serial
-constexpr int kHopperWs = 10;     // cuda_detail::FwdVariant::hopper_ws (TMA, warp-specialised)
+constexpr int kHopper = 8;          // cuda_detail::FwdVariant::hopper (the library's schedule)
+constexpr int kHopperSerial = 9;    // cuda_detail::FwdVariant::hopper_serial
+constexpr int kHopperOverlap = 10;  // cuda_detail::FwdVariant::hopper_overlap
 constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
-constexpr int kHopperSplit = 12;     // cuda_detail::FwdVariant::hopper_split
-constexpr int kHopperSplitPingpong = 13;  // cuda_detail::FwdVariant::hopper_split_pingpong
+constexpr int kHopperOneTile = 12;   // cuda_detail::FwdVariant::hopper_one_tile
+constexpr int kPortable = 0;         // cuda_detail::FwdVariant::standard
 
 // Empty when the Hopper kernel can run here, else why not.
 std::string hopper_unavailable() {
@@ -64,26 +64,73 @@ std::vector<Case> base_cases() {
        run(bf, 1, 3, 128, Layout::bhsd)},
       {"dense_padded_no_lse", geo(1, 700), spec(Model::wan, 1.0), true,
        run(bf, 1, 2, 128, Layout::padded, 0.0, false)},
-      // Many key blocks per row (4096 tokens): both stages reused many times.
+      // Many key blocks per row (4096 tokens): every stage reused many times.
       {"wan_long_batch2", geo(8, 512), spec(Model::wan, 0.5), false,
        run(bf, 2, 1, 128, Layout::bshd)},
   };
 }
 
-// Every case with every schedule.
+// The library's schedule on what the other dtype and head dim add: f16 conversions and
+// tensor maps, D 64 (one TMA box per row, four stages, m64n64 P V).
+std::vector<Case> dtype_dim_cases() {
+  const DType bf = DType::bf16, f16 = DType::f16;
+  return {
+      {"f16_wan_bshd", geo(5, 240), spec(Model::wan, 1.0), false,
+       run(f16, 1, 2, 128, Layout::bshd)},
+      {"f16_hunyuan_text_bhsd", geo(4, 256, 100, 61), spec(Model::hunyuan, 0.95), false,
+       run(f16, 1, 2, 128, Layout::bhsd)},
+      {"d64_bf16_hunyuan_text_packed", geo(7, 200, 70, 45), spec(Model::hunyuan, 0.95), false,
+       run(bf, 2, 2, 64, Layout::packed, 0.11)},
+      {"d64_f16_wan_long", geo(8, 512), spec(Model::wan, 0.5), false,
+       run(f16, 1, 2, 64, Layout::bshd)},
+      {"d64_bf16_dense_no_lse", geo(1, 700), spec(Model::wan, 1.0), true,
+       run(bf, 1, 2, 64, Layout::padded, 0.0, false)},
+  };
+}
+
+// Persistent CTAs running many tiles each (capped at 3 and 5 CTAs): the pipeline's stages and
+// phases carry over from tile to tile, Q is reloaded under the previous tile's last products.
+std::vector<Case> persistent_cases() {
+  std::vector<Case> all = {
+      {"persistent_wan_3ctas", geo(8, 512), spec(Model::wan, 0.5), false,
+       run(DType::bf16, 2, 2, 128, Layout::bshd)},
+      {"persistent_hunyuan_text_5ctas", geo(7, 200, 70, 45), spec(Model::hunyuan, 0.95), false,
+       run(DType::bf16, 1, 3, 128, Layout::bhsd)},
+      {"persistent_d64_f16_3ctas", geo(5, 240), spec(Model::wan, 1.0), false,
+       run(DType::f16, 2, 2, 64, Layout::bshd)},
+  };
+  all[0].run.max_ctas = 3;
+  all[1].run.max_ctas = 5;
+  all[2].run.max_ctas = 3;
+  return all;
+}
+
+// Every bf16 D 128 case with every schedule, the others with the library's.
 std::vector<Case> cases() {
-  const std::pair<const char*, int> schedules[] = {{"_overlap", kHopper},
+  const std::pair<const char*, int> schedules[] = {{"", kHopper},
                                                    {"_serial", kHopperSerial},
-                                                   {"_ws", kHopperWs},
+                                                   {"_overlap", kHopperOverlap},
                                                    {"_pingpong", kHopperPingpong},
-                                                   {"_split", kHopperSplit},
-                                                   {"_split_pingpong", kHopperSplitPingpong}};
+                                                   {"_one_tile", kHopperOneTile}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
     for (const auto& [suffix, variant] : schedules) {
       all.push_back(c);
       all.back().name += suffix;
       all.back().variant = variant;
+    }
+  }
+  for (std::vector<Case> more : {dtype_dim_cases(), persistent_cases()}) {
+    for (Case& c : more) {
+      c.variant = kHopper;
+      all.push_back(c);
+    }
+  }
+  for (Case c : persistent_cases()) {  // the other schedules across tiles too
+    for (int variant : {kHopperSerial, kHopperOverlap}) {
+      c.variant = variant;
+      all.push_back(c);
+      all.back().name += variant == kHopperSerial ? "_serial" : "_overlap";
     }
   }
   return all;
@@ -99,10 +146,10 @@ TEST_P(HopperAttention, MatchesFloat64Reference) {
 INSTANTIATE_TEST_SUITE_P(Cases, HopperAttention, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
 
-// What the kernel does not support yet is refused with an Error naming the argument.
-std::string refused_argument(const Plan& plan, const CaseSpec& c) {
+// What the kernel does not cover is refused with an Error naming the argument.
+std::string refused_argument(const Plan& plan, const CaseSpec& c, int variant = kHopper) {
   try {
-    run_case(plan, c, kHopperSerial);
+    run_case(plan, c, variant);
   } catch (const Error& e) {
     return e.argument();
   }
@@ -113,9 +160,52 @@ TEST(HopperAttentionErrors, UnsupportedShapesNameTheArgument) {
   RADIAL_REQUIRE_HOPPER();
   const Plan b128 = make_plan(geo(2, 256), spec(Model::wan, 1.0));
   const Plan b64 = make_plan(geo(2, 256), spec(Model::wan, 1.0, 64));
-  EXPECT_EQ(refused_argument(b128, run(DType::f16, 1, 1, 128, Layout::bshd)), "q.dtype");
-  EXPECT_EQ(refused_argument(b128, run(DType::bf16, 1, 1, 64, Layout::bshd)), "q.dim");
+  EXPECT_EQ(refused_argument(b128, run(DType::bf16, 1, 1, 96, Layout::bshd)), "q.dim");
   EXPECT_EQ(refused_argument(b64, run(DType::bf16, 1, 1, 128, Layout::bshd)), "plan.block_size");
+  // The other schedules are built for bf16, head dim 128 only.
+  EXPECT_EQ(refused_argument(b128, run(DType::f16, 1, 1, 128, Layout::bshd), kHopperSerial),
+            "variant");
+}
+
+// The public entry point: on this card it runs the Hopper kernel wherever that covers the call
+// (bit for bit the same output as FwdVariant::hopper), and the portable kernel otherwise
+// (block 64: bit for bit FwdVariant::standard).
+std::vector<uint16_t> output_bits(const Plan& plan, const CaseSpec& c, int variant) {
+  const int64_t S = plan.seq_len;
+  TestTensor q(c.dtype, c.layout, c.batch, S, c.heads, c.dim);
+  TestTensor k(c.dtype, c.layout, c.batch, S, c.heads, c.dim);
+  TestTensor v(c.dtype, c.layout, c.batch, S, c.heads, c.dim);
+  TestTensor out(c.dtype, c.layout, c.batch, S, c.heads, c.dim);
+  q.randomize(11), k.randomize(12), v.randomize(13);
+  out.poison();
+  if (variant < 0) {
+    attention(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(), nullptr,
+              AttentionOptions{});
+  } else {
+    cuda_detail::attention_cuda_variant(plan, q.device_view(), k.device_view(), v.device_view(),
+                                        out.device_view(), nullptr, AttentionOptions{},
+                                        static_cast<cuda_detail::FwdVariant>(variant));
+  }
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  out.download();
+  return out.host;
+}
+
+TEST(HopperDispatch, AttentionPicksTheHopperKernelWhereItRuns) {
+  RADIAL_REQUIRE_HOPPER();
+  const Plan b128 = make_plan(geo(5, 240), spec(Model::wan, 1.0));
+  const Plan b64 = make_plan(geo(5, 240), spec(Model::wan, 1.0, 64));
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    for (int64_t dim : {64, 128}) {
+      const CaseSpec c = run(dtype, 1, 2, dim, Layout::bshd);
+      const auto public_out = output_bits(b128, c, -1);
+      EXPECT_EQ(public_out, output_bits(b128, c, kHopper)) << dtype_name(dtype) << " D " << dim;
+      EXPECT_NE(public_out, output_bits(b128, c, kPortable))
+          << "the two kernels round differently; equal outputs would mean no Hopper dispatch";
+    }
+  }
+  const CaseSpec c = run(DType::bf16, 1, 2, 128, Layout::bshd);
+  EXPECT_EQ(output_bits(b64, c, -1), output_bits(b64, c, kPortable)) << "block 64: portable";
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The Hopper (sm_90a) forward kernel's entry point, compiled only with RADIAL_HOPPER=ON.
+// The Hopper (sm_90a) forward kernel's entry points, compiled only with RADIAL_HOPPER=ON.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -8,23 +8,31 @@
 
 namespace radial::cuda_detail {
 
-// How the Hopper kernel runs (bench/gpu/HOPPER_NOTES.md has what each gave).
+// How the consumer warpgroups order their work (fwd_hopper_kernel.cuh; what each gave is in
+// bench/gpu/HOPPER_NOTES.md).
 enum class HopperSchedule {
-  serial,            // cp.async loads by all threads, each wgmma product waited for
-  overlap,           // cp.async; the softmax of block t during P V of block t-1
-  warp_specialized,  // a TMA producer warpgroup, two consumer warpgroups (overlap schedule)
-  pingpong,          // warp_specialized, the consumers taking turns on the tensor cores
-  split_overlap,     // warp_specialized, 64-key halves, overlapped schedule
-  split_pingpong,    // split_overlap with the consumers taking turns
+  serial,    // each product waited for
+  overlap,   // the softmax of block t while P V of block t-1 runs
+  pingpong,  // overlap, the two warpgroups taking turns on the tensor cores
 };
 
-// Launches the sm_90a kernel; throws radial::Error unless dtype is bf16, head_dim 128, block
-// size 128 and the current device is compute capability 9.0.
-void launch_fwd_hopper(const FwdParams& params, DType dtype, int head_dim, int block_size,
-                       HopperSchedule schedule, cudaStream_t stream);
+// The schedule the library uses.
+constexpr HopperSchedule kDefaultHopperSchedule = HopperSchedule::pingpong;
 
-// The warp-specialised kernel (fwd_hopper_ws_bf16_d128.cu), arguments already checked.
-void launch_fwd_hopper_ws(const FwdParams& params, bool pingpong, bool split,
-                          cudaStream_t stream);
+// True when the kernel covers this dtype (bf16, f16), head dim (64, 128) and block size (128).
+bool hopper_supports(DType dtype, int head_dim, int block_size);
+
+// Launches `ctas` CTAs (params.cta_offset has ctas + 1 entries, or is null and there is one
+// CTA per tile); throws radial::Error naming the argument the kernel does not cover. The
+// caller has checked that the device is compute capability 9.0.
+void launch_fwd_hopper(const FwdParams& params, DType dtype, int head_dim, int block_size,
+                       HopperSchedule schedule, int ctas, cudaStream_t stream);
+
+// One entry per (dtype, head dim), each in its own file; bf16 D 128 also has the other
+// schedules, for the benchmark.
+void launch_fwd_hopper_bf16_d128(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
+void launch_fwd_hopper_f16_d128(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
+void launch_fwd_hopper_bf16_d64(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
+void launch_fwd_hopper_f16_d64(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
 
 }  // namespace radial::cuda_detail

@@ -1,5 +1,6 @@
-// What the Hopper forward kernels share: tile shapes, the CuTe shared-memory layouts and
-// wgmma tiled MMAs, issuing a warpgroup product, and the online softmax on wgmma accumulators.
+// What the Hopper forward kernel's pieces share: tile shapes and CuTe layouts per element type
+// and head dim, the wgmma tiled MMAs, issuing a warpgroup product, the online softmax on
+// wgmma accumulators, and the epilogue.
 #pragma once
 
 #include <cute/arch/mma_sm90.hpp>
@@ -9,8 +10,11 @@
 #include <cutlass/numeric_types.h>
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 
 #include "cuda/fwd_params.hpp"
 #include "cuda/ptx.cuh"
@@ -18,31 +22,46 @@
 namespace radial::cuda_detail::hopper {
 
 using namespace cute;
-using Element = cutlass::bfloat16_t;
 
-constexpr int kD = 128, kBM = 128, kBN = 128, kThreads = 256, kStages = 2;
-using BM = Int<kBM>;
-using BN = Int<kBN>;
-using HD = Int<kD>;
-using St = Int<kStages>;
+// One query block of 128 rows per tile (two consumer warpgroups of 64 rows), 128 keys per
+// step, K and V in kStages shared-memory stages.
+template <class Element_, int kHeadDim>
+struct Traits {
+  using Element = Element_;
+  static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
+  // D 128: Q 32 KB + 2 x 64 KB. D 64: Q 16 KB + 4 x 32 KB, deeper for the shorter steps.
+  static constexpr int kStages = kHeadDim == 64 ? 4 : 2;
+  using BM = Int<kBM>;
+  using BN = Int<kBN>;
+  using HD = Int<kD>;
+  using St = Int<kStages>;
 
-// K-major, 128-byte swizzle: 8-row by 64-column atoms (16-byte chunk c of row r stored at chunk
-// c ^ (r & 7)), tiled down the rows first, then across the two 64-column halves, then stages.
-using SmemLayoutQ = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<BM, HD>{}));
-using SmemLayoutKV =
-    decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<BN, HD, St>{}));
-// V seen as (head dim, keys): the B operand of P V, MN-major.
-using SmemLayoutVt = decltype(composition(
-    SmemLayoutKV{}, make_ordered_layout(Shape<HD, BN, St>{}, Step<_2, _1, _3>{})));
+  // K-major, 128-byte swizzle: 8-row by 64-column atoms (16-byte chunk c of row r stored at
+  // chunk c ^ (r & 7)), tiled down the rows first, then across 64-column slabs, then stages:
+  // each 128 x 64 slab is one TMA box.
+  using SmemLayoutQ =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<BM, HD>{}));
+  using SmemLayoutKV =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<BN, HD, St>{}));
+  // V seen as (head dim, keys): the B operand of P V, MN-major.
+  using SmemLayoutVt = decltype(composition(
+      SmemLayoutKV{}, make_ordered_layout(Shape<HD, BN, St>{}, Step<_2, _1, _3>{})));
 
-// Two warpgroups stacked along M (rows 0-63, 64-127 of the query block).
-using MmaQK = decltype(make_tiled_mma(
-    SM90_64x128x16_F32BF16BF16_SS<GMMA::Major::K, GMMA::Major::K>{}, Layout<Shape<_2, _1, _1>>{}));
-using MmaPV = decltype(make_tiled_mma(
-    SM90_64x128x16_F32BF16BF16_RS<GMMA::Major::K, GMMA::Major::MN>{}, Layout<Shape<_2, _1, _1>>{}));
+  // Two warpgroups stacked along M (rows 0-63, 64-127 of the query block).
+  using MmaQK = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
+      Layout<Shape<_2, _1, _1>>{}));
+  using MmaPV = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<_64, HD, BN>, GMMA::Major::K,
+                           GMMA::Major::MN>(),
+      Layout<Shape<_2, _1, _1>>{}));
 
-constexpr int kTileBytes = kBN * kD * 2;
-constexpr int kSmemBytes = kBM * kD * 2 + 2 * kStages * kTileBytes + 1024;  // + alignment slack
+  static constexpr int kBoxCols = 64;  // 128 bytes: one swizzle atom wide
+  static constexpr int kBoxes = kD / kBoxCols;
+  static constexpr int kBoxBytes = kBN * kBoxCols * 2;
+  static constexpr int kQBytes = kBM * kD * 2;
+  static constexpr int kTileBytes = kBN * kD * 2;
+};
 
 // Issues one warpgroup-wide matrix product C (+)= A B over the whole K extent as one wgmma
 // group; the caller waits (warpgroup_wait) and then calls fence_after on what it reads.
@@ -62,19 +81,19 @@ __device__ __forceinline__ void wg_issue(Mma& mma, TA& a, TB const& b, TC& c) {
   warpgroup_commit_batch();
 }
 
-// The online softmax of one key block, in place: scores become unnormalised probabilities
+// The online softmax of one 128-key block, in place: scores become unnormalised probabilities
 // (exp2 with the scale folded in), row_max and row_sum advance, alpha gets the factors by
 // which what was accumulated so far must be rescaled. Each thread's accumulator entries
 // i = 4 nt + 2 half + j are row lane / 4 + 8 half of its warp's 16 and column
 // 8 nt + 2 (lane % 4) + j; a row's four threads are one quad.
-// NT: 8-key n-tiles in S (16 for 128 keys, 8 for 64).
-template <int NT = 16, class TS>
+template <class TS>
 __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, float scale_log2,
                                                float (&row_max)[2], float (&row_sum)[2],
                                                float (&alpha)[2], int lane) {
-  if (key0 + NT * 8 > key_limit) {
+  constexpr int kNT = 16;  // 8-key n-tiles
+  if (key0 + kNT * 8 > key_limit) {
 #pragma unroll
-    for (int i = 0; i < NT * 4; ++i) {
+    for (int i = 0; i < kNT * 4; ++i) {
       const int key = key0 + (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
       if (key >= key_limit) s(i) = -INFINITY;
     }
@@ -84,7 +103,7 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
   for (int half = 0; half < 2; ++half) {
     float m = row_max[half];
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
+    for (int nt = 0; nt < kNT; ++nt)
       m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
     m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
     m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
@@ -95,7 +114,7 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
   }
   float sum[2] = {0.f, 0.f};
 #pragma unroll
-  for (int i = 0; i < NT * 4; ++i) {
+  for (int i = 0; i < kNT * 4; ++i) {
     const int half = (i >> 1) & 1;
     const float e = fast_exp2(fmaf(s(i), scale_log2, -base[half]));
     s(i) = e;
@@ -105,24 +124,41 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
   row_sum[1] = row_sum[1] * alpha[1] + sum[1];
 }
 
-// O *= alpha per row; P = bf16(S), element by element (the RS A fragment has the
-// accumulator's order, a k-step of 16 being two n-tiles).
-template <int NT = 16, class TO, class TS, class TP>
-__device__ __forceinline__ void rescale_and_convert(TO& o, const TS& s, TP& pf,
-                                                    const float (&alpha)[2]) {
+// O *= alpha per row (O's entries follow the same i = 4 nt + 2 half + j order).
+template <class TO>
+__device__ __forceinline__ void rescale(TO& o, const float (&alpha)[2]) {
 #pragma unroll
-  for (int i = 0; i < 64; ++i) o(i) *= alpha[(i >> 1) & 1];
-#pragma unroll
-  for (int i = 0; i < NT * 4; ++i) pf(i) = static_cast<Element>(s(i));
+  for (int i = 0; i < size(o); ++i) o(i) *= alpha[(i >> 1) & 1];
 }
 
-// Normalises the rows (full sums over each quad), stores them as bf16 pairs, and the
-// log-sum-exp when asked.
-template <class TO>
-__device__ __forceinline__ void store_output(const FwdParams& p, __nv_bfloat16* og, const TO& tOrO,
+// P = S in the element type, entry by entry (the RS A fragment has the accumulator's order,
+// a k-step of 16 being two n-tiles).
+template <class TS, class TP>
+__device__ __forceinline__ void convert(const TS& s, TP& pf) {
+  using E = typename TP::value_type;
+#pragma unroll
+  for (int i = 0; i < size(s); ++i) pf(i) = static_cast<E>(s(i));
+}
+
+template <class Element>
+__device__ __forceinline__ uint32_t pack2(float a, float b) {
+  if constexpr (std::is_same_v<Element, cutlass::bfloat16_t>) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
+// Normalises the rows (full sums over each quad), stores them as element pairs, and the
+// log-sum-exp when asked. tid: 0..255 over the consumer warpgroups.
+template <class Element, class TO>
+__device__ __forceinline__ void store_output(const FwdParams& p, Element* og, const TO& tOrO,
                                              const float (&row_max)[2],
                                              const float (&row_sum)[2], int q0, int tid,
                                              int lane, int64_t bh) {
+  constexpr int kNT = decltype(size(tOrO))::value / 4;  // 8-column n-tiles of the head dim
   const int warp_row = (tid >> 5) * 16 + (lane >> 2);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -132,10 +168,10 @@ __device__ __forceinline__ void store_output(const FwdParams& p, __nv_bfloat16* 
     const float inv = sum > 0.f ? 1.f / sum : 0.f;
     const int row = q0 + warp_row + half * 8;
     if (row < p.seq) {
-      __nv_bfloat16* orow = og + static_cast<int64_t>(row) * p.o_ss + (lane & 3) * 2;
+      Element* orow = og + static_cast<int64_t>(row) * p.o_ss + (lane & 3) * 2;
 #pragma unroll
-      for (int nt = 0; nt < 16; ++nt) {
-        *reinterpret_cast<__nv_bfloat162*>(orow + nt * 8) = __floats2bfloat162_rn(
+      for (int nt = 0; nt < kNT; ++nt) {
+        *reinterpret_cast<uint32_t*>(orow + nt * 8) = pack2<Element>(
             tOrO(nt * 4 + half * 2) * inv, tOrO(nt * 4 + half * 2 + 1) * inv);
       }
       if (p.lse != nullptr && (lane & 3) == 0) {

@@ -1,0 +1,29 @@
+// Picks the Hopper kernel's instantiation for a dtype and head dim.
+#include <string>
+
+#include "cuda/hopper/fwd_hopper.hpp"
+#include "radial/error.hpp"
+
+namespace radial::cuda_detail {
+
+bool hopper_supports(DType dtype, int head_dim, int block_size) {
+  return (dtype == DType::bf16 || dtype == DType::f16) && (head_dim == 64 || head_dim == 128) &&
+         block_size == 128;
+}
+
+void launch_fwd_hopper(const FwdParams& p, DType dtype, int head_dim, int block_size,
+                       HopperSchedule schedule, int ctas, cudaStream_t stream) {
+  require(dtype == DType::bf16 || dtype == DType::f16, "q.dtype",
+          "bf16 or f16 for the Hopper kernel", dtype_name(dtype));
+  require(head_dim == 64 || head_dim == 128, "q.dim", "64 or 128 for the Hopper kernel",
+          head_dim);
+  require(block_size == 128, "plan.block_size", "128 for the Hopper kernel", block_size);
+  const bool bf16 = dtype == DType::bf16;
+  if (head_dim == 128) {
+    (bf16 ? launch_fwd_hopper_bf16_d128 : launch_fwd_hopper_f16_d128)(p, schedule, ctas, stream);
+  } else {
+    (bf16 ? launch_fwd_hopper_bf16_d64 : launch_fwd_hopper_f16_d64)(p, schedule, ctas, stream);
+  }
+}
+
+}  // namespace radial::cuda_detail

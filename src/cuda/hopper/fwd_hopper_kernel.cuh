@@ -1,0 +1,318 @@
+// The Hopper forward kernel (sm_90a): warp-specialised, persistent, block-sparse.
+//
+// 384 threads. Warpgroup 0 is the producer: one thread issues TMA copies of each tile's Q and
+// of the K and V blocks its plan row names into kStages shared-memory stages, on full/empty
+// mbarriers; its registers go to the consumers (setmaxnreg 24/240). Warpgroups 1 and 2 each
+// own 64 query rows of the tile. A CTA runs the tiles the host scheduler gave it
+// (tile_schedule.hpp), one after the other; the pipeline runs on across tiles, so the next
+// tile's Q and first K/V blocks load during this tile's last products and epilogue.
+//
+// Consumer schedules (HopperSchedule):
+//   serial:   S = Q K^T, softmax, O += P V, each product waited for.
+//   overlap:  S(t) and P(t-1) V(t-1) issued together; the softmax of S(t) runs while P V is
+//             on the tensor cores (FlashAttention-3's intra-warpgroup overlap).
+//   pingpong: overlap, and the two warpgroups take turns issuing (named barriers), so that one
+//             warpgroup's softmax also runs under the other's products.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "cuda/check.hpp"
+
+#include "cuda/hopper/fwd_hopper.hpp"
+#include "cuda/hopper/fwd_hopper_common.cuh"
+#include "cuda/hopper/sm90_ptx.cuh"
+#include "cuda/hopper/tensor_map.hpp"
+
+namespace radial::cuda_detail::hopper {
+
+constexpr int kThreads = 384;    // producer warpgroup + two consumer warpgroups
+constexpr int kConsumers = 256;  // threads of the two consumer warpgroups
+
+template <int kStages>
+struct Barriers {
+  uint64_t q_full, q_empty;
+  uint64_t turn[2];  // pingpong: the warpgroups' turns on the tensor cores
+  uint64_t k_full[kStages], k_empty[kStages], v_full[kStages], v_empty[kStages];
+};
+
+template <class T>
+constexpr int smem_bytes() {
+  // Q, the K stages, the V stages (1024-aligned for the swizzle), the barriers, + alignment.
+  return T::kQBytes + 2 * T::kStages * T::kTileBytes + 256 + 1024;
+}
+
+// One tile: a query block of one (batch, head) and where its key blocks are.
+struct Tile {
+  int b, h, q0, begin, n_blocks, first;
+  int64_t bh;
+};
+
+__device__ __forceinline__ Tile load_tile(const FwdParams& p, int index) {
+  int qblock;
+  int64_t bh;
+  if (p.cta_tiles != nullptr) {
+    const int id = __ldg(p.cta_tiles + index);
+    bh = id / p.block_rows;
+    qblock = id - static_cast<int>(bh) * p.block_rows;
+  } else {  // one tile per CTA, rows in row_order within each (batch, head)
+    const int rank = static_cast<int>(index % p.block_rows);
+    bh = index / p.block_rows;
+    qblock = p.row_order != nullptr ? __ldg(p.row_order + rank) : rank;
+  }
+  Tile t;
+  t.bh = bh;
+  t.b = static_cast<int>(bh / p.heads);
+  t.h = static_cast<int>(bh % p.heads);
+  t.q0 = qblock * 128;
+  t.begin = __ldg(p.row_offset + qblock);
+  t.n_blocks = __ldg(p.row_offset + qblock + 1) - t.begin;
+  t.first = p.row_start != nullptr ? __ldg(p.row_start + qblock) : 0;
+  return t;
+}
+
+// First key of the i-th block the tile visits (its list rotated to start at `first`).
+__device__ __forceinline__ int key_start(const FwdParams& p, const Tile& t, int i) {
+  const int e = t.first + i;
+  return __ldg(p.col_index + t.begin + (e >= t.n_blocks ? e - t.n_blocks : e)) * 128;
+}
+
+// A [128, kD] tile at row `row` of (head h, batch b): one TMA box per 64-column slab.
+template <class T>
+__device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                         int row, int h, int b) {
+#pragma unroll
+  for (int i = 0; i < T::kBoxes; ++i) {
+    tma_load_4d(dst + i * T::kBoxBytes, map, bar, i * T::kBoxCols, row, h, b);
+  }
+}
+
+// The producer thread. K/V block `it` (counted over all of this CTA's tiles) goes to stage
+// it % kStages once the consumers have released that stage's previous use; a tile's Q once
+// they are done with the previous tile's (after its last S).
+template <class T>
+__device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* tq,
+                                        const CUtensorMap* tk, const CUtensorMap* tv,
+                                        uint32_t sq, uint32_t sk, uint32_t sv,
+                                        Barriers<T::kStages>* bars, int tile_begin,
+                                        int tile_end) {
+  constexpr int kS = T::kStages;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
+  int it = 0;
+  for (int i = tile_begin, j = 0; i < tile_end; ++i, ++j) {
+    const Tile tile = load_tile(p, i);
+    const auto load_q = [&] {
+      if (j > 0) mbar_wait(q_empty, (j - 1) & 1);
+      mbar_arrive_expect_tx(q_full, T::kQBytes);
+      tma_tile<T>(sq, tq, q_full, tile.q0, tile.h, tile.b);
+    };
+    if (tile.n_blocks == 0) load_q();
+    for (int t = 0; t < tile.n_blocks; ++t, ++it) {
+      const int s = it % kS;
+      const uint32_t parity = ((it / kS) & 1) ^ 1;  // the previous use's release
+      const int key0 = key_start(p, tile, t);
+      if (it >= kS) mbar_wait(bar(bars->k_empty[s]), parity);
+      mbar_arrive_expect_tx(bar(bars->k_full[s]), T::kTileBytes);
+      tma_tile<T>(sk + s * T::kTileBytes, tk, bar(bars->k_full[s]), key0, tile.h, tile.b);
+      if (t == 0) load_q();
+      if (it >= kS) mbar_wait(bar(bars->v_empty[s]), parity);
+      mbar_arrive_expect_tx(bar(bars->v_full[s]), T::kTileBytes);
+      tma_tile<T>(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, tile.h, tile.b);
+    }
+  }
+}
+
+// The two consumer warpgroups (threads 128..383).
+template <class T, HopperSchedule kSchedule>
+__device__ __forceinline__ void consume(const FwdParams& p, typename T::Element* q_smem,
+                                        typename T::Element* k_smem,
+                                        typename T::Element* v_smem,
+                                        Barriers<T::kStages>* bars, int tile_begin,
+                                        int tile_end) {
+  using Element = typename T::Element;
+  constexpr int kS = T::kStages;
+  constexpr bool kPingpong = kSchedule == HopperSchedule::pingpong;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
+  const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
+  const int wg = tid >> 7;
+  const int lane = tid & 31;
+
+  Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
+  Tensor sVt = make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutVt{});
+  typename T::MmaQK mma_qk;
+  typename T::MmaPV mma_pv;
+  auto thr_qk = mma_qk.get_thread_slice(tid);
+  auto thr_pv = mma_pv.get_thread_slice(tid);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrK = thr_qk.partition_fragment_B(sK);
+  Tensor tOrVt = thr_pv.partition_fragment_B(sVt);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HD>{});
+  Tensor tOrP =
+      make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
+  static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kD / 2,
+                "fragment sizes");
+
+  // Pingpong: warpgroup w waits for its turn on mbarrier turn[w] (the k-th wait, phase k) and,
+  // once its S is done, passes the turn to the other (128 arrivals complete a phase).
+  // Warpgroup 1 opens. (Named barriers would be the usual tool, but with one anywhere in the
+  // consumer path ptxas 13.0 spills and serialises the wgmma, C7512.)
+  uint32_t turns = 0;
+  const auto turn_wait = [&] {
+    if constexpr (kPingpong) mbar_wait(bar(bars->turn[wg]), turns++ & 1);
+  };
+  const auto turn_pass = [&] {
+    if constexpr (kPingpong) mbar_arrive(bar(bars->turn[wg ^ 1]));
+  };
+  if constexpr (kPingpong) {
+    if (wg == 1) mbar_arrive(bar(bars->turn[0]));
+  }
+
+  int it = 0;  // K/V blocks consumed so far, over all tiles
+  for (int i = tile_begin, j = 0; i < tile_end; ++i, ++j) {
+    const Tile tile = load_tile(p, i);
+    const int n = tile.n_blocks;
+    clear(tOrO);
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
+    mbar_wait(q_full, j & 1);
+    if (n == 0) mbar_arrive(q_empty);
+
+    if constexpr (kSchedule == HopperSchedule::serial) {
+      for (int t = 0; t < n; ++t) {
+        const int s = (it + t) % kS;
+        const uint32_t parity = ((it + t) / kS) & 1;
+        mbar_wait(bar(bars->k_full[s]), parity);
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tSrS);
+        if (t == n - 1) mbar_arrive(q_empty);
+        mbar_arrive(bar(bars->k_empty[s]));
+        online_softmax(tSrS, key_start(p, tile, t), p.key_limit, p.scale_log2, row_max,
+                       row_sum, alpha, lane);
+        rescale(tOrO, alpha);
+        convert(tSrS, tOrP);
+        mbar_wait(bar(bars->v_full[s]), parity);
+        wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, s), tOrO);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrO);
+        mbar_arrive(bar(bars->v_empty[s]));
+      }
+    } else if (n > 0) {
+      {  // block 0: S only
+        const int s = it % kS;
+        mbar_wait(bar(bars->k_full[s]), (it / kS) & 1);
+        turn_wait();
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tSrS);
+        turn_pass();
+        if (n == 1) mbar_arrive(q_empty);
+        mbar_arrive(bar(bars->k_empty[s]));
+        online_softmax(tSrS, key_start(p, tile, 0), p.key_limit, p.scale_log2, row_max,
+                       row_sum, alpha, lane);
+        convert(tSrS, tOrP);
+      }
+      for (int t = 1; t < n; ++t) {
+        const int s = (it + t) % kS, sp = (it + t - 1) % kS;
+        mbar_wait(bar(bars->k_full[s]), ((it + t) / kS) & 1);
+        mbar_wait(bar(bars->v_full[sp]), ((it + t - 1) / kS) & 1);
+        turn_wait();
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrO);
+        warpgroup_wait<1>();
+        warpgroup_fence_operand(tSrS);
+        turn_pass();
+        if (t == n - 1) mbar_arrive(q_empty);
+        mbar_arrive(bar(bars->k_empty[s]));
+        online_softmax(tSrS, key_start(p, tile, t), p.key_limit, p.scale_log2, row_max,
+                       row_sum, alpha, lane);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrO);
+        warpgroup_fence_operand(tOrP);
+        mbar_arrive(bar(bars->v_empty[sp]));
+        rescale(tOrO, alpha);
+        convert(tSrS, tOrP);
+      }
+      const int sp = (it + n - 1) % kS;  // the last block's P V
+      mbar_wait(bar(bars->v_full[sp]), ((it + n - 1) / kS) & 1);
+      wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrO);
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tOrO);
+      mbar_arrive(bar(bars->v_empty[sp]));
+    }
+    it += n;
+    Element* og = static_cast<Element*>(p.out) + tile.b * p.o_sb + tile.h * p.o_sh;
+    store_output(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh);
+  }
+}
+
+template <class T, HopperSchedule kSchedule>
+__global__ void __launch_bounds__(kThreads, 1)
+    fwd_hopper_kernel(const FwdParams p, const __grid_constant__ CUtensorMap tq,
+                      const __grid_constant__ CUtensorMap tk,
+                      const __grid_constant__ CUtensorMap tv) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Element = typename T::Element;
+  constexpr int kS = T::kStages;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* base = reinterpret_cast<unsigned char*>(
+      (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~static_cast<uintptr_t>(1023));
+  Element* q_smem = reinterpret_cast<Element*>(base);
+  Element* k_smem = q_smem + T::kBM * T::kD;
+  Element* v_smem = k_smem + kS * T::kBN * T::kD;
+  auto* bars = reinterpret_cast<Barriers<kS>*>(v_smem + kS * T::kBN * T::kD);
+
+  int tile_begin = static_cast<int>(blockIdx.x), tile_end = tile_begin + 1;
+  if (p.cta_offset != nullptr) {
+    tile_begin = __ldg(p.cta_offset + blockIdx.x);
+    tile_end = __ldg(p.cta_offset + blockIdx.x + 1);
+  }
+
+  if (threadIdx.x == 0) {
+    mbar_init(smem_addr(&bars->q_full), 1);
+    mbar_init(smem_addr(&bars->q_empty), kConsumers);
+    mbar_init(smem_addr(&bars->turn[0]), 128);
+    mbar_init(smem_addr(&bars->turn[1]), 128);
+    for (int s = 0; s < kS; ++s) {
+      mbar_init(smem_addr(&bars->k_full[s]), 1);
+      mbar_init(smem_addr(&bars->v_full[s]), 1);
+      mbar_init(smem_addr(&bars->k_empty[s]), kConsumers);
+      mbar_init(smem_addr(&bars->v_empty[s]), kConsumers);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
+  if (threadIdx.x < 128) {
+    regs_decrease<40>();
+    if (threadIdx.x == 0) {
+      produce<T>(p, &tq, &tk, &tv, smem_addr(q_smem), smem_addr(k_smem), smem_addr(v_smem),
+                 bars, tile_begin, tile_end);
+    }
+  } else {
+    regs_increase<232>();  // 128 x 40 + 256 x 232 = 64512 of the 65536 registers
+    consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars, tile_begin, tile_end);
+  }
+#endif
+}
+
+// Builds the tensor maps and launches one CTA per entry of the work list (or per tile).
+template <class T, HopperSchedule kSchedule>
+void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
+  const TensorMaps maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element,
+                                                                     cutlass::half_t>);
+  const auto kernel = fwd_hopper_kernel<T, kSchedule>;
+  constexpr int kSmem = smem_bytes<T>();
+  RADIAL_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, maps.q, maps.k, maps.v);
+  cuda_detail::check_cuda(cudaGetLastError(), "fwd_hopper_kernel<<<...>>> (launch of the Hopper kernel)");
+}
+
+}  // namespace radial::cuda_detail::hopper
