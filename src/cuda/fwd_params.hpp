@@ -62,6 +62,7 @@ enum class FwdVariant : int {
   hopper_overlap = 10,   // softmax of block t during P V of block t-1
   hopper_pingpong = 11,  // overlap, the consumer warpgroups taking turns
   hopper_one_tile = 12,  // the library's schedule, one CTA per tile (not persistent)
+  hopper_3stages = 13,   // pingpong with three K/V stages (bf16, D 128)
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size

@@ -24,6 +24,7 @@ constexpr int kHopperSerial = 9;    // cuda_detail::FwdVariant::hopper_serial
 constexpr int kHopperOverlap = 10;  // cuda_detail::FwdVariant::hopper_overlap
 constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
 constexpr int kHopperOneTile = 12;   // cuda_detail::FwdVariant::hopper_one_tile
+constexpr int kHopper3Stages = 13;  // cuda_detail::FwdVariant::hopper_3stages
 constexpr int kPortable = 0;         // cuda_detail::FwdVariant::standard
 
 // Empty when the Hopper kernel can run here, else why not.
@@ -111,7 +112,8 @@ std::vector<Case> cases() {
                                                    {"_serial", kHopperSerial},
                                                    {"_overlap", kHopperOverlap},
                                                    {"_pingpong", kHopperPingpong},
-                                                   {"_one_tile", kHopperOneTile}};
+                                                   {"_one_tile", kHopperOneTile},
+                                                   {"_3stages", kHopper3Stages}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
     for (const auto& [suffix, variant] : schedules) {
@@ -126,11 +128,13 @@ std::vector<Case> cases() {
       all.push_back(c);
     }
   }
-  for (Case c : persistent_cases()) {  // the other schedules across tiles too
-    for (int variant : {kHopperSerial, kHopperOverlap}) {
+  for (Case c : persistent_cases()) {  // the other schedules across tiles too (bf16, D 128)
+    if (c.run.dtype != DType::bf16 || c.run.dim != 128) continue;
+    for (const auto& [suffix, variant] : schedules) {
+      if (variant == kHopper || variant == kHopperOneTile) continue;
       c.variant = variant;
       all.push_back(c);
-      all.back().name += variant == kHopperSerial ? "_serial" : "_overlap";
+      all.back().name += suffix;
     }
   }
   return all;

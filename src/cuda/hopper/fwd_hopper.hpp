@@ -14,6 +14,7 @@ enum class HopperSchedule {
   serial,    // each product waited for
   overlap,   // the softmax of block t while P V of block t-1 runs
   pingpong,  // overlap, the two warpgroups taking turns on the tensor cores
+  pingpong_3stages,  // pingpong with three K/V stages instead of two (bf16, D 128 only)
 };
 
 // The schedule the library uses.

@@ -25,12 +25,13 @@ using namespace cute;
 
 // One query block of 128 rows per tile (two consumer warpgroups of 64 rows), 128 keys per
 // step, K and V in kStages shared-memory stages.
-template <class Element_, int kHeadDim>
+// Stages: D 128 Q 32 KB + 2 x 64 KB (3 stages, 224 KB, also fit); D 64 Q 16 KB + 4 x 32 KB,
+// deeper for the shorter steps.
+template <class Element_, int kHeadDim, int kStages_ = (kHeadDim == 64 ? 4 : 2)>
 struct Traits {
   using Element = Element_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
-  // D 128: Q 32 KB + 2 x 64 KB. D 64: Q 16 KB + 4 x 32 KB, deeper for the shorter steps.
-  static constexpr int kStages = kHeadDim == 64 ? 4 : 2;
+  static constexpr int kStages = kStages_;
   using BM = Int<kBM>;
   using BN = Int<kBN>;
   using HD = Int<kD>;
