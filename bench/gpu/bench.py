@@ -53,7 +53,7 @@ CASES = [
 VARIANTS = {0: "portable", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
             4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first",
             8: "hopper", 9: "hopper_serial", 10: "hopper_overlap", 11: "hopper_pingpong",
-            12: "hopper_one_tile", 13: "hopper_3stages"}
+            12: "hopper_persistent", 13: "hopper_3stages"}
 VARIANT_TITLES = {"portable": "radial portable (mma.sync)",
                   "eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
                   "natural_order": "radial natural order", "locality": "radial locality order",
@@ -64,7 +64,7 @@ VARIANT_TITLES = {"portable": "radial portable (mma.sync)",
                   "hopper_serial": "radial Hopper serial",
                   "hopper_overlap": "radial Hopper overlap",
                   "hopper_pingpong": "radial Hopper pingpong",
-                  "hopper_one_tile": "radial Hopper, one CTA per tile",
+                  "hopper_persistent": "radial Hopper, persistent CTAs",
                   "hopper_3stages": "radial Hopper, 3 K/V stages"}
 D, BLOCK = 128, 128
 
@@ -219,7 +219,7 @@ def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
         "",
         "Effective TFLOP/s = 4 x heads x D x kept blocks x 128^2 / time (sparse); 4 x heads x D x"
         " S^2 / time (dense). `radial` is what radial::attention() runs on this card (on"
-        " H100/H200 the Hopper kernel: TMA, wgmma, warp-specialised, persistent; elsewhere the"
+        " H100/H200 the Hopper kernel: TMA, wgmma, warp-specialised; elsewhere the"
         " portable mma.sync kernel); other radial columns name a kernel variant (`portable`:"
         " the sm80+ kernel, 4 warps x 32 rows, locality row order). FlexAttention gets the same"
         " block mask as full blocks,"

@@ -87,7 +87,8 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
     if (variant == FwdVariant::locality) variant = FwdVariant::standard;
     if (variant == FwdVariant::locality_prefetch) variant = FwdVariant::prefetch;
   }
-  if (is_hopper_variant(variant) && variant != FwdVariant::hopper_one_tile) {
+  if (variant == FwdVariant::hopper_persistent ||
+      (variant == FwdVariant::hopper && hopper_default_persistent())) {
     const DeviceTileSchedule schedule = device_tile_schedule(plan, q.device_index, p.batch_heads, max_ctas);
     p.cta_offset = schedule.cta_offset;
     p.cta_tiles = schedule.tiles;

@@ -48,6 +48,14 @@ void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_si
   }
 }
 
+bool hopper_default_persistent() {
+#ifdef RADIAL_WITH_HOPPER
+  return kDefaultHopperPersistent;
+#else
+  return false;
+#endif
+}
+
 bool hopper_covers(DType dtype, int head_dim, int block_size, int device) {
 #ifdef RADIAL_WITH_HOPPER
   if (!hopper_supports(dtype, head_dim, block_size)) return false;

@@ -53,16 +53,17 @@ enum class FwdVariant : int {
   locality_prefetch = 6,  // block 128 only: standard with the L2 prefetch
   heavy_first = 7,    // standard warps, heavy-first row order, lists unrotated (the standard
                       // until the locality order)
-  // The sm_90a kernel of src/cuda/hopper (built with RADIAL_HOPPER=ON; bf16/f16, D 64/128,
-  // block 128): TMA producer warpgroup, two consumer warpgroups, persistent CTAs running the
-  // host's tile schedule (tile_schedule.hpp), locality order. attention() picks `hopper` on
-  // compute capability 9.0 whenever it covers the call.
-  hopper = 8,            // the library's schedule (kDefaultHopperSchedule)
-  hopper_serial = 9,     // each wgmma product waited for
-  hopper_overlap = 10,   // softmax of block t during P V of block t-1
-  hopper_pingpong = 11,  // overlap, the consumer warpgroups taking turns
-  hopper_one_tile = 12,  // the library's schedule, one CTA per tile (not persistent)
-  hopper_3stages = 13,   // pingpong with three K/V stages (bf16, D 128)
+  // The sm_90a kernel of src/cuda/hopper (built with RADIAL_HOPPER=ON/AUTO; bf16/f16, D 64/128,
+  // block 128): TMA producer warpgroup, two consumer warpgroups, locality order.
+  // attention() picks `hopper` on compute capability 9.0 whenever it covers the call.
+  hopper = 8,              // the library's schedule and grid (kDefaultHopperSchedule, one CTA
+                           // per tile unless kDefaultHopperPersistent)
+  hopper_serial = 9,       // each wgmma product waited for; one CTA per tile
+  hopper_overlap = 10,     // softmax of block t during P V of block t-1; one CTA per tile
+  hopper_pingpong = 11,    // overlap, the consumer warpgroups taking turns; one CTA per tile
+  hopper_persistent = 12,  // the library's schedule on persistent CTAs (one per SM) running
+                           // the host's tile schedule (tile_schedule.hpp)
+  hopper_3stages = 13,     // pingpong with three K/V stages (bf16, D 128); one CTA per tile
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size
@@ -72,6 +73,9 @@ void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_si
 
 // True for the variants of the Hopper kernel.
 bool is_hopper_variant(FwdVariant variant);
+
+// True when FwdVariant::hopper runs persistent CTAs on the host's tile schedule.
+bool hopper_default_persistent();
 
 // True when the Hopper kernel is built in and covers this call on `device` (compute
 // capability 9.0; bf16/f16, head dim 64/128, block 128).

@@ -39,29 +39,27 @@ TileSchedule make_tile_schedule(const std::vector<int32_t>& row_blocks,
   std::priority_queue<Slot, std::vector<Slot>, std::greater<Slot>> free_at;
   for (int c = 0; c < ctas; ++c) free_at.push({0, c});
 
-  const int64_t window = 2 * static_cast<int64_t>(ctas);
-  std::vector<std::pair<int32_t, int32_t>> batch;  // (kept blocks, tile id)
-  batch.reserve(static_cast<size_t>(window));
-  const auto flush = [&] {
-    std::stable_sort(batch.begin(), batch.end(),
-                     [](const auto& a, const auto& b) { return a.first > b.first; });
-    for (const auto& [blocks, tile] : batch) {
-      auto [load, c] = free_at.top();
-      free_at.pop();
-      per_cta[static_cast<size_t>(c)].push_back(tile);
-      free_at.push({load + blocks + 1, c});
-    }
-    batch.clear();
-  };
+  // The tail (the last 2 x ctas tiles) goes longest first, so that no long tile starts last;
+  // before it, sorting would scramble the locality order and cost L2 hits (measured: up to
+  // 13% on the long cases with every window sorted).
+  const int64_t tail = std::min<int64_t>(2 * static_cast<int64_t>(ctas), total);
+  std::vector<std::pair<int32_t, int32_t>> pending;  // (kept blocks, tile id)
+  pending.reserve(static_cast<size_t>(total));
   for (int64_t bh = 0; bh < batch_heads; ++bh) {
     for (int64_t i = 0; i < rows; ++i) {
       const int32_t row = row_order[static_cast<size_t>(i)];
-      batch.emplace_back(row_blocks[static_cast<size_t>(row)],
-                         static_cast<int32_t>(bh * rows + row));
-      if (static_cast<int64_t>(batch.size()) == window) flush();
+      pending.emplace_back(row_blocks[static_cast<size_t>(row)],
+                           static_cast<int32_t>(bh * rows + row));
     }
   }
-  flush();
+  std::stable_sort(pending.end() - tail, pending.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& [blocks, tile] : pending) {
+    auto [load, c] = free_at.top();
+    free_at.pop();
+    per_cta[static_cast<size_t>(c)].push_back(tile);
+    free_at.push({load + blocks + 1, c});
+  }
 
   TileSchedule schedule;
   schedule.cta_offset.reserve(static_cast<size_t>(ctas) + 1);

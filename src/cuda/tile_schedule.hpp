@@ -16,9 +16,9 @@ struct TileSchedule {
 // Tiles are handed out as a dynamic scheduler would, simulated here so that the kernel needs
 // no atomic counter (which two launches sharing a plan on two streams would corrupt):
 // walking the tiles in `row_order` within each batch x head (so that CTAs running side by
-// side share K/V blocks in L2), each window of 2 x ctas tiles longest first, each tile goes to
-// the CTA whose work so far (kept blocks + 1 per tile) is least. The longest tiles of a window
-// start first and the launch ends within about one tile of perfect balance.
+// side share K/V blocks in L2), the last 2 x ctas tiles longest first, each tile goes to the
+// CTA whose work so far (kept blocks + 1 per tile) is least. The launch then ends within about
+// one tile of perfect balance, with no long tile starting last.
 // row_blocks[r]: kept key blocks of block row r; row_order: a permutation of the block rows.
 TileSchedule make_tile_schedule(const std::vector<int32_t>& row_blocks,
                                 const std::vector<int32_t>& row_order, int64_t batch_heads,

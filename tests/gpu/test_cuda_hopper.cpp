@@ -23,7 +23,7 @@ constexpr int kHopper = 8;          // cuda_detail::FwdVariant::hopper (the libr
 constexpr int kHopperSerial = 9;    // cuda_detail::FwdVariant::hopper_serial
 constexpr int kHopperOverlap = 10;  // cuda_detail::FwdVariant::hopper_overlap
 constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
-constexpr int kHopperOneTile = 12;   // cuda_detail::FwdVariant::hopper_one_tile
+constexpr int kHopperPersistent = 12;  // cuda_detail::FwdVariant::hopper_persistent
 constexpr int kHopper3Stages = 13;  // cuda_detail::FwdVariant::hopper_3stages
 constexpr int kPortable = 0;         // cuda_detail::FwdVariant::standard
 
@@ -90,7 +90,8 @@ std::vector<Case> dtype_dim_cases() {
 }
 
 // Persistent CTAs running many tiles each (capped at 3 and 5 CTAs): the pipeline's stages and
-// phases carry over from tile to tile, Q is reloaded under the previous tile's last products.
+// phases carry over from tile to tile, Q is reloaded under the previous tile's last products;
+// f16 and D 64 too.
 std::vector<Case> persistent_cases() {
   std::vector<Case> all = {
       {"persistent_wan_3ctas", geo(8, 512), spec(Model::wan, 0.5), false,
@@ -112,7 +113,7 @@ std::vector<Case> cases() {
                                                    {"_serial", kHopperSerial},
                                                    {"_overlap", kHopperOverlap},
                                                    {"_pingpong", kHopperPingpong},
-                                                   {"_one_tile", kHopperOneTile},
+                                                   {"_persistent", kHopperPersistent},
                                                    {"_3stages", kHopper3Stages}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
@@ -122,20 +123,13 @@ std::vector<Case> cases() {
       all.back().variant = variant;
     }
   }
-  for (std::vector<Case> more : {dtype_dim_cases(), persistent_cases()}) {
-    for (Case& c : more) {
-      c.variant = kHopper;
-      all.push_back(c);
-    }
+  for (Case c : dtype_dim_cases()) {
+    c.variant = kHopper;
+    all.push_back(c);
   }
-  for (Case c : persistent_cases()) {  // the other schedules across tiles too (bf16, D 128)
-    if (c.run.dtype != DType::bf16 || c.run.dim != 128) continue;
-    for (const auto& [suffix, variant] : schedules) {
-      if (variant == kHopper || variant == kHopperOneTile) continue;
-      c.variant = variant;
-      all.push_back(c);
-      all.back().name += suffix;
-    }
+  for (Case c : persistent_cases()) {
+    c.variant = kHopperPersistent;
+    all.push_back(c);
   }
   return all;
 }

@@ -1,6 +1,6 @@
 // The persistent Hopper kernel's tile schedule (src/cuda/tile_schedule.hpp), built on the host:
-// every tile exactly once, CTAs balanced within one tile of each other, longest tiles first
-// within each window, tiles of one head together. Needs no GPU.
+// every tile exactly once, CTAs balanced within one tile of each other, the row order kept
+// (tiles of one head together) but for the tail, longest first. Needs no GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -76,14 +76,14 @@ TEST(TileSchedule, EveryTileOnceAndBalancedWithinOneTile) {
   }
 }
 
-TEST(TileSchedule, LongestFirstWithinEachWindowAndHeadsInOrder) {
-  // One CTA: its list is the whole order, each window of 2 tiles sorted longest first.
-  const std::vector<int32_t> row_blocks = {3, 9, 1, 7, 5};
-  const std::vector<int32_t> order = {0, 1, 2, 3, 4};
+TEST(TileSchedule, RowOrderThenTheTailLongestFirst) {
+  // One CTA: its list is the row order within each head, heads in order, except the last
+  // 2 tiles (2 x ctas), longest first.
+  const std::vector<int32_t> row_blocks = {3, 9, 1, 5, 7};
+  const std::vector<int32_t> order = {4, 0, 1, 2, 3};
   const TileSchedule one = make_tile_schedule(row_blocks, order, 2, 1);
-  // Windows of 2 over bh 0 rows 0..4 then bh 1 rows 0..4 (ids bh * 5 + row): (0 1) (2 3)
-  // (4 5) (6 7) (8 9), with blocks (3 9) (1 7) (5 3) (9 1) (7 5).
-  const std::vector<int32_t> expected = {1, 0, 3, 2, 4, 5, 6, 7, 8, 9};
+  // ids bh * 5 + row; the tail is bh 1 rows 2 (1 block) and 3 (5 blocks).
+  const std::vector<int32_t> expected = {4, 0, 1, 2, 3, 9, 5, 6, 8, 7};
   EXPECT_EQ(one.tiles, expected);
 }
 
