@@ -1,6 +1,7 @@
 // Lazy, once-per-device upload of a plan's block lists (see plan_device.hpp).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 
 #include "cuda/check.hpp"
@@ -85,7 +86,12 @@ LocalityOrder locality_order(const Plan& plan) {
   // Spatial chunk width in blocks: 1024 tokens (8 blocks of 128). Chosen with an LRU model of
   // L2 (bench/gpu/NOTES.md): narrower chunks re-read each frame's dense neighbourhood more
   // often, wider ones let far-band blocks fall out of L2 before the next frame's rows use them.
-  const int64_t chunk = std::max<int64_t>(1, 1024 / block);
+  // RADIAL_LOCALITY_CHUNK_TOKENS overrides it, for tuning runs (read at each upload).
+  int64_t chunk_tokens = 1024;
+  if (const char* env = std::getenv("RADIAL_LOCALITY_CHUNK_TOKENS")) {
+    chunk_tokens = std::max<int64_t>(std::atoll(env), 1);
+  }
+  const int64_t chunk = std::max<int64_t>(1, chunk_tokens / block);
   struct Key {
     int64_t group, frame, within;
     int32_t row;
