@@ -1,5 +1,6 @@
 // The CUDA backend's entry point: every check that needs the device (where the pointers live,
 // alignment, what the kernels support), the cached plan upload, then one launch.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -87,18 +88,25 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
     if (variant == FwdVariant::locality) variant = FwdVariant::standard;
     if (variant == FwdVariant::locality_prefetch) variant = FwdVariant::prefetch;
   }
+  const auto stream = static_cast<cudaStream_t>(options.stream);
   if (variant == FwdVariant::hopper_persistent ||
       (variant == FwdVariant::hopper && hopper_default_persistent())) {
-    const DeviceTileSchedule schedule = device_tile_schedule(plan, q.device_index, p.batch_heads, max_ctas);
-    p.cta_offset = schedule.cta_offset;
-    p.cta_tiles = schedule.tiles;
-    p.ctas = schedule.ctas;
+    int sms = 0;
+    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, q.device_index));
+    const int64_t tiles = p.batch_heads * plan.block_rows;
+    require(tiles <= std::numeric_limits<int32_t>::max(), "batch x heads x block rows",
+            "at most 2^31 - 1 tiles for the Hopper kernel", tiles);
+    p.tiles = static_cast<int32_t>(tiles);
+    p.ctas = static_cast<int32_t>(std::min<int64_t>(max_ctas > 0 ? std::min(sms, max_ctas) : sms,
+                                                    std::max<int64_t>(tiles, 1)));
+    p.tile_order = device_handout_order(plan, q.device_index, p.batch_heads, p.ctas);
+    p.tile_counter = device_tile_counter(q.device_index, stream);
+    RADIAL_CUDA_CHECK(cudaMemsetAsync(p.tile_counter, 0, sizeof(int32_t), stream));
   }
   const double scale = detail::resolve_scale(options.scale, q.dim);
   p.scale = static_cast<float>(scale);
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);  // log2(e)
-  launch_fwd(p, q.dtype, static_cast<int>(q.dim), plan.block_size(), variant,
-             static_cast<cudaStream_t>(options.stream));
+  launch_fwd(p, q.dtype, static_cast<int>(q.dim), plan.block_size(), variant, stream);
 }
 
 }  // namespace cuda_detail

@@ -30,10 +30,12 @@ struct FwdParams {
   const int32_t* col_index = nullptr;
   const int32_t* row_order = nullptr;
   const int32_t* row_start = nullptr;  // per block row: first CSR entry to visit (or nullptr: 0)
-  // The persistent Hopper kernel's work list (tile_schedule.hpp), or nullptr: one CTA per tile.
-  const int32_t* cta_offset = nullptr;
-  const int32_t* cta_tiles = nullptr;
-  int32_t ctas = 0;  // CTAs of a persistent launch (cta_offset has ctas + 1 entries)
+  // The persistent Hopper kernel: tiles handed out in tile_order (tile_schedule.hpp) by an
+  // atomic counter, zeroed before the launch; nullptr: one CTA per tile.
+  int32_t* tile_counter = nullptr;
+  const int32_t* tile_order = nullptr;
+  int32_t tiles = 0;  // batch_heads x block_rows
+  int32_t ctas = 0;   // CTAs of a persistent launch
   float scale = 0.f;       // softmax scale (natural units), for the log-sum-exp
   float scale_log2 = 0.f;  // scale * log2(e): scores go through exp2
 };
@@ -61,9 +63,8 @@ enum class FwdVariant : int {
   hopper_serial = 9,       // each wgmma product waited for; one CTA per tile
   hopper_overlap = 10,     // softmax of block t during P V of block t-1; one CTA per tile
   hopper_pingpong = 11,    // overlap, the consumer warpgroups taking turns; one CTA per tile
-  hopper_persistent = 12,  // the library's schedule on persistent CTAs (one per SM) running
-                           // the host's tile schedule (tile_schedule.hpp)
-  hopper_3stages = 13,     // pingpong with three K/V stages (bf16, D 128); one CTA per tile
+  hopper_persistent = 12,  // the library's schedule on persistent CTAs (one per SM) taking
+                           // tiles from a counter in a host-made order (tile_schedule.hpp)
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size
@@ -74,7 +75,7 @@ void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_si
 // True for the variants of the Hopper kernel.
 bool is_hopper_variant(FwdVariant variant);
 
-// True when FwdVariant::hopper runs persistent CTAs on the host's tile schedule.
+// True when FwdVariant::hopper runs persistent CTAs.
 bool hopper_default_persistent();
 
 // True when the Hopper kernel is built in and covers this call on `device` (compute

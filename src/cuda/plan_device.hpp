@@ -3,6 +3,8 @@
 // layer, every step) allocate nothing and never wait for the host.
 #pragma once
 
+#include <cuda_runtime_api.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -15,12 +17,12 @@ struct PlanDeviceCache {
     int device = -1;
     int32_t* buffer = nullptr;  // row_offset, col_index, row_order, local_order, local_start
   };
-  // The persistent Hopper kernel's tile schedules (tile_schedule.hpp), one per device and
-  // batch x heads: cta_offset then the tiles.
+  // The persistent Hopper kernel's hand-out orders (tile_schedule.hpp), one per device,
+  // batch x heads and tail length.
   struct Schedule {
     int device = -1;
     int64_t batch_heads = 0;
-    int ctas = 0;
+    int64_t tail = 0;
     int32_t* buffer = nullptr;
   };
   std::vector<Entry> entries;         // guarded by the upload mutex in plan_upload.cpp
@@ -46,16 +48,14 @@ struct DevicePlan {
 // validated the plan.
 DevicePlan device_plan(const Plan& plan, int device);
 
-struct DeviceTileSchedule {
-  const int32_t* cta_offset = nullptr;  // ctas + 1
-  const int32_t* tiles = nullptr;
-  int ctas = 0;
-};
+// The hand-out order of batch_heads x the plan's block rows for `ctas` persistent CTAs (the
+// last 2 x ctas tiles longest first), built and uploaded on first use (thread-safe).
+const int32_t* device_handout_order(const Plan& plan, int device, int64_t batch_heads, int ctas);
 
-// The tile schedule for batch_heads x the plan's block rows over the SMs of `device` (one CTA
-// each; at most max_ctas when that is > 0), built and uploaded on first use (thread-safe).
-DeviceTileSchedule device_tile_schedule(const Plan& plan, int device, int64_t batch_heads,
-                                        int max_ctas = 0);
+// A zeroed-per-launch tile counter for persistent launches on (device, stream): one per stream,
+// so that launches on one stream, which run in order, share it, and launches on different
+// streams never do. Lives as long as the process.
+int32_t* device_tile_counter(int device, cudaStream_t stream);
 
 // Block rows ordered by kept-block count, heaviest first, so that rows with many blocks (the
 // dense tail and text rows, rows that see many frames) start early and the launch does not end

@@ -141,34 +141,39 @@ int32_t* upload(const std::vector<int32_t>& host, int device, const char* what) 
 
 }  // namespace
 
-DeviceTileSchedule device_tile_schedule(const Plan& plan, int device, int64_t batch_heads,
-                                        int max_ctas) {
-  int sms = 0;
-  {
-    DeviceGuard guard(device);
-    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  }
-  const int64_t tiles = std::max<int64_t>(batch_heads * plan.block_rows, 1);
-  if (max_ctas > 0) sms = std::min(sms, max_ctas);
-  const int ctas = static_cast<int>(std::min<int64_t>(std::max(sms, 1), tiles));
+const int32_t* device_handout_order(const Plan& plan, int device, int64_t batch_heads,
+                                    int ctas) {
+  const int64_t tail = 2 * static_cast<int64_t>(ctas);
   std::lock_guard<std::mutex> lock(upload_mutex());
   if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
   for (const PlanDeviceCache::Schedule& s : plan.device_cache->schedules) {
-    if (s.device == device && s.batch_heads == batch_heads && s.ctas == ctas) {
-      return {s.buffer, s.buffer + ctas + 1, ctas};
-    }
+    if (s.device == device && s.batch_heads == batch_heads && s.tail == tail) return s.buffer;
   }
   std::vector<int32_t> row_blocks(static_cast<size_t>(plan.block_rows));
   for (int32_t r = 0; r < plan.block_rows; ++r) {
     row_blocks[static_cast<size_t>(r)] = plan.row_offset[r + 1] - plan.row_offset[r];
   }
-  const TileSchedule schedule =
-      make_tile_schedule(row_blocks, locality_order(plan).order, batch_heads, ctas);
-  std::vector<int32_t> host(schedule.cta_offset);
-  host.insert(host.end(), schedule.tiles.begin(), schedule.tiles.end());
-  int32_t* buffer = upload(host, device, "cudaMemcpy(tile schedule, host to device)");
-  plan.device_cache->schedules.push_back({device, batch_heads, ctas, buffer});
-  return {buffer, buffer + ctas + 1, ctas};
+  const std::vector<int32_t> order =
+      handout_order(row_blocks, locality_order(plan).order, batch_heads, tail);
+  int32_t* buffer = upload(order, device, "cudaMemcpy(tile hand-out order, host to device)");
+  plan.device_cache->schedules.push_back({device, batch_heads, tail, buffer});
+  return buffer;
+}
+
+int32_t* device_tile_counter(int device, cudaStream_t stream) {
+  struct Counter {
+    int device;
+    cudaStream_t stream;
+    int32_t* counter;
+  };
+  static std::vector<Counter> counters;  // guarded by the upload mutex
+  std::lock_guard<std::mutex> lock(upload_mutex());
+  for (const Counter& c : counters) {
+    if (c.device == device && c.stream == stream) return c.counter;
+  }
+  int32_t* counter = upload(std::vector<int32_t>{0}, device, "cudaMemcpy(tile counter)");
+  counters.push_back({device, stream, counter});
+  return counter;
 }
 
 DevicePlan device_plan(const Plan& plan, int device) {

@@ -1,6 +1,7 @@
-// The persistent Hopper kernel's work list: which (batch x head, query block) tiles each
-// resident CTA runs, and in which order. Built on the host once per plan, batch x heads and
-// CTA count, then kept on the device beside the plan (plan_device.hpp).
+// The order in which the persistent Hopper kernel hands out its tiles (batch x head, query
+// block): built on the host once per plan, batch x heads and SM count, then kept on the device
+// beside the plan (plan_device.hpp). The CTAs take the next tile of this order from an atomic
+// counter whenever they finish one, so the hand-out adapts to how fast each SM really goes.
 #pragma once
 
 #include <cstdint>
@@ -8,20 +9,12 @@
 
 namespace radial::cuda_detail {
 
-struct TileSchedule {
-  std::vector<int32_t> cta_offset;  // ctas + 1: CTA c runs tiles[cta_offset[c] .. cta_offset[c+1])
-  std::vector<int32_t> tiles;       // tile ids: bh * block_rows + block row
-};
-
-// Tiles are handed out as a dynamic scheduler would, simulated here so that the kernel needs
-// no atomic counter (which two launches sharing a plan on two streams would corrupt):
-// walking the tiles in `row_order` within each batch x head (so that CTAs running side by
-// side share K/V blocks in L2), the last 2 x ctas tiles longest first, each tile goes to the
-// CTA whose work so far (kept blocks + 1 per tile) is least. The launch then ends within about
-// one tile of perfect balance, with no long tile starting last.
-// row_blocks[r]: kept key blocks of block row r; row_order: a permutation of the block rows.
-TileSchedule make_tile_schedule(const std::vector<int32_t>& row_blocks,
-                                const std::vector<int32_t>& row_order, int64_t batch_heads,
-                                int ctas);
+// Tile ids (bh * block_rows + block row) in hand-out order: each batch x head in turn, its rows
+// in `row_order` (so that CTAs running side by side share K/V blocks in L2), except that the
+// last `tail` tiles go longest first (kept blocks, row_blocks[row]), so that no long tile
+// starts last. Sorting earlier would scramble the locality order and cost L2 hits.
+std::vector<int32_t> handout_order(const std::vector<int32_t>& row_blocks,
+                                   const std::vector<int32_t>& row_order, int64_t batch_heads,
+                                   int64_t tail);
 
 }  // namespace radial::cuda_detail

@@ -24,7 +24,6 @@ constexpr int kHopperSerial = 9;    // cuda_detail::FwdVariant::hopper_serial
 constexpr int kHopperOverlap = 10;  // cuda_detail::FwdVariant::hopper_overlap
 constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
 constexpr int kHopperPersistent = 12;  // cuda_detail::FwdVariant::hopper_persistent
-constexpr int kHopper3Stages = 13;  // cuda_detail::FwdVariant::hopper_3stages
 constexpr int kPortable = 0;         // cuda_detail::FwdVariant::standard
 
 // Empty when the Hopper kernel can run here, else why not.
@@ -113,8 +112,7 @@ std::vector<Case> cases() {
                                                    {"_serial", kHopperSerial},
                                                    {"_overlap", kHopperOverlap},
                                                    {"_pingpong", kHopperPingpong},
-                                                   {"_persistent", kHopperPersistent},
-                                                   {"_3stages", kHopper3Stages}};
+                                                   {"_persistent", kHopperPersistent}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
     for (const auto& [suffix, variant] : schedules) {

@@ -14,20 +14,20 @@ enum class HopperSchedule {
   serial,    // each product waited for
   overlap,   // the softmax of block t while P V of block t-1 runs
   pingpong,  // overlap, the two warpgroups taking turns on the tensor cores
-  pingpong_3stages,  // pingpong with three K/V stages instead of two (bf16, D 128 only)
 };
 
 // The schedule and grid the library uses (bench/gpu/HOPPER_NOTES.md has the measurements):
-// one CTA per tile, which the hardware hands out in locality order as SMs free up, beat the
-// persistent CTAs on the host's static tile schedule by up to 13% on long videos (L2 hits).
-constexpr HopperSchedule kDefaultHopperSchedule = HopperSchedule::pingpong;
+// overlap matched or beat pingpong (and three K/V stages gained nothing); one CTA per tile,
+// which the hardware hands out in locality order as SMs free up, beat persistent CTAs on a
+// static host schedule by 7-16% (L2 hits; SMs do not all run at one speed).
+constexpr HopperSchedule kDefaultHopperSchedule = HopperSchedule::overlap;
 constexpr bool kDefaultHopperPersistent = false;
 
 // True when the kernel covers this dtype (bf16, f16), head dim (64, 128) and block size (128).
 bool hopper_supports(DType dtype, int head_dim, int block_size);
 
-// Launches `ctas` CTAs (params.cta_offset has ctas + 1 entries, or is null and there is one
-// CTA per tile); throws radial::Error naming the argument the kernel does not cover. The
+// Launches `ctas` CTAs (persistent ones when params.tile_counter is set, else one per tile);
+// throws radial::Error naming the argument the kernel does not cover. The
 // caller has checked that the device is compute capability 9.0.
 void launch_fwd_hopper(const FwdParams& params, DType dtype, int head_dim, int block_size,
                        HopperSchedule schedule, int ctas, cudaStream_t stream);

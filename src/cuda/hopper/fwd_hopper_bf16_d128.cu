@@ -13,9 +13,6 @@ void launch_fwd_hopper_bf16_d128(const FwdParams& p, HopperSchedule schedule, in
       return hopper::launch<T, HopperSchedule::overlap>(p, ctas, stream);
     case HopperSchedule::pingpong:
       return hopper::launch<T, HopperSchedule::pingpong>(p, ctas, stream);
-    case HopperSchedule::pingpong_3stages:
-      return hopper::launch<hopper::Traits<cutlass::bfloat16_t, 128, 3>, HopperSchedule::pingpong>(
-          p, ctas, stream);
   }
 }
 

@@ -1,17 +1,20 @@
-// The Hopper forward kernel (sm_90a): warp-specialised, persistent, block-sparse.
+// The Hopper forward kernel (sm_90a): warp-specialised, block-sparse.
 //
 // 384 threads. Warpgroup 0 is the producer: one thread issues TMA copies of each tile's Q and
 // of the K and V blocks its plan row names into kStages shared-memory stages, on full/empty
-// mbarriers; its registers go to the consumers (setmaxnreg 24/240). Warpgroups 1 and 2 each
-// own 64 query rows of the tile. A CTA runs the tiles the host scheduler gave it
-// (tile_schedule.hpp), one after the other; the pipeline runs on across tiles, so the next
+// mbarriers; its registers go to the consumers (setmaxnreg 40/232). Warpgroups 1 and 2 each
+// own 64 query rows of the tile (one query block).
+//
+// Grid: one CTA per tile, or persistent CTAs (one per SM) that take tiles from an atomic
+// counter in a host-made order (tile_schedule.hpp); the producer hands each tile index to the
+// consumers through a two-slot mailbox, and the pipeline runs on across tiles, so the next
 // tile's Q and first K/V blocks load during this tile's last products and epilogue.
 //
 // Consumer schedules (HopperSchedule):
 //   serial:   S = Q K^T, softmax, O += P V, each product waited for.
 //   overlap:  S(t) and P(t-1) V(t-1) issued together; the softmax of S(t) runs while P V is
 //             on the tensor cores (FlashAttention-3's intra-warpgroup overlap).
-//   pingpong: overlap, and the two warpgroups take turns issuing (named barriers), so that one
+//   pingpong: overlap, and the two warpgroups take turns issuing (mbarriers), so that one
 //             warpgroup's softmax also runs under the other's products.
 #pragma once
 
@@ -36,12 +39,15 @@ template <int kStages>
 struct Barriers {
   uint64_t q_full, q_empty;
   uint64_t turn[2];  // pingpong: the warpgroups' turns on the tensor cores
+  uint64_t tile_full[2], tile_empty[2];  // persistent: the tile-index mailbox
+  int32_t tile_slot[2];
   uint64_t k_full[kStages], k_empty[kStages], v_full[kStages], v_empty[kStages];
 };
 
 template <class T>
 constexpr int smem_bytes() {
   // Q, the K stages, the V stages (1024-aligned for the swizzle), the barriers, + alignment.
+  static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   return T::kQBytes + 2 * T::kStages * T::kTileBytes + 256 + 1024;
 }
 
@@ -54,8 +60,8 @@ struct Tile {
 __device__ __forceinline__ Tile load_tile(const FwdParams& p, int index) {
   int qblock;
   int64_t bh;
-  if (p.cta_tiles != nullptr) {
-    const int id = __ldg(p.cta_tiles + index);
+  if (p.tile_order != nullptr) {
+    const int id = __ldg(p.tile_order + index);
     bh = id / p.block_rows;
     qblock = id - static_cast<int>(bh) * p.block_rows;
   } else {  // one tile per CTA, rows in row_order within each (batch, head)
@@ -80,6 +86,33 @@ __device__ __forceinline__ int key_start(const FwdParams& p, const Tile& t, int 
   return __ldg(p.col_index + t.begin + (e >= t.n_blocks ? e - t.n_blocks : e)) * 128;
 }
 
+// The index of this CTA's j-th tile, or -1 when it has no more. Producer side: takes it from
+// the counter and posts it in mailbox slot j % 2 (once the consumers have read what that slot
+// held two tiles ago). Consumer side: reads the slot.
+template <int kStages>
+__device__ __forceinline__ int next_tile_producer(const FwdParams& p, Barriers<kStages>* bars,
+                                                  int j) {
+  if (p.tile_counter == nullptr) return j == 0 ? static_cast<int>(blockIdx.x) : -1;
+  const int s = j & 1;
+  if (j >= 2) mbar_wait(smem_addr(&bars->tile_empty[s]), ((j >> 1) - 1) & 1);
+  int index = atomicAdd(p.tile_counter, 1);
+  if (index >= p.tiles) index = -1;
+  *reinterpret_cast<volatile int32_t*>(&bars->tile_slot[s]) = index;
+  mbar_arrive(smem_addr(&bars->tile_full[s]));  // release: the slot is visible to the waiters
+  return index;
+}
+
+template <int kStages>
+__device__ __forceinline__ int next_tile_consumer(const FwdParams& p, Barriers<kStages>* bars,
+                                                  int j) {
+  if (p.tile_counter == nullptr) return j == 0 ? static_cast<int>(blockIdx.x) : -1;
+  const int s = j & 1;
+  mbar_wait(smem_addr(&bars->tile_full[s]), (j >> 1) & 1);
+  const int index = *reinterpret_cast<volatile int32_t*>(&bars->tile_slot[s]);
+  mbar_arrive(smem_addr(&bars->tile_empty[s]));
+  return index;
+}
+
 // A [128, kD] tile at row `row` of (head h, batch b): one TMA box per 64-column slab.
 template <class T>
 __device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, uint32_t bar,
@@ -97,14 +130,15 @@ template <class T>
 __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* tq,
                                         const CUtensorMap* tk, const CUtensorMap* tv,
                                         uint32_t sq, uint32_t sk, uint32_t sv,
-                                        Barriers<T::kStages>* bars, int tile_begin,
-                                        int tile_end) {
+                                        Barriers<T::kStages>* bars) {
   constexpr int kS = T::kStages;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   int it = 0;
-  for (int i = tile_begin, j = 0; i < tile_end; ++i, ++j) {
-    const Tile tile = load_tile(p, i);
+  for (int j = 0;; ++j) {
+    const int index = next_tile_producer(p, bars, j);
+    if (index < 0) break;
+    const Tile tile = load_tile(p, index);
     const auto load_q = [&] {
       if (j > 0) mbar_wait(q_empty, (j - 1) & 1);
       mbar_arrive_expect_tx(q_full, T::kQBytes);
@@ -131,8 +165,7 @@ template <class T, HopperSchedule kSchedule>
 __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element* q_smem,
                                         typename T::Element* k_smem,
                                         typename T::Element* v_smem,
-                                        Barriers<T::kStages>* bars, int tile_begin,
-                                        int tile_end) {
+                                        Barriers<T::kStages>* bars) {
   using Element = typename T::Element;
   constexpr int kS = T::kStages;
   constexpr bool kPingpong = kSchedule == HopperSchedule::pingpong;
@@ -175,8 +208,10 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
   }
 
   int it = 0;  // K/V blocks consumed so far, over all tiles
-  for (int i = tile_begin, j = 0; i < tile_end; ++i, ++j) {
-    const Tile tile = load_tile(p, i);
+  for (int j = 0;; ++j) {
+    const int index = next_tile_consumer(p, bars, j);
+    if (index < 0) break;
+    const Tile tile = load_tile(p, index);
     const int n = tile.n_blocks;
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
@@ -268,17 +303,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   Element* v_smem = k_smem + kS * T::kBN * T::kD;
   auto* bars = reinterpret_cast<Barriers<kS>*>(v_smem + kS * T::kBN * T::kD);
 
-  int tile_begin = static_cast<int>(blockIdx.x), tile_end = tile_begin + 1;
-  if (p.cta_offset != nullptr) {
-    tile_begin = __ldg(p.cta_offset + blockIdx.x);
-    tile_end = __ldg(p.cta_offset + blockIdx.x + 1);
-  }
-
   if (threadIdx.x == 0) {
     mbar_init(smem_addr(&bars->q_full), 1);
     mbar_init(smem_addr(&bars->q_empty), kConsumers);
     mbar_init(smem_addr(&bars->turn[0]), 128);
     mbar_init(smem_addr(&bars->turn[1]), 128);
+    for (int s = 0; s < 2; ++s) {
+      mbar_init(smem_addr(&bars->tile_full[s]), 1);
+      mbar_init(smem_addr(&bars->tile_empty[s]), kConsumers);
+    }
     for (int s = 0; s < kS; ++s) {
       mbar_init(smem_addr(&bars->k_full[s]), 1);
       mbar_init(smem_addr(&bars->v_full[s]), 1);
@@ -293,16 +326,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     regs_decrease<40>();
     if (threadIdx.x == 0) {
       produce<T>(p, &tq, &tk, &tv, smem_addr(q_smem), smem_addr(k_smem), smem_addr(v_smem),
-                 bars, tile_begin, tile_end);
+                 bars);
     }
   } else {
     regs_increase<232>();  // 128 x 40 + 256 x 232 = 64512 of the 65536 registers
-    consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars, tile_begin, tile_end);
+    consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars);
   }
 #endif
 }
 
-// Builds the tensor maps and launches one CTA per entry of the work list (or per tile).
+// Builds the tensor maps and launches `ctas` CTAs (one per tile, or persistent).
 template <class T, HopperSchedule kSchedule>
 void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
   const TensorMaps maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element,
