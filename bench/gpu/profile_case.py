@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Runs benchmark cases with chosen kernel variants, one launch each, for Nsight Compute:
-ncu --clock-control none -k regex:fwd_kernel python3 profile_case.py BUILD_DIR HEADS SPEC...
+ncu --clock-control none -k regex:fwd_ python3 profile_case.py BUILD_DIR HEADS SPEC...
 
 usage: profile_case.py BUILD_DIR HEADS CASE:VARIANT [CASE:VARIANT ...]
   HEADS overrides the cases' head counts (0 keeps them): kernel replay saves and restores every
@@ -26,9 +26,10 @@ def main():
     for spec in sys.argv[3:]:
         index, variant = (int(x) for x in spec.split(":"))
         name, model, frames, height, width, decay, heads = CASES[index][:7]
+        dense = len(CASES[index]) > 7 and CASES[index][7]
         heads = head_override or heads
         f, t = shim.geometry(model, frames, height, width)
-        plan = shim.plan(model, f, t, decay, BLOCK)
+        plan = shim.plan(model, f, t, decay, BLOCK, dense=dense)
         q, k, v = (torch.randn(1, heads, plan.seq_len, D, device="cuda", dtype=torch.bfloat16)
                    for _ in range(3))
         out = torch.empty_like(q)
