@@ -22,6 +22,9 @@ struct AttentionOptions {
 // q, k, v, out: [batch, seq, heads, head_dim] views (any strides, head_dim contiguous), all of
 // one dtype and device; seq == plan.seq_len. lse: float32 [batch, heads, seq] contiguous, on
 // the tensors' device, or nullptr when not wanted. Throws Error on any mismatch before any work.
+// On CUDA it runs the Hopper kernel on compute capability 9.0 where that covers the call (bf16
+// or f16, head_dim 64 or 128, block 128; RADIAL_PORTABLE_KERNEL=1 in the environment turns it
+// off), else the portable sm80+ kernel.
 void attention(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
                const TensorView& out, float* lse, const AttentionOptions& options = {});
 
