@@ -53,7 +53,7 @@ CASES = [
 VARIANTS = {0: "portable", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
             4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first",
             8: "hopper", 9: "hopper_serial", 10: "hopper_overlap", 11: "hopper_pingpong",
-            12: "hopper_persistent"}
+            12: "hopper_persistent", 13: "hopper_q_registers"}
 VARIANT_TITLES = {"portable": "radial portable (mma.sync)",
                   "eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
                   "natural_order": "radial natural order", "locality": "radial locality order",
@@ -64,7 +64,8 @@ VARIANT_TITLES = {"portable": "radial portable (mma.sync)",
                   "hopper_serial": "radial Hopper serial",
                   "hopper_overlap": "radial Hopper overlap",
                   "hopper_pingpong": "radial Hopper pingpong",
-                  "hopper_persistent": "radial Hopper, persistent CTAs"}
+                  "hopper_persistent": "radial Hopper, persistent CTAs",
+                  "hopper_q_registers": "radial Hopper, Q in registers"}
 D, BLOCK = 128, 128
 
 

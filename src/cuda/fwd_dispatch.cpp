@@ -12,7 +12,7 @@
 namespace radial::cuda_detail {
 
 bool is_hopper_variant(FwdVariant variant) {
-  return variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_persistent;
+  return variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_q_registers;
 }
 
 void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_size,
@@ -29,6 +29,7 @@ void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_si
     if (variant == FwdVariant::hopper_serial) schedule = HopperSchedule::serial;
     if (variant == FwdVariant::hopper_overlap) schedule = HopperSchedule::overlap;
     if (variant == FwdVariant::hopper_pingpong) schedule = HopperSchedule::pingpong;
+    if (variant == FwdVariant::hopper_q_registers) schedule = HopperSchedule::overlap_q_registers;
     const int ctas = params.tile_counter != nullptr
                          ? params.ctas
                          : static_cast<int>(params.batch_heads * params.block_rows);

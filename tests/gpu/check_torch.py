@@ -22,7 +22,7 @@ LSE_TOL = 1e-3
 # layout, scale, variant (-1: the public attention(), else cuda_detail::FwdVariant: 0 standard,
 # 1 eight warps, 2 double buffered, 3 natural row order, 4 locality order (as standard),
 # 5 L2 prefetch, 6 locality order + L2 prefetch, 7 heavy-first row order; on compute capability
-# 9.0 only: 8 the Hopper kernel, 9 serial, 10 overlap, 11 pingpong, 12 persistent). On an
+# 9.0 only: 8 the Hopper kernel, 9 serial, 10 overlap, 11 pingpong, 12 persistent, 13 Q in registers). On an
 # H100 the public attention() (-1) runs the Hopper kernel for bf16/f16, D 64/128, block 128.
 BF, HF = torch.bfloat16, torch.float16
 CASES = [
@@ -49,6 +49,7 @@ CASES = [
     ("hopper_wan_bf16_d128_overlap", "wan", 16, 480, 0, -1, 1.0, 128, False, BF, 1, 2, 128, "bshd", 0.0, 10),
     ("hopper_hunyuan_text_bf16_d128_pingpong", "hunyuan", 14, 600, 128, 77, 0.95, 128, False, BF, 1, 2, 128, "packed", 0.0, 11),
     ("hopper_dense_bf16_d128_persistent", "wan", 1, 1001, 0, -1, 1.0, 128, True, BF, 1, 4, 128, "bshd", 0.0, 12),
+    ("hopper_hunyuan_text_bf16_d128_q_registers", "hunyuan", 5, 990, 256, 119, 0.95, 128, False, BF, 1, 2, 128, "bshd", 0.0, 13),
     ("hopper_wan_bf16_d128_persistent_batch", "wan", 16, 480, 0, -1, 1.0, 128, False, BF, 2, 2, 128, "bhsd", 0.0, 12),
 ]
 

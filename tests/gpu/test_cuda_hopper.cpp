@@ -24,6 +24,7 @@ constexpr int kHopperSerial = 9;    // cuda_detail::FwdVariant::hopper_serial
 constexpr int kHopperOverlap = 10;  // cuda_detail::FwdVariant::hopper_overlap
 constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
 constexpr int kHopperPersistent = 12;  // cuda_detail::FwdVariant::hopper_persistent
+constexpr int kHopperQRegisters = 13;  // cuda_detail::FwdVariant::hopper_q_registers
 constexpr int kPortable = 0;         // cuda_detail::FwdVariant::standard
 
 // Empty when the Hopper kernel can run here, else why not.
@@ -112,7 +113,8 @@ std::vector<Case> cases() {
                                                    {"_serial", kHopperSerial},
                                                    {"_overlap", kHopperOverlap},
                                                    {"_pingpong", kHopperPingpong},
-                                                   {"_persistent", kHopperPersistent}};
+                                                   {"_persistent", kHopperPersistent},
+                                                   {"_q_registers", kHopperQRegisters}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
     for (const auto& [suffix, variant] : schedules) {

@@ -14,6 +14,7 @@ enum class HopperSchedule {
   serial,    // each product waited for
   overlap,   // the softmax of block t while P V of block t-1 runs
   pingpong,  // overlap, the two warpgroups taking turns on the tensor cores
+  overlap_q_registers,  // overlap with Q in registers (RS Q K^T; bf16, D 128 only)
 };
 
 // The schedule and grid the library uses (bench/gpu/HOPPER_NOTES.md has the measurements):

@@ -13,6 +13,8 @@ void launch_fwd_hopper_bf16_d128(const FwdParams& p, HopperSchedule schedule, in
       return hopper::launch<T, HopperSchedule::overlap>(p, ctas, stream);
     case HopperSchedule::pingpong:
       return hopper::launch<T, HopperSchedule::pingpong>(p, ctas, stream);
+    case HopperSchedule::overlap_q_registers:
+      return hopper::launch<T, HopperSchedule::overlap_q_registers>(p, ctas, stream);
   }
 }
 

@@ -169,6 +169,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
   using Element = typename T::Element;
   constexpr int kS = T::kStages;
   constexpr bool kPingpong = kSchedule == HopperSchedule::pingpong;
+  constexpr bool kQRegs = kSchedule == HopperSchedule::overlap_q_registers;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
@@ -178,7 +179,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
   Tensor sVt = make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutVt{});
-  typename T::MmaQK mma_qk;
+  std::conditional_t<kQRegs, typename T::MmaQKrs, typename T::MmaQK> mma_qk;
   typename T::MmaPV mma_pv;
   auto thr_qk = mma_qk.get_thread_slice(tid);
   auto thr_pv = mma_pv.get_thread_slice(tid);
@@ -216,7 +217,16 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
     mbar_wait(q_full, j & 1);
-    if (n == 0) mbar_arrive(q_empty);
+    if constexpr (kQRegs) {  // Q into registers once; its shared memory is free again
+      auto s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_qk);
+      auto thr_s2r = s2r.get_thread_slice(tid);
+      Tensor tQsQ = thr_s2r.partition_S(sQ);
+      Tensor tQrQ = thr_s2r.retile_D(tSrQ);
+      cute::copy(s2r, tQsQ, tQrQ);
+      mbar_arrive(q_empty);
+    } else if (n == 0) {
+      mbar_arrive(q_empty);
+    }
 
     if constexpr (kSchedule == HopperSchedule::serial) {
       for (int t = 0; t < n; ++t) {
@@ -226,7 +236,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
-        if (t == n - 1) mbar_arrive(q_empty);
+        if (t == n - 1 && !kQRegs) mbar_arrive(q_empty);
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax(tSrS, key_start(p, tile, t), p.key_limit, p.scale_log2, row_max,
                        row_sum, alpha, lane);
@@ -247,7 +257,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
         turn_pass();
-        if (n == 1) mbar_arrive(q_empty);
+        if (n == 1 && !kQRegs) mbar_arrive(q_empty);
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax(tSrS, key_start(p, tile, 0), p.key_limit, p.scale_log2, row_max,
                        row_sum, alpha, lane);
@@ -263,7 +273,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
         turn_pass();
-        if (t == n - 1) mbar_arrive(q_empty);
+        if (t == n - 1 && !kQRegs) mbar_arrive(q_empty);
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax(tSrS, key_start(p, tile, t), p.key_limit, p.scale_log2, row_max,
                        row_sum, alpha, lane);
