@@ -61,11 +61,12 @@ enum class FwdVariant : int {
   hopper = 8,              // the library's schedule and grid (kDefaultHopperSchedule, one CTA
                            // per tile unless kDefaultHopperPersistent)
   hopper_serial = 9,       // each wgmma product waited for; one CTA per tile
-  hopper_overlap = 10,     // softmax of block t during P V of block t-1; one CTA per tile
+  hopper_overlap = 10,     // softmax of block t during P V of block t-1, Q read from shared
+                           // memory by each Q K^T; one CTA per tile
   hopper_pingpong = 11,    // overlap, the consumer warpgroups taking turns; one CTA per tile
   hopper_persistent = 12,  // the library's schedule on persistent CTAs (one per SM) taking
                            // tiles from a counter in a host-made order (tile_schedule.hpp)
-  hopper_q_registers = 13,  // overlap with Q held in registers (bf16, D 128); one CTA per tile
+  hopper_q_registers = 13,  // overlap with Q held in registers; one CTA per tile
 };
 
 // Launches the forward kernel for dtype (bf16 or f16), head dim (64 or 128) and block size

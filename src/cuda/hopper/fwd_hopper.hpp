@@ -14,14 +14,15 @@ enum class HopperSchedule {
   serial,    // each product waited for
   overlap,   // the softmax of block t while P V of block t-1 runs
   pingpong,  // overlap, the two warpgroups taking turns on the tensor cores
-  overlap_q_registers,  // overlap with Q in registers (RS Q K^T; bf16, D 128 only)
+  overlap_q_registers,  // overlap with Q in registers (RS Q K^T, loaded once per tile)
 };
 
 // The schedule and grid the library uses (bench/gpu/HOPPER_NOTES.md has the measurements):
-// overlap matched or beat pingpong (and three K/V stages gained nothing); one CTA per tile,
-// which the hardware hands out in locality order as SMs free up, beat persistent CTAs on a
-// static host schedule by 7-16% (L2 hits; SMs do not all run at one speed).
-constexpr HopperSchedule kDefaultHopperSchedule = HopperSchedule::overlap;
+// overlap matched or beat pingpong (and three K/V stages gained nothing); Q in registers gave
+// 2-3% more than Q read from shared memory by every Q K^T; one CTA per tile, which the hardware
+// hands out in locality order as SMs free up, matched persistent CTAs on an atomic counter
+// (and beat persistent CTAs on a static host schedule by 7-16%).
+constexpr HopperSchedule kDefaultHopperSchedule = HopperSchedule::overlap_q_registers;
 constexpr bool kDefaultHopperPersistent = false;
 
 // True when the kernel covers this dtype (bf16, f16), head dim (64, 128) and block size (128).

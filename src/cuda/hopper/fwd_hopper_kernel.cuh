@@ -16,6 +16,8 @@
 //             on the tensor cores (FlashAttention-3's intra-warpgroup overlap).
 //   pingpong: overlap, and the two warpgroups take turns issuing (mbarriers), so that one
 //             warpgroup's softmax also runs under the other's products.
+//   overlap_q_registers: overlap with Q loaded into registers once per tile (ldmatrix) and
+//             Q K^T from registers (RS): a fifth less shared-memory operand traffic.
 #pragma once
 
 #include <cuda.h>
