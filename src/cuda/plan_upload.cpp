@@ -38,22 +38,23 @@ class DeviceGuard {
 
 }  // namespace
 
+namespace {
+
+// Frees a buffer on its device. Errors are ignored: at process exit the runtime may already be
+// gone.
+void free_on(int device, void* buffer) {
+  int previous = 0;
+  const bool have = cudaGetDevice(&previous) == cudaSuccess;
+  if (cudaSetDevice(device) == cudaSuccess) cudaFree(buffer);
+  if (have) cudaSetDevice(previous);
+  cudaGetLastError();
+}
+
+}  // namespace
+
 PlanDeviceCache::~PlanDeviceCache() {
-  for (const Schedule& schedule : schedules) {
-    int previous = 0;
-    const bool have = cudaGetDevice(&previous) == cudaSuccess;
-    if (cudaSetDevice(schedule.device) == cudaSuccess) cudaFree(schedule.buffer);
-    if (have) cudaSetDevice(previous);
-    cudaGetLastError();
-  }
-  for (const Entry& entry : entries) {
-    // Errors are ignored: at process exit the runtime may already be gone.
-    int previous = 0;
-    const bool have = cudaGetDevice(&previous) == cudaSuccess;
-    if (cudaSetDevice(entry.device) == cudaSuccess) cudaFree(entry.buffer);
-    if (have) cudaSetDevice(previous);
-    cudaGetLastError();
-  }
+  for (const Schedule& schedule : schedules) free_on(schedule.device, schedule.buffer);
+  for (const Entry& entry : entries) free_on(entry.device, entry.buffer);
 }
 
 namespace cuda_detail {

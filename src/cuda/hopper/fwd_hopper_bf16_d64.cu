@@ -1,14 +1,9 @@
-// The Hopper kernel for bf16, head dim 64: the library's schedule only.
+// The Hopper kernel for bf16, head dim 64: the library's schedule only (the dispatcher checks).
 #include "cuda/hopper/fwd_hopper_kernel.cuh"
-#include "radial/error.hpp"
 
 namespace radial::cuda_detail {
 
-void launch_fwd_hopper_bf16_d64(const FwdParams& p, HopperSchedule schedule, int ctas,
-                                   cudaStream_t stream) {
-  require(schedule == kDefaultHopperSchedule, "variant",
-          "the default Hopper schedule (the others are built for bf16, head dim 128 only)",
-          static_cast<int>(schedule));
+void launch_fwd_hopper_bf16_d64(const FwdParams& p, HopperSchedule, int ctas, cudaStream_t stream) {
   hopper::launch<hopper::Traits<cutlass::bfloat16_t, 64>, kDefaultHopperSchedule>(p, ctas, stream);
 }
 

@@ -19,6 +19,9 @@ void launch_fwd_hopper(const FwdParams& p, DType dtype, int head_dim, int block_
           head_dim);
   require(block_size == 128, "plan.block_size", "128 for the Hopper kernel", block_size);
   const bool bf16 = dtype == DType::bf16;
+  require(schedule == kDefaultHopperSchedule || (bf16 && head_dim == 128), "variant",
+          "the default Hopper schedule (the others are built for bf16, head dim 128 only)",
+          static_cast<int>(schedule));
   if (head_dim == 128) {
     (bf16 ? launch_fwd_hopper_bf16_d128 : launch_fwd_hopper_f16_d128)(p, schedule, ctas, stream);
   } else {

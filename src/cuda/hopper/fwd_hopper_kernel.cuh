@@ -357,7 +357,8 @@ void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, maps.q, maps.k, maps.v);
-  cuda_detail::check_cuda(cudaGetLastError(), "fwd_hopper_kernel<<<...>>> (launch of the Hopper kernel)");
+  cuda_detail::check_cuda(cudaGetLastError(),
+                          "fwd_hopper_kernel<<<...>>> (launch of the Hopper kernel)");
 }
 
 }  // namespace radial::cuda_detail::hopper

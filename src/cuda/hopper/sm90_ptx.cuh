@@ -1,6 +1,6 @@
 // The few sm90 instructions the warp-specialised kernel issues directly: mbarriers (with
-// transaction counts), bulk tensor copies (TMA) completing on them, named barriers, and
-// register reallocation between warpgroups.
+// transaction counts), bulk tensor copies (TMA) completing on them, and register reallocation
+// between warpgroups.
 #pragma once
 
 #include <cuda.h>
@@ -59,14 +59,6 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map
       " [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
       : "memory");
-}
-
-__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
-__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 template <int N>
