@@ -34,11 +34,14 @@ bool hopper_supports(DType dtype, int head_dim, int block_size);
 void launch_fwd_hopper(const FwdParams& params, DType dtype, int head_dim, int block_size,
                        HopperSchedule schedule, int ctas, cudaStream_t stream);
 
-// One entry per (dtype, head dim), each in its own file; bf16 D 128 also has the other
-// schedules, for the benchmark.
-void launch_fwd_hopper_bf16_d128(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
-void launch_fwd_hopper_f16_d128(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
-void launch_fwd_hopper_bf16_d64(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
-void launch_fwd_hopper_f16_d64(const FwdParams&, HopperSchedule, int ctas, cudaStream_t);
+// One instantiation per file: the library's schedule for each (dtype, head dim), and the other
+// schedules for bf16, head dim 128 (the benchmark compares them).
+void launch_fwd_hopper_bf16_d128(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_f16_d128(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_bf16_d64(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_f16_d64(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_bf16_d128_serial(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_bf16_d128_overlap(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_bf16_d128_pingpong(const FwdParams&, int ctas, cudaStream_t);
 
 }  // namespace radial::cuda_detail

@@ -22,10 +22,23 @@ void launch_fwd_hopper(const FwdParams& p, DType dtype, int head_dim, int block_
   require(schedule == kDefaultHopperSchedule || (bf16 && head_dim == 128), "variant",
           "the default Hopper schedule (the others are built for bf16, head dim 128 only)",
           static_cast<int>(schedule));
+  if (schedule != kDefaultHopperSchedule) {
+    switch (schedule) {
+      case HopperSchedule::serial:
+        return launch_fwd_hopper_bf16_d128_serial(p, ctas, stream);
+      case HopperSchedule::overlap:
+        return launch_fwd_hopper_bf16_d128_overlap(p, ctas, stream);
+      case HopperSchedule::pingpong:
+        return launch_fwd_hopper_bf16_d128_pingpong(p, ctas, stream);
+      default:
+        throw Error("variant", "a Hopper schedule that is built",
+                    std::to_string(static_cast<int>(schedule)));
+    }
+  }
   if (head_dim == 128) {
-    (bf16 ? launch_fwd_hopper_bf16_d128 : launch_fwd_hopper_f16_d128)(p, schedule, ctas, stream);
+    (bf16 ? launch_fwd_hopper_bf16_d128 : launch_fwd_hopper_f16_d128)(p, ctas, stream);
   } else {
-    (bf16 ? launch_fwd_hopper_bf16_d64 : launch_fwd_hopper_f16_d64)(p, schedule, ctas, stream);
+    (bf16 ? launch_fwd_hopper_bf16_d64 : launch_fwd_hopper_f16_d64)(p, ctas, stream);
   }
 }
 

@@ -1,9 +1,9 @@
-// The Hopper kernel for f16, head dim 64: the library's schedule only (the dispatcher checks).
+// The Hopper kernel for f16, head dim 64, with the library's schedule.
 #include "cuda/hopper/fwd_hopper_kernel.cuh"
 
 namespace radial::cuda_detail {
 
-void launch_fwd_hopper_f16_d64(const FwdParams& p, HopperSchedule, int ctas, cudaStream_t stream) {
+void launch_fwd_hopper_f16_d64(const FwdParams& p, int ctas, cudaStream_t stream) {
   hopper::launch<hopper::Traits<cutlass::half_t, 64>, kDefaultHopperSchedule>(p, ctas, stream);
 }
 
