@@ -89,13 +89,16 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
     if (variant == FwdVariant::locality_prefetch) variant = FwdVariant::prefetch;
   }
   const auto stream = static_cast<cudaStream_t>(options.stream);
+  const int64_t tiles = p.batch_heads * plan.block_rows;
+  if (is_hopper_variant(variant)) {  // it indexes tiles (and CTAs) with 32-bit integers
+    require(tiles <= std::numeric_limits<int32_t>::max(), "batch x heads x block rows",
+            "at most 2^31 - 1 tiles for the Hopper kernel", tiles);
+  }
   if (variant == FwdVariant::hopper_persistent ||
       (variant == FwdVariant::hopper && hopper_default_persistent())) {
     int sms = 0;
-    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, q.device_index));
-    const int64_t tiles = p.batch_heads * plan.block_rows;
-    require(tiles <= std::numeric_limits<int32_t>::max(), "batch x heads x block rows",
-            "at most 2^31 - 1 tiles for the Hopper kernel", tiles);
+    RADIAL_CUDA_CHECK(
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, q.device_index));
     p.tiles = static_cast<int32_t>(tiles);
     p.ctas = static_cast<int32_t>(std::min<int64_t>(max_ctas > 0 ? std::min(sms, max_ctas) : sms,
                                                     std::max<int64_t>(tiles, 1)));

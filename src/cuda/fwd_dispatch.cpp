@@ -36,7 +36,9 @@ void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_si
     launch_fwd_hopper(params, dtype, head_dim, block_size, schedule, ctas, stream);
     return;
 #else
-    throw Error("variant", "a kernel built in (the Hopper kernel needs -DRADIAL_HOPPER=ON)",
+    throw Error("variant",
+                "a kernel built in (the Hopper kernel needs CuTe at build time: pip install "
+                "nvidia-cutlass==4.2.0.0, RADIAL_HOPPER=AUTO or ON)",
                 std::to_string(static_cast<int>(variant)));
 #endif
   }

@@ -1,7 +1,8 @@
 // The Hopper (sm_90a) forward kernels (FwdVariant::hopper.., src/cuda/hopper) against the
 // float64 CPU reference on fresh random inputs: partial last blocks, masked text keys, rotated
 // block lists, dense plans, many key blocks per row, batch and heads, every layout. Skipped,
-// saying why, unless the build has RADIAL_HOPPER=ON and the device is compute capability 9.0.
+// saying why, unless the Hopper kernel is built in (CuTe found) and the device is compute
+// capability 9.0.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
@@ -38,7 +39,7 @@ std::string hopper_unavailable() {
     const Plan plan = make_plan(geo(1, 128), spec(Model::wan, 1.0));
     run_case(plan, run(DType::bf16, 1, 1, 128, Layout::bshd), kHopper);
   } catch (const Error& e) {
-    if (e.argument() == "variant") return "built without RADIAL_HOPPER";
+    if (e.argument() == "variant") return "built without the Hopper kernel (no CuTe)";
     throw;
   }
   return "";

@@ -1,4 +1,5 @@
-// The Hopper (sm_90a) forward kernel's entry points, compiled only with RADIAL_HOPPER=ON.
+// The Hopper (sm_90a) forward kernel's entry points, compiled when CuTe is found
+// (RADIAL_HOPPER=AUTO, the default) or required (ON).
 #pragma once
 
 #include <cuda_runtime_api.h>
