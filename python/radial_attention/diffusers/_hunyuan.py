@@ -28,13 +28,8 @@ class HunyuanRadialProcessor(RadialProcessorBase):
         if single_stream:
             hidden_states = torch.cat([hidden_states, encoder_hidden_states], dim=1)
 
-        query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
-        key = attn.to_k(hidden_states).unflatten(2, (attn.heads, -1))
-        value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
+        query, key, value = _project(attn.heads, hidden_states, attn.to_q, attn.to_k, attn.to_v,
+                                     attn.norm_q, attn.norm_k)
 
         if image_rotary_emb is not None:
             from diffusers.models.embeddings import apply_rotary_emb
@@ -47,13 +42,9 @@ class HunyuanRadialProcessor(RadialProcessorBase):
                              key[:, video:]], dim=1)
 
         if attn.add_q_proj is not None and encoder_hidden_states is not None:
-            eq = attn.add_q_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-            ek = attn.add_k_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-            ev = attn.add_v_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
-            if attn.norm_added_q is not None:
-                eq = attn.norm_added_q(eq)
-            if attn.norm_added_k is not None:
-                ek = attn.norm_added_k(ek)
+            eq, ek, ev = _project(attn.heads, encoder_hidden_states, attn.add_q_proj,
+                                  attn.add_k_proj, attn.add_v_proj, attn.norm_added_q,
+                                  attn.norm_added_k)
             query = torch.cat([query, eq], dim=1)
             key = torch.cat([key, ek], dim=1)
             value = torch.cat([value, ev], dim=1)
@@ -81,6 +72,17 @@ class HunyuanRadialProcessor(RadialProcessorBase):
                              -1 if valid[i] >= text else valid[i], parallel=True)
                  for i in range(query.shape[0])]
         return torch.cat(parts, dim=0)
+
+
+def _project(heads, x, to_q, to_k, to_v, norm_q, norm_k):
+    """Query, key and value of one stream as [B, S, heads, D], queries and keys normalised
+    where the block has norms."""
+    query, key, value = (proj(x).unflatten(2, (heads, -1)) for proj in (to_q, to_k, to_v))
+    if norm_q is not None:
+        query = norm_q(query)
+    if norm_k is not None:
+        key = norm_k(key)
+    return query, key, value
 
 
 def self_attentions(transformer):
