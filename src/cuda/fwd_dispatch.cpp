@@ -11,6 +11,24 @@
 
 namespace radial::cuda_detail {
 
+#ifdef RADIAL_WITH_HOPPER
+namespace {
+
+// Compute capability of `device` as major * 10 + minor, or -1 when it cannot be read (a bad
+// index is left to the argument checks, which name it).
+int compute_capability(int device) {
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return major * 10 + minor;
+}
+
+}  // namespace
+#endif
+
 bool is_hopper_variant(FwdVariant variant) {
   return variant >= FwdVariant::hopper && variant <= FwdVariant::hopper_q_registers;
 }
@@ -19,12 +37,11 @@ void launch_fwd(const FwdParams& params, DType dtype, int head_dim, int block_si
                 FwdVariant variant, cudaStream_t stream) {
   if (is_hopper_variant(variant)) {
 #ifdef RADIAL_WITH_HOPPER
-    int device = 0, major = 0, minor = 0;
+    int device = 0;
     RADIAL_CUDA_CHECK(cudaGetDevice(&device));
-    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-    require(major == 9 && minor == 0, "device", "compute capability 9.0 for the Hopper kernel",
-            std::to_string(major) + "." + std::to_string(minor));
+    const int cc = compute_capability(device);
+    require(cc == 90, "device", "compute capability 9.0 for the Hopper kernel",
+            std::to_string(cc / 10) + "." + std::to_string(cc % 10));
     HopperSchedule schedule = kDefaultHopperSchedule;
     if (variant == FwdVariant::hopper_serial) schedule = HopperSchedule::serial;
     if (variant == FwdVariant::hopper_overlap) schedule = HopperSchedule::overlap;
@@ -60,15 +77,7 @@ bool hopper_default_persistent() {
 
 bool hopper_covers(DType dtype, int head_dim, int block_size, int device) {
 #ifdef RADIAL_WITH_HOPPER
-  if (!hopper_supports(dtype, head_dim, block_size)) return false;
-  // A bad device index is left to the argument checks, which name it.
-  int major = 0, minor = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return major == 9 && minor == 0;
+  return hopper_supports(dtype, head_dim, block_size) && compute_capability(device) == 90;
 #else
   (void)dtype, (void)head_dim, (void)block_size, (void)device;
   return false;
