@@ -31,7 +31,7 @@ def poisoned(monkeypatch):
 
 def golden_dir():
     env = os.environ.get("RADIAL_GOLDEN_DIR")
-    path = pathlib.Path(env) if env else REPO.parent / "shared" / "golden"
+    path = pathlib.Path(env) if env else REPO / "tests" / "golden"
     return path if path.is_dir() else None
 
 

@@ -26,7 +26,7 @@ def golden_files():
     return sorted(d.glob("*.mask")) if d else []
 
 
-@pytest.mark.skipif(not golden_files(), reason="golden masks (../shared/golden) not present")
+@pytest.mark.skipif(not golden_files(), reason="golden masks (tests/golden) not present")
 @pytest.mark.parametrize("path", golden_files(), ids=lambda p: p.stem)
 def test_plan_matches_golden_mask(path):
     model, f, t, d, b = path.stem.split("_")
