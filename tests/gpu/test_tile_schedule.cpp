@@ -73,6 +73,9 @@ TEST(TileHandout, BadArgumentsNameTheArgument) {
   EXPECT_EQ(argument([&] { handout_order(blocks, {0, 1, 3}, 1, 4); }), "row_order");
   EXPECT_EQ(argument([&] { handout_order(blocks, {0, 1, 2}, 0, 4); }), "batch_heads");
   EXPECT_EQ(argument([&] { handout_order(blocks, {0, 1, 2}, 1, -1); }), "tail");
+  // 3 x 2^30 tiles do not fit the kernel's 32-bit tile ids (refused before any allocation).
+  EXPECT_EQ(argument([&] { handout_order(blocks, {0, 1, 2}, int64_t{1} << 30, 0); }),
+            "batch x heads x block rows");
 }
 
 }  // namespace
