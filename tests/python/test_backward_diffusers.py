@@ -17,7 +17,7 @@ from test_diffusers import MaskedStock  # noqa: E402
 def train_step(model, inputs, seed):
     """Gradients of every parameter for a fixed random loss on the output."""
     model.zero_grad(set_to_none=True)
-    out = model(**inputs).sample
+    out = model(**inputs, return_dict=False)[0]  # as pipelines call it
     target = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
     ((out - target) ** 2).mean().backward()
     return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
@@ -107,3 +107,63 @@ def test_wan_compiled_training_step(seed):
     ((out - target) ** 2).mean().backward()
     got = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     assert_same_grads(got, expected, 1e-4)
+
+
+def ulysses_worker(rank, port, results):
+    """One rank of a Ulysses-parallel training step (see test_context_parallel.py)."""
+    import torch.distributed as dist
+    from diffusers.hooks.context_parallel import apply_context_parallel
+    from diffusers.models._modeling_parallel import ContextParallelConfig, ParallelConfig
+    from torch.distributed.device_mesh import init_device_mesh
+
+    from test_context_parallel import WORLD
+
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD,
+                            init_method=f"tcp://127.0.0.1:{port}")
+    try:
+        mesh = init_device_mesh("cpu", (1, WORLD), mesh_dim_names=("ring", "ulysses"))
+        config = ParallelConfig(context_parallel_config=ContextParallelConfig(ulysses_degree=WORLD))
+        config.setup(rank, WORLD, torch.device("cpu"), mesh=mesh)
+        model, inputs = ulysses_model()
+        model._parallel_config = config
+        for module in model.modules():
+            processor = getattr(module, "processor", None)
+            if processor is not None and hasattr(processor, "_parallel_config"):
+                processor._parallel_config = config
+        apply_context_parallel(model, config.context_parallel_config, model._cp_plan)
+        grads = train_step(model, inputs, 5)
+        results.put((rank, {n: g.numpy() for n, g in grads.items()}))
+    finally:
+        dist.destroy_process_group()
+
+
+def ulysses_model():
+    model = tiny_models.wan_transformer(heads=2).train()
+    radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
+    return model, tiny_models.wan_inputs(frames=4, seed=3)
+
+
+def test_ulysses_training_matches_one_process():
+    """Gradients through diffusers' Ulysses all-to-alls: the radial backward_op runs on each
+    rank's heads over the whole sequence. Each rank holds the gradient of its own sequence
+    shard; their sum (what a data-parallel all-reduce forms) is the one-process gradient."""
+    import torch.multiprocessing as mp
+
+    from test_context_parallel import WORLD, free_port
+
+    model, inputs = ulysses_model()
+    expected = train_step(model, inputs, 5)
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    port = free_port()
+    processes = [context.Process(target=ulysses_worker, args=(r, port, results))
+                 for r in range(WORLD)]
+    for p in processes:
+        p.start()
+    try:
+        got = sorted((results.get(timeout=240) for _ in processes), key=lambda r: r[0])
+    finally:
+        for p in processes:
+            p.join(timeout=60)
+    total = {n: sum(torch.from_numpy(grads[n]) for _, grads in got) for n in expected}
+    assert_same_grads(total, expected, 1e-4)
