@@ -17,6 +17,7 @@ struct AttentionOptions {
   Backend backend = Backend::automatic;  // automatic: by the tensors' device
   int threads = 0;     // CPU backend: 0 means all hardware threads
   void* stream = nullptr;  // CUDA backend: a cudaStream_t (nullptr: the default stream)
+  bool deterministic = false;  // CUDA backward: bit-identical gradients run to run (dQ without atomics)
 };
 
 // q, k, v, out: [batch, seq, heads, head_dim] views (any strides, head_dim contiguous), all of
@@ -31,6 +32,14 @@ void attention(const Plan& plan, const TensorView& q, const TensorView& k, const
 // Checks what attention() checks; exposed so that every backend validates the same way.
 void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,
                              const TensorView& v, const TensorView& out);
+
+// Checks what attention_backward() checks on every backend: q, k, v, out as for attention();
+// d_out, d_q, d_k, d_v shaped like q (same dtype and device; d_q, d_k, d_v without overlapping
+// elements); lse not nullptr.
+void validate_backward_args(const Plan& plan, const TensorView& q, const TensorView& k,
+                            const TensorView& v, const TensorView& out, const TensorView& d_out,
+                            const float* lse, const TensorView& d_q, const TensorView& d_k,
+                            const TensorView& d_v);
 
 // The plainly right version that the fast ones are tested against: token by token, float64
 // accumulation, no tiling. out: [batch, seq, heads, head_dim]; lse: [batch, heads, seq].
