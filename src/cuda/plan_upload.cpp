@@ -7,6 +7,7 @@
 #include "cuda/check.hpp"
 #include "cuda/plan_device.hpp"
 #include "cuda/tile_schedule.hpp"
+#include "radial/error.hpp"
 
 namespace radial {
 namespace {
@@ -226,6 +227,22 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
   if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
   for (const PlanDeviceCache::Entry& entry : plan.device_cache->backward_entries) {
     if (entry.device == device) return view(entry.buffer);
+  }
+  // The kernels index with these numbers: walked once, before the one upload (the CSR is
+  // walked by validate_plan).
+  for (int32_t c = 0; c < plan.block_cols; ++c) {
+    const int32_t begin = plan.col_offset[c], end = plan.col_offset[c + 1];
+    require(begin <= end && begin >= 0 && static_cast<size_t>(end) <= n_rows, "plan.col_offset",
+            "non-decreasing offsets within row_index",
+            "column " + std::to_string(c) + ": " + std::to_string(begin) + ".." +
+                std::to_string(end));
+    for (int32_t i = begin; i < end; ++i) {
+      const int32_t r = plan.row_index[i];
+      require(r >= 0 && r < plan.block_rows && (i == begin || r > plan.row_index[i - 1]),
+              "plan.row_index",
+              "increasing block rows in 0.." + std::to_string(plan.block_rows - 1) + " per column",
+              std::to_string(r) + " in column " + std::to_string(c));
+    }
   }
   std::vector<int32_t> host;
   host.reserve(n_offsets + n_rows + static_cast<size_t>(plan.block_cols));

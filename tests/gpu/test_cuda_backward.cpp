@@ -287,6 +287,17 @@ TEST_F(CudaBackwardErrors, PlanOfAnotherGeometry) {
   expect_error(good(), "q.seq", &other);
 }
 
+TEST_F(CudaBackwardErrors, CorruptCsc) {
+  Plan bad = plan_;
+  bad.device_cache.reset();  // not uploaded yet: the CSC is walked before its upload
+  bad.row_index[0] = bad.block_rows + 5;
+  expect_error(good(), "plan.row_index", &bad);
+  bad = plan_;
+  bad.device_cache.reset();
+  bad.col_offset.pop_back();
+  expect_error(good(), "plan.col_offset", &bad);
+}
+
 TEST_F(CudaBackwardErrors, UnsupportedHeadDim) {
   const int64_t S = plan_.seq_len;
   TestTensor t(DType::bf16, Layout::bshd, 1, S, 2, 96);
