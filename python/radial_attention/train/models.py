@@ -41,9 +41,9 @@ def load_pipeline(model, dtype=torch.float32, transformer=True):
     """The pipeline (the transformer left out with transformer=False, for prepare)."""
     from diffusers import DiffusionPipeline
 
-    kwargs = {} if transformer else {"transformer": None, "transformer_2": None}
-    if family_of(model) == "wan" and not transformer and "transformer_2" not in model_index(model):
-        kwargs.pop("transformer_2")
+    kwargs = {}
+    if not transformer:
+        kwargs = {k: None for k in ("transformer", "transformer_2") if k in model_index(model)}
     pipe = DiffusionPipeline.from_pretrained(str(model), torch_dtype=dtype, **kwargs)
     return pipe
 
@@ -80,7 +80,7 @@ def scale_factors(vae) -> tuple:
     config = vae.config
     if hasattr(config, "scale_factor_temporal"):  # Wan
         return int(config.scale_factor_temporal), int(config.scale_factor_spatial)
-    return int(vae.temporal_compression_ratio), int(vae.spatial_compression_ratio)
+    return int(config.temporal_compression_ratio), int(config.spatial_compression_ratio)
 
 
 def check_size(frames: int, height: int, width: int, temporal: int, spatial: int, patch: int,
