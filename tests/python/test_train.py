@@ -199,6 +199,10 @@ def test_memorisation_loss_falls(wan, trained):
     before = held_out_loss(base, wan["cache"])
     after = held_out_loss(tuned, wan["cache"])
     radial.remove(tuned)
+    # 2 blocks, 30 steps, each block run twice a step (forward, then again under gradient
+    # checkpointing in the backward): radial trains the second block, the first stays dense.
+    calls = {"stock": 120} if settings["pattern"] == "dense" else {"stock": 60, "radial": 60}
+    assert trained["attention_calls"] == calls
     losses = trained["losses"]
     assert len(losses) == 30 and all(np.isfinite(losses))
     assert after < 0.8 * before, (before, after)
@@ -429,3 +433,24 @@ def test_hunyuan_prepare_fit_reload(hunyuan, settings, tmp_path):
     with torch.no_grad():
         got = pipe.transformer(**inputs).sample
     assert rel(got, expected) < 1e-5
+
+
+# --- the cost benchmark's logic ----------------------------------------------------------------
+
+@needs_radial_backward
+def test_bench_train_tiny(tmp_path):
+    """bench/gpu/bench_train.py --tiny: times dense and radial steps and writes its table."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "bench" / "gpu"))
+    import bench_train
+
+    out = tmp_path / "train.md"
+    assert bench_train.main([str(out), "--tiny", "--frames", "17", "--steps", "1", "--layers", "2",
+                             "--commit", "abc1234"]) == 0
+    text = out.read_text()
+    assert "Commit: abc1234" in text and "Card: **" in text
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 17 |")]
+    kinds = [r[2].strip() for r in rows[:2]]
+    assert kinds == ["dense", "radial"]
+    for r in rows[:2]:
+        assert float(r[4]) > 0  # step seconds
+    assert len(rows) == 3  # and the ratio row

@@ -175,7 +175,8 @@ def _to(batch, device):
 
 
 def fit(config: FitConfig) -> dict:
-    """Trains; returns {"losses": [loss of each step run], "lora": path, "checkpoints": [...]}."""
+    """Trains; returns {"losses": [loss of each step run], "lora": path, "checkpoints": [...],
+    "transformer": the trained model, "attention_calls": radial / stock processor calls}."""
     config.check()
     family = models.family_of(config.model)
     tconfig = models.transformer_config(config.model, config.transformer)
@@ -213,7 +214,7 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
     if config.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     transformer.train()
-    radial.apply(transformer, dense_layers=config.dense_layers, dense_timesteps=0,
+    state = radial.apply(transformer, dense_layers=config.dense_layers, dense_timesteps=0,
                  decay_factor=config.decay_factor, block_size=config.block_size,
                  pattern=config.pattern)
 
@@ -308,7 +309,8 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
         lora_path = _lora.save_for_diffusers(_pipeline_class(family), transformer, output,
                                              config.rank, alpha)
     dist.barrier()
-    return {"losses": losses, "lora": lora_path, "checkpoints": saved, "transformer": transformer}
+    return {"losses": losses, "lora": lora_path, "checkpoints": saved, "transformer": transformer,
+            "attention_calls": dict(state.calls)}
 
 
 def _save_checkpoint(config, dist, ckpt_dir, step, transformer, optimizer, scheduler, settings):
