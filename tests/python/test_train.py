@@ -297,11 +297,14 @@ def test_interrupted_run_keeps_finished_checkpoints(wan, tmp_path, monkeypatch):
 
 
 def test_data_parallel_matches_one_process(wan, tmp_path):
-    """torchrun, 2 processes x batch 1 (gloo) against 1 process x batch 2."""
+    """torchrun, 2 processes x batch 1 (gloo) against 1 process x batch 2; radial when its
+    backward exists (else dense, so that data parallelism is still checked)."""
+    settings = RADIAL if radial_backward_available() else dict(pattern="dense")
+    flags = [x for k, v in settings.items() for x in (f"--{k.replace('_', '-')}", str(v))]
     common = ["--model", str(wan["model"]), "--cache", str(wan["cache"]), "--rank", "4",
-              "--pattern", "dense", "--dtype", "fp32", "--learning-rate", "3e-3", "--max-steps", "3",
-              "--checkpoint-every", "0", "--seed", "5", "--no-progress"]
-    single = fit(config(wan, tmp_path / "one", rank=4, max_steps=3, batch_size=2, seed=5))
+              "--dtype", "fp32", "--learning-rate", "3e-3", "--max-steps", "3",
+              "--checkpoint-every", "0", "--seed", "5", "--no-progress"] + flags
+    single = fit(config(wan, tmp_path / "one", rank=4, max_steps=3, batch_size=2, seed=5, **settings))
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(pathlib.Path(tiny_models.__file__).parent.parent.parent / "python"),
                                            os.environ.get("PYTHONPATH", "")]))

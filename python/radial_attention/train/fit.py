@@ -112,10 +112,15 @@ class _Distributed:
         return self.rank == 0
 
     def mean_(self, tensors) -> None:
+        """Averages tensors of one dtype over the ranks, in one all-reduce."""
         if self.world > 1:
+            flat = torch.cat([t.reshape(-1) for t in tensors])
+            self.dist.all_reduce(flat)
+            flat.div_(self.world)
+            offset = 0
             for t in tensors:
-                self.dist.all_reduce(t)
-                t.div_(self.world)
+                t.copy_(flat[offset:offset + t.numel()].view_as(t))
+                offset += t.numel()
 
     def broadcast_(self, tensors) -> None:
         if self.world > 1:
@@ -214,9 +219,9 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
     if config.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     transformer.train()
-    state = radial.apply(transformer, dense_layers=config.dense_layers, dense_timesteps=0,
-                 decay_factor=config.decay_factor, block_size=config.block_size,
-                 pattern=config.pattern)
+    attention_state = radial.apply(transformer, dense_layers=config.dense_layers,
+                                   dense_timesteps=0, decay_factor=config.decay_factor,
+                                   block_size=config.block_size, pattern=config.pattern)
 
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup = config.warmup_steps
@@ -266,7 +271,7 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
     for step in range(start, config.max_steps):
         began = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), dtype=torch.float64)
+        total = torch.zeros((), dtype=torch.float64, device=device)
         for micro in range(config.grad_accum):
             indices, positions = micro_batch(step * config.grad_accum + micro)
             batch = _to(cache.collate(indices), device)
@@ -277,9 +282,10 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
             loss = flow_matching_loss(transformer, family, batch, noise, sigma, dtype, text_length,
                                       config.guidance)
             (loss / config.grad_accum).backward()
-            total += loss.detach().double().cpu() / config.grad_accum
+            total += loss.detach().double() / config.grad_accum
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        dist.mean_(grads + [total])
+        dist.mean_(grads)
+        dist.mean_([total])
         for p, g in zip(params, grads):
             p.grad = g
         if config.max_grad_norm > 0:
@@ -310,7 +316,7 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
                                              config.rank, alpha)
     dist.barrier()
     return {"losses": losses, "lora": lora_path, "checkpoints": saved, "transformer": transformer,
-            "attention_calls": dict(state.calls)}
+            "attention_calls": dict(attention_state.calls)}
 
 
 def _save_checkpoint(config, dist, ckpt_dir, step, transformer, optimizer, scheduler, settings):
