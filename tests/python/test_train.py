@@ -305,9 +305,12 @@ def test_data_parallel_matches_one_process(wan, tmp_path):
               "--dtype", "fp32", "--learning-rate", "3e-3", "--max-steps", "3",
               "--checkpoint-every", "0", "--seed", "5", "--no-progress"] + flags
     single = fit(config(wan, tmp_path / "one", rank=4, max_steps=3, batch_size=2, seed=5, **settings))
+    import radial_attention
+
+    # The workers import the package this test imported (source tree or installed).
+    package_root = str(pathlib.Path(radial_attention.__file__).resolve().parent.parent)
     env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(pathlib.Path(tiny_models.__file__).parent.parent.parent / "python"),
-                                           os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                           "--nproc-per-node", "2", "-m", "radial_attention.train", "fit",
                           "--output", str(tmp_path / "two"), "--batch-size", "1"] + common,
