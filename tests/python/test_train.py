@@ -460,3 +460,69 @@ def test_bench_train_tiny(tmp_path):
     for r in rows[:2]:
         assert float(r[4]) > 0  # step seconds
     assert len(rows) == 3  # and the ratio row
+
+
+# --- Wan2.2 A14B: two experts ------------------------------------------------------------------
+
+def test_timestep_range_bounds_the_sampled_timesteps():
+    from radial_attention.train.fit import draw, sample_generator
+
+    for sampling in ("uniform", "logit_normal"):
+        cfg = FitConfig(model="m", cache="c", output="o", timestep_sampling=sampling,
+                        timestep_range=(0.0, 875.0))
+        sigmas = torch.stack([draw(cfg, 5.0, (1,), sample_generator(1, s, 0, 0))[1] for s in range(400)])
+        assert float(sigmas.min()) >= 0 and float(sigmas.max()) <= 0.875 + 1e-6
+        assert float(sigmas.max()) > 0.8  # and reaches the top of the range
+        cfg.timestep_range = (875.0, 1000.0)
+        sigmas = torch.stack([draw(cfg, 5.0, (1,), sample_generator(1, s, 0, 0))[1] for s in range(400)])
+        assert float(sigmas.min()) >= 0.875 - 1e-6 and float(sigmas.max()) <= 1.0
+
+
+def test_wan22_low_noise_expert(wan, tmp_path):
+    """--transformer transformer_2 trains the second expert; its LoRA loads into it."""
+    from diffusers import WanPipeline
+
+    base = tiny_models.wan_pipeline()
+    expert = tiny_models.wan_transformer(seed=9, layers=2, in_channels=16, text_dim=32)
+    two = WanPipeline(tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae,
+                      scheduler=base.scheduler, transformer=base.transformer, transformer_2=expert,
+                      boundary_ratio=0.875)
+    two.save_pretrained(str(tmp_path / "model"))
+    result = fit(config(wan, tmp_path / "out", model=str(tmp_path / "model"), max_steps=3,
+                        transformer="transformer_2", timestep_range=(0.0, 875.0)))
+    inputs = tiny_models.wan_inputs(channels=16, text=9, text_dim=32, seed=4, timestep=300.0)
+    with torch.no_grad():
+        expected = result["transformer"](**inputs).sample
+    fresh = WanPipeline.from_pretrained(str(tmp_path / "model"))
+    fresh.load_lora_weights(str(result["lora"]), load_into_transformer_2=True)
+    with torch.no_grad():
+        got = fresh.transformer_2(**inputs).sample
+        other = fresh.transformer(**inputs).sample
+    assert rel(got, expected) < 1e-5
+    assert rel(other, expected) > 1e-2  # the other expert is another model
+
+
+def test_unreadable_video_names_the_file(wan, tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    (tmp_path / "broken.txt").write_text("a cat")
+    with pytest.raises(RadialError, match="a video ffmpeg can read") as info:
+        prepare(tmp_path, wan["model"], tmp_path / "cache", frames=[9], resolutions=[(64, 64)],
+                progress=False)
+    assert info.value.argument == str(tmp_path / "broken.mp4")
+
+
+def test_read_frames_takes_every_nth_frame(tmp_path):
+    from radial_attention.train import videos
+
+    written = pattern_video(9, 32, 32, 4)
+    write_video(tmp_path / "v.mp4", written)
+    got = videos.read_frames(tmp_path / "v.mp4", 5, stride=2)
+    assert got.shape == (5, 32, 32, 3)
+    def distance(j, i):
+        return np.abs(got[j].astype(float) - written[i].astype(float)).mean()
+
+    errors = [distance(j, 2 * j) for j in range(5)]       # frames 0, 2, 4, 6, 8
+    others = [distance(j, 2 * j + 1) for j in range(4)]   # their neighbours
+    assert max(errors) < 6 and min(others) > max(errors)
+    with pytest.raises(RadialError, match=r"expected at least 11 frames \(6 taken every 2\), got 9 frames"):
+        videos.read_frames(tmp_path / "v.mp4", 6, stride=2)

@@ -101,20 +101,21 @@ def read_frames(path, frames: int, stride: int = 1) -> np.ndarray:
     import imageio.v2 as imageio
 
     needed = (frames - 1) * stride + 1
-    out = []
+    out, seen = [], 0
     try:
         reader = imageio.get_reader(str(path), format="ffmpeg")
     except Exception as e:
         raise invalid(str(path), "a video ffmpeg can read", f"{type(e).__name__}: {e}") from None
     with reader:
-        for i, frame in enumerate(reader):
-            if i >= needed:
-                break
-            if i % stride == 0:
+        for frame in reader:
+            if seen % stride == 0:
                 out.append(np.asarray(frame)[..., :3])
-    if len(out) < frames:
-        raise invalid(str(path), f"at least {needed} frames ({frames} taken every {stride})",
-                      f"{len(out) if stride == 1 else i + 1 if out else 0} frames")
+            seen += 1
+            if seen >= needed:
+                break
+    if seen < needed:
+        raise invalid(str(path), f"at least {needed} frames" + (f" ({frames} taken every {stride})"
+                      if stride > 1 else ""), f"{seen} frames")
     return np.stack(out)
 
 
