@@ -58,21 +58,25 @@ class RadialProcessorBase:
         geometry = [frames, tokens_per_frame, text_tokens, text_valid]
         spec = [self._model_id, self._pattern_id, s.block_size, int(s.decay_adjacent)]
 
-        def run(q, k, v):
-            # lse is kept when a gradient may follow (training), for the backward pass.
-            out, _ = torch.ops.radial_attention.attention(q, k, v, geometry, spec,
-                                                          s.decay_factor, 0.0, False,
-                                                          _wants_grad(q, k, v))
-            return out
+        def run(q, k, v, need_lse):
+            return torch.ops.radial_attention.attention(q, k, v, geometry, spec, s.decay_factor,
+                                                        0.0, False, need_lse)
+
+        def backward(grad_out, q, k, v, out, lse):
+            return torch.ops.radial_attention.attention_backward(
+                grad_out, q, k, v, out, lse, geometry, spec, s.decay_factor, 0.0, False)
 
         config = self._parallel_config if parallel else None
         cp = getattr(config, "context_parallel_config", None) if config is not None else None
         if cp is None or (getattr(cp, "ulysses_degree", 1) or 1) * (getattr(cp, "ring_degree", 1) or 1) == 1:
-            return self.state.timed(lambda: run(query, key, value), query.device)
-        return self.state.timed(lambda: _ulysses(query, key, value, config, run), query.device)
+            # lse is kept when a gradient may follow (training), for the backward pass.
+            return self.state.timed(lambda: run(query, key, value, _wants_grad(query, key, value))[0],
+                                    query.device)
+        return self.state.timed(lambda: _ulysses(query, key, value, config, run, backward),
+                                query.device)
 
 
-def _ulysses(query, key, value, config, run):
+def _ulysses(query, key, value, config, run, backward):
     cp = config.context_parallel_config
     ring = getattr(cp, "ring_degree", 1) or 1
     if ring > 1:
@@ -81,14 +85,19 @@ def _ulysses(query, key, value, config, run):
                       "the whole sequence for its heads; ring attention splits the keys)", ring)
     from diffusers.models.attention_dispatch import _templated_context_parallel_attention
 
+    # diffusers' autograd Function calls these between its all-to-alls: forward_op with grad
+    # mode off, so lse is kept whenever it saves for a backward.
     def forward_op(ctx, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                    enable_gqa=False, return_lse=False, _save_ctx=True, _parallel_config=None):
         if return_lse:
             raise NotImplementedError("radial attention under context parallelism returns no lse")
-        return run(q, k, v)
+        out, lse = run(q, k, v, _save_ctx)
+        if _save_ctx:
+            ctx.save_for_backward(q, k, v, out, lse)
+        return out
 
     def backward_op(ctx, grad_out, *args, **kwargs):
-        raise NotImplementedError("radial_attention has no backward pass yet")
+        return backward(grad_out, *ctx.saved_tensors)
 
     return _templated_context_parallel_attention(
         query, key, value, None, 0.0, False, None, False, False,
