@@ -293,6 +293,7 @@ def test_interrupted_run_keeps_finished_checkpoints(wan, tmp_path, monkeypatch):
     resumed = fit(config(wan, tmp_path, max_steps=6, checkpoint_every=2, keep_checkpoints=1,
                          resume="latest"))
     assert resumed["losses"] == uninterrupted["losses"][2:]
+    assert losses_of(tmp_path) == uninterrupted["losses"]  # steps 3-4 logged once, not twice
     assert [p.name for p in folder.iterdir()] == ["step-000006"]  # leftover cleaned, old pruned
 
 

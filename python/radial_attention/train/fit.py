@@ -250,16 +250,17 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
             start = state["step"]
 
     global_batch = config.batch_size * dist.world
-    epochs = {}
+    # Every epoch has as many batches (the bucket sizes fix it); their order changes.
+    epoch_cache = {0: _cache.epoch_batches(cache, global_batch, config.seed, 0)}
+    per_epoch = len(epoch_cache[0])
 
     def micro_batch(m):
         """This rank's sample indices and global positions of global micro-batch m."""
-        per_epoch = len(epochs.setdefault(0, _cache.epoch_batches(cache, global_batch, config.seed, 0)))
         epoch, position = divmod(m, per_epoch)
-        if epoch not in epochs:
-            epochs.clear()
-            epochs[epoch] = _cache.epoch_batches(cache, global_batch, config.seed, epoch)
-        batch = epochs[epoch][position]
+        if epoch not in epoch_cache:
+            epoch_cache.clear()
+            epoch_cache[epoch] = _cache.epoch_batches(cache, global_batch, config.seed, epoch)
+        batch = epoch_cache[epoch][position]
         lo = dist.rank * config.batch_size
         return batch[lo:lo + config.batch_size], range(lo, lo + config.batch_size)
 
@@ -267,6 +268,7 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
     log_path = output / "losses.jsonl"
     if dist.main:
         output.mkdir(parents=True, exist_ok=True)
+        _truncate_log(log_path, start)
     bar = tqdm(total=config.max_steps, initial=start, desc="fit", disable=not (config.progress and dist.main))
     for step in range(start, config.max_steps):
         began = time.perf_counter()
@@ -334,6 +336,15 @@ def _save_checkpoint(config, dist, ckpt_dir, step, transformer, optimizer, sched
                                 config.keep_checkpoints)
     dist.barrier()
     return path
+
+
+def _truncate_log(path, step):
+    """Keeps the log's rows up to `step` (the steps a resumed run does not repeat)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line)["step"] <= step]
+    _cache.atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
 
 
 def _pipeline_class(family):
