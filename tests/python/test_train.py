@@ -371,10 +371,10 @@ def test_sizes_the_model_cannot_take(wan, frames, resolution, argument, expected
 
 
 def test_cache_for_another_model(wan, hunyuan, tmp_path):
-    with pytest.raises(RadialError, match="a cache made for this model") as info:
+    with pytest.raises(RadialError, match=f"a cache made for {wan['model']} .transformer.") as info:
         fit(config(wan, tmp_path, cache=str(hunyuan["cache"])))
     assert info.value.argument == str(hunyuan["cache"] / "cache.json")
-    assert "family 'hunyuan' vs 'wan'" in str(info.value)
+    assert f"one made for {hunyuan['model']}: family 'hunyuan' (model: 'wan')" in str(info.value)
 
 
 def test_cli_errors_are_one_line_and_exit_2(wan, tmp_path, capsys):

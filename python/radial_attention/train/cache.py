@@ -57,15 +57,15 @@ def read_manifest(folder) -> dict:
     return manifest
 
 
-def check_model(manifest: dict, cache_folder, expected: dict) -> None:
+def check_model(manifest: dict, cache_folder, expected: dict, model="this model") -> None:
     """The cache must have been made for the transformer about to train on it."""
     made_for = manifest["fingerprint"]
     if made_for != expected:
-        diff = ", ".join(f"{k} {made_for.get(k)!r} vs {expected.get(k)!r}"
+        diff = ", ".join(f"{k} {made_for.get(k)!r} (model: {expected.get(k)!r})"
                          for k in sorted(set(made_for) | set(expected)) if made_for.get(k) != expected.get(k))
         raise invalid(str(pathlib.Path(cache_folder) / MANIFEST),
-                      f"a cache made for this model ({expected})",
-                      f"one made for {manifest.get('model')} ({made_for}); differs in {diff}")
+                      f"a cache made for {model} ({expected})",
+                      f"one made for {manifest.get('model')}: {diff}")
 
 
 class LatentCache:

@@ -64,9 +64,13 @@ def save(folder, step: int, lora: dict, training_state: dict, keep: int) -> path
         os.fsync(f.fileno())
     (tmp / "meta.json").write_text(json.dumps({"step": step}) + "\n")
     _fsync_dir(tmp)
-    if final.exists():  # the same step saved again (e.g. after a resume): replace it whole
-        shutil.rmtree(final)
+    old = None
+    if final.exists():  # the same step saved again: set the old one aside, then replace it
+        old = folder / f".tmp-old-step-{step:06d}-{os.getpid()}"
+        os.replace(final, old)
     os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(folder)
     if keep > 0:
         for old in list_checkpoints(folder)[:-keep]:
@@ -87,7 +91,7 @@ def clean_partial(folder) -> None:
     """Removes what an interrupted save left (hidden .tmp-* folders)."""
     folder = pathlib.Path(folder)
     if folder.is_dir():
-        for p in folder.glob(".tmp-step-*"):
+        for p in folder.glob(".tmp-*"):
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -186,7 +186,8 @@ def fit(config: FitConfig) -> dict:
     family = models.family_of(config.model)
     tconfig = models.transformer_config(config.model, config.transformer)
     cache = _cache.LatentCache(config.cache)
-    _cache.check_model(cache.manifest, config.cache, models.fingerprint(family, tconfig))
+    _cache.check_model(cache.manifest, config.cache, models.fingerprint(family, tconfig),
+                       f"{config.model} ({config.transformer})")
     shift = float(config.shift) if config.shift is not None else models.default_shift(config.model)
     alpha = float(config.alpha) if config.alpha is not None else float(config.rank)
     text_length = int(cache.manifest["text_length"])
