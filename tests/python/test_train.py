@@ -527,3 +527,30 @@ def test_read_frames_takes_every_nth_frame(tmp_path):
     assert max(errors) < 6 and min(others) > max(errors)
     with pytest.raises(RadialError, match=r"expected at least 11 frames \(6 taken every 2\), got 9 frames"):
         videos.read_frames(tmp_path / "v.mp4", 6, stride=2)
+
+
+def test_cli_prepare_then_fit_with_a_toml_config(wan, tmp_path, capsys):
+    """The command line end to end: prepare, then fit from a TOML file with a progress bar."""
+    data = tmp_path / "videos"
+    data.mkdir()
+    write_video(data / "one.mp4", pattern_video(9, 64, 96, 5))
+    (data / "metadata.csv").write_text('video,text\none.mp4,"a cat, in snow"\n')
+    assert cli.main(["prepare", "--data", str(data), "--model", str(wan["model"]),
+                     "--cache", str(tmp_path / "cache"), "--frames", "5,9",
+                     "--resolution", "64x96,64x64", "--no-progress"]) == 0
+    assert "wrote 1 clips to" in capsys.readouterr().out
+    sample = LatentCache(tmp_path / "cache").samples[0]
+    assert (sample["frames"], sample["height"], sample["width"], sample["caption"]) == (9, 64, 96, "a cat, in snow")
+    toml = tmp_path / "fit.toml"
+    toml.write_text(f'model = "{wan["model"]}"\ncache = "{tmp_path / "cache"}"\noutput = "{tmp_path / "out"}"\n'
+                    'rank = 2\ndtype = "fp32"\nmax-steps = 3\ncheckpoint-every = 2\nfeed-forward = true\n')
+    assert cli.main(["fit", "--config", str(toml), "--max-steps", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "loss=" in captured.err and "s_per_step=" in captured.err  # the progress bar
+    assert f"wrote LoRA {tmp_path / 'out' / 'pytorch_lora_weights.safetensors'}" in captured.out
+    assert len(losses_of(tmp_path / "out")) == 2  # the flag won over the file
+    from safetensors.torch import load_file
+
+    names = load_file(str(tmp_path / "out" / "pytorch_lora_weights.safetensors")).keys()
+    assert any(".ffn.net.0.proj.lora_A" in n for n in names)  # feed-forward adapted too
+    assert any(".attn1.to_q.lora_B" in n for n in names) and all(n.startswith("transformer.") for n in names)
