@@ -554,3 +554,31 @@ def test_cli_prepare_then_fit_with_a_toml_config(wan, tmp_path, capsys):
     names = load_file(str(tmp_path / "out" / "pytorch_lora_weights.safetensors")).keys()
     assert any(".ffn.net.0.proj.lora_A" in n for n in names)  # feed-forward adapted too
     assert any(".attn1.to_q.lora_B" in n for n in names) and all(n.startswith("transformer.") for n in names)
+
+
+def test_objective_follows_the_pipelines_scheduler():
+    """Training's noise schedule, timestep and velocity target are the ones the pipeline's
+    FlowMatchEulerDiscreteScheduler samples with: its training sigmas are the shifted ones,
+    scale_noise mixes as training does, and an Euler step with the target velocity stays on
+    the line between the clean latent and the noise."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from radial_attention.train.fit import shifted_sigma
+
+    for shift in (3.0, 7.0):
+        scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
+        u = torch.arange(1000, 0, -1, dtype=torch.float64) / 1000
+        assert torch.allclose(scheduler.sigmas.double(), shifted_sigma(u, shift), atol=1e-6)
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(1, 4, 3, 8, 8, generator=g), torch.randn(1, 4, 3, 8, 8, generator=g)
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    scheduler.set_timesteps(8)
+    for i in (0, 3, 6):
+        sigma, after = float(scheduler.sigmas[i]), float(scheduler.sigmas[i + 1])
+        t = scheduler.timesteps[i]
+        assert abs(float(t) - 1000 * sigma) < 1e-3  # the transformer sees 1000 sigma
+        noisy = (1 - sigma) * x0 + sigma * noise   # as flow_matching_loss builds x_t
+        assert torch.allclose(scheduler.scale_noise(x0, t[None], noise), noisy, atol=1e-5)
+        scheduler._step_index = i
+        stepped = scheduler.step(noise - x0, t, noisy).prev_sample
+        assert torch.allclose(stepped, (1 - after) * x0 + after * noise, atol=1e-5)
