@@ -154,9 +154,10 @@ def encode_prompt(family: str, pipe, caption: str, max_sequence_length: int) -> 
         if family == "wan":
             embeds, _ = pipe.encode_prompt(caption, do_classifier_free_guidance=False,
                                            max_sequence_length=max_sequence_length, device=device)
-            # Wan pads with zeros past the caption: keep only the caption's tokens.
-            length = int(pipe.tokenizer(caption, max_length=max_sequence_length, truncation=True,
-                                        add_special_tokens=True).input_ids.__len__())
+            # The pipeline zeroes the rows past the caption's tokens: keep only the caption's
+            # (training pads them back with zeros to max_sequence_length).
+            used = (embeds[0] != 0).any(dim=-1).nonzero()
+            length = int(used.max()) + 1 if used.numel() else 0
             return {"prompt_embeds": embeds[0, :length].float().cpu()}
         embeds, pooled, mask = pipe.encode_prompt(caption, device=device,
                                                   max_sequence_length=max_sequence_length)
