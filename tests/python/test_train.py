@@ -582,3 +582,15 @@ def test_objective_follows_the_pipelines_scheduler():
         scheduler._step_index = i
         stepped = scheduler.step(noise - x0, t, noisy).prev_sample
         assert torch.allclose(stepped, (1 - after) * x0 + after * noise, atol=1e-5)
+
+
+def test_bf16_weights_train_float32_lora(wan, tmp_path):
+    result = fit(config(wan, tmp_path, dtype="bf16", max_steps=2, **(RADIAL if radial_backward_available() else {})))
+    model = result["transformer"]
+    lora = {n: p for n, p in model.named_parameters() if "lora_" in n}
+    base = {n: p for n, p in model.named_parameters() if "lora_" not in n}
+    assert lora and all(p.dtype == torch.float32 and p.requires_grad for p in lora.values())
+    assert base["blocks.0.attn1.to_q.base_layer.weight"].dtype == torch.bfloat16
+    assert not any(p.requires_grad for p in base.values())
+    assert all(np.isfinite(result["losses"]))
+    assert any(float(p.abs().max()) > 0 for n, p in lora.items() if "lora_B" in n)  # it trained
