@@ -200,7 +200,7 @@ def run_case(args, config, frames, device):
             try:
                 t, mem = time_steps(model, used, kwargs, target, args.steps, device,
                                     backend if name == "dense" else None)
-            except (NotImplementedError, RuntimeError) as e:  # e.g. no radial backward on CUDA yet
+            except (NotImplementedError, RuntimeError, ValueError) as e:  # e.g. no CUDA backward yet, OOM
                 error = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
                 print(f"   {name}: FAILED: {error}", flush=True)
                 break
