@@ -216,8 +216,15 @@ def run_case(args, config, frames, device):
             continue
         per_layer = (times[args.layers] - times[half]) / (args.layers - half)
         fixed = times[args.layers] - args.layers * per_layer
+        if name == "radial":
+            import radial_attention as ra
+
+            density = ra.plan(frames=kwargs["hidden_states"].shape[2],
+                              tokens_per_frame=(args.height // 16) * (args.width // 16), model="wan",
+                              decay_factor=args.decay_factor, block_size=128).density
         rows.append(dict(frames=frames, seq=seq, attention=name,
-                         backend=backend.name if name == "dense" else "radial_attention",
+                         backend=(backend.name if name == "dense"
+                                  else f"radial_attention (density {density:.3f})"),
                          step=times[args.layers], per_layer=per_layer, fixed=fixed, peak=peak))
     model.blocks = all_blocks
     del model, params
