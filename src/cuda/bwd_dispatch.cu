@@ -45,9 +45,6 @@ int bwd_smem_bytes(int head_dim, int block_size, bool deterministic) {
 
 namespace {
 
-// Whether `automatic` picks the Hopper kernel where it covers the call.
-constexpr bool kHopperBackwardByDefault = true;
-
 std::atomic<BwdKernel> forced_kernel{BwdKernel::automatic};
 
 // The main kernel's instantiation for the Hopper kernel, or nullptr for the portable one.

@@ -10,6 +10,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -165,10 +166,11 @@ TEST(CudaBackwardHopperChoice, AutomaticAndForced) {
   using cuda_detail::bwd_kernel_for;
   const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
   const bool portable_env = env != nullptr && env[0] != '\0' && env[0] != '0';
-  EXPECT_EQ(bwd_kernel_for(DType::bf16, 128, 128, false, device),
-            portable_env ? BwdKernel::portable : BwdKernel::hopper);
-  EXPECT_EQ(bwd_kernel_for(DType::f16, 64, 128, false, device),
-            portable_env ? BwdKernel::portable : BwdKernel::hopper);
+  const BwdKernel automatic = portable_env || !cuda_detail::kHopperBackwardByDefault
+                                  ? BwdKernel::portable
+                                  : BwdKernel::hopper;
+  EXPECT_EQ(bwd_kernel_for(DType::bf16, 128, 128, false, device), automatic);
+  EXPECT_EQ(bwd_kernel_for(DType::f16, 64, 128, false, device), automatic);
   EXPECT_EQ(bwd_kernel_for(DType::bf16, 128, 64, false, device), BwdKernel::portable);
   EXPECT_EQ(bwd_kernel_for(DType::bf16, 128, 128, true, device), BwdKernel::portable);
   KernelScope scope(BwdKernel::hopper);

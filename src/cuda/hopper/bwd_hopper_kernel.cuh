@@ -8,12 +8,13 @@
 // the block and compute transposed, keys as the M dimension of every product:
 //   S^T = K Q^T, dP^T = V dO^T                  (shared-memory operands)
 //   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - delta)
-//   dV += P^T dO, dK += dS^T Q                  (P^T, dS^T from registers)
-//   dQ_part = dS K_own                          (dS^T through shared memory, per warpgroup,
-//                                                64 columns at a time)
+//   dV += P^T dO, dK += dS^T Q                  (P^T from registers, dS^T from shared memory)
+//   dQ += dS K                                  (dS^T through shared memory; head dim 128:
+//                                                64 columns per warpgroup; 64: each its keys)
 // dK and dV stay in registers over the whole list; each warpgroup adds its part of dQ (its 64
-// keys' share) by float32 atomics into the accumulator that the preprocess zeroed, which the
-// portable conversion kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and
+// columns, or at head dim 64 its keys' share of all 64) by float32 atomics into the
+// accumulator that the preprocess zeroed, which the portable conversion kernel then scales and
+// rounds. Keys >= key_limit get P = 0 (their K and
 // V rows read as zeros from the tensor maps, which end at key_limit), padded query rows have
 // lse2 = +inf (P = 0) and read as zeros; key blocks no query keeps write zeros.
 #pragma once
@@ -71,16 +72,22 @@ struct BwdTraits {
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, HD, St>{}));
   using SmemLayoutQt = decltype(composition(
       SmemLayoutQ{}, make_ordered_layout(Shape<HD, QT, St>{}, Step<_2, _1, _3>{})));
-  // dS as (query rows, keys of a half, 2 buffers x 2 warpgroups): the A operand of dS K, where
-  // the warpgroups store their dS^T.
+  // dS as (query rows, keys of a half, 2 buffers x 2 warpgroups), where the warpgroups store
+  // their dS^T: the A operand of dS K, and seen transposed (keys, rows, slab) the A operand of
+  // dS^T Q (from shared memory rather than registers: fewer live registers).
   using SmemLayoutdS =
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, KH, _4>{}));
+  using SmemLayoutdSt = decltype(composition(
+      SmemLayoutdS{}, make_ordered_layout(Shape<KH, QT, _4>{}, Step<_2, _1, _3>{})));
 
   // One warpgroup each (64 keys as M).
   using MmaSdP = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<KH, QT, HD>>()));
   using MmaKV = decltype(make_tiled_mma(
       GMMA::rs_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
+                           GMMA::Major::MN>()));
+  using MmaDK = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::MN,
                            GMMA::Major::MN>()));
   using MmaDQ = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<QT, _64, KH>, GMMA::Major::K,
@@ -107,7 +114,7 @@ template <int kStages>
 struct Barriers {
   uint64_t kv_full;
   uint64_t full[kStages], empty[kStages];
-  uint64_t ds_ready[2];  // per consumer warpgroup: its dS^T is in shared memory
+  uint64_t ds_ready;  // both consumer warpgroups have stored their dS^T
 };
 
 // Issues C (+)= A B over the whole K extent as one wgmma group (fwd_hopper_common.cuh's
@@ -118,6 +125,10 @@ __device__ __forceinline__ void issue(Mma& mma, TA&& a, TB const& b, TC& c) {
       !cute::is_base_of<cute::GMMA::DescriptorIterator,
                         typename std::decay_t<Mma>::FrgTypeA>::value;
   if constexpr (kRegA) warpgroup_fence_operand(a);
+  // A product that overwrites C still reads it (the accumulator operands are read-write):
+  // zeroed here, the old values are dead, and ptxas need not keep every per-tile fragment live
+  // across the whole loop.
+  if constexpr (Zero) clear(c);
   warpgroup_fence_operand(c);
   warpgroup_arrive();
   if constexpr (Zero) mma.accumulate_ = GMMA::ScaleOut::Zero;
@@ -127,6 +138,20 @@ __device__ __forceinline__ void issue(Mma& mma, TA&& a, TB const& b, TC& c) {
     mma.accumulate_ = GMMA::ScaleOut::One;
   }
   warpgroup_commit_batch();
+  // Fenced again after the issue (as FlashAttention-3 does): without it ptxas 13.0 serialised
+  // the products and spilled (C7512).
+  warpgroup_fence_operand(c);
+  if constexpr (kRegA) warpgroup_fence_operand(a);
+}
+
+__device__ __forceinline__ float2 lds_f32x2(uint32_t addr) {
+  float2 x;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(x.x), "=f"(x.y) : "r"(addr) : "memory");
+  return x;
+}
+
+__device__ __forceinline__ void sts_b16(uint32_t addr, uint16_t x) {
+  asm volatile("st.shared.b16 [%0], %1;\n" ::"r"(addr), "h"(x) : "memory");
 }
 
 // This CTA's key block and its CSC list.
@@ -219,8 +244,10 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Element* q_smem = reinterpret_cast<Element*>(base + T::kOffQ);
   Element* do_smem = reinterpret_cast<Element*>(base + T::kOffDO);
   Element* ds_smem = reinterpret_cast<Element*>(base + T::kOffDS);
-  const float* lse_smem = reinterpret_cast<const float*>(base + T::kOffLse);
-  const float* delta_smem = reinterpret_cast<const float*>(base + T::kOffDelta);
+  // Shared-memory addresses (32-bit, ld/st.shared) of what the threads read and write
+  // themselves: fewer registers than generic pointers, and no generic-address loads.
+  const uint32_t lse_smem = smem_addr(base + T::kOffLse) + qcol * 4;
+  const uint32_t delta_smem = smem_addr(base + T::kOffDelta) + qcol * 4;
 
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
   Tensor sV = make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutKV{});
@@ -230,38 +257,34 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Tensor sdO = make_tensor(make_smem_ptr(do_smem), typename T::SmemLayoutQ{});
   Tensor sdOt = make_tensor(make_smem_ptr(do_smem), typename T::SmemLayoutQt{});
   Tensor sdS = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdS{});
+  Tensor sdSt = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdSt{});
 
   typename T::MmaSdP mma_sdp;
   typename T::MmaKV mma_kv;
+  typename T::MmaDK mma_dk;
   typename T::MmaDQ mma_dq;
   auto thr_sdp = mma_sdp.get_thread_slice(t);
   auto thr_kv = mma_kv.get_thread_slice(t);
+  auto thr_dk = mma_dk.get_thread_slice(t);
   auto thr_dq = mma_dq.get_thread_slice(t);
   Tensor tSrK = thr_sdp.partition_fragment_A(sK);    // (.., half)
   Tensor tSrV = thr_sdp.partition_fragment_A(sV);    // (.., half)
   Tensor tSrQ = thr_sdp.partition_fragment_B(sQ);    // (.., stage)
   Tensor tSrdO = thr_sdp.partition_fragment_B(sdO);  // (.., stage)
   Tensor tKVrdOt = thr_kv.partition_fragment_B(sdOt);
-  Tensor tKVrQt = thr_kv.partition_fragment_B(sQt);
+  Tensor tdKrdSt = thr_dk.partition_fragment_A(sdSt);  // (.., slab)
+  Tensor tdKrQt = thr_dk.partition_fragment_B(sQt);    // (.., stage)
   Tensor tQrdS = thr_dq.partition_fragment_A(sdS);  // (.., slab)
   Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);  // (.., column pass, half)
-  Tensor tSrS = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
-  Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
   Tensor tdVrdV = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
   Tensor tdKrdK = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
-  Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
-  Tensor tKVrP = make_tensor<Element>(
-      partition_shape_A(mma_kv, Shape<typename T::KH, typename T::QT>{}));
-  Tensor tKVrdS = make_tensor<Element>(
-      partition_shape_A(mma_kv, Shape<typename T::KH, typename T::QT>{}));
-  static_assert(size(tSrS) == 32 && size(tKVrP) == 32, "fragment sizes");
-  static_assert(size(tdVrdV) == D / 2 && size(tdQrdQ) == 32, "fragment sizes");
+  static_assert(size(tdVrdV) == D / 2, "fragment sizes");
   clear(tdVrdV);
   clear(tdKrdK);
 
   // Where this thread's dS^T entries go (see the store below): row = wrow + 8 h, column
   // 8 nt + qcol + j; row / 8 = 2 warp + h, row % 8 = lane / 4, column % 8 = qcol + j.
-  unsigned char* ds_bytes = base + T::kOffDS;
+  const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS);
   const int ds_base = qcol * 128 + (lane >> 2) * 2;
   int ds_chunk[2][2];
 #pragma unroll
@@ -271,6 +294,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 
   const int key0 = c.k0 + wg * 64;  // first key of this warpgroup
   const bool mask = key0 + 64 > p.key_limit;
+  constexpr bool kCopyP = !std::is_same_v<Element, cutlass::half_t>;
   float* accum = p.dq_accum + c.bh * p.seq_pad * D;
   if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
   int j = 0;  // tiles consumed
@@ -278,58 +302,86 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     const int q0 = tile_row(p, c, tt);
     if (q0 < 0) continue;
     const int s = j % kS;
-    const int slab = (j & 1) * 2 + wg;  // dS buffer j % 2 of this warpgroup
+    const int buf = (j & 1) * 2;  // dS buffer j % 2 (slabs buf + half)
+    // Fragments made afresh each tile: the products overwrite them (ScaleOut::Zero), and
+    // fragments kept across tiles would stay live in registers between their uses.
+    Tensor tSrS = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+    Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+    Tensor tKVrP = make_tensor<Element>(
+        partition_shape_A(mma_kv, Shape<typename T::KH, typename T::QT>{}));
+    Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
+    static_assert(size(tSrS) == 32 && size(tKVrP) == 32 && size(tdQrdQ) == 32, "fragments");
     mbar_wait(bar(bars->full[s]), (j / kS) & 1);
     issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
     issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
-    const float* lse = lse_smem + s * T::kQT;
-    const float* delta = delta_smem + s * T::kQT;
-    warpgroup_wait<0>();
+    const uint32_t lse = lse_smem + s * T::kRowBytes;
+    const uint32_t delta = delta_smem + s * T::kRowBytes;
+    warpgroup_wait<1>();
     warpgroup_fence_operand(tSrS);
-    warpgroup_fence_operand(tSrdP);
-    // P and dS entry by entry, so that S and dP die as their fragments fill (register room
-    // for dK and dV).
-    unsigned char* ds_slab = ds_bytes + slab * (64 * 64 * 2);
+    // P in the element type for dV's product and, for bf16, a half-precision copy for dS (P
+    // rounded to bf16 would add to dS's error); S dies here.
+    __half p_copy[kCopyP ? 32 : 1];
 #pragma unroll
-    for (int i = 0; i < 32; ++i) {
-      const int h = (i >> 1) & 1, jj = i & 1, nt = i >> 2;
-      const int row = wrow + 8 * h, col = 8 * nt + qcol + jj;
-      float pr = fast_exp2(fmaf(tSrS(i), p.scale_log2, -lse[col]));
-      if (mask && key0 + row >= p.key_limit) pr = 0.f;
-      const Element ds = static_cast<Element>(pr * (tSrdP(i) - delta[col]));
-      tKVrP(i) = static_cast<Element>(pr);
-      tKVrdS(i) = ds;
-      // dS[col][row] of the slab: 128-byte query rows, 16-byte chunk (row / 8) at chunk
-      // (row / 8) ^ (col % 8) (the 128-byte swizzle of SmemLayoutdS), computed from a few
-      // per-thread values so that no address table stays live across the loop.
-      *reinterpret_cast<Element*>(ds_slab + ds_base + jj * 128 + nt * 1024 + ds_chunk[h][jj]) =
-          ds;
+    for (int nt = 0; nt < 8; ++nt) {
+      const float2 l = lds_f32x2(lse + nt * 32);  // columns 8 nt + qcol, + 1
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int i = 4 * nt + k, row = wrow + 8 * (k >> 1);
+        float pr = fast_exp2(fmaf(tSrS(i), p.scale_log2, -((k & 1) ? l.y : l.x)));
+        if (mask && key0 + row >= p.key_limit) pr = 0.f;
+        tKVrP(i) = static_cast<Element>(pr);
+        if constexpr (kCopyP) p_copy[i] = __float2half_rn(pr);
+      }
+    }
+    issue<false>(mma_kv, tKVrP, tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+    warpgroup_wait<1>();
+    warpgroup_fence_operand(tSrdP);
+    const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const float2 e = lds_f32x2(delta + nt * 32);  // columns 8 nt + qcol, + 1
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int i = 4 * nt + k, h = k >> 1, jj = k & 1;
+        float pr;
+        if constexpr (kCopyP) {
+          pr = __half2float(p_copy[i]);
+        } else {
+          pr = static_cast<float>(tKVrP(i));
+        }
+        const Element ds = static_cast<Element>(pr * (tSrdP(i) - (jj ? e.y : e.x)));
+        // dS[col][row] of the slab: 128-byte query rows, 16-byte chunk (row / 8) at chunk
+        // (row / 8) ^ (col % 8) (the 128-byte swizzle of SmemLayoutdS), computed from a few
+        // per-thread values so that no address table stays live across the loop.
+        sts_b16(ds_slab + ds_base + jj * 128 + nt * 1024 + ds_chunk[h][jj], ds.raw());
+      }
     }
     fence_proxy_async();
-    mbar_arrive(bar(bars->ds_ready[wg]));
-    issue<false>(mma_kv, tKVrP, tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
-    issue<false>(mma_kv, tKVrdS, tKVrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    mbar_arrive(bar(bars->ds_ready));
+    // Both warpgroups have stored their dS^T (and, before that, finished the products that
+    // read this buffer two tiles ago).
+    mbar_wait(bar(bars->ds_ready), j & 1);
+    issue<false>(mma_dk, tdKrdSt(_, _, _, buf + wg), tdKrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    int dq_col = 0;
+    if constexpr (T::kDQPasses == 2) {  // head dim 128: this warpgroup's 64 columns, all keys
+      issue<true>(mma_dq, tQrdS(_, _, _, buf), tQrKt(_, _, _, wg, 0), tdQrdQ);
+      issue<false>(mma_dq, tQrdS(_, _, _, buf + 1), tQrKt(_, _, _, wg, 1), tdQrdQ);
+      dq_col = wg * 64;
+    } else {  // head dim 64: all 64 columns, this warpgroup's keys
+      issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
+    }
     warpgroup_wait<0>();
     warpgroup_fence_operand(tKVrP);
-    warpgroup_fence_operand(tKVrdS);
     warpgroup_fence_operand(tdVrdV);
     warpgroup_fence_operand(tdKrdK);
+    warpgroup_fence_operand(tdQrdQ);
     mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
-    // Every thread of the warpgroup has stored its dS^T (and, before that, finished the dS K
-    // that read this buffer two tiles ago).
-    mbar_wait(bar(bars->ds_ready[wg]), j & 1);
-    float* rows = accum + static_cast<int64_t>(q0) * D;
+    float* rows = accum + static_cast<int64_t>(q0) * D + dq_col;
 #pragma unroll
-    for (int nh = 0; nh < T::kDQPasses; ++nh) {  // 64 columns of dQ at a time
-      issue<true>(mma_dq, tQrdS(_, _, _, slab), tQrKt(_, _, _, nh, wg), tdQrdQ);  // dS K_own
-      warpgroup_wait<0>();
-      warpgroup_fence_operand(tdQrdQ);
-#pragma unroll
-      for (int i = 0; i < 32; i += 2) {
-        const int row = wrow + 8 * ((i >> 1) & 1), col = nh * 64 + 8 * (i >> 2) + qcol;
-        atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
-                  make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
-      }
+    for (int i = 0; i < 32; i += 2) {
+      const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+      atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
+                make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
     }
     ++j;
   }
@@ -368,8 +420,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbar_init(smem_addr(&bars->full[s]), 1);
       mbar_init(smem_addr(&bars->empty[s]), kConsumers);
     }
-    mbar_init(smem_addr(&bars->ds_ready[0]), 128);
-    mbar_init(smem_addr(&bars->ds_ready[1]), 128);
+    mbar_init(smem_addr(&bars->ds_ready), kConsumers);
     mbar_init_fence();
   }
   __syncthreads();
