@@ -161,12 +161,14 @@ struct Column {
 };
 
 __device__ __forceinline__ Column load_column(const BwdParams& p) {
-  const int64_t item = blockIdx.x;
-  const int rank = static_cast<int>(item % p.block_rows);
+  // 32-bit divisions (the grid has fewer than 2^31 CTAs): a 64-bit one is a subroutine call.
+  const int item = static_cast<int>(blockIdx.x);
+  const int rank = item % p.block_rows;
+  const int bh = item / p.block_rows;
   Column c;
-  c.bh = item / p.block_rows;
-  c.b = c.bh / p.heads;
-  c.h = c.bh % p.heads;
+  c.bh = bh;
+  c.b = bh / p.heads;
+  c.h = bh % p.heads;
   const int kblock = p.col_order != nullptr ? __ldg(p.col_order + rank) : rank;
   c.k0 = kblock * 128;
   c.begin = __ldg(p.col_offset + kblock);
