@@ -4,8 +4,8 @@
 namespace radial::cuda_detail {
 
 void launch_bwd_bf16_d64(const BwdParams& p, int block_size, bool deterministic,
-                         cudaStream_t stream) {
-  launch_bwd_for<__nv_bfloat16, 64>(p, block_size, deterministic, stream);
+                         BwdMainKernel main, cudaStream_t stream) {
+  launch_bwd_for<__nv_bfloat16, 64>(p, block_size, deterministic, main, stream);
 }
 
 }  // namespace radial::cuda_detail

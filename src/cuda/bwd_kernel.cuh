@@ -590,7 +590,8 @@ inline void require_workspace(const BwdParams& p, bool deterministic) {
 }
 
 template <class T, int D, int Block>
-void launch_bwd_block(const BwdParams& p, bool deterministic, cudaStream_t stream) {
+void launch_bwd_block(const BwdParams& p, bool deterministic, BwdMainKernel main,
+                      cudaStream_t stream) {
   require_workspace(p, deterministic);
   constexpr int C = D / 8;
   const int64_t rows = p.batch_heads * p.seq_pad;
@@ -606,9 +607,13 @@ void launch_bwd_block(const BwdParams& p, bool deterministic, cudaStream_t strea
     launch_with_smem(bwd_dq_kernel<T, Q>, Q::kThreads, Q::kSmemBytes, tiles, stream, p,
                      "bwd_dq_kernel<<<...>>> (deterministic dQ of the backward)");
   } else {
-    using KV = BwdKVConfig<D, Block, true>;
-    launch_with_smem(bwd_kv_kernel<T, KV>, KV::kThreads, KV::kSmemBytes, tiles, stream, p,
-                     "bwd_kv_kernel<<<...>>> (dK, dV and dQ by atomics of the backward)");
+    if (main != nullptr) {  // the Hopper kernel
+      main(p, stream);
+    } else {
+      using KV = BwdKVConfig<D, Block, true>;
+      launch_with_smem(bwd_kv_kernel<T, KV>, KV::kThreads, KV::kSmemBytes, tiles, stream, p,
+                       "bwd_kv_kernel<<<...>>> (dK, dV and dQ by atomics of the backward)");
+    }
     const int64_t chunks = p.batch_heads * p.seq * C;
     bwd_convert_dq_kernel<T, D>
         <<<static_cast<unsigned>((chunks + kBwdAuxThreads - 1) / kBwdAuxThreads), kBwdAuxThreads,
@@ -618,12 +623,12 @@ void launch_bwd_block(const BwdParams& p, bool deterministic, cudaStream_t strea
 }
 
 template <class T, int D>
-void launch_bwd_for(const BwdParams& p, int block_size, bool deterministic,
+void launch_bwd_for(const BwdParams& p, int block_size, bool deterministic, BwdMainKernel main,
                     cudaStream_t stream) {
   if (block_size == 64) {
-    launch_bwd_block<T, D, 64>(p, deterministic, stream);
+    launch_bwd_block<T, D, 64>(p, deterministic, main, stream);
   } else {
-    launch_bwd_block<T, D, 128>(p, deterministic, stream);
+    launch_bwd_block<T, D, 128>(p, deterministic, main, stream);
   }
 }
 
