@@ -95,10 +95,9 @@ void validate_plan(const Plan& plan) {
               plan.row_offset.back() == static_cast<int64_t>(plan.col_index.size()),
           "plan.row_offset", std::to_string(rows + 1) + " offsets from 0 to col_index.size()",
           std::to_string(plan.row_offset.size()) + " offsets");
-  // Kernels index with these numbers, so a corrupt plan must not reach them. A plan that a GPU
-  // backend has uploaded passed this walk on its first call, and plans never change once
-  // made, so repeated GPU calls skip the O(kept blocks) walk (about 1 ms on the largest).
-  if (plan.device_cache) return;
+  // Kernels index with these numbers, so a corrupt plan must not reach them: every call walks
+  // the CSR, O(kept blocks) (about 1 ms on the largest plans, on the host while the GPU runs
+  // the previous call), whoever made the plan.
   const int64_t last_col = (plan.key_limit - 1) / b;  // blocks past it hold no valid key
   for (int64_t r = 0; r < rows; ++r) {
     const int32_t begin = plan.row_offset[r], end = plan.row_offset[r + 1];

@@ -448,20 +448,33 @@ void launch_config(const FwdParams& p, cudaStream_t stream) {
   check_cuda(cudaGetLastError(), "fwd_kernel<<<...>>> (launch of the forward attention kernel)");
 }
 
-// The tile configuration for each (head dim, block size, variant): the one place that picks.
+// The configuration of each portable choice (head dim, block size, tile, L2 prefetch); the
+// dispatcher (fwd_dispatch.cpp) has refused what is not built. Block 64 has one tile. The
+// others exist for comparison (bench/gpu/NOTES.md) and are built with RADIAL_ABLATION_KERNELS.
 template <class T, int D>
-void launch_for(const FwdParams& p, int block_size, FwdVariant variant, cudaStream_t stream) {
+void launch_portable(const FwdParams& p, int block_size, PortableTile tile, bool l2_prefetch,
+                     cudaStream_t stream) {
   if (block_size == 64) {
     launch_config<T, FwdConfig<D, 64, 1, false, 1, D == 128 ? 3 : 4>>(p, stream);
-  } else if (variant == FwdVariant::eight_warps) {
-    launch_config<T, FwdConfig<D, 128, 1, true, 1, 1>>(p, stream);
-  } else if (variant == FwdVariant::double_buffer) {
-    launch_config<T, FwdConfig<D, 128, 2, false, 2, 2>>(p, stream);
-  } else if (variant == FwdVariant::prefetch) {
-    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3, 2>>(p, stream);
-  } else {
-    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3>>(p, stream);
+    return;
   }
+#ifdef RADIAL_ABLATION_KERNELS
+  if (tile == PortableTile::eight_warps) {
+    launch_config<T, FwdConfig<D, 128, 1, true, 1, 1>>(p, stream);
+    return;
+  }
+  if (tile == PortableTile::double_buffer) {
+    launch_config<T, FwdConfig<D, 128, 2, false, 2, 2>>(p, stream);
+    return;
+  }
+  if (l2_prefetch) {
+    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3, 2>>(p, stream);
+    return;
+  }
+#else
+  (void)tile, (void)l2_prefetch;
+#endif
+  launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3>>(p, stream);
 }
 
 }  // namespace radial::cuda_detail

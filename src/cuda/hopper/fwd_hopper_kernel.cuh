@@ -6,7 +6,7 @@
 // own 64 query rows of the tile (one query block).
 //
 // Grid: one CTA per tile, or persistent CTAs (one per SM) that take tiles from an atomic
-// counter in a host-made order (tile_schedule.hpp); the producer hands each tile index to the
+// counter in a host-made order (src/schedule/tile_order.hpp); the producer hands each tile index to the
 // consumers through a two-slot mailbox, and the pipeline runs on across tiles, so the next
 // tile's Q and first K/V blocks load during this tile's last products and epilogue.
 //
@@ -16,7 +16,7 @@
 //             on the tensor cores (FlashAttention-3's intra-warpgroup overlap).
 //   pingpong: overlap, and the two warpgroups take turns issuing (mbarriers), so that one
 //             warpgroup's softmax also runs under the other's products.
-//   overlap_q_registers: overlap with Q loaded into registers once per tile (ldmatrix) and
+//   q_registers: overlap with Q loaded into registers once per tile (ldmatrix) and
 //             Q K^T from registers (RS): a fifth less shared-memory operand traffic.
 #pragma once
 
@@ -171,7 +171,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
   using Element = typename T::Element;
   constexpr int kS = T::kStages;
   constexpr bool kPingpong = kSchedule == HopperSchedule::pingpong;
-  constexpr bool kQRegs = kSchedule == HopperSchedule::overlap_q_registers;
+  constexpr bool kQRegs = kSchedule == HopperSchedule::q_registers;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
