@@ -68,6 +68,11 @@ bool portable_only() {
   return only;
 }
 
+KernelChoice pick(const Plan& plan, const TensorView& q, int arch) {
+  return choose_kernel(portable_only() ? 0 : arch, q.dtype, static_cast<int>(q.dim),
+                       plan.block_size(), Direction::forward);
+}
+
 // The checks, then params for the choice's row order and persistence, then the dispatcher.
 // `choice` null: choose_kernel picks for this device and call.
 void run_forward(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
@@ -80,10 +85,7 @@ void run_forward(const Plan& plan, const TensorView& q, const TensorView& k, con
   DeviceGuard guard(q.device_index);
   const int arch = compute_capability(q.device_index);
   const int head_dim = static_cast<int>(q.dim);
-  const KernelChoice choice =
-      chosen != nullptr ? *chosen
-                        : choose_kernel(portable_only() ? 0 : arch, q.dtype, head_dim,
-                                        plan.block_size(), Direction::forward);
+  const KernelChoice choice = chosen != nullptr ? *chosen : pick(plan, q, arch);
   require(!choice.persistent || choice.row_order == RowOrder::locality, "choice.row_order",
           "locality with persistent=on (the hand-out order follows it)",
           row_order_name(choice.row_order));
@@ -139,6 +141,15 @@ void attention_cuda_with(const Plan& plan, const TensorView& q, const TensorView
                          const TensorView& v, const TensorView& out, float* lse,
                          const AttentionOptions& options, const KernelChoice& choice) {
   run_forward(plan, q, k, v, out, lse, options, &choice);
+}
+
+KernelChoice choose_kernel_for(const Plan& plan, const TensorView& q) {
+  require(q.device == Device::cuda, "q.device", "cuda", "cpu");
+  int count = 0;
+  RADIAL_CUDA_CHECK(cudaGetDeviceCount(&count));
+  require(q.device_index >= 0 && q.device_index < count, "q.device_index",
+          "0.." + std::to_string(count - 1) + " (the visible CUDA devices)", q.device_index);
+  return pick(plan, q, compute_capability(q.device_index));
 }
 
 }  // namespace cuda_detail

@@ -13,4 +13,8 @@ void attention_cuda_with(const Plan& plan, const TensorView& q, const TensorView
                          const TensorView& v, const TensorView& out, float* lse,
                          const AttentionOptions& options, const KernelChoice& choice);
 
+// What attention_cuda runs for q (its device's compute capability, dtype, head dim) under the
+// plan: choose_kernel's pick, or the portable kernel under RADIAL_PORTABLE_KERNEL=1.
+KernelChoice choose_kernel_for(const Plan& plan, const TensorView& q);
+
 }  // namespace radial::cuda_detail

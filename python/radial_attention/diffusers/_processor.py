@@ -1,25 +1,21 @@
 """The part every radial processor shares: when to defer to the stock processor, and the
 attention call itself (directly, or inside diffusers' Ulysses context parallelism)."""
 
-import torch
-
-from .. import _lib
 from .._errors import invalid
+from ..ops import attention
+from ..plan import PlanKey
 from ._state import State, compiling
 
 
 class RadialProcessorBase:
     """Wraps the stock processor of one self-attention. Dense layers, warm-up steps and
-    ``pattern="dense"`` call the stock processor unchanged, so they match stock diffusers
+    ``pattern="stock"`` call the stock processor unchanged, so they match stock diffusers
     exactly and keep its attention backend (flash, cuDNN, ...)."""
 
     def __init__(self, stock, layer: int, state: State):
         self.stock = stock
         self.layer = layer
         self.state = state
-        s = state.settings
-        self._model_id = _lib.MODELS[s.model]
-        self._pattern_id = _lib.PATTERNS["dense" if s.pattern == "full" else "radial"]
 
     # diffusers writes these on processors (set_attention_backend, enable_parallelism); they
     # belong to the stock processor, which runs the dense steps and layers.
@@ -41,7 +37,7 @@ class RadialProcessorBase:
 
     def use_stock(self) -> bool:
         s = self.state.settings
-        return (s.pattern == "dense" or self.layer < s.dense_layers or self.state.warmup
+        return (s.pattern == "stock" or self.layer < s.dense_layers or self.state.warmup
                 or self.state.geometry is None)
 
     def count(self, kind: str) -> None:
@@ -54,13 +50,11 @@ class RadialProcessorBase:
         whole sequence (diffusers' all-to-all puts it together)."""
         frames, tokens_per_frame = self.state.geometry
         s = self.state.settings
-        geometry = [frames, tokens_per_frame, text_tokens, text_valid]
-        spec = [self._model_id, self._pattern_id, s.block_size, int(s.decay_adjacent)]
+        key = PlanKey(frames, tokens_per_frame, text_tokens, text_valid, s.model, s.pattern,
+                      s.decay_factor, s.block_size, s.decay_adjacent)
 
         def run(q, k, v):
-            out, _ = torch.ops.radial_attention.attention(q, k, v, geometry, spec,
-                                                          s.decay_factor, 0.0, False, False)
-            return out
+            return attention(q, k, v, key)
 
         config = self._parallel_config if parallel else None
         cp = getattr(config, "context_parallel_config", None) if config is not None else None

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/block_walk.cuh"
 #include "cuda/check.hpp"
 
 #include "cuda/hopper/fwd_hopper.hpp"
@@ -53,9 +54,10 @@ constexpr int smem_bytes() {
   return T::kQBytes + 2 * T::kStages * T::kTileBytes + 256 + 1024;
 }
 
-// One tile: a query block of one (batch, head) and where its key blocks are.
+// One tile: a query block of one (batch, head) and the walk over its key blocks.
 struct Tile {
-  int b, h, q0, begin, n_blocks, first;
+  int b, h, q0;
+  BlockWalk walk;
   int64_t bh;
 };
 
@@ -69,23 +71,20 @@ __device__ __forceinline__ Tile load_tile(const FwdParams& p, int index) {
   } else {  // one tile per CTA, rows in row_order within each (batch, head)
     const int rank = static_cast<int>(index % p.block_rows);
     bh = index / p.block_rows;
-    qblock = p.row_order != nullptr ? __ldg(p.row_order + rank) : rank;
+    qblock = block_row_of_rank(p, rank);
   }
   Tile t;
   t.bh = bh;
   t.b = static_cast<int>(bh / p.heads);
   t.h = static_cast<int>(bh % p.heads);
   t.q0 = qblock * 128;
-  t.begin = __ldg(p.row_offset + qblock);
-  t.n_blocks = __ldg(p.row_offset + qblock + 1) - t.begin;
-  t.first = p.row_start != nullptr ? __ldg(p.row_start + qblock) : 0;
+  t.walk = block_walk(p, qblock);
   return t;
 }
 
-// First key of the i-th block the tile visits (its list rotated to start at `first`).
+// First key of the i-th block the tile visits (its list rotated to start at walk.first).
 __device__ __forceinline__ int key_start(const FwdParams& p, const Tile& t, int i) {
-  const int e = t.first + i;
-  return __ldg(p.col_index + t.begin + (e >= t.n_blocks ? e - t.n_blocks : e)) * 128;
+  return walk_block(p, t.walk, i) * 128;
 }
 
 // The index of this CTA's j-th tile, or -1 when it has no more. Producer side: takes it from
@@ -146,8 +145,8 @@ __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* t
       mbar_arrive_expect_tx(q_full, T::kQBytes);
       tma_tile<T>(sq, tq, q_full, tile.q0, tile.h, tile.b);
     };
-    if (tile.n_blocks == 0) load_q();
-    for (int t = 0; t < tile.n_blocks; ++t, ++it) {
+    if (tile.walk.n_blocks == 0) load_q();
+    for (int t = 0; t < tile.walk.n_blocks; ++t, ++it) {
       const int s = it % kS;
       const uint32_t parity = ((it / kS) & 1) ^ 1;  // the previous use's release
       const int key0 = key_start(p, tile, t);
@@ -215,7 +214,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
     const int index = next_tile_consumer(p, bars, j);
     if (index < 0) break;
     const Tile tile = load_tile(p, index);
-    const int n = tile.n_blocks;
+    const int n = tile.walk.n_blocks;
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
     mbar_wait(q_full, j & 1);
