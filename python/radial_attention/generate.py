@@ -141,8 +141,9 @@ def main(argv=None):
         print(f"latent geometry  {geometry[0]} frames x {geometry[1]} tokens/frame")
     for lora in args.lora:
         print(f"lora             {lora} (scale {args.lora_scale})")
-    print(f"attention calls  radial kernel {state.calls['radial']}, stock "
-          f"{state.calls['stock']}")
+    # "dense": the calls of the dense layers and steps (and of --pattern stock), which diffusers'
+    # own attention runs; "radial": the calls through our kernel (radial or dense plans).
+    print(f"attention calls  radial {state.calls['radial']}, dense {state.calls['stock']}")
     print(f"attention time   {state.attention_seconds:.3f} s")
     print(f"total time       {total:.3f} s")
     print(f"wrote            {written}")

@@ -50,11 +50,11 @@ class RadialProcessorBase:
         whole sequence (diffusers' all-to-all puts it together)."""
         frames, tokens_per_frame = self.state.geometry
         s = self.state.settings
-        key = PlanKey(frames, tokens_per_frame, text_tokens, text_valid, s.model, s.pattern,
-                      s.decay_factor, s.block_size, s.decay_adjacent)
+        plan_key = PlanKey(frames, tokens_per_frame, text_tokens, text_valid, s.model, s.pattern,
+                           s.decay_factor, s.block_size, s.decay_adjacent)
 
         def run(q, k, v):
-            return attention(q, k, v, key)
+            return attention(q, k, v, plan_key)
 
         config = self._parallel_config if parallel else None
         cp = getattr(config, "context_parallel_config", None) if config is not None else None
