@@ -5,14 +5,14 @@ bit. Writes one markdown table.
 
 usage: bench_compare.py OLD_SHIM NEW_BUILD_DIR OUT_MD [--old-bench OLD_BENCH_PY]
                         [--old-commit SHA] [--commit SHA] [--rounds 4] [--cases 0,1,2]
-                        [--pairs "-1=;0=family=portable"]
+                        [--pairs "auto=;0=family=portable"]
   OLD_SHIM      libradial_bench_shim.so of the previous commit (its rb_* ABI, bench/gpu/
                 bench_shim.cpp there, which took kernels as FwdVariant integers)
   NEW_BUILD_DIR a build of this commit with libradial_c (src/capi/libradial_c.so)
   --old-bench   the previous commit's bench/gpu/bench.py: its CASES must equal this one's
                 (checked; they are read from the file, not imported)
   --pairs       which kernels to compare, ";"-separated OLD=NEW: the old FwdVariant integer
-                (-1: what attention() ran) and the new choice text ("" : what attention()
+                ("auto": what attention() ran) and the new choice text ("": what attention()
                 runs). Default: attention() on both, and the portable kernel on both.
   --rounds      timed rounds per kernel and library (each the median of 5 runs after 2
                 warm-ups; 3 after 1 above 200k tokens), alternating the order every round
@@ -97,7 +97,7 @@ def parse_pairs(text):
     pairs = []
     for item in (x for x in text.split(";") if x.strip()):
         old, _, new = item.partition("=")
-        pairs.append((int(old), new.strip()))
+        pairs.append((-1 if old.strip() == "auto" else int(old), new.strip()))
     return pairs
 
 
@@ -111,7 +111,7 @@ def main():
     ap.add_argument("--commit", default=os.environ.get("RADIAL_COMMIT", "unknown"))
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--cases", default="")
-    ap.add_argument("--pairs", default="-1=;0=family=portable")
+    ap.add_argument("--pairs", default="auto=;0=family=portable")
     args = ap.parse_args()
 
     if args.old_bench:
