@@ -36,12 +36,13 @@ struct PlanStats {
 
 struct PlanDeviceCache;  // the plan's copies on GPUs, owned by the CUDA backend
 namespace detail {
-struct PlanCacheAccess;  // the CUDA backend's way to the cache (src/cuda/plan_upload.cpp)
+struct PlanAccess;  // the library's way to a plan's private parts (src/plan/plan_access.hpp)
 }
 
 // Made by make_plan or make_dense_plan and read-only from then on: backends cache what they
 // derive from it (the GPU upload), so edit a plan's fields only to build a test of the checks.
-// Every attention call validates the plan it gets.
+// Every attention call validates the plan it gets; the GPU backend trusts the block lists of
+// a plan the planner made (the CPU backends walk them on every call).
 struct Plan {
   Geometry geometry;
   PlanSpec spec;
@@ -73,10 +74,13 @@ struct Plan {
   PlanStats stats() const;
 
  private:
-  friend struct detail::PlanCacheAccess;
+  friend struct detail::PlanAccess;
   // Filled on first use by the CUDA backend (under its lock), so the plan is uploaded once per
   // device and reused across calls and layers; shared by copies of the plan.
   mutable std::shared_ptr<PlanDeviceCache> device_cache_;
+  // The col_index buffer the planner wrote (valid by construction), or null for a plan built
+  // by hand. A copy has a buffer of its own, which the checks walk (not trusted).
+  const int32_t* planned_cols_ = nullptr;
 };
 
 // Plans one attention. Cost O(kept blocks) or close; never a token-level mask.

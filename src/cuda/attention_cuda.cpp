@@ -78,7 +78,7 @@ KernelChoice pick(const Plan& plan, const TensorView& q, int arch) {
 void run_forward(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
                  const TensorView& out, float* lse, const AttentionOptions& options,
                  const KernelChoice* chosen) {
-  validate_attention_args(plan, q, k, v, out);
+  detail::validate_attention_args(plan, q, k, v, out, detail::PlanWalk::unless_planned);
   detail::validate_options(options);
   validate_cuda_inputs(plan, q, k, v, out, lse);
 

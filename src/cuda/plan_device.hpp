@@ -1,7 +1,7 @@
 // The plan's copy on each GPU: its CSR and the orders in which the kernels visit block rows.
 // Uploaded once per device on first use and kept in the plan's private cache (shared by its
-// copies, reached only through detail::PlanCacheAccess), so later calls (every layer, every
-// step) allocate nothing and never wait for the host.
+// copies, reached only through detail::PlanAccess), so later calls (every layer, every step)
+// allocate nothing and never wait for the host.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "plan/plan_access.hpp"
 #include "radial/plan.hpp"
 
 namespace radial {
@@ -35,14 +36,6 @@ struct PlanDeviceCache {
   PlanDeviceCache& operator=(const PlanDeviceCache&) = delete;
   ~PlanDeviceCache();
 };
-
-namespace detail {
-// The CUDA backend's key to a plan's private cache (declared a friend in radial/plan.hpp).
-// Read and written only under the upload lock of plan_upload.cpp.
-struct PlanCacheAccess {
-  static std::shared_ptr<PlanDeviceCache>& cache(const Plan& plan) { return plan.device_cache_; }
-};
-}  // namespace detail
 
 namespace cuda_detail {
 

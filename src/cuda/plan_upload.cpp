@@ -62,7 +62,7 @@ namespace {
 
 // The plan's cache, made on first use (the caller holds the upload mutex).
 PlanDeviceCache& plan_cache(const Plan& plan) {
-  std::shared_ptr<PlanDeviceCache>& cache = detail::PlanCacheAccess::cache(plan);
+  std::shared_ptr<PlanDeviceCache>& cache = detail::PlanAccess::cache(plan);
   if (!cache) cache = std::make_shared<PlanDeviceCache>();
   return *cache;
 }

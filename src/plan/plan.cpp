@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "plan/block_shrink.hpp"
+#include "plan/plan_access.hpp"
 #include "plan/radial_rules.hpp"
 #include "radial/error.hpp"
 
@@ -211,6 +212,7 @@ Plan make_plan(const Geometry& geometry, const PlanSpec& spec) {
   RowWriter out(plan, border, key_blocks_of(plan));
   write_radial_rows(plan, out);
   fill_transpose(plan);
+  detail::PlanAccess::mark_planned(plan);
   return plan;
 }
 
@@ -223,6 +225,7 @@ Plan make_dense_plan(const Geometry& geometry, int block_size, Model model) {
   RowWriter out(plan, 0, key_blocks_of(plan));
   for (int32_t r = 0; r < plan.block_rows; ++r) out.finish_row(nullptr);
   fill_transpose(plan);
+  detail::PlanAccess::mark_planned(plan);
   return plan;
 }
 

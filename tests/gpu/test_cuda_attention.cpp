@@ -109,7 +109,7 @@ TEST(CudaAttentionSmall, SanitizerCase) {
 TEST(CudaAttentionPlanCache, UploadsOnceAndRepeatsExactly) {
   RADIAL_REQUIRE_GPU();
   const Plan plan = make_plan(geo(3, 256), spec(Model::wan, 1.0, 128));
-  EXPECT_EQ(detail::PlanCacheAccess::cache(plan), nullptr);
+  EXPECT_EQ(detail::PlanAccess::cache(plan), nullptr);
   TestTensor q(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
   TestTensor k(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
   TestTensor v(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
@@ -120,9 +120,9 @@ TEST(CudaAttentionPlanCache, UploadsOnceAndRepeatsExactly) {
   out.poison();
   attention_cuda(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(),
                  nullptr);
-  ASSERT_NE(detail::PlanCacheAccess::cache(plan), nullptr);
-  ASSERT_EQ(detail::PlanCacheAccess::cache(plan)->entries.size(), 1u);
-  const int32_t* uploaded = detail::PlanCacheAccess::cache(plan)->entries[0].buffer;
+  ASSERT_NE(detail::PlanAccess::cache(plan), nullptr);
+  ASSERT_EQ(detail::PlanAccess::cache(plan)->entries.size(), 1u);
+  const int32_t* uploaded = detail::PlanAccess::cache(plan)->entries[0].buffer;
   out.download();
   const std::vector<uint16_t> first = out.host;
 
@@ -137,8 +137,8 @@ TEST(CudaAttentionPlanCache, UploadsOnceAndRepeatsExactly) {
                  nullptr, options);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
-  EXPECT_EQ(detail::PlanCacheAccess::cache(plan)->entries.size(), 1u);
-  EXPECT_EQ(detail::PlanCacheAccess::cache(plan)->entries[0].buffer, uploaded);
+  EXPECT_EQ(detail::PlanAccess::cache(plan)->entries.size(), 1u);
+  EXPECT_EQ(detail::PlanAccess::cache(plan)->entries[0].buffer, uploaded);
   out.download();
   EXPECT_EQ(out.host, first) << "two runs on the same inputs differ";
 }
