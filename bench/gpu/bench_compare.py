@@ -7,11 +7,11 @@ usage: bench_compare.py OLD_SHIM NEW_BUILD_DIR OUT_MD [--old-bench OLD_BENCH_PY]
                         [--old-commit SHA] [--commit SHA] [--rounds 4] [--cases 0,1,2]
                         [--pairs "auto=;0=family=portable"]
   OLD_SHIM      libradial_bench_shim.so of the previous commit (its rb_* ABI, bench/gpu/
-                bench_shim.cpp there, which took kernels as FwdVariant integers)
+                bench_shim.cpp there, which named kernels by integer codes)
   NEW_BUILD_DIR a build of this commit with libradial_c (src/capi/libradial_c.so)
   --old-bench   the previous commit's bench/gpu/bench.py: its CASES must equal this one's
                 (checked; they are read from the file, not imported)
-  --pairs       which kernels to compare, ";"-separated OLD=NEW: the old FwdVariant integer
+  --pairs       which kernels to compare, ";"-separated OLD=NEW: the old library's integer
                 ("auto": what attention() ran) and the new choice text ("": what attention()
                 runs). Default: attention() on both, and the portable kernel on both.
   --rounds      timed rounds per kernel and library (each the median of 5 runs after 2
