@@ -71,7 +71,10 @@ __device__ __forceinline__ Tile load_tile(const FwdParams& p, int index) {
   } else {  // one tile per CTA, rows in row_order within each (batch, head)
     const int rank = static_cast<int>(index % p.block_rows);
     bh = index / p.block_rows;
-    qblock = block_row_of_rank(p, rank);
+    // block_row_of_rank (block_walk.cuh) written out: with the call, ptxas schedules this
+    // kernel differently (same registers, same arithmetic); written out, its SASS is the same
+    // as before the shared header.
+    qblock = p.row_order != nullptr ? __ldg(p.row_order + rank) : rank;
   }
   Tile t;
   t.bh = bh;
@@ -83,8 +86,10 @@ __device__ __forceinline__ Tile load_tile(const FwdParams& p, int index) {
 }
 
 // First key of the i-th block the tile visits (its list rotated to start at walk.first).
+// walk_block with the offset added to the pointer, not to begin: the address arithmetic this
+// kernel always had (the SASS stays the same).
 __device__ __forceinline__ int key_start(const FwdParams& p, const Tile& t, int i) {
-  return walk_block(p, t.walk, i) * 128;
+  return __ldg(p.col_index + t.walk.begin + walk_offset(t.walk, i)) * 128;
 }
 
 // The index of this CTA's j-th tile, or -1 when it has no more. Producer side: takes it from
