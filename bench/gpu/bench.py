@@ -1,23 +1,27 @@
 #!/usr/bin/env python3
-"""Times, on one card in one run: this library's CUDA kernel (each variant), PyTorch SDPA dense
+"""Times, on one card in one run: this library's CUDA kernels (each choice), PyTorch SDPA dense
 (cuDNN and flash backends) and FlexAttention (torch.compile'd, the same block mask as full
 blocks) on the five cases of issue 3 and a dense plan; bf16, batch 1, head dim 128, inputs [B, H, S, D] from
 torch.randn. Prints a table and writes it as markdown.
 
-usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all] [--variants 4,5]
+usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all]
+                [--choices "portable;family=hopper,schedule=serial"]
                 [--cases 4,3,2,1,0] [--rounds 2] [--peers flex,cudnn,flash]
   --quick      our kernel only (no peers), for tuning runs
   --peers      which peers to time (default all three); without cudnn the dense output for
                the error column is still computed once, untimed
   --keep-peers OLD_MD: for peers not timed, the times of an earlier table (marked, and said so)
   --flash-all  also time SDPA flash on the two largest cases (about a minute more)
-  --variants   kernel variants to time besides what radial::attention() runs (the `radial`
-               column), e.g. 0,9 (cuda_detail::FwdVariant; 0 the portable kernel); each is also
-               checked against that one's output (rel. error printed)
+  --choices    kernel choices to time besides what radial::attention() runs (the `radial`
+               column), separated by ";": each a name of CHOICES (e.g. portable, hopper_serial)
+               or fields as the library reads them ("family=portable,row_order=natural";
+               docs/dispatch.md); each is also checked against that one's output (rel. error
+               printed). The comparison-only kernels need a build with RADIAL_ABLATION_KERNELS=ON
+               (scripts/gpu/bench builds one)
   --cases      which cases, in which order (indices into CASES; default all, in table order).
                The card slows as it heats up over a run, so order matters when comparing cases
-  --rounds     time the kernel variants this many times, alternating (A B A B); the table gets
-               the mean of the rounds' medians, so that variants see the same heating
+  --rounds     time the kernel choices this many times, alternating (A B A B); the table gets
+               the mean of the rounds' medians, so that choices see the same heating
 Each kernel timing prints its start and end (Unix time); nvidia-smi samples the SM clock every
 100 ms meanwhile, and the table gets the mean clock of each timing: on an H100 these kernels
 run at the 700 W power cap, so the clock (set by temperature and by the power each kernel
@@ -48,24 +52,42 @@ CASES = [
     # The dense plan (every block kept), against dense SDPA on the same tokens.
     ("Wan2.1-14B, 69 frames 768x1280, dense plan", "wan", 69, 768, 1280, 1.0, 40, True),
 ]
-# -1: what radial::attention() runs on the card (the Hopper kernel on H100/H200 when built
-# in, else the portable kernel); the others are cuda_detail::FwdVariant values.
-VARIANTS = {0: "portable", 1: "eight_warps", 2: "double_buffer", 3: "natural_order",
-            4: "locality", 5: "prefetch", 6: "locality_prefetch", 7: "heavy_first",
-            8: "hopper", 9: "hopper_serial", 10: "hopper_overlap", 11: "hopper_pingpong",
-            12: "hopper_persistent", 13: "hopper_q_registers"}
-VARIANT_TITLES = {"portable": "radial portable (mma.sync)",
-                  "eight_warps": "radial 8 warps", "double_buffer": "radial double-buffered",
-                  "natural_order": "radial natural order", "locality": "radial locality order",
-                  "prefetch": "radial L2 prefetch",
-                  "locality_prefetch": "radial locality order + L2 prefetch",
-                  "heavy_first": "radial heavy-first order",
-                  "hopper": "radial Hopper",
-                  "hopper_serial": "radial Hopper serial",
-                  "hopper_overlap": "radial Hopper overlap",
-                  "hopper_pingpong": "radial Hopper pingpong",
-                  "hopper_persistent": "radial Hopper, persistent CTAs",
-                  "hopper_q_registers": "radial Hopper, Q in registers"}
+# Named kernel choices (the fields: src/api/kernel_choice.hpp, docs/dispatch.md), with the
+# column titles of the table. "" is what radial::attention() runs on the card (the Hopper kernel
+# on H100/H200 when built in, else the portable kernel).
+CHOICES = {
+    "portable": ("family=portable", "radial portable (mma.sync)"),
+    "eight_warps": ("family=portable,tile=eight_warps", "radial 8 warps"),
+    "double_buffer": ("family=portable,tile=double_buffer", "radial double-buffered"),
+    "natural_order": ("family=portable,row_order=natural", "radial natural order"),
+    "locality": ("family=portable,row_order=locality", "radial locality order"),
+    "prefetch": ("family=portable,row_order=heavy_first,l2_prefetch=on", "radial L2 prefetch"),
+    "locality_prefetch": ("family=portable,l2_prefetch=on",
+                          "radial locality order + L2 prefetch"),
+    "heavy_first": ("family=portable,row_order=heavy_first", "radial heavy-first order"),
+    "hopper": ("family=hopper", "radial Hopper"),
+    "hopper_serial": ("family=hopper,schedule=serial", "radial Hopper serial"),
+    "hopper_overlap": ("family=hopper,schedule=overlap", "radial Hopper overlap"),
+    "hopper_pingpong": ("family=hopper,schedule=pingpong", "radial Hopper pingpong"),
+    "hopper_persistent": ("family=hopper,persistent=on", "radial Hopper, persistent CTAs"),
+    "hopper_q_registers": ("family=hopper,schedule=q_registers", "radial Hopper, Q in registers"),
+}
+
+
+def parse_choices(text):
+    """{column name: choice fields} for --choices (names of CHOICES or field strings)."""
+    out = {}
+    for item in (x.strip() for x in text.split(";")):
+        if not item:
+            continue
+        out[item] = CHOICES[item][0] if item in CHOICES else item
+    return out
+
+
+def choice_title(name):
+    return CHOICES[name][1] if name in CHOICES else f"radial {name}"
+
+
 D, BLOCK = 128, 128
 
 
@@ -198,7 +220,7 @@ def table_row(r, extra):
     return "| " + " | ".join(cells) + " |"
 
 
-def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
+def render(args, card, props, kernels, extra, rows, mhz, kept_source=""):
     """The markdown table (and the clock table when mhz has readings)."""
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -209,7 +231,7 @@ def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
         f"CUDA {torch.version.cuda}. bf16, batch 1, head dim {D}, block {BLOCK}, inputs "
         "[B, H, S, D] from torch.randn; median of 5 timed runs after 2 warm-ups (3 after 1 above "
         "200k tokens), CUDA events"
-        + (f"; kernel variants timed in {args.rounds} alternating rounds, mean of the rounds'"
+        + (f"; kernel choices timed in {args.rounds} alternating rounds, mean of the rounds'"
            " medians" if args.rounds > 1 else "")
         + (f"; cases run in the order {args.cases}" if args.cases else "") + "."
         + (f" Times marked * were not taken in this run: they come from the earlier table in"
@@ -220,7 +242,7 @@ def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
         "Effective TFLOP/s = 4 x heads x D x kept blocks x 128^2 / time (sparse); 4 x heads x D x"
         " S^2 / time (dense). `radial` is what radial::attention() runs on this card (on"
         " H100/H200 the Hopper kernel: TMA, wgmma, warp-specialised; elsewhere the"
-        " portable mma.sync kernel); other radial columns name a kernel variant (`portable`:"
+        " portable mma.sync kernel); other radial columns name a kernel choice (`portable`:"
         " the sm80+ kernel, 4 warps x 32 rows, locality row order). FlexAttention gets the same"
         " block mask as full blocks,"
         " compiled. err vs flex: relative L2 difference of the outputs (same mask: rounding"
@@ -229,7 +251,7 @@ def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
         " has a small norm: the figure says nothing about quality on real activations.",
         "",
         "| case | tokens | heads | density | radial ms (TFLOP/s) | "
-        + "".join(VARIANT_TITLES[v] + " | " for v in extra)
+        + "".join(choice_title(v) + " | " for v in extra)
         + "Flex ms (TFLOP/s) | SDPA cuDNN ms (TFLOP/s) | SDPA flash ms (TFLOP/s) | Flex / radial"
         " | cuDNN / radial | flash / radial | err vs flex | err vs dense |",
         "|---" * (13 + len(extra)) + "|",
@@ -238,11 +260,11 @@ def render(args, card, props, variants, extra, rows, mhz, kept_source=""):
     for r in rows:
         lines.append(table_row(r, extra))
     if mhz:
-        names = list(variants.values()) + ["flex", "cudnn", "flash"]
-        titles = ["radial"] + [VARIANT_TITLES[v] for v in extra] + ["Flex", "SDPA cuDNN",
+        names = list(kernels.values()) + ["flex", "cudnn", "flash"]
+        titles = ["radial"] + [choice_title(v) for v in extra] + ["Flex", "SDPA cuDNN",
                                                                      "SDPA flash"]
         lines += ["", "Mean SM clock (MHz) during each timing (nvidia-smi, 100 ms samples;"
-                  " variants: mean over rounds):", "",
+                  " kernel choices: mean over rounds):", "",
                   "| case | " + " | ".join(titles) + " |", "|---" * (1 + len(titles)) + "|"]
         for r in rows:
             cells = []
@@ -260,7 +282,7 @@ def main():
     ap.add_argument("--commit", default=os.environ.get("RADIAL_COMMIT", "unknown"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--flash-all", action="store_true")
-    ap.add_argument("--variants", default="")
+    ap.add_argument("--choices", default="")
     ap.add_argument("--cases", default="")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--peers", default="flex,cudnn,flash")
@@ -272,9 +294,10 @@ def main():
     case_ids = [int(c) for c in args.cases.split(",") if c] or list(range(len(CASES)))
 
     shim = Shim(args.build_dir)
-    variants = {-1: "standard"}
-    variants.update({int(v): VARIANTS[int(v)] for v in args.variants.split(",") if v})
-    extra = [name for key, name in variants.items() if key != -1]
+    # {choice fields: column name}; "" is what radial::attention() runs.
+    kernels = {"": "standard"}
+    kernels.update({fields: name for name, fields in parse_choices(args.choices).items()})
+    extra = [name for fields, name in kernels.items() if fields]
     props = torch.cuda.get_device_properties(0)
     card = torch.cuda.get_device_name(0)
     started = time.time()
@@ -302,16 +325,16 @@ def main():
         lse = torch.empty(1, heads, S, device="cuda", dtype=torch.float32)
         row = dict(name=name, S=S, heads=heads, density=density, flops=flops,
                    dense_flops=dense_flops)
-        medians = {vname: [] for vname in variants.values()}
+        medians = {vname: [] for vname in kernels.values()}
         for rnd in range(args.rounds):
-            # Alternate the order from round to round and case to case: no variant always
+            # Alternate the order from round to round and case to case: no choice always
             # runs on the cooler (or hotter) card.
-            order = list(variants.items())
+            order = list(kernels.items())
             if (rnd + len(rows)) % 2:
                 order.reverse()
-            for variant, vname in order:
+            for choice, vname in order:
                 t0 = time.time()
-                ms, times = shim.time(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, variant,
+                ms, times = shim.time(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, choice,
                                       warmup, reps)
                 print(f"  timing {name[:28]} {vname} round {rnd}: {t0:.3f}..{time.time():.3f}"
                       f" median {ms:.2f} ms, runs " + " ".join(f"{x:.1f}" for x in times),
@@ -320,15 +343,16 @@ def main():
                 clocks.window(t0, (ci, vname, rnd))
         for vname, ms in medians.items():
             row["ours_" + vname] = statistics.mean(ms)
-        shim.attention(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, -1)  # for the errors
+        shim.attention(plan, qs, ks, vs, out.transpose(1, 2), lse, 0.0, "")  # for the errors
+        row["chosen"] = shim.chosen(plan, qs)
         ours = out
-        if len(variants) > 1:
+        if len(kernels) > 1:
             other = torch.empty_like(out)
-            for variant, vname in variants.items():
-                if variant == -1:
+            for choice, vname in kernels.items():
+                if not choice:
                     continue
                 other.fill_(float("nan"))
-                shim.attention(plan, qs, ks, vs, other.transpose(1, 2), None, 0.0, variant)
+                shim.attention(plan, qs, ks, vs, other.transpose(1, 2), None, 0.0, choice)
                 row["vs_standard_" + vname] = rel_err(other, ours)
             del other
         if "flex" in peers:
@@ -363,9 +387,10 @@ def main():
                 row[key] = ms
                 row.setdefault("kept", set()).add(key)
         rows.append(row)
-        best = min(row["ours_" + v] for v in variants.values())
+        best = min(row["ours_" + v] for v in kernels.values())
+        print(f"[{time.time() - started:6.1f}s] {name}: radial runs {row['chosen']}", flush=True)
         print(f"[{time.time() - started:6.1f}s] {name}: S={S} density={density:.3f} "
-              + " ".join(f"{v}={row['ours_' + v]:.2f}ms" for v in variants.values())
+              + " ".join(f"{v}={row['ours_' + v]:.2f}ms" for v in kernels.values())
               + f" ({flops / best / 1e9:.0f} TFLOP/s)"
               + "".join(f" {v} vs standard {row['vs_standard_' + v]:.1e}" for v in extra)
               + "".join(f" {key}={row[key]:.2f}ms" for key in ("flex", "cudnn", "flash") if key in row)
@@ -373,9 +398,9 @@ def main():
         del q, k, v, qs, ks, vs, out, lse, ours
         torch.cuda.empty_cache()
         with open(args.out_md, "w") as fh:  # so far, in case the run is cut short
-            fh.write(render(args, card, props, variants, extra, rows, {}, kept.get("_source", "")))
+            fh.write(render(args, card, props, kernels, extra, rows, {}, kept.get("_source", "")))
 
-    text = render(args, card, props, variants, extra, rows, clocks.means(), kept.get("_source", ""))
+    text = render(args, card, props, kernels, extra, rows, clocks.means(), kept.get("_source", ""))
     with open(args.out_md, "w") as fh:
         fh.write(text)
     print()

@@ -136,6 +136,23 @@ RADIAL_C_EXPORT radial_status radial_attention_backward(
     const radial_tensor* d_v, double scale, int32_t threads, int32_t deterministic,
     void* stream);
 
+/* For benchmarks and tests that compare kernels on one card: radial_attention with an explicit
+ * kernel choice for CUDA tensors, named by its fields, e.g. "family=hopper,schedule=serial" or
+ * "family=portable,row_order=natural" (fields and values: docs/dispatch.md). NULL or "": what
+ * radial_attention runs. A choice that is malformed, not built into this library (the
+ * comparison-only kernels need RADIAL_ABLATION_KERNELS=ON) or not covering the call is refused
+ * with RADIAL_ERROR_INVALID_ARGUMENT naming the field ("choice.schedule"). Applications call
+ * radial_attention. */
+RADIAL_C_EXPORT radial_status radial_attention_with_choice(
+    const radial_plan* plan, const radial_tensor* q, const radial_tensor* k,
+    const radial_tensor* v, const radial_tensor* out, float* lse, double scale, int32_t threads,
+    void* stream, const char* choice);
+
+/* The kernel radial_attention runs for tensors like q under the plan, as choice text ("cpu"
+ * for CPU tensors), into text (size bytes, NUL-terminated). */
+RADIAL_C_EXPORT radial_status radial_kernel_choice(const radial_plan* plan, const radial_tensor* q,
+                                                   char* text, int32_t size);
+
 #ifdef __cplusplus
 }
 #endif

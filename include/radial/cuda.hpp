@@ -10,8 +10,8 @@ bool cuda_available();
 
 // Block-sparse attention on the GPU: same contract as attention() (tensors on one CUDA device,
 // lse float32 [batch, heads, seq] on that device or nullptr). The plan is uploaded to the
-// device on first use and cached in plan.device_cache; no allocation or host synchronisation
-// per call afterwards. Asynchronous on options.stream.
+// device on first use and cached with the plan (shared by its copies); no allocation or host
+// synchronisation per call afterwards. Asynchronous on options.stream.
 void attention_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
                     const TensorView& v, const TensorView& out, float* lse,
                     const AttentionOptions& options = {});

@@ -35,7 +35,14 @@ struct PlanStats {
 };
 
 struct PlanDeviceCache;  // the plan's copies on GPUs, owned by the CUDA backend
+namespace detail {
+struct PlanAccess;  // the library's way to a plan's private parts (src/plan/plan_access.hpp)
+}
 
+// Made by make_plan or make_dense_plan and read-only from then on: backends cache what they
+// derive from it (the GPU upload), so edit a plan's fields only to build a test of the checks.
+// Every attention call validates the plan it gets; the GPU backend trusts the block lists of
+// a plan the planner made (the CPU backends walk them on every call).
 struct Plan {
   Geometry geometry;
   PlanSpec spec;
@@ -57,10 +64,6 @@ struct Plan {
   // every row has a softmax.
   int64_t rows_given_diagonal = 0;
 
-  // Filled on first use by a GPU backend, so the plan is uploaded once per device and reused
-  // across calls and layers. Shared by copies of the plan (a plan never changes once made).
-  mutable std::shared_ptr<PlanDeviceCache> device_cache;
-
   int block_size() const { return spec.block_size; }
   int64_t kept_blocks() const { return static_cast<int64_t>(col_index.size()); }
   // The one key block that holds both valid and masked keys (-1 when key_limit divides evenly).
@@ -69,12 +72,22 @@ struct Plan {
   }
   bool has(int32_t row, int32_t col) const;  // binary search in the CSR row
   PlanStats stats() const;
+
+ private:
+  friend struct detail::PlanAccess;
+  // Filled on first use by the CUDA backend (under its lock), so the plan is uploaded once per
+  // device and reused across calls and layers; shared by copies of the plan.
+  mutable std::shared_ptr<PlanDeviceCache> device_cache_;
+  // The col_index buffer the planner wrote (valid by construction), or null for a plan built
+  // by hand. A copy has a buffer of its own, which the checks walk (not trusted).
+  const int32_t* planned_cols_ = nullptr;
 };
 
 // Plans one attention. Cost O(kept blocks) or close; never a token-level mask.
 Plan make_plan(const Geometry& geometry, const PlanSpec& spec);
 
-// All blocks: for dense warm-up steps and layers. Same type, same kernels.
-Plan make_dense_plan(const Geometry& geometry, int block_size = 128);
+// All blocks: for dense warm-up steps and layers. Same type, same kernels; `model` is recorded
+// in plan.spec (it changes no block).
+Plan make_dense_plan(const Geometry& geometry, int block_size = 128, Model model = Model::wan);
 
 }  // namespace radial

@@ -104,6 +104,14 @@ _SIGNATURES = {
          ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_double, ctypes.c_int32,
          ctypes.c_int32, ctypes.c_void_p],
     ),
+    # For benchmarks and tests: a kernel named by its fields (docs/dispatch.md).
+    "radial_attention_with_choice": (
+        ctypes.c_int,
+        [ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_void_p,
+         ctypes.c_double, ctypes.c_int32, ctypes.c_void_p, ctypes.c_char_p],
+    ),
+    "radial_kernel_choice": (
+        ctypes.c_int, [ctypes.c_void_p, _P(Tensor), ctypes.c_char_p, ctypes.c_int32]),
 }
 
 _lock = threading.Lock()

@@ -1,7 +1,8 @@
 """Text-to-video with Radial Attention: python -m radial_attention.generate --model ID_OR_DIR ...
 
 Loads a diffusers Wan2.1 / Wan2.2 / HunyuanVideo pipeline (a hub id or a local folder),
-switches its self-attention to Radial Attention (or keeps it dense with --pattern dense),
+switches its self-attention to Radial Attention (or runs diffusers' own attention with
+--pattern stock, or every block through the radial kernel with --pattern dense),
 generates one video, writes it as MP4 (PNG frames when no video writer is installed) and
 prints the time spent in attention and in total.
 """
@@ -27,8 +28,9 @@ def parse_args(argv=None):
     p.add_argument("--guidance-scale", type=float, default=None,
                    help="classifier-free guidance scale (default: the pipeline's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pattern", choices=("radial", "dense"), default="radial",
-                   help="radial: Radial Attention; dense: the stock attention (a baseline)")
+    p.add_argument("--pattern", choices=("radial", "dense", "stock"), default="radial",
+                   help="radial: Radial Attention; dense: every block through the radial "
+                        "kernel; stock: diffusers' own attention (a baseline)")
     p.add_argument("--dense-layers", type=int, default=1, help="first blocks kept dense")
     p.add_argument("--dense-steps", type=int, default=12, help="first denoising steps kept dense")
     p.add_argument("--decay-factor", type=float, default=None,
@@ -139,6 +141,8 @@ def main(argv=None):
         print(f"latent geometry  {geometry[0]} frames x {geometry[1]} tokens/frame")
     for lora in args.lora:
         print(f"lora             {lora} (scale {args.lora_scale})")
+    # "dense": the calls of the dense layers and steps (and of --pattern stock), which diffusers'
+    # own attention runs; "radial": the calls through our kernel (radial or dense plans).
     print(f"attention calls  radial {state.calls['radial']}, dense {state.calls['stock']}")
     print(f"attention time   {state.attention_seconds:.3f} s")
     print(f"total time       {total:.3f} s")

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "api/attention_checks.hpp"
+#include "plan/plan_access.hpp"
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
 #include "radial/cuda.hpp"
@@ -78,7 +79,7 @@ void require_no_overlap(const TensorView& t, const char* name) {
 
 namespace detail {
 
-void validate_plan(const Plan& plan) {
+void validate_plan(const Plan& plan, PlanWalk walk) {
   require(plan.block_rows >= 1 && plan.seq_len >= 1, "plan",
           "a plan from make_plan or make_dense_plan",
           "an empty plan (block_rows = " + std::to_string(plan.block_rows) + ")");
@@ -95,29 +96,43 @@ void validate_plan(const Plan& plan) {
               plan.row_offset.back() == static_cast<int64_t>(plan.col_index.size()),
           "plan.row_offset", std::to_string(rows + 1) + " offsets from 0 to col_index.size()",
           std::to_string(plan.row_offset.size()) + " offsets");
-  // Kernels index with these numbers, so a corrupt plan must not reach them. A plan that a GPU
-  // backend has uploaded passed this walk on its first call, and plans never change once
-  // made, so repeated GPU calls skip the O(kept blocks) walk (about 1 ms on the largest).
-  if (plan.device_cache) return;
+  // Kernels index with these numbers, so a corrupt plan must not reach them. The planner's own
+  // block lists are valid by construction; everything else is walked, O(kept blocks).
+  if (walk == PlanWalk::unless_planned && PlanAccess::planned(plan)) return;
   const int64_t last_col = (plan.key_limit - 1) / b;  // blocks past it hold no valid key
-  for (int64_t r = 0; r < rows; ++r) {
+  // This walk runs on every call, so its fast pass only compares neighbours (a loop without
+  // branches, which the compiler vectorises); the message is looked for once something failed.
+  const int64_t n_cols = static_cast<int64_t>(plan.col_index.size());
+  const int32_t* col = plan.col_index.data();
+  bool ok = true;
+  for (int64_t r = 0; r < rows && ok; ++r) {
     const int32_t begin = plan.row_offset[r], end = plan.row_offset[r + 1];
-    require(begin < end && begin >= 0 && end <= static_cast<int64_t>(plan.col_index.size()),
-            "plan.row_offset", "at least one kept block in every block row",
-            "row " + std::to_string(r) + " with " + std::to_string(end - begin));
-    for (int32_t i = begin; i < end; ++i) {
-      const int32_t c = plan.col_index[i];
-      require(c >= 0 && c <= last_col && (i == begin || c > plan.col_index[i - 1]),
-              "plan.col_index",
-              "increasing block columns in 0.." + std::to_string(last_col) + " per row",
-              std::to_string(c) + " in row " + std::to_string(r));
+    if (!(begin < end && begin >= 0 && end <= n_cols)) {
+      throw Error("plan.row_offset", "at least one kept block in every block row",
+                  "row " + std::to_string(r) + " with " + std::to_string(end - begin));
+    }
+    // Increasing, so within 0..last_col when the first and the last are.
+    bool row_ok = col[begin] >= 0 && col[end - 1] <= last_col;
+    for (int32_t i = begin + 1; i < end; ++i) row_ok &= col[i] > col[i - 1];
+    ok = row_ok;
+  }
+  if (ok) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t previous = -1;
+    for (int32_t i = plan.row_offset[r]; i < plan.row_offset[r + 1]; ++i) {
+      if (!(col[i] > previous && col[i] <= last_col)) {
+        throw Error("plan.col_index",
+                    "increasing block columns in 0.." + std::to_string(last_col) + " per row",
+                    std::to_string(col[i]) + " in row " + std::to_string(r));
+      }
+      previous = col[i];
     }
   }
 }
 
 void validate_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
-                     const TensorView& v) {
-  validate_plan(plan);
+                     const TensorView& v, PlanWalk walk) {
+  validate_plan(plan, walk);
   validate_view(q, "q");
   validate_view(k, "k");
   validate_view(v, "v");
@@ -155,13 +170,22 @@ void validate_like_q(const TensorView& t, const char* name, const TensorView& q,
 
 }  // namespace detail
 
+namespace detail {
+
 void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,
-                             const TensorView& v, const TensorView& out) {
-  detail::validate_inputs(plan, q, k, v);
+                             const TensorView& v, const TensorView& out, PlanWalk walk) {
+  validate_inputs(plan, q, k, v, walk);
   validate_view(out, "out");
   require(out.seq == q.seq, "out.seq", std::to_string(q.seq) + " (q.seq)", out.seq);
   require_like_q(out, "out", q);
   require_no_overlap(out, "out");
+}
+
+}  // namespace detail
+
+void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,
+                             const TensorView& v, const TensorView& out) {
+  detail::validate_attention_args(plan, q, k, v, out, detail::PlanWalk::always);
 }
 
 void attention(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,

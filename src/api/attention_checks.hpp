@@ -6,12 +6,20 @@
 
 namespace radial::detail {
 
+// How much of a plan the checks walk: its block lists always (O(kept blocks); the CPU
+// backends, whose work dwarfs it), or not when the planner wrote them (the GPU backend, where
+// the walk would cost up to a few ms of host time per call on the largest plans).
+enum class PlanWalk { always, unless_planned };
+
 // The plan is non-empty and its CSR is consistent with its size (the kernels trust it).
-void validate_plan(const Plan& plan);
+void validate_plan(const Plan& plan, PlanWalk walk = PlanWalk::always);
 // q, k, v: non-null, positive sizes, head_dim <= 256, usable strides, one shape, dtype and
 // device, seq == plan.seq_len.
 void validate_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
-                     const TensorView& v);
+                     const TensorView& v, PlanWalk walk = PlanWalk::always);
+// validate_attention_args (radial/attention.hpp) with the given walk.
+void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,
+                             const TensorView& v, const TensorView& out, PlanWalk walk);
 // scale finite and >= 0 (0: default), threads >= 0.
 void validate_options(const AttentionOptions& options);
 // The tensors live in host memory (for the CPU backend and the reference); `who` names the

@@ -11,7 +11,9 @@
 #include "radial/error.hpp"
 #include "radial/plan.hpp"
 #include "radial/tensor.hpp"
+#include "api/kernel_choice.hpp"
 #ifdef RADIAL_WITH_CUDA
+#include "cuda/backend.hpp"
 #include "radial/cuda.hpp"
 #endif
 
@@ -211,26 +213,97 @@ radial_status radial_plan_csc(const radial_plan* plan, const int32_t** col_offse
   });
 }
 
+namespace {
+
+// The options every attention entry takes from its C arguments.
+radial::AttentionOptions to_options(double scale, int32_t threads, void* stream) {
+  radial::AttentionOptions options;
+  radial::require(std::isfinite(scale) && scale >= 0, "scale",
+                  "a finite number > 0 (0 means 1 / sqrt(head_dim))", scale);
+  options.scale = scale;
+  radial::require(threads >= 0, "threads", "0 (all) or a positive count", threads);
+  options.threads = threads;
+  options.stream = stream;
+  return options;
+}
+
+// q, k, v, out as views. One statement each: the order of argument evaluation is unspecified,
+// and the first bad tensor must be the one named.
+struct Views {
+  radial::TensorView q, k, v, out;
+};
+Views to_views(const radial_tensor* q, const radial_tensor* k, const radial_tensor* v,
+               const radial_tensor* out) {
+  Views views;
+  views.q = to_view(q, "q");
+  views.k = to_view(k, "k");
+  views.v = to_view(v, "v");
+  views.out = to_view(out, "out");
+  return views;
+}
+
+}  // namespace
+
 radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
                                const radial_tensor* k, const radial_tensor* v,
                                const radial_tensor* out, float* lse, double scale,
                                int32_t threads, void* stream) {
   return guarded([&] {
     require_pointer(plan, "plan");
-    radial::AttentionOptions options;
-    radial::require(std::isfinite(scale) && scale >= 0, "scale",
-                    "a finite number > 0 (0 means 1 / sqrt(head_dim))", scale);
-    options.scale = scale;
-    radial::require(threads >= 0, "threads", "0 (all) or a positive count", threads);
-    options.threads = threads;
-    options.stream = stream;
-    // One statement each: the order of argument evaluation is unspecified, and the first bad
-    // tensor must be the one named.
+    const radial::AttentionOptions options = to_options(scale, threads, stream);
+    const Views t = to_views(q, k, v, out);
+    radial::attention(plan->plan, t.q, t.k, t.v, t.out, lse, options);
+  });
+}
+
+radial_status radial_attention_with_choice(const radial_plan* plan, const radial_tensor* q,
+                                           const radial_tensor* k, const radial_tensor* v,
+                                           const radial_tensor* out, float* lse, double scale,
+                                           int32_t threads, void* stream, const char* choice) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    const radial::AttentionOptions options = to_options(scale, threads, stream);
+    const Views t = to_views(q, k, v, out);
+    if (choice == nullptr || choice[0] == '\0') {
+      radial::attention(plan->plan, t.q, t.k, t.v, t.out, lse, options);
+      return;
+    }
+    // Parsed first, so that a bad choice is named whatever the build.
+    const radial::KernelChoice parsed = radial::parse_choice(choice);
+    radial::require(t.q.device == radial::Device::cuda, "choice",
+                    "NULL or \"\" for CPU tensors (a kernel choice names a CUDA kernel)",
+                    std::string("\"") + choice + "\"");
+#ifdef RADIAL_WITH_CUDA
+    radial::cuda_detail::attention_cuda_with(plan->plan, t.q, t.k, t.v, t.out, lse, options,
+                                             parsed);
+#else
+    (void)parsed;
+    radial::validate_attention_args(plan->plan, t.q, t.k, t.v, t.out);
+    throw radial::Error("q.device", "cpu (this build has no CUDA)", "cuda");
+#endif
+  });
+}
+
+radial_status radial_kernel_choice(const radial_plan* plan, const radial_tensor* q, char* text,
+                                   int32_t size) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    require_pointer(text, "text");
     const radial::TensorView qv = to_view(q, "q");
-    const radial::TensorView kv = to_view(k, "k");
-    const radial::TensorView vv = to_view(v, "v");
-    const radial::TensorView ov = to_view(out, "out");
-    radial::attention(plan->plan, qv, kv, vv, ov, lse, options);
+    std::string chosen;
+    if (qv.device == radial::Device::cpu) {
+      chosen = "cpu";
+    } else {
+#ifdef RADIAL_WITH_CUDA
+      chosen = radial::format_choice(radial::cuda_detail::choose_kernel_for(plan->plan, qv));
+#else
+      throw radial::Error("q.device", "cpu (this build has no CUDA)", "cuda");
+#endif
+    }
+    radial::require(size > static_cast<int32_t>(chosen.size()), "size",
+                    "at least " + std::to_string(chosen.size() + 1) + " bytes", size);
+    chosen.copy(text, chosen.size());
+    text[chosen.size()] = '\0';
   });
 }
 

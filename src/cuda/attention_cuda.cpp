@@ -50,17 +50,45 @@ void fill_strides(const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
   sb = t.stride_batch, ss = t.stride_seq, sh = t.stride_head;
 }
 
-}  // namespace
+// Compute capability of `device` as major * 10 + minor (queried once per call).
+int compute_capability(int device) {
+  int major = 0, minor = 0;
+  RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major * 10 + minor;
+}
 
-void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorView& k,
-                            const TensorView& v, const TensorView& out, float* lse,
-                            const AttentionOptions& options, FwdVariant variant,
-                            int max_ctas) {
-  validate_attention_args(plan, q, k, v, out);
+// RADIAL_PORTABLE_KERNEL=1 in the environment: the chooser sees no Hopper device, so the
+// portable kernel runs (to compare, or to rule the Hopper kernel out when hunting a problem).
+bool portable_only() {
+  static const bool only = [] {
+    const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
+    return env != nullptr && env[0] != '\0' && env[0] != '0';
+  }();
+  return only;
+}
+
+KernelChoice pick(const Plan& plan, const TensorView& q, int arch) {
+  return choose_kernel(portable_only() ? 0 : arch, q.dtype, static_cast<int>(q.dim),
+                       plan.block_size(), Direction::forward);
+}
+
+// The checks, then params for the choice's row order and persistence, then the dispatcher.
+// `choice` null: choose_kernel picks for this device and call.
+void run_forward(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
+                 const TensorView& out, float* lse, const AttentionOptions& options,
+                 const KernelChoice* chosen) {
+  detail::validate_attention_args(plan, q, k, v, out, detail::PlanWalk::unless_planned);
   detail::validate_options(options);
   validate_cuda_inputs(plan, q, k, v, out, lse);
 
   DeviceGuard guard(q.device_index);
+  const int arch = compute_capability(q.device_index);
+  const int head_dim = static_cast<int>(q.dim);
+  const KernelChoice choice = chosen != nullptr ? *chosen : pick(plan, q, arch);
+  require(!choice.persistent || choice.row_order == RowOrder::locality, "choice.row_order",
+          "locality with persistent=on (the hand-out order follows it)",
+          row_order_name(choice.row_order));
   const DevicePlan device = device_plan(plan, q.device_index);
 
   FwdParams p;
@@ -76,29 +104,24 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
   p.batch_heads = q.batch * q.heads;
   p.row_offset = device.row_offset;
   p.col_index = device.col_index;
-  // Row order and list rotation are host-side choices; the kernel shape is the variant's.
-  if (variant == FwdVariant::natural_order) {
-    variant = FwdVariant::standard;  // row_order and row_start stay null
-  } else if (variant == FwdVariant::heavy_first || variant == FwdVariant::prefetch) {
+  // Row order and list rotation are host-side: the kernel reads them (natural: both null).
+  if (choice.row_order == RowOrder::heavy_first) {
     p.row_order = device.row_order;
-    if (variant == FwdVariant::heavy_first) variant = FwdVariant::standard;
-  } else {
+  } else if (choice.row_order == RowOrder::locality) {
     p.row_order = device.local_order;
     p.row_start = device.local_start;
-    if (variant == FwdVariant::locality) variant = FwdVariant::standard;
-    if (variant == FwdVariant::locality_prefetch) variant = FwdVariant::prefetch;
   }
   const auto stream = static_cast<cudaStream_t>(options.stream);
   const int64_t tiles = p.batch_heads * plan.block_rows;
-  if (is_hopper_variant(variant)) {  // it indexes tiles (and CTAs) with 32-bit integers
+  if (choice.family == Family::hopper) {  // it indexes tiles (and CTAs) with 32-bit integers
     require(tiles <= std::numeric_limits<int32_t>::max(), "batch x heads x block rows",
             "at most 2^31 - 1 tiles for the Hopper kernel", tiles);
   }
-  if (variant == FwdVariant::hopper_persistent ||
-      (variant == FwdVariant::hopper && hopper_default_persistent())) {
+  if (choice.family == Family::hopper && choice.persistent) {
     int sms = 0;
     RADIAL_CUDA_CHECK(
         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, q.device_index));
+    const int max_ctas = choice.max_ctas;
     p.tiles = static_cast<int32_t>(tiles);
     p.ctas = static_cast<int32_t>(std::min<int64_t>(max_ctas > 0 ? std::min(sms, max_ctas) : sms,
                                                     std::max<int64_t>(tiles, 1)));
@@ -109,29 +132,34 @@ void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorV
   const double scale = detail::resolve_scale(options.scale, q.dim);
   p.scale = static_cast<float>(scale);
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);  // log2(e)
-  launch_fwd(p, q.dtype, static_cast<int>(q.dim), plan.block_size(), variant, stream);
+  launch_fwd(p, choice, q.dtype, head_dim, plan.block_size(), arch, stream);
+}
+
+}  // namespace
+
+void attention_cuda_with(const Plan& plan, const TensorView& q, const TensorView& k,
+                         const TensorView& v, const TensorView& out, float* lse,
+                         const AttentionOptions& options, const KernelChoice& choice) {
+  run_forward(plan, q, k, v, out, lse, options, &choice);
+}
+
+KernelChoice choose_kernel_for(const Plan& plan, const TensorView& q) {
+  require(q.device == Device::cuda, "q.device", "cuda", "cpu");
+  int count = 0;
+  RADIAL_CUDA_CHECK(cudaGetDeviceCount(&count));
+  require(q.device_index >= 0 && q.device_index < count, "q.device_index",
+          "0.." + std::to_string(count - 1) + " (the visible CUDA devices)", q.device_index);
+  return pick(plan, q, compute_capability(q.device_index));
 }
 
 }  // namespace cuda_detail
 
-// The Hopper kernel on compute capability 9.0 whenever it covers the call, the portable kernel
-// otherwise; RADIAL_PORTABLE_KERNEL=1 in the environment forces the portable one (to compare,
-// or to rule the Hopper kernel out when hunting a problem).
+// What choose_kernel picks for this device and call (the Hopper kernel on compute capability
+// 9.0 whenever it covers the call, the portable kernel otherwise).
 void attention_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
                     const TensorView& v, const TensorView& out, float* lse,
                     const AttentionOptions& options) {
-  static const bool portable_only = [] {
-    const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
-    return env != nullptr && env[0] != '\0' && env[0] != '0';
-  }();
-  using cuda_detail::FwdVariant;
-  FwdVariant variant = FwdVariant::standard;
-  if (!portable_only && q.device_index >= 0 &&
-      cuda_detail::hopper_covers(q.dtype, static_cast<int>(q.dim), plan.block_size(),
-                                 q.device_index)) {
-    variant = FwdVariant::hopper;
-  }
-  cuda_detail::attention_cuda_variant(plan, q, k, v, out, lse, options, variant);
+  cuda_detail::run_forward(plan, q, k, v, out, lse, options, nullptr);
 }
 
 }  // namespace radial

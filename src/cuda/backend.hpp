@@ -1,17 +1,20 @@
-// Internal entry of the CUDA backend with an explicit kernel variant (benchmarks compare the
-// variants on one card; the public attention_cuda picks FwdVariant::hopper where it runs, else
-// standard). max_ctas > 0 caps the persistent Hopper kernel's CTAs (default: one per SM), so
-// that tests can make each CTA run many tiles.
+// Internal entry of the CUDA backend with an explicit kernel choice (src/api/kernel_choice.hpp),
+// for benchmarks and tests that compare kernels on one card; the public attention_cuda lets
+// choose_kernel pick. Throws radial::Error naming the field of a choice that is not built or
+// does not cover the call.
 #pragma once
 
-#include "cuda/fwd_params.hpp"
+#include "api/kernel_choice.hpp"
 #include "radial/attention.hpp"
 
 namespace radial::cuda_detail {
 
-void attention_cuda_variant(const Plan& plan, const TensorView& q, const TensorView& k,
-                            const TensorView& v, const TensorView& out, float* lse,
-                            const AttentionOptions& options, FwdVariant variant,
-                            int max_ctas = 0);
+void attention_cuda_with(const Plan& plan, const TensorView& q, const TensorView& k,
+                         const TensorView& v, const TensorView& out, float* lse,
+                         const AttentionOptions& options, const KernelChoice& choice);
+
+// What attention_cuda runs for q (its device's compute capability, dtype, head dim) under the
+// plan: choose_kernel's pick, or the portable kernel under RADIAL_PORTABLE_KERNEL=1.
+KernelChoice choose_kernel_for(const Plan& plan, const TensorView& q);
 
 }  // namespace radial::cuda_detail

@@ -4,9 +4,9 @@
 
 namespace radial::cuda_detail {
 
-void launch_fwd_f16_d128(const FwdParams& p, int block_size, FwdVariant variant,
-                        cudaStream_t stream) {
-  launch_for<__half, 128>(p, block_size, variant, stream);
+void launch_fwd_f16_d128(const FwdParams& p, int block_size, PortableTile tile, bool l2_prefetch,
+                         cudaStream_t stream) {
+  launch_portable<__half, 128>(p, block_size, tile, l2_prefetch, stream);
 }
 
 }  // namespace radial::cuda_detail

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "cuda/block_walk.cuh"
 #include "cuda/check.hpp"
 #include "cuda/fwd_params.hpp"
 #include "cuda/ptx.cuh"
@@ -170,7 +171,7 @@ struct FwdWarp {
     for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const int key = key0 + nt * 8 + (lane & 3) * 2 + (j & 1);
+        const int key = fragment_key(key0, nt, j, lane);
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
           if (key >= key_limit) s[mt][nt][j] = -INFINITY;
@@ -198,12 +199,9 @@ struct FwdWarp {
         for (int step = NT / 2; step >= 1; step /= 2)
 #pragma unroll
           for (int i = 0; i < step; ++i) m[i] = fmaxf(m[i], m[i + step]);
-        float mx = fmaxf(row_max[mt][half], m[0]);
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        // A row with no visible key yet keeps max -inf; 0 then avoids (-inf) - (-inf).
-        base[mt][half] = mx == -INFINITY ? 0.f : mx * scale_log2;
-        alpha[mt][half] = fast_exp2(row_max[mt][half] * scale_log2 - base[mt][half]);
+        const float mx = quad_max(fmaxf(row_max[mt][half], m[0]));
+        base[mt][half] = softmax_base(mx, scale_log2);
+        alpha[mt][half] = softmax_alpha(row_max[mt][half], base[mt][half], scale_log2);
         settled = settled && mx == row_max[mt][half];
         row_max[mt][half] = mx;
       }
@@ -226,8 +224,8 @@ struct FwdWarp {
         float e[NT];
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
-          const float e0 = fast_exp2(fmaf(s[mt][nt][2 * half], scale_log2, -base[mt][half]));
-          const float e1 = fast_exp2(fmaf(s[mt][nt][2 * half + 1], scale_log2, -base[mt][half]));
+          const float e0 = softmax_exp(s[mt][nt][2 * half], scale_log2, base[mt][half]);
+          const float e1 = softmax_exp(s[mt][nt][2 * half + 1], scale_log2, base[mt][half]);
           s[mt][nt][2 * half] = e0;
           s[mt][nt][2 * half + 1] = e1;
           e[nt] = e0 + e1;
@@ -236,7 +234,7 @@ struct FwdWarp {
         for (int step = NT / 2; step >= 1; step /= 2)
 #pragma unroll
           for (int i = 0; i < step; ++i) e[i] += e[i + step];
-        row_sum[mt][half] = row_sum[mt][half] * alpha[mt][half] + e[0];
+        row_sum[mt][half] = softmax_sum(row_sum[mt][half], alpha[mt][half], e[0]);
       }
     }
   }
@@ -271,7 +269,7 @@ struct FwdWarp {
                                        int key_limit, float scale_log2, int lane) {
     float s[MT][NT][4];
     scores(s, sQ, sK);
-    if (key0 + BN > key_limit) mask(s, key0, key_limit, lane);
+    if (crosses_key_limit(key0, BN, key_limit)) mask(s, key0, key_limit, lane);
     softmax(s, scale_log2);
     accumulate(s, sV);
   }
@@ -300,30 +298,23 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
   const int rank = static_cast<int>(item % p.block_rows);
   const int64_t bh = item / p.block_rows;
   const int64_t b = bh / p.heads, h = bh % p.heads;
-  const int qblock = p.row_order != nullptr ? __ldg(p.row_order + rank) : rank;
+  const int qblock = block_row_of_rank(p, rank);
   const int q0 = qblock * BM;
-  const int begin = __ldg(p.row_offset + qblock);
-  const int n_blocks = __ldg(p.row_offset + qblock + 1) - begin;
+  const BlockWalk walk = block_walk(p, qblock);
+  const int n_blocks = walk.n_blocks;
   const int n_tiles = n_blocks * TPB;
-  const int first = p.row_start != nullptr ? __ldg(p.row_start + qblock) : 0;
 
   const T* qg = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
   const T* kg = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
   const T* vg = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
   T* og = static_cast<T*>(p.out) + b * p.o_sb + h * p.o_sh;
 
-  // Entry i of the walk is CSR entry first + i, wrapped.
-  const auto entry = [&](int i) {
-    const int e = first + i;
-    return begin + (e >= n_blocks ? e - n_blocks : e);
-  };
   const auto key_start = [&](int t) {
-    return __ldg(p.col_index + entry(t / TPB)) * BM + (t % TPB) * BN;
+    return walk_block(p, walk, t / TPB) * BM + (t % TPB) * BN;
   };
   const auto prefetch = [&](int i) {  // block i of the walk into L2
     if (i < n_blocks) {
-      prefetch_block<Cfg>(kg, p.k_ss, vg, p.v_ss, __ldg(p.col_index + entry(i)) * BM,
-                          p.key_limit);
+      prefetch_block<Cfg>(kg, p.k_ss, vg, p.v_ss, walk_block(p, walk, i) * BM, p.key_limit);
     }
   };
 
@@ -355,7 +346,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
       }
       float s[MT][FwdWarp<T, Cfg>::NT][4];
       w.scores(s, sQ, sK);
-      if (key0 + BN > p.key_limit) w.mask(s, key0, p.key_limit, lane);
+      if (crosses_key_limit(key0, BN, p.key_limit)) w.mask(s, key0, p.key_limit, lane);
       cp_async_wait<0>();
       __syncthreads();  // V(t) has landed, and every warp is done with K(t)
       if (t + 1 < n_tiles) load_rows<Cfg, BN>(sK, kg, p.k_ss, next, p.key_limit);
@@ -407,10 +398,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
   for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      float sum = w.row_sum[mt][half];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const float inv = sum > 0.f ? 1.f / sum : 0.f;
+      const float sum = quad_sum(w.row_sum[mt][half]);
+      const float inv = row_inverse(sum);
       const int r = wrow + mt * 16 + (lane >> 2) + half * 8;
 #pragma unroll
       for (int dt = 0; dt < FwdWarp<T, Cfg>::DT; ++dt) {
@@ -419,8 +408,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocks)
       }
       const int row = q0 + r;
       if (p.lse != nullptr && (lane & 3) == 0 && row < p.seq) {
-        p.lse[bh * p.seq + row] =
-            sum > 0.f ? w.row_max[mt][half] * p.scale + logf(sum) : -INFINITY;
+        p.lse[bh * p.seq + row] = row_lse(w.row_max[mt][half], sum, p.scale);
       }
     }
   }
@@ -448,20 +436,33 @@ void launch_config(const FwdParams& p, cudaStream_t stream) {
   check_cuda(cudaGetLastError(), "fwd_kernel<<<...>>> (launch of the forward attention kernel)");
 }
 
-// The tile configuration for each (head dim, block size, variant): the one place that picks.
+// The configuration of each portable choice (head dim, block size, tile, L2 prefetch); the
+// dispatcher (fwd_dispatch.cpp) has refused what is not built. Block 64 has one tile. The
+// others exist for comparison (bench/gpu/NOTES.md) and are built with RADIAL_ABLATION_KERNELS.
 template <class T, int D>
-void launch_for(const FwdParams& p, int block_size, FwdVariant variant, cudaStream_t stream) {
+void launch_portable(const FwdParams& p, int block_size, PortableTile tile, bool l2_prefetch,
+                     cudaStream_t stream) {
   if (block_size == 64) {
     launch_config<T, FwdConfig<D, 64, 1, false, 1, D == 128 ? 3 : 4>>(p, stream);
-  } else if (variant == FwdVariant::eight_warps) {
-    launch_config<T, FwdConfig<D, 128, 1, true, 1, 1>>(p, stream);
-  } else if (variant == FwdVariant::double_buffer) {
-    launch_config<T, FwdConfig<D, 128, 2, false, 2, 2>>(p, stream);
-  } else if (variant == FwdVariant::prefetch) {
-    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3, 2>>(p, stream);
-  } else {
-    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3>>(p, stream);
+    return;
   }
+#ifdef RADIAL_ABLATION_KERNELS
+  if (tile == PortableTile::eight_warps) {
+    launch_config<T, FwdConfig<D, 128, 1, true, 1, 1>>(p, stream);
+    return;
+  }
+  if (tile == PortableTile::double_buffer) {
+    launch_config<T, FwdConfig<D, 128, 2, false, 2, 2>>(p, stream);
+    return;
+  }
+  if (l2_prefetch) {
+    launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3, 2>>(p, stream);
+    return;
+  }
+#else
+  (void)tile, (void)l2_prefetch;
+#endif
+  launch_config<T, FwdConfig<D, 128, 2, false, 1, D == 128 ? 2 : 3>>(p, stream);
 }
 
 }  // namespace radial::cuda_detail

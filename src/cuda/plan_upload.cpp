@@ -1,12 +1,11 @@
 // Lazy, once-per-device upload of a plan's block lists (see plan_device.hpp).
-#include <algorithm>
-#include <cmath>
-#include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "cuda/check.hpp"
 #include "cuda/plan_device.hpp"
-#include "cuda/tile_schedule.hpp"
+#include "schedule/row_order.hpp"
+#include "schedule/tile_order.hpp"
 #include "radial/error.hpp"
 
 namespace radial {
@@ -63,83 +62,12 @@ namespace cuda_detail {
 
 namespace {
 
-// Indices 0..n-1 ordered by their count (offsets[i + 1] - offsets[i]) on a coarse log scale
-// (steps of 2^(1/4)), largest first, ties in natural order; empty ones last.
-std::vector<int32_t> heavy_first(const std::vector<int32_t>& offsets, int32_t n) {
-  std::vector<int32_t> bucket(n);
-  for (int32_t r = 0; r < n; ++r) {
-    const int32_t count = offsets[r + 1] - offsets[r];
-    bucket[r] = count > 0 ? static_cast<int32_t>(std::floor(4.0 * std::log2(count))) : -1;
-  }
-  std::vector<int32_t> order(n);
-  for (int32_t r = 0; r < n; ++r) order[r] = r;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int32_t a, int32_t b) { return bucket[a] > bucket[b]; });
-  return order;
+// The plan's cache, made on first use (the caller holds the upload mutex).
+PlanDeviceCache& plan_cache(const Plan& plan) {
+  std::shared_ptr<PlanDeviceCache>& cache = detail::PlanAccess::cache(plan);
+  if (!cache) cache = std::make_shared<PlanDeviceCache>();
+  return *cache;
 }
-
-}  // namespace
-
-std::vector<int32_t> heavy_first_order(const Plan& plan) {
-  return heavy_first(plan.row_offset, plan.block_rows);
-}
-
-std::vector<int32_t> heavy_first_columns(const Plan& plan) {
-  return heavy_first(plan.col_offset, plan.block_cols);
-}
-
-LocalityOrder locality_order(const Plan& plan) {
-  const int32_t rows = plan.block_rows;
-  const int64_t block = plan.block_size();
-  const int64_t frame_tokens = plan.geometry.tokens_per_frame;
-  const int64_t video = plan.geometry.video_tokens();
-  LocalityOrder result;
-  result.start.assign(static_cast<size_t>(rows), 0);
-  if (plan.spec.pattern == Pattern::dense || plan.geometry.frames < 2) {
-    result.order = heavy_first_order(plan);
-    return result;
-  }
-  // Spatial chunk width in blocks: 1024 tokens (8 blocks of 128). Chosen with an LRU model of
-  // L2 (bench/gpu/NOTES.md): narrower chunks re-read each frame's dense neighbourhood more
-  // often, wider ones let far-band blocks fall out of L2 before the next frame's rows use them.
-  // RADIAL_LOCALITY_CHUNK_TOKENS overrides it, for tuning runs (read at each upload).
-  int64_t chunk_tokens = 1024;
-  if (const char* env = std::getenv("RADIAL_LOCALITY_CHUNK_TOKENS")) {
-    chunk_tokens = std::max<int64_t>(std::atoll(env), 1);
-  }
-  const int64_t chunk = std::max<int64_t>(1, chunk_tokens / block);
-  struct Key {
-    int64_t group, frame, within;
-    int32_t row;
-  };
-  std::vector<Key> keys;
-  keys.reserve(static_cast<size_t>(rows));
-  for (int32_t r = 0; r < rows; ++r) {
-    const int64_t token = static_cast<int64_t>(r) * block;
-    if (token >= video) {
-      keys.push_back({-1, 0, 0, r});  // text rows: dense, heaviest, first
-      continue;
-    }
-    const int64_t frame = token / frame_tokens, spatial = (token % frame_tokens) / block;
-    keys.push_back({spatial / chunk, frame, spatial % chunk, r});
-    // Rotate to the first kept block at or after frame f - 1's first token.
-    const int64_t from = std::max<int64_t>(frame - 1, 0) * frame_tokens / block;
-    const auto first = plan.col_index.begin() + plan.row_offset[r];
-    const auto last = plan.col_index.begin() + plan.row_offset[r + 1];
-    const auto at = std::lower_bound(first, last, static_cast<int32_t>(from));
-    result.start[r] = at == last ? 0 : static_cast<int32_t>(at - first);
-  }
-  std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-    if (a.group != b.group) return a.group < b.group;
-    if (a.frame != b.frame) return a.frame < b.frame;
-    return a.within < b.within;
-  });
-  result.order.reserve(static_cast<size_t>(rows));
-  for (const Key& k : keys) result.order.push_back(k.row);
-  return result;
-}
-
-namespace {
 
 // Copies `host` into a new device buffer on `device` (the caller holds the upload mutex).
 int32_t* upload(const std::vector<int32_t>& host, int device, const char* what) {
@@ -161,8 +89,8 @@ const int32_t* device_handout_order(const Plan& plan, int device, int64_t batch_
                                     int ctas) {
   const int64_t tail = 2 * static_cast<int64_t>(ctas);
   std::lock_guard<std::mutex> lock(upload_mutex());
-  if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
-  for (const PlanDeviceCache::Schedule& s : plan.device_cache->schedules) {
+  PlanDeviceCache& cache = plan_cache(plan);
+  for (const PlanDeviceCache::Schedule& s : cache.schedules) {
     if (s.device == device && s.batch_heads == batch_heads && s.tail == tail) return s.buffer;
   }
   std::vector<int32_t> row_blocks(static_cast<size_t>(plan.block_rows));
@@ -170,9 +98,9 @@ const int32_t* device_handout_order(const Plan& plan, int device, int64_t batch_
     row_blocks[static_cast<size_t>(r)] = plan.row_offset[r + 1] - plan.row_offset[r];
   }
   const std::vector<int32_t> order =
-      handout_order(row_blocks, locality_order(plan).order, batch_heads, tail);
+      schedule::handout_order(row_blocks, schedule::locality_order(plan).order, batch_heads, tail);
   int32_t* buffer = upload(order, device, "cudaMemcpy(tile hand-out order, host to device)");
-  plan.device_cache->schedules.push_back({device, batch_heads, tail, buffer});
+  cache.schedules.push_back({device, batch_heads, tail, buffer});
   return buffer;
 }
 
@@ -200,21 +128,21 @@ DevicePlan device_plan(const Plan& plan, int device) {
     return DevicePlan{buffer, buffer + n_offsets, orders, orders + n_rows, orders + 2 * n_rows};
   };
   std::lock_guard<std::mutex> lock(upload_mutex());
-  if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
-  for (const PlanDeviceCache::Entry& entry : plan.device_cache->entries) {
+  PlanDeviceCache& cache = plan_cache(plan);
+  for (const PlanDeviceCache::Entry& entry : cache.entries) {
     if (entry.device == device) return view(entry.buffer);
   }
   std::vector<int32_t> host;
   host.reserve(n_offsets + n_cols + 3 * n_rows);
   host.insert(host.end(), plan.row_offset.begin(), plan.row_offset.end());
   host.insert(host.end(), plan.col_index.begin(), plan.col_index.end());
-  const std::vector<int32_t> order = heavy_first_order(plan);
+  const std::vector<int32_t> order = schedule::heavy_first_order(plan);
   host.insert(host.end(), order.begin(), order.end());
-  const LocalityOrder local = locality_order(plan);
+  const schedule::LocalityOrder local = schedule::locality_order(plan);
   host.insert(host.end(), local.order.begin(), local.order.end());
   host.insert(host.end(), local.start.begin(), local.start.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan block lists, host to device)");
-  plan.device_cache->entries.push_back({device, buffer});
+  cache.entries.push_back({device, buffer});
   return view(buffer);
 }
 
@@ -248,7 +176,7 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
   host.reserve(n_offsets + n_rows + static_cast<size_t>(plan.block_cols));
   host.insert(host.end(), plan.col_offset.begin(), plan.col_offset.end());
   host.insert(host.end(), plan.row_index.begin(), plan.row_index.end());
-  const std::vector<int32_t> order = heavy_first_columns(plan);
+  const std::vector<int32_t> order = schedule::heavy_first_columns(plan);
   host.insert(host.end(), order.begin(), order.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan CSC block lists, host to device)");
   plan.device_cache->backward_entries.push_back({device, buffer});

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "plan/block_shrink.hpp"
+#include "plan/plan_access.hpp"
 #include "plan/radial_rules.hpp"
 #include "radial/error.hpp"
 
@@ -200,7 +201,9 @@ void write_radial_rows(Plan& plan, RowWriter& out) {
 }  // namespace
 
 Plan make_plan(const Geometry& geometry, const PlanSpec& spec) {
-  if (spec.pattern == Pattern::dense) return make_dense_plan(geometry, spec.block_size);
+  if (spec.pattern == Pattern::dense) {
+    return make_dense_plan(geometry, spec.block_size, spec.model);
+  }
   Plan plan = empty_plan(geometry, spec);
   // Step 3: rows and columns from the last whole video block on are dense; this covers a
   // partial last video block and every text row and column (joint attention). Key blocks
@@ -209,17 +212,20 @@ Plan make_plan(const Geometry& geometry, const PlanSpec& spec) {
   RowWriter out(plan, border, key_blocks_of(plan));
   write_radial_rows(plan, out);
   fill_transpose(plan);
+  detail::PlanAccess::mark_planned(plan);
   return plan;
 }
 
-Plan make_dense_plan(const Geometry& geometry, int block_size) {
+Plan make_dense_plan(const Geometry& geometry, int block_size, Model model) {
   PlanSpec spec;
   spec.pattern = Pattern::dense;
+  spec.model = model;
   spec.block_size = block_size;
   Plan plan = empty_plan(geometry, spec);
   RowWriter out(plan, 0, key_blocks_of(plan));
   for (int32_t r = 0; r < plan.block_rows; ++r) out.finish_row(nullptr);
   fill_transpose(plan);
+  detail::PlanAccess::mark_planned(plan);
   return plan;
 }
 

@@ -157,7 +157,21 @@ int64_t TestTensor::touched_gaps() const {
 
 double out_tolerance(DType dtype) { return dtype == DType::bf16 ? 5e-3 : 1e-3; }
 
-CaseResult run_case(const Plan& plan, const CaseSpec& spec, int variant) {
+std::string choice_not_built(const std::string& text) {
+  const KernelChoice c = parse_choice(text);
+  const bool ablation = c.family == Family::portable
+                            ? c.tile != PortableTile::standard || c.l2_prefetch
+                            : c.schedule != kDefaultHopperSchedule;
+  if (ablation && !ablation_kernels_built()) {
+    return "\"" + text + "\" is built for comparison only (RADIAL_ABLATION_KERNELS=ON)";
+  }
+  if (c.family == Family::hopper && !hopper_kernel_built()) {
+    return "built without the Hopper kernel (no CuTe)";
+  }
+  return "";
+}
+
+CaseResult run_case(const Plan& plan, const CaseSpec& spec, const std::string& choice_text) {
   CaseResult result;
   result.seed = std::random_device{}();
   const int64_t S = plan.seq_len;
@@ -180,10 +194,10 @@ CaseResult run_case(const Plan& plan, const CaseSpec& spec, int variant) {
   AttentionOptions options;
   options.scale = spec.scale;
   float* lse_ptr = spec.want_lse ? static_cast<float*>(lse_device.get()) : nullptr;
-  cuda_detail::attention_cuda_variant(plan, q.device_view(), k.device_view(), v.device_view(),
-                                      out.device_view(), lse_ptr, options,
-                                      static_cast<cuda_detail::FwdVariant>(variant),
-                                      spec.max_ctas);
+  KernelChoice choice = parse_choice(choice_text);
+  choice.max_ctas = spec.max_ctas;
+  cuda_detail::attention_cuda_with(plan, q.device_view(), k.device_view(), v.device_view(),
+                                   out.device_view(), lse_ptr, options, choice);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
   out.download();
@@ -248,9 +262,12 @@ CaseSpec run(DType dtype, int64_t batch, int64_t heads, int64_t dim, Layout layo
 }
 
 void expect_matches_reference(const KernelCase& c, const std::string& label) {
+  const std::string why = choice_not_built(c.choice);
+  if (!why.empty()) GTEST_SKIP() << "skipped: " << why;
   const Plan plan =
-      c.dense ? make_dense_plan(c.geometry, c.spec.block_size) : make_plan(c.geometry, c.spec);
-  const CaseResult r = run_case(plan, c.run, c.variant);
+      c.dense ? make_dense_plan(c.geometry, c.spec.block_size, c.spec.model)
+              : make_plan(c.geometry, c.spec);
+  const CaseResult r = run_case(plan, c.run, c.choice);
   SCOPED_TRACE("seed " + std::to_string(r.seed) + ", seq " + std::to_string(plan.seq_len) +
                ", key_limit " + std::to_string(plan.key_limit));
   EXPECT_EQ(r.non_finite_out, 0) << "outputs left unwritten (NaN) or not finite";

@@ -95,23 +95,28 @@ struct CaseResult {
   uint64_t seed = 0;
 };
 
-// Runs attention_cuda (or `variant` of the kernel, see cuda/backend.hpp) on fresh random
-// inputs and compares with attention_reference.
-CaseResult run_case(const Plan& plan, const CaseSpec& spec, int variant = 0);
+// Runs the kernel `choice` names (parse_choice, src/api/kernel_choice.hpp; spec.max_ctas > 0
+// caps persistent CTAs) on fresh random inputs and compares with attention_reference.
+CaseResult run_case(const Plan& plan, const CaseSpec& spec,
+                    const std::string& choice = "family=portable");
+
+// Empty when this build holds the kernel `choice` names, else why not (the instantiations
+// that exist only for comparison are built with RADIAL_ABLATION_KERNELS=ON).
+std::string choice_not_built(const std::string& choice);
 
 // Relative error bound on the output per dtype: bf16 keeps 8 significant bits (the output and
 // the probabilities are rounded to it), fp16 11.
 double out_tolerance(DType dtype);
 constexpr double kLseTolerance = 1e-3;
 
-// One kernel check: a plan (radial or dense), the inputs' shape and layout, the kernel variant.
+// One kernel check: a plan (radial or dense), the inputs' shape and layout, the kernel choice.
 struct KernelCase {
   std::string name;
   Geometry geometry;
   PlanSpec spec;
   bool dense = false;
   CaseSpec run;
-  int variant = 0;
+  std::string choice = "family=portable";
 };
 // Names the case in test listings (gtest would otherwise print its bytes).
 inline void PrintTo(const KernelCase& c, std::ostream* os) { *os << c.name; }

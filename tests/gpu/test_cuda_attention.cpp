@@ -1,7 +1,7 @@
 // The CUDA forward kernel against the float64 CPU reference on fresh random inputs: both
 // dtypes, head dims 64 and 128, block sizes 64 and 128, batch and heads, every layout, partial
-// last blocks, padded text keys, custom scale, with and without lse, each kernel variant and
-// row order.
+// last blocks, padded text keys, custom scale, with and without lse, each portable kernel
+// choice (tiles, L2 prefetch) and row order.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
@@ -17,6 +17,7 @@
 #include "../../src/cuda/plan_device.hpp"
 #include "gpu_harness.hpp"
 #include "radial/cuda.hpp"
+#include "radial/error.hpp"
 
 namespace radial::gpu_test {
 namespace {
@@ -45,36 +46,38 @@ std::vector<Case> cases() {
       // Many key tiles per row (4096 tokens).
       {"wan_bf16_d64_b128_long", geo(8, 512), spec(Model::wan, 0.5, 128), false,
        run(bf, 1, 1, 64, Layout::bshd)},
-      // The eight-warp variant (block 128 only), both head dims.
+      // The eight-warp tile (block 128 only), both head dims.
       {"eight_warps_bf16_d128", geo(4, 256, 50, 31), spec(Model::hunyuan, 0.95, 128), false,
-       run(bf, 1, 2, 128, Layout::packed), 1},
+       run(bf, 1, 2, 128, Layout::packed), "family=portable,tile=eight_warps"},
       {"eight_warps_f16_d64", geo(5, 240), spec(Model::wan, 1.0, 128), false,
-       run(hf, 2, 1, 64, Layout::padded, 0.2), 1},
+       run(hf, 2, 1, 64, Layout::padded, 0.2), "family=portable,tile=eight_warps"},
       // K/V double buffered (block 128 only): rows of one and two tiles, odd and even counts.
       {"double_buffer_bf16_d128", geo(4, 256, 50, 31), spec(Model::hunyuan, 0.95, 128), false,
-       run(bf, 2, 2, 128, Layout::bhsd), 2},
+       run(bf, 2, 2, 128, Layout::bhsd), "family=portable,tile=double_buffer"},
       {"double_buffer_f16_d64_dense", geo(1, 700), spec(Model::wan, 1.0, 128), true,
-       run(hf, 1, 3, 64, Layout::packed), 2},
+       run(hf, 1, 3, 64, Layout::packed), "family=portable,tile=double_buffer"},
       {"natural_order_bf16_d128", geo(5, 240), spec(Model::wan, 0.5, 128), false,
-       run(bf, 1, 2, 128, Layout::padded), 3},
+       run(bf, 1, 2, 128, Layout::padded), "family=portable,row_order=natural"},
       // Locality order (the standard one) with rotated block lists: several frames, so rows
       // start mid-list and wrap; blocks straddling frames, text rows, both block sizes.
       {"locality_bf16_d128_b128", geo(7, 200, 70, 45), spec(Model::hunyuan, 0.95, 128), false,
-       run(bf, 1, 2, 128, Layout::bhsd), 4},
+       run(bf, 1, 2, 128, Layout::bhsd), "family=portable,row_order=locality"},
       {"locality_f16_d64_b64", geo(8, 150), spec(Model::wan, 1.0, 64), false,
-       run(hf, 2, 1, 64, Layout::packed), 4},
+       run(hf, 2, 1, 64, Layout::packed), "family=portable,row_order=locality"},
       // Heavy-first row order (the standard before the locality order), unrotated.
       {"heavy_first_bf16_d128", geo(5, 240), spec(Model::wan, 0.5, 128), false,
-       run(bf, 1, 2, 128, Layout::bshd), 7},
+       run(bf, 1, 2, 128, Layout::bshd), "family=portable,row_order=heavy_first"},
       // L2 prefetch two blocks ahead (block 128), alone and with the locality order.
       {"prefetch_bf16_d128", geo(5, 300, 40, 25), spec(Model::hunyuan, 0.95, 128), false,
-       run(bf, 1, 1, 128, Layout::bshd), 5},
+       run(bf, 1, 1, 128, Layout::bshd),
+       "family=portable,row_order=heavy_first,l2_prefetch=on"},
       {"prefetch_f16_d64_dense", geo(1, 700), spec(Model::wan, 1.0, 128), true,
-       run(hf, 1, 2, 64, Layout::padded), 5},
+       run(hf, 1, 2, 64, Layout::padded),
+       "family=portable,row_order=heavy_first,l2_prefetch=on"},
       {"locality_prefetch_bf16_d128", geo(8, 200), spec(Model::wan, 1.0, 128), false,
-       run(bf, 2, 1, 128, Layout::bhsd), 6},
+       run(bf, 2, 1, 128, Layout::bhsd), "family=portable,l2_prefetch=on"},
       {"locality_prefetch_f16_d64_text", geo(6, 200, 90, 50), spec(Model::hunyuan, 0.95, 128),
-       false, run(hf, 1, 2, 64, Layout::packed), 6},
+       false, run(hf, 1, 2, 64, Layout::packed), "family=portable,l2_prefetch=on"},
   };
 }
 
@@ -106,7 +109,7 @@ TEST(CudaAttentionSmall, SanitizerCase) {
 TEST(CudaAttentionPlanCache, UploadsOnceAndRepeatsExactly) {
   RADIAL_REQUIRE_GPU();
   const Plan plan = make_plan(geo(3, 256), spec(Model::wan, 1.0, 128));
-  EXPECT_EQ(plan.device_cache, nullptr);
+  EXPECT_EQ(detail::PlanAccess::cache(plan), nullptr);
   TestTensor q(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
   TestTensor k(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
   TestTensor v(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 64);
@@ -117,9 +120,9 @@ TEST(CudaAttentionPlanCache, UploadsOnceAndRepeatsExactly) {
   out.poison();
   attention_cuda(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(),
                  nullptr);
-  ASSERT_NE(plan.device_cache, nullptr);
-  ASSERT_EQ(plan.device_cache->entries.size(), 1u);
-  const int32_t* uploaded = plan.device_cache->entries[0].buffer;
+  ASSERT_NE(detail::PlanAccess::cache(plan), nullptr);
+  ASSERT_EQ(detail::PlanAccess::cache(plan)->entries.size(), 1u);
+  const int32_t* uploaded = detail::PlanAccess::cache(plan)->entries[0].buffer;
   out.download();
   const std::vector<uint16_t> first = out.host;
 
@@ -134,10 +137,40 @@ TEST(CudaAttentionPlanCache, UploadsOnceAndRepeatsExactly) {
                  nullptr, options);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
-  EXPECT_EQ(plan.device_cache->entries.size(), 1u);
-  EXPECT_EQ(plan.device_cache->entries[0].buffer, uploaded);
+  EXPECT_EQ(detail::PlanAccess::cache(plan)->entries.size(), 1u);
+  EXPECT_EQ(detail::PlanAccess::cache(plan)->entries[0].buffer, uploaded);
   out.download();
   EXPECT_EQ(out.host, first) << "two runs on the same inputs differ";
+}
+
+// A choice that is not built, or that no kernel has yet, is refused by the field's name before
+// anything runs.
+TEST(CudaAttentionChoice, UnbuiltChoicesNameTheField) {
+  RADIAL_REQUIRE_GPU();
+  const Plan plan = make_plan(geo(2, 256), spec(Model::wan, 1.0, 128));
+  const CaseSpec c = run(DType::bf16, 1, 1, 128, Layout::bshd);
+  const auto refused = [&](const std::string& choice) -> std::string {
+    try {
+      run_case(plan, c, choice);
+    } catch (const Error& e) {
+      return e.argument();
+    }
+    return "(nothing thrown)";
+  };
+  EXPECT_EQ(refused("family=portable,direction=backward"), "choice.direction");
+  EXPECT_EQ(refused("family=portable,row_order=natural,l2_prefetch=on,tile=eight_warps"),
+            "choice.l2_prefetch");
+  if (!ablation_kernels_built()) {
+    EXPECT_EQ(refused("family=portable,tile=eight_warps"), "choice.tile");
+    EXPECT_EQ(refused("family=portable,l2_prefetch=on"), "choice.l2_prefetch");
+  }
+  const Plan b64 = make_plan(geo(2, 256), spec(Model::wan, 1.0, 64));
+  try {
+    run_case(b64, c, "family=portable,tile=double_buffer");
+    ADD_FAILURE() << "block 64 has the standard tile only";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.argument(), "choice.tile") << e.what();
+  }
 }
 
 // The public dispatcher reaches the CUDA backend for device tensors.

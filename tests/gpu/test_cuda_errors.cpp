@@ -136,6 +136,23 @@ TEST_F(CudaErrors, PlanDoesNotMatchInputs) {
   expect_error(a, "q.seq");
 }
 
+// A plan edited after the planner made it (here a copy, so the upload cache is fresh too) is
+// walked and refused, before the kernel can read a column past the keys.
+TEST_F(CudaErrors, EditedPlanIsWalked) {
+  Args a = good();
+  Plan edited = plan_;
+  edited.col_index.back() = edited.block_cols + 3;
+  try {
+    attention_cuda(edited, a.q, a.k, a.v, a.out, a.lse, a.options);
+    ADD_FAILURE() << "no error; expected one naming plan.col_index";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.argument(), "plan.col_index") << e.what();
+  }
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  q_[3].download();
+  for (uint16_t bits : q_[3].host) ASSERT_EQ(bits, 0xffff) << "out was written";
+}
+
 TEST_F(CudaErrors, LseOnHost) {
   Args a = good();
   std::vector<float> host_lse(static_cast<size_t>(2 * plan_.seq_len));

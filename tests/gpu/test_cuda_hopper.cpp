@@ -1,4 +1,4 @@
-// The Hopper (sm_90a) forward kernels (FwdVariant::hopper.., src/cuda/hopper) against the
+// The Hopper (sm_90a) forward kernels (family=hopper, src/cuda/hopper) against the
 // float64 CPU reference on fresh random inputs: partial last blocks, masked text keys, rotated
 // block lists, dense plans, many key blocks per row, batch and heads, every layout. Skipped,
 // saying why, unless the Hopper kernel is built in (CuTe found) and the device is compute
@@ -20,13 +20,13 @@
 namespace radial::gpu_test {
 namespace {
 
-constexpr int kHopper = 8;          // cuda_detail::FwdVariant::hopper (the library's schedule)
-constexpr int kHopperSerial = 9;    // cuda_detail::FwdVariant::hopper_serial
-constexpr int kHopperOverlap = 10;  // cuda_detail::FwdVariant::hopper_overlap
-constexpr int kHopperPingpong = 11;  // cuda_detail::FwdVariant::hopper_pingpong
-constexpr int kHopperPersistent = 12;  // cuda_detail::FwdVariant::hopper_persistent
-constexpr int kHopperQRegisters = 13;  // cuda_detail::FwdVariant::hopper_q_registers
-constexpr int kPortable = 0;         // cuda_detail::FwdVariant::standard
+const char* const kHopper = "family=hopper";  // the library's schedule
+const char* const kHopperSerial = "family=hopper,schedule=serial";
+const char* const kHopperOverlap = "family=hopper,schedule=overlap";
+const char* const kHopperPingpong = "family=hopper,schedule=pingpong";
+const char* const kHopperPersistent = "family=hopper,persistent=on";
+const char* const kHopperQRegisters = "family=hopper,schedule=q_registers";
+const char* const kPortable = "family=portable";
 
 // Empty when the Hopper kernel can run here, else why not.
 std::string hopper_unavailable() {
@@ -35,14 +35,7 @@ std::string hopper_unavailable() {
   if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return "cudaGetDeviceProperties failed";
   if (prop.major != 9 || prop.minor != 0)
     return std::string("device ") + prop.name + " is not compute capability 9.0";
-  try {  // the smallest call: throws Error("variant") when the kernel is not built in
-    const Plan plan = make_plan(geo(1, 128), spec(Model::wan, 1.0));
-    run_case(plan, run(DType::bf16, 1, 1, 128, Layout::bshd), kHopper);
-  } catch (const Error& e) {
-    if (e.argument() == "variant") return "built without the Hopper kernel (no CuTe)";
-    throw;
-  }
-  return "";
+  return choice_not_built(kHopper);
 }
 
 #define RADIAL_REQUIRE_HOPPER()                                   \
@@ -110,7 +103,7 @@ std::vector<Case> persistent_cases() {
 
 // Every bf16 D 128 case with every schedule, the others with the library's.
 std::vector<Case> cases() {
-  const std::pair<const char*, int> schedules[] = {{"", kHopper},
+  const std::pair<const char*, const char*> schedules[] = {{"", kHopper},
                                                    {"_serial", kHopperSerial},
                                                    {"_overlap", kHopperOverlap},
                                                    {"_pingpong", kHopperPingpong},
@@ -118,18 +111,18 @@ std::vector<Case> cases() {
                                                    {"_q_registers", kHopperQRegisters}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
-    for (const auto& [suffix, variant] : schedules) {
+    for (const auto& [suffix, choice] : schedules) {
       all.push_back(c);
       all.back().name += suffix;
-      all.back().variant = variant;
+      all.back().choice = choice;
     }
   }
   for (Case c : dtype_dim_cases()) {
-    c.variant = kHopper;
+    c.choice = kHopper;
     all.push_back(c);
   }
   for (Case c : persistent_cases()) {
-    c.variant = kHopperPersistent;
+    c.choice = kHopperPersistent;
     all.push_back(c);
   }
   return all;
@@ -146,9 +139,10 @@ INSTANTIATE_TEST_SUITE_P(Cases, HopperAttention, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
 
 // What the kernel does not cover is refused with an Error naming the argument.
-std::string refused_argument(const Plan& plan, const CaseSpec& c, int variant = kHopper) {
+std::string refused_argument(const Plan& plan, const CaseSpec& c,
+                             const std::string& choice = kHopper) {
   try {
-    run_case(plan, c, variant);
+    run_case(plan, c, choice);
   } catch (const Error& e) {
     return e.argument();
   }
@@ -163,13 +157,13 @@ TEST(HopperAttentionErrors, UnsupportedShapesNameTheArgument) {
   EXPECT_EQ(refused_argument(b64, run(DType::bf16, 1, 1, 128, Layout::bshd)), "plan.block_size");
   // The other schedules are built for bf16, head dim 128 only.
   EXPECT_EQ(refused_argument(b128, run(DType::f16, 1, 1, 128, Layout::bshd), kHopperSerial),
-            "variant");
+            "choice.schedule");
 }
 
 // The public entry point: on this card it runs the Hopper kernel wherever that covers the call
-// (bit for bit the same output as FwdVariant::hopper), and the portable kernel otherwise
-// (block 64: bit for bit FwdVariant::standard).
-std::vector<uint16_t> output_bits(const Plan& plan, const CaseSpec& c, int variant) {
+// (bit for bit the same output as family=hopper), and the portable kernel otherwise
+// (block 64: bit for bit family=portable). An empty choice: the public attention().
+std::vector<uint16_t> output_bits(const Plan& plan, const CaseSpec& c, const std::string& choice) {
   const int64_t S = plan.seq_len;
   TestTensor q(c.dtype, c.layout, c.batch, S, c.heads, c.dim);
   TestTensor k(c.dtype, c.layout, c.batch, S, c.heads, c.dim);
@@ -177,13 +171,13 @@ std::vector<uint16_t> output_bits(const Plan& plan, const CaseSpec& c, int varia
   TestTensor out(c.dtype, c.layout, c.batch, S, c.heads, c.dim);
   q.randomize(11), k.randomize(12), v.randomize(13);
   out.poison();
-  if (variant < 0) {
+  if (choice.empty()) {
     attention(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(), nullptr,
               AttentionOptions{});
   } else {
-    cuda_detail::attention_cuda_variant(plan, q.device_view(), k.device_view(), v.device_view(),
-                                        out.device_view(), nullptr, AttentionOptions{},
-                                        static_cast<cuda_detail::FwdVariant>(variant));
+    cuda_detail::attention_cuda_with(plan, q.device_view(), k.device_view(), v.device_view(),
+                                     out.device_view(), nullptr, AttentionOptions{},
+                                     parse_choice(choice));
   }
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   out.download();
@@ -197,14 +191,14 @@ TEST(HopperDispatch, AttentionPicksTheHopperKernelWhereItRuns) {
   for (DType dtype : {DType::bf16, DType::f16}) {
     for (int64_t dim : {64, 128}) {
       const CaseSpec c = run(dtype, 1, 2, dim, Layout::bshd);
-      const auto public_out = output_bits(b128, c, -1);
+      const auto public_out = output_bits(b128, c, "");
       EXPECT_EQ(public_out, output_bits(b128, c, kHopper)) << dtype_name(dtype) << " D " << dim;
       EXPECT_NE(public_out, output_bits(b128, c, kPortable))
           << "the two kernels round differently; equal outputs would mean no Hopper dispatch";
     }
   }
   const CaseSpec c = run(DType::bf16, 1, 2, 128, Layout::bshd);
-  EXPECT_EQ(output_bits(b64, c, -1), output_bits(b64, c, kPortable)) << "block 64: portable";
+  EXPECT_EQ(output_bits(b64, c, ""), output_bits(b64, c, kPortable)) << "block 64: portable";
 }
 
 }  // namespace

@@ -4,7 +4,7 @@ Checks, each printing its numbers and failing loudly:
   1. the op on CUDA (bf16/f16, head dims 64/128, both layouts, text padding) against the
      float64 reference of the expanded mask, outputs poisoned with NaN first; opcheck;
   2. tiny random Wan and HunyuanVideo transformers, saved with save_pretrained and reloaded
-     with from_pretrained (bf16): pattern="dense" equals stock diffusers exactly; a full plan
+     with from_pretrained (bf16): pattern="stock" equals stock diffusers exactly; a dense plan
      through the radial kernel equals stock within bf16 tolerance; the real mask equals the
      stock processor fed the plan's token mask, and its distance from dense is reported;
   3. torch.compile(fullgraph=True) of the radial Wan transformer runs and matches eager;
@@ -256,12 +256,12 @@ def model_checks(name, model_dir, make_model, make_inputs, attentions_of, masks_
     inputs = make_inputs(device=device, dtype=torch.bfloat16)
     expected = stock(model, inputs)
 
-    radial.apply(model, pattern="dense")
-    check(f"{name}: pattern=dense equals stock exactly", torch.equal(stock(model, inputs), expected))
+    radial.apply(model, pattern="stock")
+    check(f"{name}: pattern=stock equals stock exactly", torch.equal(stock(model, inputs), expected))
 
-    radial.apply(model, pattern="full", dense_layers=0, dense_timesteps=0, block_size=64)
+    radial.apply(model, pattern="dense", dense_layers=0, dense_timesteps=0, block_size=64)
     err = rel(stock(model, inputs), expected)
-    check(f"{name}: full plan equals stock within bf16 tolerance", err < BF16_TOL, f"rel err {err:.2e}")
+    check(f"{name}: dense plan equals stock within bf16 tolerance", err < BF16_TOL, f"rel err {err:.2e}")
 
     state = radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
     got = stock(model, inputs)
@@ -311,7 +311,7 @@ def generation_check(out_dir, device):
     section("generation with a tiny Wan pipeline (python -m radial_attention.generate)")
     folder = os.path.join(tempfile.mkdtemp(), "tiny-wan")
     tiny_models.wan_pipeline().save_pretrained(folder)
-    for pattern in ("radial", "dense"):
+    for pattern in ("radial", "dense", "stock"):
         video = os.path.join(out_dir, f"tiny_wan_{pattern}.mp4")
         cmd = [sys.executable, "-m", "radial_attention.generate", "--model", folder,
                "--frames", "17", "--height", "128", "--width", "128", "--steps", "4",

@@ -78,3 +78,40 @@ def test_messages_are_per_thread():
     t.join()
     assert seen == ["block_size"]
     assert last_error()[1] == "frames"  # this thread's message is untouched
+
+
+def test_kernel_choice_entry():
+    """radial_attention_with_choice: NULL runs what radial_attention runs; a choice names a
+    CUDA kernel, so CPU tensors refuse one; bad text is named by its field."""
+    lib = _lib.lib()
+    geometry = _lib.Geometry(2, 64, 0, -1)
+    spec = _lib.PlanSpec(0, 0, 1.0, 64, 0)
+    handle = ctypes.c_void_p()
+    assert lib.radial_plan_create(ctypes.byref(geometry), ctypes.byref(spec), ctypes.byref(handle)) == _lib.OK
+    try:
+        q, k, v = (torch.randn(1, 128, 2, 16) for _ in range(3))
+        outs = [torch.full_like(q, float("nan")) for _ in range(2)]
+        views = [_lib.Tensor(t.data_ptr(), _lib.DTYPE_F32, _lib.DEVICE_CPU, 0, 0, 1, 128, 2, 16,
+                             128 * 32, 32, 16) for t in (q, k, v, *outs)]
+        refs = [ctypes.byref(x) for x in views]
+        assert lib.radial_attention(handle, *refs[:4], None, 0.0, 1, None) == _lib.OK
+        assert lib.radial_attention_with_choice(handle, *refs[:3], refs[4], None, 0.0, 1, None,
+                                                None) == _lib.OK
+        assert torch.equal(outs[0], outs[1]) and not outs[0].isnan().any()
+        assert lib.radial_attention_with_choice(handle, *refs[:4], None, 0.0, 1, None,
+                                                b"family=portable") == _lib.INVALID_ARGUMENT
+        assert last_error()[1] == "choice"
+        assert lib.radial_attention_with_choice(handle, *refs[:4], None, 0.0, 1, None,
+                                                b"family=volta") == _lib.INVALID_ARGUMENT
+        assert last_error()[1] == "choice.family"
+        assert "portable or hopper" in last_error()[0]
+        assert lib.radial_attention_with_choice(handle, *refs[:4], None, 0.0, 1, None,
+                                                b"family=hopper,tile=eight_warps") == _lib.INVALID_ARGUMENT
+        assert last_error()[1] == "choice.tile"
+        text = ctypes.create_string_buffer(64)
+        assert lib.radial_kernel_choice(handle, refs[0], text, len(text)) == _lib.OK
+        assert text.value == b"cpu"
+        assert lib.radial_kernel_choice(handle, refs[0], text, 3) == _lib.INVALID_ARGUMENT
+        assert last_error()[1] == "size"
+    finally:
+        lib.radial_plan_destroy(handle)

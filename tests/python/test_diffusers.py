@@ -63,10 +63,10 @@ def stock_output(model, inputs):
         return model(**inputs).sample
 
 
-def test_wan_dense_pattern_equals_stock_exactly(wan, seed):
+def test_wan_stock_pattern_equals_stock_exactly(wan, seed):
     inputs = tiny_models.wan_inputs(seed=seed)
     expected = stock_output(wan, inputs)
-    state = radial.apply(wan, pattern="dense")
+    state = radial.apply(wan, pattern="stock")
     assert torch.equal(stock_output(wan, inputs), expected)
     assert state.calls == {"stock": 3}
     radial.remove(wan)
@@ -74,12 +74,24 @@ def test_wan_dense_pattern_equals_stock_exactly(wan, seed):
     assert all(type(b.attn1.processor).__name__ == "WanAttnProcessor" for b in wan.blocks)
 
 
-def test_wan_full_plan_matches_stock(wan, seed):
+def test_wan_dense_pattern_matches_stock(wan, seed):
     inputs = tiny_models.wan_inputs(seed=seed)
     expected = stock_output(wan, inputs)
-    state = radial.apply(wan, pattern="full", dense_layers=0, dense_timesteps=0, block_size=64)
+    state = radial.apply(wan, pattern="dense", dense_layers=0, dense_timesteps=0, block_size=64)
     assert rel(stock_output(wan, inputs), expected) < 1e-5
     assert state.calls == {"radial": 3}
+
+
+def test_full_is_a_deprecated_name_of_dense(wan, seed):
+    inputs = tiny_models.wan_inputs(seed=seed)
+    radial.apply(wan, pattern="dense", dense_layers=0, dense_timesteps=0, block_size=64)
+    dense = stock_output(wan, inputs)
+    with pytest.warns(DeprecationWarning, match='"dense"'):
+        state = radial.apply(wan, pattern="full", dense_layers=0, dense_timesteps=0,
+                             block_size=64)
+    assert state.settings.pattern == "dense"
+    assert torch.equal(stock_output(wan, inputs), dense)
+    radial.remove(wan)
 
 
 @pytest.mark.parametrize("shape", [(5, 16, 16), (3, 24, 16), (7, 8, 8)])
@@ -102,10 +114,10 @@ def test_wan_radial_equals_masked_stock(wan, shape, seed):
     assert rel(got, stock) > 1e-3
 
 
-def test_hunyuan_dense_pattern_equals_stock_exactly(hunyuan, seed):
+def test_hunyuan_stock_pattern_equals_stock_exactly(hunyuan, seed):
     inputs = tiny_models.hunyuan_inputs(seed=seed)
     expected = stock_output(hunyuan, inputs)
-    state = radial.apply(hunyuan, pattern="dense")
+    state = radial.apply(hunyuan, pattern="stock")
     assert torch.equal(stock_output(hunyuan, inputs), expected)
     assert state.calls == {"stock": 4}
     radial.remove(hunyuan)
@@ -113,10 +125,10 @@ def test_hunyuan_dense_pattern_equals_stock_exactly(hunyuan, seed):
 
 
 @pytest.mark.parametrize("valid", [(9, 5), (12, 12)], ids=["padded-unequal", "all-valid"])
-def test_hunyuan_full_plan_matches_stock(hunyuan, valid, seed):
+def test_hunyuan_dense_pattern_matches_stock(hunyuan, valid, seed):
     inputs = tiny_models.hunyuan_inputs(valid=valid, seed=seed)
     expected = stock_output(hunyuan, inputs)
-    state = radial.apply(hunyuan, pattern="full", dense_layers=0, dense_timesteps=0, block_size=64)
+    state = radial.apply(hunyuan, pattern="dense", dense_layers=0, dense_timesteps=0, block_size=64)
     assert rel(stock_output(hunyuan, inputs), expected) < 1e-5
     assert state.text_valid == list(valid)
     assert state.calls == {"radial": 4}

@@ -52,7 +52,7 @@ needs_radial_backward = pytest.mark.skipif(
            "paths cannot run")
 # Radial settings that really mask something at the tiny size (5 latent frames x 64 tokens).
 RADIAL = dict(pattern="radial", dense_layers=1, block_size=64, decay_factor=0.5)
-PATTERNS = [pytest.param(dict(pattern="dense"), id="dense"),
+PATTERNS = [pytest.param(dict(pattern="stock"), id="stock"),
             pytest.param(RADIAL, id="radial", marks=needs_radial_backward)]
 
 
@@ -110,7 +110,7 @@ def wan(tmp_path_factory):
 
 def config(wan, output, **kwargs):
     values = dict(model=str(wan["model"]), cache=str(wan["cache"]), output=str(output), rank=8,
-                  pattern="dense", dtype="fp32", learning_rate=3e-3, max_steps=4,
+                  pattern="stock", dtype="fp32", learning_rate=3e-3, max_steps=4,
                   checkpoint_every=0, progress=False, seed=7)
     values.update(kwargs)
     return FitConfig(**values)
@@ -201,7 +201,7 @@ def test_memorisation_loss_falls(wan, trained):
     radial.remove(tuned)
     # 2 blocks, 30 steps, each block run twice a step (forward, then again under gradient
     # checkpointing in the backward): radial trains the second block, the first stays dense.
-    calls = {"stock": 120} if settings["pattern"] == "dense" else {"stock": 60, "radial": 60}
+    calls = {"stock": 120} if settings["pattern"] == "stock" else {"stock": 60, "radial": 60}
     assert trained["attention_calls"] == calls
     losses = trained["losses"]
     assert len(losses) == 30 and all(np.isfinite(losses))
@@ -300,7 +300,7 @@ def test_interrupted_run_keeps_finished_checkpoints(wan, tmp_path, monkeypatch):
 def test_data_parallel_matches_one_process(wan, tmp_path):
     """torchrun, 2 processes x batch 1 (gloo) against 1 process x batch 2; radial when its
     backward exists (else dense, so that data parallelism is still checked)."""
-    settings = RADIAL if radial_backward_available() else dict(pattern="dense")
+    settings = RADIAL if radial_backward_available() else dict(pattern="stock")
     flags = [x for k, v in settings.items() for x in (f"--{k.replace('_', '-')}", str(v))]
     common = ["--model", str(wan["model"]), "--cache", str(wan["cache"]), "--rank", "4",
               "--dtype", "fp32", "--learning-rate", "3e-3", "--max-steps", "3",

@@ -73,7 +73,7 @@ int run_bench(const BenchOptions& o) {
   const radial::PlanSpec spec = o.spec.spec(radial::parse_model(o.geometry.model));
   const radial::DType dtype = parse_dtype(o.dtype);
   const radial::Plan plan = radial::make_plan(geometry, spec);
-  const radial::Plan dense = radial::make_dense_plan(geometry, spec.block_size);
+  const radial::Plan dense = radial::make_dense_plan(geometry, spec.block_size, spec.model);
 
   BenchShape shape;
   shape.batch = o.batch, shape.seq = plan.seq_len, shape.heads = o.heads, shape.dim = o.head_dim;

@@ -87,12 +87,11 @@ int run_plan(const PlanOptions& o) {
   const radial::Geometry geometry = o.geometry.resolve();
   const radial::PlanSpec spec = o.spec.spec(radial::parse_model(o.geometry.model));
   const auto start = std::chrono::steady_clock::now();
-  radial::Plan plan = o.spec.dense ? radial::make_dense_plan(geometry, spec.block_size)
-                                   : radial::make_plan(geometry, spec);
+  const radial::Plan plan =
+      o.spec.dense ? radial::make_dense_plan(geometry, spec.block_size, spec.model)
+                   : radial::make_plan(geometry, spec);
   const double plan_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  // make_dense_plan knows no model; the dump header and summary should still name it.
-  plan.spec.model = spec.model;
   const radial::Plan& shown = plan;
 
   const std::string source = o.geometry.describe_source();

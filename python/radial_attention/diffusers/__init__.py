@@ -127,9 +127,10 @@ def apply(model_or_pipeline, dense_layers=1, dense_timesteps=12, decay_factor=No
     dense_layers: the first blocks keep dense (stock) attention. dense_timesteps: the first
     denoising steps keep it. decay_factor: how fast the band narrows with frame distance
     (default 0.2 for Wan, 0.95 for HunyuanVideo; the paper uses 1.0 for longer Wan videos,
-    0.8 for Wan2.2). block_size: 128 or 64. pattern: "radial"; "dense" runs stock attention
-    everywhere (a baseline); "full" runs every block through the radial kernel (a check of
-    the kernel against stock attention). Returns the State shared by the processors.
+    0.8 for Wan2.2). block_size: 128 or 64. pattern: "radial"; "dense" runs every block
+    through the radial kernel (a check of the kernel against stock attention); "stock" runs
+    diffusers' own attention everywhere (a baseline). ("full", the old name of "dense", still
+    works with a DeprecationWarning.) Returns the State shared by the processors.
     """
     transformers, pipeline = _transformers(model_or_pipeline)
     family = _family(transformers[0])

@@ -1,26 +1,21 @@
 """The part every radial processor shares: when to defer to the stock processor, and the
 attention call itself (directly, or inside diffusers' Ulysses context parallelism)."""
 
-import torch
-
-from .. import _lib
 from .._errors import invalid
-from ..ops import _wants_grad
+from ..ops import attention, attention_gradients
+from ..plan import PlanKey
 from ._state import State, compiling
 
 
 class RadialProcessorBase:
     """Wraps the stock processor of one self-attention. Dense layers, warm-up steps and
-    ``pattern="dense"`` call the stock processor unchanged, so they match stock diffusers
+    ``pattern="stock"`` call the stock processor unchanged, so they match stock diffusers
     exactly and keep its attention backend (flash, cuDNN, ...)."""
 
     def __init__(self, stock, layer: int, state: State):
         self.stock = stock
         self.layer = layer
         self.state = state
-        s = state.settings
-        self._model_id = _lib.MODELS[s.model]
-        self._pattern_id = _lib.PATTERNS["dense" if s.pattern == "full" else "radial"]
 
     # diffusers writes these on processors (set_attention_backend, enable_parallelism); they
     # belong to the stock processor, which runs the dense steps and layers.
@@ -42,7 +37,7 @@ class RadialProcessorBase:
 
     def use_stock(self) -> bool:
         s = self.state.settings
-        return (s.pattern == "dense" or self.layer < s.dense_layers or self.state.warmup
+        return (s.pattern == "stock" or self.layer < s.dense_layers or self.state.warmup
                 or self.state.geometry is None)
 
     def count(self, kind: str) -> None:
@@ -55,23 +50,23 @@ class RadialProcessorBase:
         whole sequence (diffusers' all-to-all puts it together)."""
         frames, tokens_per_frame = self.state.geometry
         s = self.state.settings
-        geometry = [frames, tokens_per_frame, text_tokens, text_valid]
-        spec = [self._model_id, self._pattern_id, s.block_size, int(s.decay_adjacent)]
+        plan_key = PlanKey(frames, tokens_per_frame, text_tokens, text_valid, s.model, s.pattern,
+                           s.decay_factor, s.block_size, s.decay_adjacent)
 
         def run(q, k, v, need_lse):
-            return torch.ops.radial_attention.attention(q, k, v, geometry, spec, s.decay_factor,
-                                                        0.0, False, need_lse)
+            # (out, lse); lse only when asked (a backward follows), else None.
+            if need_lse:
+                return attention(q, k, v, plan_key, return_lse=True)
+            return attention(q, k, v, plan_key), None
 
         def backward(grad_out, q, k, v, out, lse):
-            return torch.ops.radial_attention.attention_backward(
-                grad_out, q, k, v, out, lse, geometry, spec, s.decay_factor, 0.0, False)
+            return attention_gradients(grad_out, q, k, v, out, lse, plan_key)
 
         config = self._parallel_config if parallel else None
         cp = getattr(config, "context_parallel_config", None) if config is not None else None
         if cp is None or (getattr(cp, "ulysses_degree", 1) or 1) * (getattr(cp, "ring_degree", 1) or 1) == 1:
-            # lse is kept when a gradient may follow (training), for the backward pass.
-            return self.state.timed(lambda: run(query, key, value, _wants_grad(query, key, value))[0],
-                                    query.device)
+            # attention() keeps lse when a gradient may follow (training), for the backward.
+            return self.state.timed(lambda: attention(query, key, value, plan_key), query.device)
         return self.state.timed(lambda: _ulysses(query, key, value, config, run, backward),
                                 query.device)
 

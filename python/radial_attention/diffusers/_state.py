@@ -3,6 +3,7 @@ geometry of the current forward, and the denoising step index for the dense warm
 
 import math
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -10,18 +11,23 @@ import torch
 
 from .._errors import invalid
 
-PATTERNS = ("radial", "dense", "full")
+# radial: the radial mask through our kernel; dense: every block through our kernel (a check of
+# the kernel against stock attention); stock: diffusers' own attention everywhere (a baseline).
+# The same names as radial_attention.plan(pattern=...) for the first two.
+PATTERNS = ("radial", "dense", "stock")
+# Old spellings, still read (with a DeprecationWarning): "full" was "dense".
+_DEPRECATED_PATTERNS = {"full": "dense"}
 DEFAULT_DECAY = {"wan": 0.2, "hunyuan": 0.95}
 
 
 @dataclass(frozen=True)
 class Settings:
     model: str             # "wan" or "hunyuan": the planner's attention-sink rule
-    dense_layers: int      # the first blocks run stock (dense) attention
-    dense_timesteps: int   # the first denoising steps run stock (dense) attention
+    dense_layers: int      # the first blocks run dense attention, diffusers' own (stock)
+    dense_timesteps: int   # the first denoising steps likewise
     decay_factor: float
     block_size: int
-    pattern: str           # radial; dense: stock attention everywhere; full: all blocks via our kernel
+    pattern: str           # PATTERNS
     decay_adjacent: bool
 
     @staticmethod
@@ -32,8 +38,14 @@ class Settings:
                 raise invalid(name, "an int >= 0", repr(value))
         if block_size not in (64, 128) or isinstance(block_size, bool):
             raise invalid("block_size", "64 or 128", repr(block_size))
+        if pattern in _DEPRECATED_PATTERNS:
+            warnings.warn(f'pattern="{pattern}" is deprecated: use '
+                          f'"{_DEPRECATED_PATTERNS[pattern]}" (every block through the radial '
+                          'kernel; "stock" is diffusers\' own attention)', DeprecationWarning,
+                          stacklevel=3)
+            pattern = _DEPRECATED_PATTERNS[pattern]
         if pattern not in PATTERNS:
-            raise invalid("pattern", '"radial", "dense" or "full"', repr(pattern))
+            raise invalid("pattern", '"radial", "dense" or "stock"', repr(pattern))
         if decay_factor is None:
             decay_factor = DEFAULT_DECAY[model]
         try:

@@ -84,7 +84,9 @@ def build_parser():
     fit.add_argument("--dropout", type=float, default=0.0)
     fit.add_argument("--feed-forward", type=_bool, nargs="?", const=True, default=False,
                      help="also adapt the blocks' feed-forward layers")
-    fit.add_argument("--pattern", choices=("radial", "dense"), default="radial")
+    fit.add_argument("--pattern", choices=("radial", "dense", "stock"), default="radial",
+                     help="radial; dense: every block through our kernel; stock: diffusers' own "
+                          "attention (a baseline)")
     fit.add_argument("--dense-layers", type=int, default=1, help="first blocks kept dense")
     fit.add_argument("--decay-factor", type=float, default=None)
     fit.add_argument("--block-size", type=int, choices=(64, 128), default=128)

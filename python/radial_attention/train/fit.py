@@ -45,7 +45,7 @@ class FitConfig:
     alpha: Optional[float] = None       # default: rank (scale 1)
     dropout: float = 0.0
     feed_forward: bool = False          # also adapt the blocks' MLPs
-    pattern: str = "radial"             # "radial" or "dense" (stock attention: a baseline)
+    pattern: str = "radial"             # "radial", "dense" (every block, our kernel) or "stock"
     dense_layers: int = 1               # first blocks keep dense attention, as at inference
     decay_factor: Optional[float] = None
     block_size: int = 128
@@ -78,8 +78,8 @@ class FitConfig:
                               ("warmup_steps", 0), ("checkpoint_every", 0), ("keep_checkpoints", 0),
                               ("dense_layers", 0), ("seed", 0)):
             positive_int(name, minimum)
-        if self.pattern not in ("radial", "dense"):
-            raise invalid("pattern", '"radial" or "dense"', repr(self.pattern))
+        if self.pattern not in ("radial", "dense", "stock"):
+            raise invalid("pattern", '"radial", "dense" or "stock"', repr(self.pattern))
         if self.timestep_sampling not in ("uniform", "logit_normal"):
             raise invalid("timestep_sampling", '"uniform" or "logit_normal"', repr(self.timestep_sampling))
         lo, hi = self.timestep_range

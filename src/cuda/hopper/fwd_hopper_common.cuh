@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/block_walk.cuh"
 #include "cuda/fwd_params.hpp"
 #include "cuda/ptx.cuh"
 
@@ -100,10 +101,10 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
                                                float (&row_max)[2], float (&row_sum)[2],
                                                float (&alpha)[2], int lane) {
   constexpr int kNT = 16;  // 8-key n-tiles
-  if (key0 + kNT * 8 > key_limit) {
+  if (crosses_key_limit(key0, kNT * 8, key_limit)) {
 #pragma unroll
     for (int i = 0; i < kNT * 4; ++i) {
-      const int key = key0 + (i >> 2) * 8 + (lane & 3) * 2 + (i & 1);
+      const int key = fragment_key(key0, i >> 2, i & 3, lane);
       if (key >= key_limit) s(i) = -INFINITY;
     }
   }
@@ -114,23 +115,21 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
       m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
-    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-    // A row with no visible key yet keeps max -inf; base 0 avoids (-inf) - (-inf).
-    base[half] = m == -INFINITY ? 0.f : m * scale_log2;
-    alpha[half] = fast_exp2(row_max[half] * scale_log2 - base[half]);
+    m = quad_max(m);
+    base[half] = softmax_base(m, scale_log2);
+    alpha[half] = softmax_alpha(row_max[half], base[half], scale_log2);
     row_max[half] = m;
   }
   float sum[2] = {0.f, 0.f};
 #pragma unroll
   for (int i = 0; i < kNT * 4; ++i) {
     const int half = (i >> 1) & 1;
-    const float e = fast_exp2(fmaf(s(i), scale_log2, -base[half]));
+    const float e = softmax_exp(s(i), scale_log2, base[half]);
     s(i) = e;
     sum[half] += e;
   }
-  row_sum[0] = row_sum[0] * alpha[0] + sum[0];
-  row_sum[1] = row_sum[1] * alpha[1] + sum[1];
+  row_sum[0] = softmax_sum(row_sum[0], alpha[0], sum[0]);
+  row_sum[1] = softmax_sum(row_sum[1], alpha[1], sum[1]);
 }
 
 // O *= alpha per row (O's entries follow the same i = 4 nt + 2 half + j order).
@@ -171,10 +170,8 @@ __device__ __forceinline__ void store_output(const FwdParams& p, Element* og, co
   const int warp_row = (tid >> 5) * 16 + (lane >> 2);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    float sum = row_sum[half];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    const float sum = quad_sum(row_sum[half]);
+    const float inv = row_inverse(sum);
     const int row = q0 + warp_row + half * 8;
     if (row < p.seq) {
       Element* orow = og + static_cast<int64_t>(row) * p.o_ss + (lane & 3) * 2;
@@ -184,7 +181,7 @@ __device__ __forceinline__ void store_output(const FwdParams& p, Element* og, co
             tOrO(nt * 4 + half * 2) * inv, tOrO(nt * 4 + half * 2 + 1) * inv);
       }
       if (p.lse != nullptr && (lane & 3) == 0) {
-        p.lse[bh * p.seq + row] = sum > 0.f ? row_max[half] * p.scale + logf(sum) : -INFINITY;
+        p.lse[bh * p.seq + row] = row_lse(row_max[half], sum, p.scale);
       }
     }
   }

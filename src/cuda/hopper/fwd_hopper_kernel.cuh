@@ -6,7 +6,7 @@
 // own 64 query rows of the tile (one query block).
 //
 // Grid: one CTA per tile, or persistent CTAs (one per SM) that take tiles from an atomic
-// counter in a host-made order (tile_schedule.hpp); the producer hands each tile index to the
+// counter in a host-made order (src/schedule/tile_order.hpp); the producer hands each tile index to the
 // consumers through a two-slot mailbox, and the pipeline runs on across tiles, so the next
 // tile's Q and first K/V blocks load during this tile's last products and epilogue.
 //
@@ -16,7 +16,7 @@
 //             on the tensor cores (FlashAttention-3's intra-warpgroup overlap).
 //   pingpong: overlap, and the two warpgroups take turns issuing (mbarriers), so that one
 //             warpgroup's softmax also runs under the other's products.
-//   overlap_q_registers: overlap with Q loaded into registers once per tile (ldmatrix) and
+//   q_registers: overlap with Q loaded into registers once per tile (ldmatrix) and
 //             Q K^T from registers (RS): a fifth less shared-memory operand traffic.
 #pragma once
 
@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/block_walk.cuh"
 #include "cuda/check.hpp"
 
 #include "cuda/hopper/fwd_hopper.hpp"
@@ -53,9 +54,10 @@ constexpr int smem_bytes() {
   return T::kQBytes + 2 * T::kStages * T::kTileBytes + 256 + 1024;
 }
 
-// One tile: a query block of one (batch, head) and where its key blocks are.
+// One tile: a query block of one (batch, head) and the walk over its key blocks.
 struct Tile {
-  int b, h, q0, begin, n_blocks, first;
+  int b, h, q0;
+  BlockWalk walk;
   int64_t bh;
 };
 
@@ -69,6 +71,9 @@ __device__ __forceinline__ Tile load_tile(const FwdParams& p, int index) {
   } else {  // one tile per CTA, rows in row_order within each (batch, head)
     const int rank = static_cast<int>(index % p.block_rows);
     bh = index / p.block_rows;
+    // block_row_of_rank (block_walk.cuh) written out: with the call, ptxas schedules this
+    // kernel differently (same registers, same arithmetic); written out, its SASS is the same
+    // as before the shared header.
     qblock = p.row_order != nullptr ? __ldg(p.row_order + rank) : rank;
   }
   Tile t;
@@ -76,16 +81,15 @@ __device__ __forceinline__ Tile load_tile(const FwdParams& p, int index) {
   t.b = static_cast<int>(bh / p.heads);
   t.h = static_cast<int>(bh % p.heads);
   t.q0 = qblock * 128;
-  t.begin = __ldg(p.row_offset + qblock);
-  t.n_blocks = __ldg(p.row_offset + qblock + 1) - t.begin;
-  t.first = p.row_start != nullptr ? __ldg(p.row_start + qblock) : 0;
+  t.walk = block_walk(p, qblock);
   return t;
 }
 
-// First key of the i-th block the tile visits (its list rotated to start at `first`).
+// First key of the i-th block the tile visits (its list rotated to start at walk.first).
+// walk_block with the offset added to the pointer, not to begin: the address arithmetic this
+// kernel always had (the SASS stays the same).
 __device__ __forceinline__ int key_start(const FwdParams& p, const Tile& t, int i) {
-  const int e = t.first + i;
-  return __ldg(p.col_index + t.begin + (e >= t.n_blocks ? e - t.n_blocks : e)) * 128;
+  return __ldg(p.col_index + t.walk.begin + walk_offset(t.walk, i)) * 128;
 }
 
 // The index of this CTA's j-th tile, or -1 when it has no more. Producer side: takes it from
@@ -146,8 +150,8 @@ __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* t
       mbar_arrive_expect_tx(q_full, T::kQBytes);
       tma_tile<T>(sq, tq, q_full, tile.q0, tile.h, tile.b);
     };
-    if (tile.n_blocks == 0) load_q();
-    for (int t = 0; t < tile.n_blocks; ++t, ++it) {
+    if (tile.walk.n_blocks == 0) load_q();
+    for (int t = 0; t < tile.walk.n_blocks; ++t, ++it) {
       const int s = it % kS;
       const uint32_t parity = ((it / kS) & 1) ^ 1;  // the previous use's release
       const int key0 = key_start(p, tile, t);
@@ -171,7 +175,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
   using Element = typename T::Element;
   constexpr int kS = T::kStages;
   constexpr bool kPingpong = kSchedule == HopperSchedule::pingpong;
-  constexpr bool kQRegs = kSchedule == HopperSchedule::overlap_q_registers;
+  constexpr bool kQRegs = kSchedule == HopperSchedule::q_registers;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
@@ -215,7 +219,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
     const int index = next_tile_consumer(p, bars, j);
     if (index < 0) break;
     const Tile tile = load_tile(p, index);
-    const int n = tile.n_blocks;
+    const int n = tile.walk.n_blocks;
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
     mbar_wait(q_full, j & 1);

@@ -30,10 +30,17 @@ message(STATUS "radial: Hopper kernel built (CuTe from ${RADIAL_CUTLASS_INCLUDE}
 
 file(GLOB RADIAL_HOPPER_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cu
      ${CMAKE_CURRENT_LIST_DIR}/*.cpp)
+# The schedules other than the library's (fwd_hopper_bf16_d128_<schedule>.cu) are for comparison.
+if(NOT RADIAL_ABLATION_KERNELS)
+  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_bf16_d128_(serial|overlap|pingpong)\\.cu$")
+endif()
 add_library(radial_hopper OBJECT ${RADIAL_HOPPER_SOURCES})
 set_target_properties(radial_hopper PROPERTIES CUDA_ARCHITECTURES OFF POSITION_INDEPENDENT_CODE ON)
 target_include_directories(radial_hopper PRIVATE ${PROJECT_SOURCE_DIR}/include
                            ${CMAKE_CURRENT_SOURCE_DIR})
+if(RADIAL_ABLATION_KERNELS)
+  target_compile_definitions(radial_hopper PRIVATE RADIAL_ABLATION_KERNELS=1)
+endif()
 target_include_directories(radial_hopper SYSTEM PRIVATE ${RADIAL_CUTLASS_INCLUDE})
 target_link_libraries(radial_hopper PRIVATE CUDA::cudart)
 target_compile_options(radial_hopper PRIVATE

@@ -1,5 +1,5 @@
-// The persistent kernel's hand-out order (tile_schedule.hpp).
-#include "cuda/tile_schedule.hpp"
+// The persistent kernel's hand-out order (tile_order.hpp).
+#include "schedule/tile_order.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -9,7 +9,7 @@
 
 #include "radial/error.hpp"
 
-namespace radial::cuda_detail {
+namespace radial::schedule {
 
 std::vector<int32_t> handout_order(const std::vector<int32_t>& row_blocks,
                                    const std::vector<int32_t>& row_order, int64_t batch_heads,
@@ -41,4 +41,4 @@ std::vector<int32_t> handout_order(const std::vector<int32_t>& row_blocks,
   return order;
 }
 
-}  // namespace radial::cuda_detail
+}  // namespace radial::schedule

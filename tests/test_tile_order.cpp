@@ -1,4 +1,4 @@
-// The persistent Hopper kernel's hand-out order (src/cuda/tile_schedule.hpp), built on the
+// The persistent Hopper kernel's hand-out order (src/schedule/tile_order.hpp), built on the
 // host: every tile exactly once, the row order within each batch x head, heads in turn, and
 // the tail longest first. Needs no GPU.
 #include <gtest/gtest.h>
@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "../../src/cuda/tile_schedule.hpp"
+#include "schedule/tile_order.hpp"
 #include "radial/error.hpp"
 
 namespace radial {
 namespace {
 
-using cuda_detail::handout_order;
+using schedule::handout_order;
 
 TEST(TileHandout, RowOrderPerHeadThenTheTailLongestFirst) {
   std::mt19937 rng(7);

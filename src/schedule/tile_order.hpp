@@ -1,13 +1,14 @@
 // The order in which the persistent Hopper kernel hands out its tiles (batch x head, query
-// block): built on the host once per plan, batch x heads and SM count, then kept on the device
-// beside the plan (plan_device.hpp). The CTAs take the next tile of this order from an atomic
-// counter whenever they finish one, so the hand-out adapts to how fast each SM really goes.
+// block): pure host code of the plan layer, built once per plan, batch x heads and SM count,
+// then kept on the device beside the plan (src/cuda/plan_device.hpp). The CTAs take the next
+// tile of this order from an atomic counter whenever they finish one, so the hand-out adapts
+// to how fast each SM really goes.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-namespace radial::cuda_detail {
+namespace radial::schedule {
 
 // Tile ids (bh * block_rows + block row) in hand-out order: each batch x head in turn, its rows
 // in `row_order` (so that CTAs running side by side share K/V blocks in L2), except that the
@@ -17,4 +18,4 @@ std::vector<int32_t> handout_order(const std::vector<int32_t>& row_blocks,
                                    const std::vector<int32_t>& row_order, int64_t batch_heads,
                                    int64_t tail);
 
-}  // namespace radial::cuda_detail
+}  // namespace radial::schedule

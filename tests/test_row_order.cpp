@@ -8,7 +8,7 @@
 #include <tuple>
 #include <vector>
 
-#include "../../src/cuda/plan_device.hpp"
+#include "schedule/row_order.hpp"
 #include "radial/plan.hpp"
 
 namespace radial {
@@ -20,7 +20,7 @@ TEST(HeavyFirstOrder, PermutationWithHeavyRowsFirst) {
   PlanSpec spec;
   spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 64;
   const Plan plan = make_plan(g, spec);
-  const std::vector<int32_t> order = cuda_detail::heavy_first_order(plan);
+  const std::vector<int32_t> order = schedule::heavy_first_order(plan);
   ASSERT_EQ(order.size(), static_cast<size_t>(plan.block_rows));
   std::vector<int32_t> sorted = order;
   std::sort(sorted.begin(), sorted.end());
@@ -48,7 +48,7 @@ TEST(LocalityOrder, SpatialChunksFrameByFrameAndRotatedLists) {
   PlanSpec spec;
   spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 128;
   const Plan plan = make_plan(g, spec);
-  const cuda_detail::LocalityOrder local = cuda_detail::locality_order(plan);
+  const schedule::LocalityOrder local = schedule::locality_order(plan);
   ASSERT_EQ(local.order.size(), static_cast<size_t>(plan.block_rows));
   ASSERT_EQ(local.start.size(), static_cast<size_t>(plan.block_rows));
   std::vector<int32_t> sorted = local.order;
@@ -93,8 +93,8 @@ TEST(LocalityOrder, DensePlansKeepHeavyFirstUnrotated) {
   Geometry g;
   g.frames = 4, g.tokens_per_frame = 500;
   const Plan plan = make_dense_plan(g, 128);
-  const cuda_detail::LocalityOrder local = cuda_detail::locality_order(plan);
-  EXPECT_EQ(local.order, cuda_detail::heavy_first_order(plan));
+  const schedule::LocalityOrder local = schedule::locality_order(plan);
+  EXPECT_EQ(local.order, schedule::heavy_first_order(plan));
   for (int32_t s : local.start) EXPECT_EQ(s, 0);
 }
 
@@ -107,7 +107,7 @@ TEST(HeavyFirstColumns, PermutationWithHeavyColumnsFirstAndEmptyLast) {
   PlanSpec spec;
   spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 64;
   const Plan plan = make_plan(g, spec);
-  const std::vector<int32_t> order = cuda_detail::heavy_first_columns(plan);
+  const std::vector<int32_t> order = schedule::heavy_first_columns(plan);
   ASSERT_EQ(order.size(), static_cast<size_t>(plan.block_cols));
   std::vector<int32_t> sorted = order;
   std::sort(sorted.begin(), sorted.end());

@@ -1,0 +1,183 @@
+// The kernel choice: defaults, the chooser, and its text form (kernel_choice.hpp).
+#include "api/kernel_choice.hpp"
+
+#include <charconv>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "radial/error.hpp"
+
+namespace radial {
+namespace {
+
+template <class E>
+using Names = std::vector<std::pair<E, const char*>>;
+
+const Names<Family> kFamilies = {{Family::portable, "portable"}, {Family::hopper, "hopper"}};
+const Names<Direction> kDirections = {{Direction::forward, "forward"},
+                                      {Direction::backward, "backward"}};
+const Names<PortableTile> kTiles = {{PortableTile::standard, "standard"},
+                                    {PortableTile::eight_warps, "eight_warps"},
+                                    {PortableTile::double_buffer, "double_buffer"}};
+const Names<HopperSchedule> kSchedules = {{HopperSchedule::serial, "serial"},
+                                          {HopperSchedule::overlap, "overlap"},
+                                          {HopperSchedule::pingpong, "pingpong"},
+                                          {HopperSchedule::q_registers, "q_registers"}};
+const Names<RowOrder> kRowOrders = {{RowOrder::locality, "locality"},
+                                    {RowOrder::heavy_first, "heavy_first"},
+                                    {RowOrder::natural, "natural"}};
+const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
+
+template <class E>
+const char* name_of(const Names<E>& names, E value) {
+  for (const auto& [v, name] : names)
+    if (v == value) return name;
+  return "?";
+}
+
+template <class E>
+std::string alternatives(const Names<E>& names) {
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i) {
+    text += i == 0 ? "" : i + 1 == names.size() ? " or " : ", ";
+    text += names[i].second;
+  }
+  return text;
+}
+
+template <class E>
+E parse_value(const Names<E>& names, const std::string& field, const std::string& value) {
+  for (const auto& [v, name] : names)
+    if (value == name) return v;
+  throw Error("choice." + field, alternatives(names), "\"" + value + "\"");
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return std::string(s);
+}
+
+}  // namespace
+
+const char* family_name(Family family) { return name_of(kFamilies, family); }
+const char* direction_name(Direction direction) { return name_of(kDirections, direction); }
+const char* tile_name(PortableTile tile) { return name_of(kTiles, tile); }
+const char* schedule_name(HopperSchedule schedule) { return name_of(kSchedules, schedule); }
+const char* row_order_name(RowOrder order) { return name_of(kRowOrders, order); }
+
+bool hopper_kernel_built() {
+#ifdef RADIAL_WITH_HOPPER
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool ablation_kernels_built() {
+#ifdef RADIAL_ABLATION_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+KernelChoice default_choice(Family family, Direction direction) {
+  KernelChoice c;
+  c.family = family;
+  c.direction = direction;
+  return c;  // the field defaults are the library's choices (kernel_choice.hpp)
+}
+
+KernelChoice choose_kernel(int arch, DType dtype, int head_dim, int block_size,
+                           Direction direction) {
+  const bool hopper_covers = arch == 90 && hopper_kernel_built() &&
+                             (dtype == DType::bf16 || dtype == DType::f16) &&
+                             (head_dim == 64 || head_dim == 128) && block_size == 128 &&
+                             direction == Direction::forward;
+  return default_choice(hopper_covers ? Family::hopper : Family::portable, direction);
+}
+
+KernelChoice parse_choice(std::string_view text) {
+  std::map<std::string, std::string> fields;
+  std::vector<std::string> order;  // as named, for the family checks below
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string item = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    require(eq != std::string::npos, "choice", "field=value pairs separated by commas",
+            "\"" + item + "\"");
+    const std::string field = trim(std::string_view(item).substr(0, eq));
+    const std::string value = trim(std::string_view(item).substr(eq + 1));
+    require(fields.count(field) == 0, "choice." + field, "each field named once", "it twice");
+    fields[field] = value;
+    order.push_back(field);
+  }
+  const auto has = [&](const char* f) { return fields.count(f) > 0; };
+  const Family family =
+      has("family") ? parse_value(kFamilies, "family", fields["family"]) : Family::portable;
+  const Direction direction = has("direction")
+                                  ? parse_value(kDirections, "direction", fields["direction"])
+                                  : Direction::forward;
+  KernelChoice c = default_choice(family, direction);
+  const std::string only = std::string("family=") + family_name(family);
+  for (const std::string& field : order) {
+    const std::string& value = fields[field];
+    if (field == "family" || field == "direction") continue;
+    if (field == "row_order") {
+      c.row_order = parse_value(kRowOrders, field, value);
+    } else if (field == "tile") {
+      require(family == Family::portable, "choice.tile", "no tile with " + only +
+              " (a field of family=portable)", value);
+      c.tile = parse_value(kTiles, field, value);
+    } else if (field == "l2_prefetch") {
+      require(family == Family::portable, "choice.l2_prefetch",
+              "no l2_prefetch with " + only + " (a field of family=portable)", value);
+      c.l2_prefetch = parse_value(kSwitches, field, value);
+    } else if (field == "schedule") {
+      require(family == Family::hopper, "choice.schedule",
+              "no schedule with " + only + " (a field of family=hopper)", value);
+      c.schedule = parse_value(kSchedules, field, value);
+    } else if (field == "persistent") {
+      require(family == Family::hopper, "choice.persistent",
+              "no persistent with " + only + " (a field of family=hopper)", value);
+      c.persistent = parse_value(kSwitches, field, value);
+    } else if (field == "max_ctas") {
+      int n = -1;
+      const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), n);
+      require(status == std::errc() && end == value.data() + value.size() && n >= 0,
+              "choice.max_ctas", "an integer >= 0", "\"" + value + "\"");
+      c.max_ctas = n;
+    } else {
+      throw Error("choice", "fields family, direction, tile, schedule, row_order, persistent, "
+                  "max_ctas, l2_prefetch", "\"" + field + "\"");
+    }
+  }
+  require(c.max_ctas == 0 || c.persistent, "choice.max_ctas", "0 unless persistent=on",
+          c.max_ctas);
+  return c;
+}
+
+std::string format_choice(const KernelChoice& c) {
+  std::string text = std::string("family=") + family_name(c.family) +
+                     ",direction=" + direction_name(c.direction);
+  if (c.family == Family::portable) {
+    text += std::string(",tile=") + tile_name(c.tile);
+  } else {
+    text += std::string(",schedule=") + schedule_name(c.schedule);
+  }
+  text += std::string(",row_order=") + row_order_name(c.row_order);
+  if (c.family == Family::portable) {
+    text += std::string(",l2_prefetch=") + (c.l2_prefetch ? "on" : "off");
+  } else {
+    text += std::string(",persistent=") + (c.persistent ? "on" : "off");
+    if (c.max_ctas > 0) text += ",max_ctas=" + std::to_string(c.max_ctas);
+  }
+  return text;
+}
+
+}  // namespace radial

@@ -1,0 +1,98 @@
+// Which GPU kernel runs a call: a choice made of independent fields, picked in one place
+// (choose_kernel, in the spirit of FlashAttention-3's tile_size.h) and mapped to a compiled
+// instantiation by one dispatcher (src/cuda/fwd_dispatch.cpp), which refuses, naming the
+// field, a choice that is not built. Benchmarks and tests name a choice by its fields as text,
+// "family=hopper,schedule=serial" (parse_choice / format_choice), never by a number.
+// Plain host code: no CUDA needed to choose, parse or print. C++17 (the kernels include it).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "radial/dtype.hpp"
+
+namespace radial {
+
+// The kernel family: the portable sm80+ kernel (mma.sync, src/cuda/fwd_kernel.cuh) or the
+// sm_90a kernel (TMA, wgmma, warp-specialised, src/cuda/hopper).
+enum class Family { portable, hopper };
+enum class Direction { forward, backward };
+// Portable kernel, block 128: 4 warps of 32 query rows with Q in shared memory (standard);
+// 8 warps of 16 rows with Q in registers; standard warps with K and V double buffered.
+// Block 64 has the standard tile only. (bench/gpu/NOTES.md has the measurements.)
+enum class PortableTile { standard, eight_warps, double_buffer };
+// How the Hopper kernel's consumer warpgroups order their work (fwd_hopper_kernel.cuh;
+// bench/gpu/HOPPER_NOTES.md): each product waited for; the softmax of block t while P V of
+// block t-1 runs; overlap with the two warpgroups taking turns; overlap with Q in registers.
+enum class HopperSchedule { serial, overlap, pingpong, q_registers };
+// The library's schedule (overlap with Q in registers: 2-3% over Q read from shared memory,
+// and it matched or beat pingpong and three stages; bench/gpu/HOPPER_NOTES.md).
+constexpr HopperSchedule kDefaultHopperSchedule = HopperSchedule::q_registers;
+// The order of a head's block rows: the locality order with rotated block lists, heavy rows
+// first (lists unrotated), or natural order (src/schedule/row_order.hpp).
+enum class RowOrder { locality, heavy_first, natural };
+
+struct KernelChoice {
+  Family family = Family::portable;
+  Direction direction = Direction::forward;
+  PortableTile tile = PortableTile::standard;             // family portable only
+  HopperSchedule schedule = kDefaultHopperSchedule;  // family hopper only
+  RowOrder row_order = RowOrder::locality;
+  // Hopper: persistent CTAs (one per SM) taking tiles from a counter in a host-made order
+  // (src/schedule/tile_order.hpp), instead of one CTA per tile. Off by default: one CTA per
+  // tile, handed out by the hardware in locality order as SMs free up, matched the counter
+  // (and beat a static host schedule by 7-16%).
+  bool persistent = false;
+  int max_ctas = 0;  // persistent: at most this many CTAs (0: one per SM), for tests
+  // Portable, block 128: K and V rows of the key block two ahead asked into L2.
+  bool l2_prefetch = false;
+
+};
+// (Written out: the CUDA files that include this header are C++17.)
+inline bool operator==(const KernelChoice& a, const KernelChoice& b) {
+  return a.family == b.family && a.direction == b.direction && a.tile == b.tile &&
+         a.schedule == b.schedule && a.row_order == b.row_order &&
+         a.persistent == b.persistent && a.max_ctas == b.max_ctas &&
+         a.l2_prefetch == b.l2_prefetch;
+}
+inline bool operator!=(const KernelChoice& a, const KernelChoice& b) { return !(a == b); }
+
+// What the library runs for `family` when nothing else is asked: for the Hopper kernel the
+// overlap schedule with Q in registers on one CTA per tile (it matched or beat pingpong, three
+// stages and persistent CTAs: bench/gpu/HOPPER_NOTES.md); for the portable one the standard
+// tile without prefetch. Both visit rows in the locality order.
+KernelChoice default_choice(Family family, Direction direction = Direction::forward);
+
+// The one place that picks a kernel: the Hopper kernel on compute capability 9.0 (arch = major
+// * 10 + minor) when it is built in and covers the call (bf16/f16, head dim 64/128, block 128,
+// forward), the portable kernel otherwise. Backward: the portable family (its kernels are
+// not built yet; the dispatcher says so).
+KernelChoice choose_kernel(int arch, DType dtype, int head_dim, int block_size,
+                           Direction direction);
+
+// True when this build holds the Hopper kernel (CuTe found at build time).
+bool hopper_kernel_built();
+// True when this build holds the instantiations that exist only for comparison (CMake option
+// RADIAL_ABLATION_KERNELS): portable tiles other than standard, the L2 prefetch, Hopper
+// schedules other than the default.
+bool ablation_kernels_built();
+
+// "family=hopper,schedule=serial": comma-separated field=value pairs, any order; fields not
+// named take default_choice(family) (family: portable when not named). Fields: family
+// (portable, hopper), direction (forward, backward), tile (standard, eight_warps,
+// double_buffer; portable), schedule (serial, overlap, pingpong, q_registers; hopper),
+// row_order (locality, heavy_first, natural), persistent (on, off; hopper), max_ctas (an
+// integer >= 0; with persistent=on), l2_prefetch (on, off; portable). Throws radial::Error
+// naming the field ("choice.schedule") for an unknown field or value, or a field that does
+// not apply to the family.
+KernelChoice parse_choice(std::string_view text);
+// Every field that applies to the choice's family, in a fixed order; parse_choice reads it back.
+std::string format_choice(const KernelChoice& choice);
+
+const char* family_name(Family family);
+const char* direction_name(Direction direction);
+const char* tile_name(PortableTile tile);
+const char* schedule_name(HopperSchedule schedule);
+const char* row_order_name(RowOrder order);
+
+}  // namespace radial

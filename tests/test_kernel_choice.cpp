@@ -1,0 +1,122 @@
+// The kernel choice without a GPU: its text form (every field by name, round trips, errors
+// naming the field) and the chooser's pick per architecture, dtype, head dim, block and
+// direction.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "api/kernel_choice.hpp"
+#include "radial/error.hpp"
+
+namespace radial {
+namespace {
+
+std::string refused_field(const std::string& text) {
+  try {
+    parse_choice(text);
+  } catch (const Error& e) {
+    return e.argument();
+  }
+  return "(nothing thrown)";
+}
+
+TEST(KernelChoice, ParsesEveryField) {
+  const KernelChoice h = parse_choice("family=hopper, schedule=serial,persistent=on,max_ctas=3");
+  EXPECT_EQ(h.family, Family::hopper);
+  EXPECT_EQ(h.direction, Direction::forward);
+  EXPECT_EQ(h.schedule, HopperSchedule::serial);
+  EXPECT_TRUE(h.persistent);
+  EXPECT_EQ(h.max_ctas, 3);
+  EXPECT_EQ(h.row_order, RowOrder::locality);
+
+  const KernelChoice p =
+      parse_choice("row_order=heavy_first,l2_prefetch=on,tile=double_buffer,direction=backward");
+  EXPECT_EQ(p.family, Family::portable);
+  EXPECT_EQ(p.direction, Direction::backward);
+  EXPECT_EQ(p.tile, PortableTile::double_buffer);
+  EXPECT_EQ(p.row_order, RowOrder::heavy_first);
+  EXPECT_TRUE(p.l2_prefetch);
+  EXPECT_EQ(parse_choice("row_order=natural").row_order, RowOrder::natural);
+  EXPECT_EQ(parse_choice("family=portable,tile=eight_warps").tile, PortableTile::eight_warps);
+  EXPECT_EQ(parse_choice("family=hopper,schedule=pingpong").schedule, HopperSchedule::pingpong);
+  EXPECT_EQ(parse_choice("family=hopper,schedule=overlap").schedule, HopperSchedule::overlap);
+}
+
+TEST(KernelChoice, UnnamedFieldsAreTheFamilyDefaults) {
+  EXPECT_EQ(parse_choice(""), default_choice(Family::portable));
+  EXPECT_EQ(parse_choice("family=hopper"), default_choice(Family::hopper));
+  const KernelChoice h = default_choice(Family::hopper);
+  EXPECT_EQ(h.schedule, HopperSchedule::q_registers);
+  EXPECT_FALSE(h.persistent);
+  EXPECT_EQ(h.row_order, RowOrder::locality);
+  const KernelChoice p = default_choice(Family::portable);
+  EXPECT_EQ(p.tile, PortableTile::standard);
+  EXPECT_FALSE(p.l2_prefetch);
+  EXPECT_EQ(p.row_order, RowOrder::locality);
+}
+
+TEST(KernelChoice, FormatRoundTrips) {
+  const char* texts[] = {"family=portable", "family=hopper", "family=hopper,persistent=on,max_ctas=5",
+                         "family=portable,tile=eight_warps,row_order=natural",
+                         "family=portable,l2_prefetch=on,row_order=heavy_first",
+                         "family=hopper,schedule=pingpong,direction=backward"};
+  for (const char* text : texts) {
+    const KernelChoice c = parse_choice(text);
+    EXPECT_EQ(parse_choice(format_choice(c)), c) << text << " -> " << format_choice(c);
+  }
+  EXPECT_EQ(format_choice(default_choice(Family::hopper)),
+            "family=hopper,direction=forward,schedule=q_registers,row_order=locality,"
+            "persistent=off");
+  EXPECT_EQ(format_choice(default_choice(Family::portable)),
+            "family=portable,direction=forward,tile=standard,row_order=locality,"
+            "l2_prefetch=off");
+}
+
+TEST(KernelChoice, BadTextNamesTheField) {
+  EXPECT_EQ(refused_field("family=ampere"), "choice.family");
+  EXPECT_EQ(refused_field("family=hopper,schedule=fast"), "choice.schedule");
+  EXPECT_EQ(refused_field("tile=sixteen_warps"), "choice.tile");
+  EXPECT_EQ(refused_field("row_order=random"), "choice.row_order");
+  EXPECT_EQ(refused_field("direction=sideways"), "choice.direction");
+  EXPECT_EQ(refused_field("family=hopper,persistent=yes"), "choice.persistent");
+  EXPECT_EQ(refused_field("l2_prefetch=1"), "choice.l2_prefetch");
+  EXPECT_EQ(refused_field("family=hopper,persistent=on,max_ctas=-1"), "choice.max_ctas");
+  EXPECT_EQ(refused_field("family=hopper,persistent=on,max_ctas=3x"), "choice.max_ctas");
+  EXPECT_EQ(refused_field("family=hopper,max_ctas=3"), "choice.max_ctas");  // not persistent
+  EXPECT_EQ(refused_field("warps=8"), "choice");
+  EXPECT_EQ(refused_field("hopper"), "choice");
+  EXPECT_EQ(refused_field("row_order=natural,row_order=locality"), "choice.row_order");
+  // Fields of the other family are refused, not ignored.
+  EXPECT_EQ(refused_field("family=hopper,tile=eight_warps"), "choice.tile");
+  EXPECT_EQ(refused_field("family=hopper,l2_prefetch=on"), "choice.l2_prefetch");
+  EXPECT_EQ(refused_field("family=portable,schedule=serial"), "choice.schedule");
+  EXPECT_EQ(refused_field("persistent=on"), "choice.persistent");
+  try {
+    parse_choice("family=hopper,schedule=fast");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("serial, overlap, pingpong or q_registers"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(KernelChoice, ChooserPicksHopperOnlyWhereItCovers) {
+  const Family hopper = hopper_kernel_built() ? Family::hopper : Family::portable;
+  const Direction fwd = Direction::forward;
+  EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 128, fwd), default_choice(hopper));
+  EXPECT_EQ(choose_kernel(90, DType::f16, 64, 128, fwd), default_choice(hopper));
+  // Not compute capability 9.0, block 64, head dim or dtype the Hopper kernel lacks: portable.
+  for (int arch : {80, 86, 89, 100, 120}) {
+    EXPECT_EQ(choose_kernel(arch, DType::bf16, 128, 128, fwd), default_choice(Family::portable))
+        << arch;
+  }
+  EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 64, fwd), default_choice(Family::portable));
+  EXPECT_EQ(choose_kernel(90, DType::bf16, 96, 128, fwd), default_choice(Family::portable));
+  EXPECT_EQ(choose_kernel(90, DType::f32, 128, 128, fwd), default_choice(Family::portable));
+  // Backward: the portable family, direction kept (no Hopper backward kernel).
+  const KernelChoice back = choose_kernel(90, DType::bf16, 128, 128, Direction::backward);
+  EXPECT_EQ(back, default_choice(Family::portable, Direction::backward));
+}
+
+}  // namespace
+}  // namespace radial
