@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "api/attention_checks.hpp"
+#include "plan/plan_access.hpp"
 #include "radial/attention.hpp"
 #include "radial/cuda.hpp"
 #include "radial/error.hpp"
@@ -13,7 +14,7 @@ namespace {
 
 // The backward walks key block columns through the CSC, so it must be the CSR's transpose:
 // sizes first, then every entry (a corrupt CSC would index past the tensors).
-void validate_plan_csc(const Plan& plan) {
+void validate_plan_csc(const Plan& plan, bool trust_planned) {
   const int32_t cols = plan.block_cols;
   require(plan.col_offset.size() == static_cast<size_t>(cols) + 1 && plan.col_offset[0] == 0 &&
               plan.col_offset.back() == static_cast<int64_t>(plan.col_index.size()) &&
@@ -23,8 +24,9 @@ void validate_plan_csc(const Plan& plan) {
               " (the CSC of the plan's kept blocks, as make_plan fills it)",
           std::to_string(plan.col_offset.size()) + " offsets, " +
               std::to_string(plan.row_index.size()) + " row indices");
-  // Like validate_plan: a plan a GPU backend has uploaded passed this walk before.
-  if (plan.device_cache) return;
+  // Like validate_plan: on the GPU path the planner's own lists are trusted (the walk would cost
+  // about as much as a small backward's launch); everything else is walked, O(kept blocks).
+  if (trust_planned && detail::PlanAccess::planned(plan)) return;
   std::vector<int32_t> next(plan.col_offset.begin(), plan.col_offset.end() - 1);
   for (int32_t r = 0; r < plan.block_rows; ++r) {
     for (int32_t i = plan.row_offset[r]; i < plan.row_offset[r + 1]; ++i) {
@@ -49,7 +51,7 @@ void validate_backward_args(const Plan& plan, const TensorView& q, const TensorV
                             const float* lse, const TensorView& d_q, const TensorView& d_k,
                             const TensorView& d_v) {
   validate_attention_args(plan, q, k, v, out);
-  validate_plan_csc(plan);
+  validate_plan_csc(plan, q.device == Device::cuda);
   detail::validate_like_q(d_out, "d_out", q, false);
   require(lse != nullptr, "lse",
           "the forward's log-sum-exp (float32 [batch, heads, seq], from attention() with lse)",

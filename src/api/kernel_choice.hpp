@@ -46,6 +46,9 @@ struct KernelChoice {
   int max_ctas = 0;  // persistent: at most this many CTAs (0: one per SM), for tests
   // Portable, block 128: K and V rows of the key block two ahead asked into L2.
   bool l2_prefetch = false;
+  // Backward: dQ by a second pass over the plan's rows instead of float32 atomics, so that the
+  // gradients are bit-identical run to run (AttentionOptions::deterministic). Portable only.
+  bool deterministic = false;
 
 };
 // (Written out: the CUDA files that include this header are C++17.)
@@ -53,7 +56,7 @@ inline bool operator==(const KernelChoice& a, const KernelChoice& b) {
   return a.family == b.family && a.direction == b.direction && a.tile == b.tile &&
          a.schedule == b.schedule && a.row_order == b.row_order &&
          a.persistent == b.persistent && a.max_ctas == b.max_ctas &&
-         a.l2_prefetch == b.l2_prefetch;
+         a.l2_prefetch == b.l2_prefetch && a.deterministic == b.deterministic;
 }
 inline bool operator!=(const KernelChoice& a, const KernelChoice& b) { return !(a == b); }
 
@@ -63,12 +66,12 @@ inline bool operator!=(const KernelChoice& a, const KernelChoice& b) { return !(
 // tile without prefetch. Both visit rows in the locality order.
 KernelChoice default_choice(Family family, Direction direction = Direction::forward);
 
-// The one place that picks a kernel: the Hopper kernel on compute capability 9.0 (arch = major
-// * 10 + minor) when it is built in and covers the call (bf16/f16, head dim 64/128, block 128,
-// forward), the portable kernel otherwise. Backward: the portable family (its kernels are
-// not built yet; the dispatcher says so).
+// The one place that picks a kernel, forward and backward: the Hopper kernel on compute
+// capability 9.0 (arch = major * 10 + minor) when it is built in and covers the call (bf16/f16,
+// head dim 64/128, block 128; backward: dQ by atomics, not deterministic), the portable kernel
+// otherwise. `deterministic` (backward only) asks for bit-identical gradients.
 KernelChoice choose_kernel(int arch, DType dtype, int head_dim, int block_size,
-                           Direction direction);
+                           Direction direction, bool deterministic = false);
 
 // True when this build holds the Hopper kernel (CuTe found at build time).
 bool hopper_kernel_built();
@@ -82,7 +85,8 @@ bool ablation_kernels_built();
 // (portable, hopper), direction (forward, backward), tile (standard, eight_warps,
 // double_buffer; portable), schedule (serial, overlap, pingpong, q_registers; hopper),
 // row_order (locality, heavy_first, natural), persistent (on, off; hopper), max_ctas (an
-// integer >= 0; with persistent=on), l2_prefetch (on, off; portable). Throws radial::Error
+// integer >= 0; with persistent=on), l2_prefetch (on, off; portable), deterministic (on, off;
+// portable, direction=backward). Throws radial::Error
 // naming the field ("choice.schedule") for an unknown field or value, or a field that does
 // not apply to the family.
 KernelChoice parse_choice(std::string_view text);

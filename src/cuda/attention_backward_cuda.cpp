@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "api/attention_checks.hpp"
+#include "cuda/backend.hpp"
 #include "cuda/bwd_params.hpp"
 #include "cuda/check.hpp"
 #include "cuda/cuda_checks.hpp"
@@ -60,18 +61,28 @@ class StreamBuffer {
 
 }  // namespace
 
-void attention_backward_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
-                             const TensorView& v, const TensorView& out, const TensorView& d_out,
-                             const float* lse, const TensorView& d_q, const TensorView& d_k,
-                             const TensorView& d_v, const AttentionOptions& options) {
-  using namespace cuda_detail;
+namespace cuda_detail {
+namespace {
+
+// The checks, the uploads, the workspace, then the dispatcher. `chosen` null: choose_kernel
+// picks for this device and call (options.deterministic included).
+void run_backward(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
+                  const TensorView& out, const TensorView& d_out, const float* lse,
+                  const TensorView& d_q, const TensorView& d_k, const TensorView& d_v,
+                  const AttentionOptions& options, const KernelChoice* chosen) {
   validate_backward_args(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v);
   detail::validate_options(options);
-  const bool deterministic = options.deterministic;
+  // (choose_kernel keeps options.deterministic in a backward choice.)
+  const bool deterministic = chosen != nullptr ? chosen->deterministic : options.deterministic;
   const int head_dim = static_cast<int>(q.dim);
   // (bwd_smem_bytes takes any head dim; the checks then name a bad one.)
   validate_cuda_backward_inputs(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v,
                                 bwd_smem_bytes(head_dim, plan.block_size(), deterministic));
+  const int arch = compute_capability(q.device_index);
+  const KernelChoice choice =
+      chosen != nullptr ? *chosen
+                        : choose_kernel(portable_only() ? 0 : arch, q.dtype, head_dim,
+                                        plan.block_size(), Direction::backward, deterministic);
 
   DeviceGuard guard(q.device_index);
   const DevicePlan rows = device_plan(plan, q.device_index);
@@ -112,7 +123,27 @@ void attention_backward_cuda(const Plan& plan, const TensorView& q, const Tensor
   const int64_t floats = bwd_workspace_floats(p.batch_heads, p.seq_pad, head_dim, deterministic);
   StreamBuffer workspace(static_cast<size_t>(floats) * sizeof(float), stream);
   bwd_set_workspace(p, workspace.get(), head_dim, deterministic);
-  launch_bwd(p, q.dtype, head_dim, plan.block_size(), deterministic, stream);
+  launch_bwd(p, choice, q.dtype, head_dim, plan.block_size(), arch, stream);
+}
+
+}  // namespace
+
+void attention_backward_cuda_with(const Plan& plan, const TensorView& q, const TensorView& k,
+                                  const TensorView& v, const TensorView& out,
+                                  const TensorView& d_out, const float* lse,
+                                  const TensorView& d_q, const TensorView& d_k,
+                                  const TensorView& d_v, const AttentionOptions& options,
+                                  const KernelChoice& choice) {
+  run_backward(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v, options, &choice);
+}
+
+}  // namespace cuda_detail
+
+void attention_backward_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
+                             const TensorView& v, const TensorView& out, const TensorView& d_out,
+                             const float* lse, const TensorView& d_q, const TensorView& d_k,
+                             const TensorView& d_v, const AttentionOptions& options) {
+  cuda_detail::run_backward(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v, options, nullptr);
 }
 
 }  // namespace radial

@@ -26,6 +26,25 @@ bool cuda_available() {
 }
 
 namespace cuda_detail {
+
+// Compute capability of `device` as major * 10 + minor (queried once per call).
+int compute_capability(int device) {
+  int major = 0, minor = 0;
+  RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major * 10 + minor;
+}
+
+// RADIAL_PORTABLE_KERNEL=1 in the environment: the chooser sees no Hopper device, so the
+// portable kernel runs (to compare, or to rule the Hopper kernel out when hunting a problem).
+bool portable_only() {
+  static const bool only = [] {
+    const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
+    return env != nullptr && env[0] != '\0' && env[0] != '0';
+  }();
+  return only;
+}
+
 namespace {
 
 class DeviceGuard {
@@ -48,24 +67,6 @@ class DeviceGuard {
 
 void fill_strides(const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
   sb = t.stride_batch, ss = t.stride_seq, sh = t.stride_head;
-}
-
-// Compute capability of `device` as major * 10 + minor (queried once per call).
-int compute_capability(int device) {
-  int major = 0, minor = 0;
-  RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  RADIAL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  return major * 10 + minor;
-}
-
-// RADIAL_PORTABLE_KERNEL=1 in the environment: the chooser sees no Hopper device, so the
-// portable kernel runs (to compare, or to rule the Hopper kernel out when hunting a problem).
-bool portable_only() {
-  static const bool only = [] {
-    const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
-    return env != nullptr && env[0] != '\0' && env[0] != '0';
-  }();
-  return only;
 }
 
 KernelChoice pick(const Plan& plan, const TensorView& q, int arch) {

@@ -13,6 +13,20 @@ void attention_cuda_with(const Plan& plan, const TensorView& q, const TensorView
                          const TensorView& v, const TensorView& out, float* lse,
                          const AttentionOptions& options, const KernelChoice& choice);
 
+// The same with gradients: attention_backward_cuda with an explicit choice (direction=backward).
+void attention_backward_cuda_with(const Plan& plan, const TensorView& q, const TensorView& k,
+                                  const TensorView& v, const TensorView& out,
+                                  const TensorView& d_out, const float* lse,
+                                  const TensorView& d_q, const TensorView& d_k,
+                                  const TensorView& d_v, const AttentionOptions& options,
+                                  const KernelChoice& choice);
+
+// Compute capability of `device` as major * 10 + minor.
+int compute_capability(int device);
+// RADIAL_PORTABLE_KERNEL=1 in the environment (read once): the chooser then sees no Hopper
+// device, forward and backward alike.
+bool portable_only();
+
 // What attention_cuda runs for q (its device's compute capability, dtype, head dim) under the
 // plan: choose_kernel's pick, or the portable kernel under RADIAL_PORTABLE_KERNEL=1.
 KernelChoice choose_kernel_for(const Plan& plan, const TensorView& q);

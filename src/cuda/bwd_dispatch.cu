@@ -1,13 +1,13 @@
-// Picks the backward's main kernel (Hopper or portable) and the compiled instantiation for a
-// dtype and head dim (each lives in its own .cu file), and sizes the per-call workspace.
+// The backward's dispatcher: a kernel choice (direction=backward; src/api/kernel_choice.hpp,
+// picked by choose_kernel like the forward's) to its main kernel (Hopper or portable) and the
+// compiled instantiation for a dtype and head dim (each in its own .cu file); and the per-call
+// workspace's size.
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
 #include "cuda/bwd_kernel.cuh"
-#include "cuda/fwd_params.hpp"  // hopper_covers
+#include "api/kernel_choice.hpp"
 #include "radial/error.hpp"
 #ifdef RADIAL_WITH_HOPPER
 #include "cuda/hopper/bwd_hopper.hpp"
@@ -45,8 +45,6 @@ int bwd_smem_bytes(int head_dim, int block_size, bool deterministic) {
 
 namespace {
 
-std::atomic<BwdKernel> forced_kernel{BwdKernel::automatic};
-
 // The main kernel's instantiation for the Hopper kernel, or nullptr for the portable one.
 BwdMainKernel hopper_main(DType dtype, int head_dim) {
 #ifdef RADIAL_WITH_HOPPER
@@ -59,41 +57,41 @@ BwdMainKernel hopper_main(DType dtype, int head_dim) {
 #endif
 }
 
-}  // namespace
-
-void set_bwd_kernel(BwdKernel kernel) { forced_kernel.store(kernel); }
-
-BwdKernel bwd_kernel_for(DType dtype, int head_dim, int block_size, bool deterministic,
-                         int device) {
-  // Read once, like the forward's (attention_cuda.cpp).
-  static const bool portable_only = [] {
-    const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
-    return env != nullptr && env[0] != '\0' && env[0] != '0';
-  }();
-  const BwdKernel forced = forced_kernel.load();
-  if (forced == BwdKernel::portable) return BwdKernel::portable;
-  const bool covers = !deterministic && hopper_covers(dtype, head_dim, block_size, device);
-  if (forced == BwdKernel::hopper) {
-    require(covers, "kernel",
-            "a call the Hopper backward covers (built with CuTe, compute capability 9.0, bf16 "
-            "or f16, head dim 64 or 128, block 128, not deterministic)",
-            std::string(dtype_name(dtype)) + ", head dim " + std::to_string(head_dim) +
-                ", block " + std::to_string(block_size) +
-                (deterministic ? ", deterministic" : ""));
-    return BwdKernel::hopper;
-  }
-  return covers && kHopperBackwardByDefault && !portable_only ? BwdKernel::hopper
-                                                              : BwdKernel::portable;
+std::string arch_text(int arch) {
+  return arch < 0 ? std::string("unknown")
+                  : std::to_string(arch / 10) + "." + std::to_string(arch % 10);
 }
 
-void launch_bwd(const BwdParams& params, DType dtype, int head_dim, int block_size,
-                bool deterministic, cudaStream_t stream) {
-  int device = 0;
-  RADIAL_CUDA_CHECK(cudaGetDevice(&device));
-  const BwdMainKernel main =
-      bwd_kernel_for(dtype, head_dim, block_size, deterministic, device) == BwdKernel::hopper
-          ? hopper_main(dtype, head_dim)
-          : nullptr;
+}  // namespace
+
+void launch_bwd(const BwdParams& params, const KernelChoice& choice, DType dtype, int head_dim,
+                int block_size, int arch, cudaStream_t stream) {
+  require(choice.direction == Direction::backward, "choice.direction",
+          "backward (forward choices go to launch_fwd)", direction_name(choice.direction));
+  // The portable kernel's tiles, prefetch and row orders are forward fields: its backward has
+  // one shape, walking the plan's columns heaviest first.
+  require(choice.tile == PortableTile::standard && !choice.l2_prefetch, "choice.tile",
+          "the standard tile without prefetch for the backward", tile_name(choice.tile));
+  BwdMainKernel main = nullptr;
+  if (choice.family == Family::hopper) {
+    require(hopper_kernel_built(), "choice.family",
+            "a family built in (the Hopper kernel needs CuTe at build time: pip install "
+            "nvidia-cutlass==4.2.0.0, RADIAL_HOPPER=AUTO or ON)",
+            "hopper");
+    require(arch == 90, "device", "compute capability 9.0 for the Hopper kernel",
+            arch_text(arch));
+    require(dtype == DType::bf16 || dtype == DType::f16, "q.dtype",
+            "bf16 or f16 for the Hopper kernel", dtype_name(dtype));
+    require(head_dim == 64 || head_dim == 128, "q.dim", "64 or 128 for the Hopper kernel",
+            head_dim);
+    require(block_size == 128, "plan.block_size", "128 for the Hopper kernel", block_size);
+    require(!choice.deterministic, "choice.deterministic",
+            "off for the Hopper backward (it adds dQ by atomics; family=portable has the "
+            "deterministic pass)",
+            "on");
+    main = hopper_main(dtype, head_dim);
+  }
+  const bool deterministic = choice.deterministic;
   const bool bf16 = dtype == DType::bf16;
   if (head_dim == 64) {
     (bf16 ? launch_bwd_bf16_d64 : launch_bwd_f16_d64)(params, block_size, deterministic, main,

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "api/kernel_choice.hpp"
 #include "radial/dtype.hpp"
 
 namespace radial::cuda_detail {
@@ -68,29 +69,6 @@ void bwd_set_workspace(BwdParams& params, float* workspace, int head_dim, bool d
 // sm86/sm89 cards).
 int bwd_smem_bytes(int head_dim, int block_size, bool deterministic);
 
-// Which main kernel (dK, dV and the atomic dQ) a backward call runs.
-enum class BwdKernel {
-  automatic,  // the Hopper kernel where bwd_kernel_for picks it, else the portable one
-  portable,   // the portable kernel (bwd_kernel.cuh)
-  hopper,     // the Hopper kernel (hopper/bwd_hopper_kernel.cuh); an error where it cannot run
-};
-
-// Whether the automatic choice takes the Hopper kernel where it covers the call: on an H200,
-// bf16, head dim 128, 40 heads of 18,432 tokens, it ran the backward in 43.4 ms against the
-// portable kernel's 49.8 (radial plan) and 69.0 against 78.6 ms (dense plan).
-inline constexpr bool kHopperBackwardByDefault = true;
-
-// The process-wide choice (automatic unless a test or benchmark sets another).
-void set_bwd_kernel(BwdKernel kernel);
-
-// The main kernel launch_bwd runs for a call on `device` (portable or hopper, never automatic):
-// the Hopper one on compute capability 9.0 when it is built in and covers the call (bf16 or
-// f16, head dim 64 or 128, block 128, dQ by atomics) and kHopperBackwardByDefault is on, unless
-// RADIAL_PORTABLE_KERNEL=1 is in the environment or set_bwd_kernel says otherwise. Throws radial::Error when set_bwd_kernel asked
-// for the Hopper kernel and it cannot run the call.
-BwdKernel bwd_kernel_for(DType dtype, int head_dim, int block_size, bool deterministic,
-                         int device);
-
 // A main kernel that replaces the portable dK/dV kernel (atomic dQ mode only).
 using BwdMainKernel = void (*)(const BwdParams&, cudaStream_t);
 
@@ -99,8 +77,11 @@ using BwdMainKernel = void (*)(const BwdParams&, cudaStream_t);
 // kernel over the plan's CSC columns (adding dQ by float32 atomics unless deterministic), then
 // either the dQ conversion to the output dtype or, deterministic, the dQ kernel over the CSR
 // rows (no atomics: bit-identical gradients run to run). Throws CudaError if a launch fails.
-void launch_bwd(const BwdParams& params, DType dtype, int head_dim, int block_size,
-                bool deterministic, cudaStream_t stream);
+// The choice (direction=backward) names the main kernel and the dQ mode; one that is not built
+// or does not cover the call is refused with an Error naming the field. arch: the device's
+// compute capability (major * 10 + minor).
+void launch_bwd(const BwdParams& params, const KernelChoice& choice, DType dtype, int head_dim,
+                int block_size, int arch, cudaStream_t stream);
 
 // One entry per (dtype, head dim), each compiled in its own file. `main`, when not null, runs
 // instead of the portable dK/dV kernel (between the preprocess and the dQ conversion).

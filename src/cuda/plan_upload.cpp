@@ -130,7 +130,7 @@ DevicePlan device_plan(const Plan& plan, int device) {
   std::lock_guard<std::mutex> lock(upload_mutex());
   PlanDeviceCache& cache = plan_cache(plan);
   for (const PlanDeviceCache::Entry& entry : cache.entries) {
-    if (entry.device == device) return view(entry.buffer);
+    if (entry.device == device && entry.source == plan.col_index.data()) return view(entry.buffer);
   }
   std::vector<int32_t> host;
   host.reserve(n_offsets + n_cols + 3 * n_rows);
@@ -142,7 +142,7 @@ DevicePlan device_plan(const Plan& plan, int device) {
   host.insert(host.end(), local.order.begin(), local.order.end());
   host.insert(host.end(), local.start.begin(), local.start.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan block lists, host to device)");
-  cache.entries.push_back({device, buffer});
+  cache.entries.push_back({device, buffer, plan.col_index.data()});
   return view(buffer);
 }
 
@@ -152,24 +152,30 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
     return DeviceBackwardPlan{buffer, buffer + n_offsets, buffer + n_offsets + n_rows};
   };
   std::lock_guard<std::mutex> lock(upload_mutex());
-  if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
-  for (const PlanDeviceCache::Entry& entry : plan.device_cache->backward_entries) {
-    if (entry.device == device) return view(entry.buffer);
+  PlanDeviceCache& cache = plan_cache(plan);
+  for (const PlanDeviceCache::Entry& entry : cache.backward_entries) {
+    if (entry.device == device && entry.source == plan.row_index.data()) {
+      return view(entry.buffer);
+    }
   }
   // The kernels index with these numbers: walked once, before the one upload (the CSR is
-  // walked by validate_plan).
+  // walked by validate_plan). Plain `if`s: a message built per entry would cost more than the
+  // walk.
   for (int32_t c = 0; c < plan.block_cols; ++c) {
     const int32_t begin = plan.col_offset[c], end = plan.col_offset[c + 1];
-    require(begin <= end && begin >= 0 && static_cast<size_t>(end) <= n_rows, "plan.col_offset",
-            "non-decreasing offsets within row_index",
-            "column " + std::to_string(c) + ": " + std::to_string(begin) + ".." +
-                std::to_string(end));
+    if (!(begin <= end && begin >= 0 && static_cast<size_t>(end) <= n_rows)) {
+      throw Error("plan.col_offset", "non-decreasing offsets within row_index",
+                  "column " + std::to_string(c) + ": " + std::to_string(begin) + ".." +
+                      std::to_string(end));
+    }
     for (int32_t i = begin; i < end; ++i) {
       const int32_t r = plan.row_index[i];
-      require(r >= 0 && r < plan.block_rows && (i == begin || r > plan.row_index[i - 1]),
-              "plan.row_index",
-              "increasing block rows in 0.." + std::to_string(plan.block_rows - 1) + " per column",
-              std::to_string(r) + " in column " + std::to_string(c));
+      if (!(r >= 0 && r < plan.block_rows && (i == begin || r > plan.row_index[i - 1]))) {
+        throw Error("plan.row_index",
+                    "increasing block rows in 0.." + std::to_string(plan.block_rows - 1) +
+                        " per column",
+                    std::to_string(r) + " in column " + std::to_string(c));
+      }
     }
   }
   std::vector<int32_t> host;
@@ -179,7 +185,7 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
   const std::vector<int32_t> order = schedule::heavy_first_columns(plan);
   host.insert(host.end(), order.begin(), order.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan CSC block lists, host to device)");
-  plan.device_cache->backward_entries.push_back({device, buffer});
+  cache.backward_entries.push_back({device, buffer, plan.row_index.data()});
   return view(buffer);
 }
 

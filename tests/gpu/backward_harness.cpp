@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../../src/cuda/backend.hpp"
 #include "radial/cuda.hpp"
 
 namespace radial::gpu_test {
@@ -42,16 +43,23 @@ void BackwardCase::forward() {
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
-void BackwardCase::backward(bool deterministic) {
+void BackwardCase::backward(bool deterministic, const KernelChoice* choice) {
   d_q->poison();
   d_k->poison();
   d_v->poison();
   AttentionOptions options;
   options.scale = spec.scale;
   options.deterministic = deterministic;
-  attention_backward_cuda(plan, q->device_view(), k->device_view(), v->device_view(),
-                          out->device_view(), d_out->device_view(), lse_ptr(),
-                          d_q->device_view(), d_k->device_view(), d_v->device_view(), options);
+  if (choice != nullptr) {
+    cuda_detail::attention_backward_cuda_with(
+        plan, q->device_view(), k->device_view(), v->device_view(), out->device_view(),
+        d_out->device_view(), lse_ptr(), d_q->device_view(), d_k->device_view(),
+        d_v->device_view(), options, *choice);
+  } else {
+    attention_backward_cuda(plan, q->device_view(), k->device_view(), v->device_view(),
+                            out->device_view(), d_out->device_view(), lse_ptr(),
+                            d_q->device_view(), d_k->device_view(), d_v->device_view(), options);
+  }
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
   d_q->download();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "../../src/api/kernel_choice.hpp"
 #include "gpu_harness.hpp"
 
 namespace radial::gpu_test {
@@ -31,7 +32,8 @@ struct BackwardCase {
   // Runs attention_cuda for out and lse.
   void forward();
   // Poisons the gradients, runs attention_backward_cuda, waits and downloads them.
-  void backward(bool deterministic);
+  // `choice` (direction=backward) names the kernel; nullptr: what attention_backward_cuda picks.
+  void backward(bool deterministic, const KernelChoice* choice = nullptr);
   float* lse_ptr() const { return static_cast<float*>(lse->get()); }
 };
 

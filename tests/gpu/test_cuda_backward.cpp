@@ -16,6 +16,7 @@
 
 #include "../../src/cuda/bwd_params.hpp"
 #include "../../src/cuda/plan_device.hpp"
+#include "../../src/plan/plan_access.hpp"
 #include "backward_harness.hpp"
 #include "gpu_harness.hpp"
 #include "radial/cuda.hpp"
@@ -144,9 +145,8 @@ TEST(CudaBackwardDeterministic, BitIdenticalAcrossRuns) {
     // dK and dV never use atomics: the portable kernel's atomic mode gives the same bits for
     // them (the Hopper kernel, which the default mode takes on compute capability 9.0, computes
     // them with other products).
-    cuda_detail::set_bwd_kernel(cuda_detail::BwdKernel::portable);
-    c.backward(false);
-    cuda_detail::set_bwd_kernel(cuda_detail::BwdKernel::automatic);
+    const KernelChoice portable = parse_choice("family=portable,direction=backward");
+    c.backward(false, &portable);
     EXPECT_EQ(c.d_k->host, dk) << "dK of the atomic mode differs from the deterministic one";
     EXPECT_EQ(c.d_v->host, dv) << "dV of the atomic mode differs from the deterministic one";
   }
@@ -184,8 +184,8 @@ TEST(CudaBackwardStream, RunsOnAStreamAndReusesTheUpload) {
                             c.d_q->device_view(), c.d_k->device_view(), c.d_v->device_view(),
                             options);
     ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-    ASSERT_NE(plan.device_cache, nullptr);
-    EXPECT_EQ(plan.device_cache->backward_entries.size(), 1u);
+    ASSERT_NE(detail::PlanAccess::cache(plan), nullptr);
+    EXPECT_EQ(detail::PlanAccess::cache(plan)->backward_entries.size(), 1u);
     c.d_q->download(), c.d_k->download(), c.d_v->download();
     const GradientErrors e =
         compare(c, reference_backward(plan, *c.q, *c.k, *c.v, *c.d_out, 0.0));
@@ -294,11 +294,10 @@ TEST_F(CudaBackwardErrors, PlanOfAnotherGeometry) {
 
 TEST_F(CudaBackwardErrors, CorruptCsc) {
   Plan bad = plan_;
-  bad.device_cache.reset();  // not uploaded yet: the CSC is walked before its upload
+  // A copy: its lists are its own, so they are walked and uploaded afresh.
   bad.row_index[0] = bad.block_rows + 5;
   expect_error(good(), "plan.row_index", &bad);
   bad = plan_;
-  bad.device_cache.reset();
   bad.col_offset.pop_back();
   expect_error(good(), "plan.col_offset", &bad);
 }

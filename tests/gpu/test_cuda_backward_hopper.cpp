@@ -1,5 +1,5 @@
 // The Hopper backward (src/cuda/hopper/bwd_hopper_kernel.cuh), asked for explicitly with
-// set_bwd_kernel, against the float64 reference on fresh random inputs (out and lse from the
+// an explicit kernel choice, against the float64 reference on fresh random inputs (out and lse from the
 // CUDA forward, gradients poisoned with NaN): the block-128 cases of test_cuda_backward.cpp
 // (both dtypes, head dims 64 and 128, every layout, batch, tails, padded text keys, key blocks
 // no query keeps, dense plans, rows keeping only their diagonal), the small case the sanitizers
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "../../src/cuda/bwd_params.hpp"
-#include "../../src/cuda/fwd_params.hpp"
+#include "../../src/cuda/backend.hpp"
 #include "backward_harness.hpp"
 #include "gpu_harness.hpp"
 #include "radial/cuda.hpp"
@@ -28,14 +28,12 @@
 namespace radial::gpu_test {
 namespace {
 
-using cuda_detail::BwdKernel;
-
 // Empty when the Hopper backward can run here, else why not.
 std::string hopper_unavailable() {
   if (!gpu_unavailable_reason().empty()) return gpu_unavailable_reason();
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return "cudaGetDevice failed";
-  if (!cuda_detail::hopper_covers(DType::bf16, 128, 128, device)) {
+  if (!hopper_kernel_built() || cuda_detail::compute_capability(device) != 90) {
     return "the Hopper kernel is not built in (no CuTe) or the device is not compute "
            "capability 9.0";
   }
@@ -48,14 +46,9 @@ std::string hopper_unavailable() {
     if (!why.empty()) GTEST_SKIP() << "Hopper test skipped: " << why;      \
   } while (0)
 
-// Runs the scope's backward calls on `kernel`, then goes back to the automatic choice.
-class KernelScope {
- public:
-  explicit KernelScope(BwdKernel kernel) { cuda_detail::set_bwd_kernel(kernel); }
-  ~KernelScope() { cuda_detail::set_bwd_kernel(BwdKernel::automatic); }
-  KernelScope(const KernelScope&) = delete;
-  KernelScope& operator=(const KernelScope&) = delete;
-};
+// The kernels by name, as benchmarks name them (src/api/kernel_choice.hpp).
+KernelChoice hopper_choice() { return parse_choice("family=hopper,direction=backward"); }
+KernelChoice portable_choice() { return parse_choice("family=portable,direction=backward"); }
 
 struct HopperCase {
   std::string name;
@@ -112,10 +105,8 @@ void expect_hopper_gradients_match(const Plan& plan, const CaseSpec& spec,
   SCOPED_TRACE("seed " + std::to_string(c.seed) + ", seq " + std::to_string(plan.seq_len) +
                ", key_limit " + std::to_string(plan.key_limit));
   c.forward();
-  {
-    KernelScope scope(BwdKernel::hopper);
-    c.backward(false);
-  }
+  const KernelChoice hopper = hopper_choice();
+  c.backward(false, &hopper);
   const Gradients64 ref = reference_backward(plan, *c.q, *c.k, *c.v, *c.d_out, spec.scale);
   const GradientErrors e = compare(c, ref);
   EXPECT_EQ(e.non_finite, 0) << "gradients left unwritten (NaN) or not finite";
@@ -161,25 +152,29 @@ TEST(CudaBackwardHopperSmall, SanitizerCase) {
 // an error naming the choice (before any launch).
 TEST(CudaBackwardHopperChoice, AutomaticAndForced) {
   RADIAL_REQUIRE_HOPPER();
-  int device = 0;
-  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
-  using cuda_detail::bwd_kernel_for;
-  const char* env = std::getenv("RADIAL_PORTABLE_KERNEL");
-  const bool portable_env = env != nullptr && env[0] != '\0' && env[0] != '0';
-  const BwdKernel automatic = portable_env || !cuda_detail::kHopperBackwardByDefault
-                                  ? BwdKernel::portable
-                                  : BwdKernel::hopper;
-  EXPECT_EQ(bwd_kernel_for(DType::bf16, 128, 128, false, device), automatic);
-  EXPECT_EQ(bwd_kernel_for(DType::f16, 64, 128, false, device), automatic);
-  EXPECT_EQ(bwd_kernel_for(DType::bf16, 128, 64, false, device), BwdKernel::portable);
-  EXPECT_EQ(bwd_kernel_for(DType::bf16, 128, 128, true, device), BwdKernel::portable);
-  KernelScope scope(BwdKernel::hopper);
-  EXPECT_EQ(bwd_kernel_for(DType::bf16, 64, 128, false, device), BwdKernel::hopper);
+  // The one chooser, as attention_backward_cuda asks it on this card (compute capability 9.0).
+  const auto pick = [](DType dtype, int dim, int block, bool deterministic) {
+    return choose_kernel(90, dtype, dim, block, Direction::backward, deterministic);
+  };
+  EXPECT_EQ(pick(DType::bf16, 128, 128, false), hopper_choice());
+  EXPECT_EQ(pick(DType::f16, 64, 128, false), hopper_choice());
+  EXPECT_EQ(pick(DType::bf16, 128, 64, false), portable_choice());
+  EXPECT_EQ(pick(DType::bf16, 128, 128, true),
+            parse_choice("family=portable,direction=backward,deterministic=on"));
+  // The Hopper kernel asked for in deterministic mode: refused by the dispatcher, by name.
+  const Plan plan = make_plan(geo(2, 100, 30, 17), spec(Model::hunyuan, 0.95, 128));
+  BackwardCase c(plan, run(DType::bf16, 1, 1, 64, Layout::bshd), 1);
+  c.forward();
+  KernelChoice bad = hopper_choice();
+  bad.deterministic = true;
   try {
-    bwd_kernel_for(DType::bf16, 128, 128, true, device);
+    cuda_detail::attention_backward_cuda_with(
+        plan, c.q->device_view(), c.k->device_view(), c.v->device_view(), c.out->device_view(),
+        c.d_out->device_view(), c.lse_ptr(), c.d_q->device_view(), c.d_k->device_view(),
+        c.d_v->device_view(), AttentionOptions{}, bad);
     ADD_FAILURE() << "no error for the Hopper kernel in deterministic mode";
   } catch (const Error& e) {
-    EXPECT_EQ(e.argument(), "kernel") << e.what();
+    EXPECT_EQ(e.argument(), "choice.deterministic") << e.what();
   }
 }
 
@@ -229,10 +224,10 @@ TEST(CudaBackwardHopperTiming, PrintsSpeed) {
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const double flops = 2.5 * 4.0 * static_cast<double>(plan.row_offset.back()) * 128 * 128 *
                          static_cast<double>(dim * heads);
-    for (BwdKernel kernel : {BwdKernel::portable, BwdKernel::hopper}) {
-      KernelScope scope(kernel);
+    for (const KernelChoice& kernel : {portable_choice(), hopper_choice()}) {
       const auto once = [&] {
-        attention_backward_cuda(plan, q, k, v, out, d_out, lse_ptr, d_q, d_k, d_v);
+        cuda_detail::attention_backward_cuda_with(plan, q, k, v, out, d_out, lse_ptr, d_q, d_k,
+                                                  d_v, AttentionOptions{}, kernel);
       };
       once();  // warm-up (plan upload, pools)
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -246,7 +241,7 @@ TEST(CudaBackwardHopperTiming, PrintsSpeed) {
       ms /= reps;
       std::cout << "  " << (dense ? "dense " : "radial") << " plan ("
                 << plan.row_offset.back() << " of " << int64_t{plan.block_rows} * plan.block_cols
-                << " blocks), " << (kernel == BwdKernel::hopper ? "hopper  " : "portable")
+                << " blocks), " << (kernel.family == Family::hopper ? "hopper  " : "portable")
                 << ": " << ms << " ms, " << flops / (ms * 1e-3) / 1e12 << " TFLOP/s\n";
     }
   }
