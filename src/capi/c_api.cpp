@@ -221,7 +221,8 @@ radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
     radial::require(std::isfinite(scale) && scale >= 0, "scale",
                     "a finite number > 0 (0 means 1 / sqrt(head_dim))", scale);
     options.scale = scale;
-    radial::require(threads >= 0, "threads", "0 (all) or a positive count", threads);
+    radial::require(threads >= 0, "threads",
+                    "0 (all) or a positive count (capped to the hardware threads)", threads);
     options.threads = threads;
     options.stream = stream;
     // One statement each: the order of argument evaluation is unspecified, and the first bad
