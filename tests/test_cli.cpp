@@ -494,4 +494,93 @@ TEST_F(Cli, BenchRejectsAMissingBackend) {
 #endif
 }
 
+// ---- sizes at the limits (issue 10): each is one line and exit code 2, never a wrapped value ----
+
+TEST_F(Cli, BenchSizesThatOverflowOrExceedMemoryAreRefused) {
+  // 6148914691236517206 * 3 * 128 wraps in 64 bits: a heap overflow under ASan before.
+  expect_usage_error(run_cli("bench --frames 1 --tokens-per-frame 3 --batch 6148914691236517206 "
+                             "--dtype fp32 --backend cpu --iters 1 --warmup 0"),
+                     {"--batch * --heads * tokens * --head-dim", "6148914691236517206 * 1 * 3 * 128",
+                      "64 bits"});
+  expect_usage_error(run_cli("bench --frames 1 --tokens-per-frame 3 --batch 61489146912 --heads 7 "
+                             "--dtype fp32 --backend cpu --iters 1 --warmup 0"),
+                     {"this machine's memory", "61489146912 * 7 * 3 * 128", "GiB"});
+}
+
+TEST_F(Cli, OutOfMemoryIsAnErrorAboutTheSizeAskedFor) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "ASan reserves more address space than the limit this test sets";
+#else
+  // 4.2 GiB of buffers under a 1 GB address-space limit: std::bad_alloc, once exit 1.
+  const fs::path dir = scratch_dir();
+  const std::string command =
+      "(ulimit -v 1000000; exec '" + std::string(RADIAL_CLI) +
+      "' bench --frames 100 --tokens-per-frame 1000 --heads 8 --dtype fp32 --backend cpu "
+      "--iters 1 --warmup 0) >/dev/null 2>'" + (dir / "err.txt").string() + "'";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  const std::string err = read_file(dir / "err.txt");
+  EXPECT_EQ(count_lines(err), 1) << err;
+  EXPECT_NE(err.find("1 * 8 * 100000 * 128 elements"), std::string::npos) << err;
+  EXPECT_NE(err.find("out of memory"), std::string::npos) << err;
+#endif
+}
+
+TEST_F(Cli, TokenCountsThatWrapAreRefused) {
+  expect_usage_error(run_cli("plan --frames 1 --tokens-per-frame 1 --text-tokens 9223372036854775807"),
+                     {"total tokens", "at most 2147483647"});
+  expect_usage_error(run_cli("plan --video-frames 1 --height 4386832 --width 1076486740971536"),
+                     {"height * width", "4386832 * 1076486740971536"});
+  expect_usage_error(run_cli("plan --video-frames 1 --height 68719476736 --width 68719476736"),
+                     {"height * width"});
+}
+
+TEST_F(Cli, SizeHintsAreNeverNegative) {
+  const CliRun run = run_cli("plan --video-frames 9223372036854775807 --height 16 --width 16");
+  expect_usage_error(run, {"video_frames", "nearest is 9223372036854775805"});
+  const std::string message = run.err.substr(0, run.err.find("(see --help)"));
+  EXPECT_EQ(message.find('-'), std::string::npos) << run.err;  // no negative size
+}
+
+TEST_F(Cli, PlansPastTheLimitAreRefusedByName) {
+  expect_usage_error(run_cli("plan --frames 1 --tokens-per-frame 2147483646"),
+                     {"geometry", "kMaxKeptBlocks", "268435456"});
+  expect_usage_error(run_cli("plan --frames 1 --tokens-per-frame 2100000 --dense --block-size 64"),
+                     {"geometry", "kMaxKeptBlocks"});
+  // Once 83 s (a transpose over block_rows x block_cols); now per kept block.
+  const CliRun run = run_cli("plan --frames 100000000 --tokens-per-frame 2 --json");
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out).at("kept_blocks").get<int64_t>(), 1562500);
+}
+
+TEST_F(Cli, ThreadCountsPastTheMachineAreCapped) {
+  // --threads 4096 failed inside libgomp; counts are capped to the hardware threads, with the
+  // same result as one thread on the same seed.
+  const std::string args = "bench --frames 2 --tokens-per-frame 100 --dtype fp32 --backend cpu "
+                           "--iters 1 --warmup 0 --seed 5 --json --threads ";
+  const CliRun many = run_cli(args + "4096");
+  const CliRun one = run_cli(args + "1");
+  ASSERT_EQ(many.code, 0) << many.err;
+  ASSERT_EQ(one.code, 0) << one.err;
+  const auto a = nlohmann::json::parse(many.out), b = nlohmann::json::parse(one.out);
+  EXPECT_EQ(a.at("rel_l2_error"), b.at("rel_l2_error"));
+  EXPECT_EQ(a.at("max_abs_error"), b.at("max_abs_error"));
+  EXPECT_EQ(a.at("nonfinite_outputs").get<int64_t>(), 0);
+  expect_usage_error(run_cli(args + "2147483648"), {"--threads", "0..2147483647"});
+}
+
+TEST_F(Cli, DecayFactorFollowsTheLibrarysRule) {
+  // A tiny positive factor is valid for the library, so for the CLI too.
+  const CliRun tiny = run_cli("plan --frames 3 --tokens-per-frame 300 --decay-factor 1e-308 --json");
+  ASSERT_EQ(tiny.code, 0) << tiny.err;
+  EXPECT_EQ(nlohmann::json::parse(tiny.out).at("decay_factor").get<double>(), 1e-308);
+  expect_usage_error(run_cli("plan --frames 3 --tokens-per-frame 300 --decay-factor 1e-400"),
+                     {"--decay-factor", "expected a finite number > 0", "1e-400 (0 as a double)"});
+  expect_usage_error(run_cli("plan --frames 3 --tokens-per-frame 300 --decay-factor 1e400"),
+                     {"--decay-factor", "expected a finite number > 0", "1e400"});
+  expect_usage_error(run_cli("plan --frames 3 --tokens-per-frame 300 --decay-factor x"),
+                     {"--decay-factor", "expected a number", "got x"});
+}
+
 }  // namespace

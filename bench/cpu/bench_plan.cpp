@@ -38,3 +38,11 @@ BENCHMARK_CAPTURE(plan_case, wan_69f_768x1280, radial::Model::wan, 18, 3840, 0.2
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(plan_case, wan_tiny_frames, radial::Model::wan, 20000, 7, 1.0, 128)
     ->Unit(benchmark::kMillisecond);
+// Issue 10: planning cost is O(kept blocks), not O(frames) nor O(block_rows x block_cols):
+// 10^8 frames of 2 tokens (1.56 M block rows, one block each) and 2^25 - 1 frames of 64 tokens
+// at block 64 (2^31 - 64 tokens, 67 M kept blocks).
+BENCHMARK_CAPTURE(plan_case, wan_1e8_frames_of_2, radial::Model::wan, 100000000, 2, 1.0, 128)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(plan_case, wan_2p25_frames_of_64_b64, radial::Model::wan, 33554431, 64, 1.0, 64)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);

@@ -15,7 +15,10 @@ enum class Backend { automatic, cpu, cuda };
 struct AttentionOptions {
   double scale = 0.0;  // 0 means 1 / sqrt(head_dim)
   Backend backend = Backend::automatic;  // automatic: by the tensors' device
-  int threads = 0;     // CPU backend: 0 means all hardware threads
+  // CPU backend: 0 means OpenMP's default (all hardware threads unless OMP_NUM_THREADS says
+  // otherwise). Any count above hardware_threads() is capped to it, so every caller (C++, the
+  // C ABI, the CLI, Python) gets the same rule and no count can exhaust the OpenMP runtime.
+  int threads = 0;
   void* stream = nullptr;  // CUDA backend: a cudaStream_t (nullptr: the default stream)
   bool deterministic = false;  // CUDA backward: bit-identical gradients run to run (dQ without atomics)
 };
@@ -28,6 +31,10 @@ struct AttentionOptions {
 // off), else the portable sm80+ kernel.
 void attention(const Plan& plan, const TensorView& q, const TensorView& k, const TensorView& v,
                const TensorView& out, float* lse, const AttentionOptions& options = {});
+
+// The processors this process may run on (OpenMP's omp_get_num_procs), at least 1: the most
+// threads the CPU backend starts.
+int hardware_threads();
 
 // Checks what attention() checks; exposed so that every backend validates the same way.
 void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,

@@ -117,7 +117,8 @@ RADIAL_C_EXPORT radial_status radial_plan_csc(const radial_plan* plan, const int
 
 /* out = block-sparse attention of q, k, v under the plan (radial::attention: validates, then
  * runs the backend of the tensors' device). lse: float32 [batch, heads, seq] contiguous on the
- * same device, or NULL. scale: > 0, or 0 for 1 / sqrt(dim). threads: CPU threads, 0 for all.
+ * same device, or NULL. scale: > 0, or 0 for 1 / sqrt(dim). threads: CPU threads, 0 for all;
+ * counts above the machine's hardware threads are capped to them (radial::hardware_threads).
  * stream: a cudaStream_t for CUDA tensors (NULL: the default stream). */
 RADIAL_C_EXPORT radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
                                                const radial_tensor* k, const radial_tensor* v,

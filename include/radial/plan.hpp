@@ -83,7 +83,17 @@ struct Plan {
   const int32_t* planned_cols_ = nullptr;
 };
 
-// Plans one attention. Cost O(kept blocks) or close; never a token-level mask.
+// The largest plan that make_plan and make_dense_plan build: 2^28 kept blocks, i.e. 2 GiB of
+// block indices (CSR and CSC, 4 bytes each), about 1 GiB more on each GPU that uses it. A dense
+// plan reaches it at 16,384 block rows (2.1 M tokens at block 128, 1.05 M at block 64); radial
+// plans of the models' sizes stay far below it (HunyuanVideo at 509 frames 720p: 1.4 M). Block
+// rows need no limit of their own: every row keeps at least one block. A geometry whose plan would be larger gets
+// an Error naming this limit (argument "geometry"), before any large allocation where a lower
+// bound shows it and otherwise as soon as the count passes it.
+inline constexpr int64_t kMaxKeptBlocks = int64_t{1} << 28;
+
+// Plans one attention in O(kept blocks) time and memory (the CSC transpose included); never a
+// token-level mask, and never work over the whole block_rows x block_cols grid.
 Plan make_plan(const Geometry& geometry, const PlanSpec& spec);
 
 // All blocks: for dense warm-up steps and layers. Same type, same kernels; `model` is recorded

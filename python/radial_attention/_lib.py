@@ -157,6 +157,16 @@ def lib():
     return _lib
 
 
+def c_int(value: int, argument: str, bits: int) -> int:
+    """`value` if it fits the C ABI's signed `bits`-bit integer, else a RadialError naming the
+    argument: ctypes would silently keep only the low bits (2**64 + 2 frames would plan 2)."""
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if not low <= value <= high:
+        raise RadialError(f"radial: {argument}: expected an integer in {low}..{high} "
+                          f"(the C ABI's int{bits}_t), got {value}", argument)
+    return value
+
+
 def check(status: int) -> None:
     """Raises the Python exception that matches a failed call's status and message."""
     if status == OK:

@@ -39,6 +39,7 @@ def _check_inputs(q, k, v, geometry, bhsd: bool, fake: bool) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise invalid(name, "a torch.Tensor", type(t).__name__)
+        _require_strided(t, name)
         if t.dim() != 4:
             raise invalid(name, f"a 4-D tensor {dims} (layout \"{layout}\")",
                           f"shape {tuple(t.shape)}")
@@ -60,6 +61,21 @@ def _check_inputs(q, k, v, geometry, bhsd: bool, fake: bool) -> None:
     if seq != seq_len:
         raise invalid("q.seq", f"{seq_len} (the plan's tokens: {geometry[0]} frames x "
                       f"{geometry[1]} + {geometry[2]} text)", seq)
+
+
+def _require_strided(t: torch.Tensor, name: str) -> None:
+    # Sparse (and other non-strided) tensors have no data pointer and strides to hand over.
+    if t.layout != torch.strided:
+        raise invalid(f"{name}.layout", "torch.strided (a dense tensor; call .to_dense())",
+                      t.layout)
+
+
+def _readable(t: torch.Tensor) -> torch.Tensor:
+    """t itself when the library can read it through its strides (head dim contiguous, every
+    other stride >= 1), else a contiguous copy: expanded (broadcast, stride-0) inputs are
+    materialised, since the kernels step through memory by strides >= 1."""
+    usable = t.stride(-1) == 1 and all(t.stride(d) >= 1 or t.size(d) == 1 for d in range(3))
+    return t if usable else t.contiguous()
 
 
 def _new_output(shape, dtype, device) -> torch.Tensor:
@@ -85,8 +101,8 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: l
                   need_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
     _check_inputs(q, k, v, geometry, bhsd, fake=False)
     p = _plan.get(_plan.PlanKey.from_op_args(geometry, spec, decay_factor))
-    # The library wants the head dim contiguous; every other stride passes as it is.
-    q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+    # The library wants the head dim contiguous and strides >= 1; other strides pass as they are.
+    q, k, v = (_readable(t) for t in (q, k, v))
     b, s, h, _ = _sizes(q, bhsd)
     out = _new_output(q.shape, q.dtype, q.device)
     lse = _new_output((b, h, s) if need_lse else (0,), torch.float32, q.device)
@@ -226,8 +242,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
 
     q, k, v: [batch, seq, heads, head_dim] (``layout="bshd"``) or [batch, heads, seq,
     head_dim] (``layout="bhsd"``), float32, bfloat16 or float16, on the CPU or one CUDA
-    device; seq must be the plan's token count. Any strides work as long as head_dim is
-    contiguous. ``scale`` defaults to 1 / sqrt(head_dim). Returns the output in q's layout,
+    device; seq must be the plan's token count; dense (strided) tensors only. Any strides are
+    read as they are; inputs whose head_dim is not contiguous, or that are expanded
+    (broadcast, stride 0), are first copied to contiguous memory. ``scale`` defaults to 1 / sqrt(head_dim). Returns the output in q's layout,
     and with ``return_lse`` also the log-sum-exp, float32 [batch, heads, seq].
 
     Differentiable in q, k and v through the output (the library's backward pass, on the CPU
@@ -243,6 +260,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise invalid(name, "a torch.Tensor", type(t).__name__)
+        _require_strided(t, name)  # before the op: torch's dispatch would fail first, unclearly
     if layout not in _LAYOUTS:
         raise invalid("layout", '"bshd" or "bhsd"', repr(layout))
     if scale is None:

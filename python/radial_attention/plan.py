@@ -62,10 +62,14 @@ class Plan:
 
     def __init__(self, key: PlanKey):
         library = _lib.lib()
-        geometry = _lib.Geometry(key.frames, key.tokens_per_frame, key.text_tokens, key.text_valid)
+        # Every key reaches here (also through the op's plain ints), so the C ranges are
+        # checked here, before ctypes could truncate a value.
+        geometry = _lib.Geometry(*(_lib.c_int(getattr(key, name), name, 64) for name in
+                                   ("frames", "tokens_per_frame", "text_tokens", "text_valid")))
         handle = ctypes.c_void_p()
         spec = _lib.PlanSpec(_lib.PATTERNS[key.pattern], _lib.MODELS[key.model],
-                             key.decay_factor, key.block_size, int(key.decay_adjacent))
+                             key.decay_factor, _lib.c_int(key.block_size, "block_size", 32),
+                             int(key.decay_adjacent))
         _lib.check(library.radial_plan_create(ctypes.byref(geometry), ctypes.byref(spec),
                                               ctypes.byref(handle)))
         self._handle = handle
@@ -173,17 +177,18 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _as_int(value, argument):
+def _as_int(value, argument, bits=64):
+    """`value` as a Python int that fits the C ABI's int64_t (int32_t with bits=32)."""
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             import numbers
 
             if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                return int(value)
+                return _lib.c_int(int(value), argument, bits)
         except ImportError:  # pragma: no cover
             pass
         raise invalid(argument, "an int", repr(value))
-    return value
+    return _lib.c_int(value, argument, bits)
 
 
 def geometry_from_video(model: str, video_frames: int, height: int, width: int,
@@ -236,5 +241,5 @@ def plan(frames=None, tokens_per_frame=None, *, video_frames=None, height=None, 
         raise invalid("decay_factor", "a finite number > 0", decay_factor)
     key = PlanKey(_as_int(frames, "frames"), _as_int(tokens_per_frame, "tokens_per_frame"),
                   _as_int(text_tokens, "text_tokens"), _as_int(text_valid, "text_valid"), model,
-                  pattern, decay, _as_int(block_size, "block_size"), bool(decay_adjacent))
+                  pattern, decay, _as_int(block_size, "block_size", 32), bool(decay_adjacent))
     return get(key)

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
+#include <utility>
 #include <string>
 
 #include "api/attention_checks.hpp"
+#include "core/checked_math.hpp"
 #include "plan/plan_access.hpp"
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
@@ -39,6 +42,30 @@ void validate_view(const TensorView& t, const char* name) {
           t.stride_seq);
   require(t.heads == 1 || t.stride_head >= 1, field(name, "stride_head"), ">= 1 (elements)",
           t.stride_head);
+  // Every backend computes element and byte offsets, and sizes its buffers, in 64 bits: the
+  // element count and the largest offset must fit there, in bytes, with no product wrapping.
+  const int64_t element_bytes = dtype_size(t.dtype);
+  const auto elements = checked::product({t.batch, t.seq, t.heads, t.dim, element_bytes});
+  require(elements.has_value(), field(name, "batch * seq * heads * dim"),
+          "a tensor of at most 2^63 - 1 bytes",
+          std::to_string(t.batch) + " * " + std::to_string(t.seq) + " * " + std::to_string(t.heads) +
+              " * " + std::to_string(t.dim) + " elements of " + std::to_string(element_bytes) +
+              " bytes");
+  std::optional<int64_t> last = t.dim - 1;  // the largest element offset the view reaches
+  for (const auto& [stride, extent] : {std::pair{t.stride_batch, t.batch},
+                                      std::pair{t.stride_seq, t.seq},
+                                      std::pair{t.stride_head, t.heads}}) {
+    if (extent == 1 || !last) continue;
+    const auto step = checked::mul(stride, extent - 1);
+    last = step ? checked::add(*last, *step) : std::nullopt;
+  }
+  const auto span = last ? checked::add(*last, 1) : std::nullopt;
+  require(span && checked::mul(*span, element_bytes).has_value(), field(name, "strides"),
+          "a largest element offset whose byte offset fits in 64 bits",
+          "stride_batch " + std::to_string(t.stride_batch) + ", stride_seq " +
+              std::to_string(t.stride_seq) + ", stride_head " + std::to_string(t.stride_head) +
+              " over batch " + std::to_string(t.batch) + ", seq " + std::to_string(t.seq) +
+              ", heads " + std::to_string(t.heads));
 }
 
 // `t` has the shape, dtype and device of q.
@@ -146,8 +173,8 @@ void validate_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
 void validate_options(const AttentionOptions& options) {
   require(std::isfinite(options.scale) && options.scale >= 0, "options.scale",
           "a finite number > 0 (or 0 for 1 / sqrt(head_dim))", options.scale);
-  require(options.threads >= 0, "options.threads", ">= 0 (0: all hardware threads)",
-          options.threads);
+  require(options.threads >= 0, "options.threads",
+          ">= 0 (0: all hardware threads; more are capped to them)", options.threads);
   const int backend = static_cast<int>(options.backend);
   require(backend >= 0 && backend <= static_cast<int>(Backend::cuda), "options.backend",
           "automatic, cpu or cuda", backend);

@@ -320,7 +320,8 @@ radial_status radial_attention_backward(const radial_plan* plan, const radial_te
     radial::require(std::isfinite(scale) && scale >= 0, "scale",
                     "a finite number > 0 (0 means 1 / sqrt(head_dim))", scale);
     options.scale = scale;
-    radial::require(threads >= 0, "threads", "0 (all) or a positive count", threads);
+    radial::require(threads >= 0, "threads",
+                    "0 (all) or a positive count (capped to the hardware threads)", threads);
     options.threads = threads;
     radial::require(deterministic == 0 || deterministic == 1, "deterministic", "0 or 1",
                     deterministic);

@@ -281,6 +281,8 @@ Isa active_isa() {
 
 }  // namespace cpu
 
+int hardware_threads() { return std::max(1, omp_get_num_procs()); }
+
 void attention_cpu(const Plan& plan, const TensorView& q, const TensorView& k,
                    const TensorView& v, const TensorView& out, float* lse,
                    const AttentionOptions& options) {
@@ -289,7 +291,8 @@ void attention_cpu(const Plan& plan, const TensorView& q, const TensorView& k,
   detail::require_host(q, "attention_cpu");
   const Problem pb{&plan, q, k, v, out, lse,
                    static_cast<float>(detail::resolve_scale(options.scale, q.dim) * std::numbers::log2e)};
-  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  const int threads =
+      std::min(options.threads > 0 ? options.threads : omp_get_max_threads(), hardware_threads());
   switch (q.dtype) {
     case DType::f32: run_all<float>(plan, pb, threads); break;
     case DType::bf16: run_all<bf16_t>(plan, pb, threads); break;

@@ -9,10 +9,9 @@ namespace {
 int64_t span(int64_t lo, int64_t hi) { return hi > lo ? hi - lo : 0; }
 }  // namespace
 
-std::vector<std::pair<int32_t, int32_t>> shrink_band_to_blocks(int64_t T, int B,
-                                                               int64_t row_offset,
-                                                               int64_t col_offset, int64_t W) {
-  std::vector<std::pair<int32_t, int32_t>> kept;
+std::vector<BlockRun> shrink_band_to_blocks(int64_t T, int B, int64_t row_offset,
+                                            int64_t col_offset, int64_t W) {
+  std::vector<BlockRun> kept;
   const int64_t k = (T + B - 1) / B;
   const int64_t dense_rows = B / 3;  // a column is dense when n > B/3, i.e. n > floor(B/3)
   for (int64_t p = 0; p < k; ++p) {
@@ -35,7 +34,11 @@ std::vector<std::pair<int32_t, int32_t>> shrink_band_to_blocks(int64_t T, int B,
       const int64_t nonempty = span(std::max(c0, ne_lo), std::min(c1, ne_hi));
       const int64_t dense =
           can_be_dense ? span(std::max(c0, de_lo), std::min(c1, de_hi)) : 0;
-      if (5 * dense > 3 * nonempty) kept.emplace_back(static_cast<int32_t>(p), static_cast<int32_t>(q));
+      if (5 * dense <= 3 * nonempty) continue;
+      if (!kept.empty() && kept.back().p == p && kept.back().q_end == q)
+        ++kept.back().q_end;
+      else
+        kept.push_back({static_cast<int32_t>(p), static_cast<int32_t>(q), static_cast<int32_t>(q + 1)});
     }
   }
   return kept;

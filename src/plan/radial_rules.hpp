@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "radial/plan.hpp"
 
@@ -17,12 +18,20 @@ struct FramePairMask {
 
 int bit_length(uint64_t x);
 
-// The mask for query frame i and key frame j.
+// The mask of every frame pair at temporal distance `dist`, the attention sink aside.
+FramePairMask distance_mask(int64_t dist, int64_t tokens_per_frame, const PlanSpec& spec);
+
+// The mask for query frame i and key frame j: Wan's attention sink on key frame 0, else the
+// mask of their distance.
 FramePairMask frame_pair_mask(int64_t i, int64_t j, int64_t tokens_per_frame,
                               const PlanSpec& spec);
 
 // True when every pair at this temporal distance is cleared by the diagonal thinning
 // (and is not an attention sink), so the planner can skip the whole diagonal.
 bool distance_thinned_out(int64_t dist, int64_t tokens_per_frame);
+
+// The distances in [0, frames) that the thinning keeps, increasing: exactly those for which
+// distance_thinned_out is false, found in O(their number + 64) rather than O(frames).
+std::vector<int64_t> kept_distances(int64_t frames, int64_t tokens_per_frame);
 
 }  // namespace radial::plan_detail

@@ -5,15 +5,20 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <new>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "bench_runner.hpp"
 #include "mask_dump.hpp"
 #include "options.hpp"
 #include "progress.hpp"
+#include "core/checked_math.hpp"
 #include "radial/error.hpp"
 #include "radial/plan.hpp"
 
@@ -66,6 +71,38 @@ Comparison compare(const std::vector<double>& radial_out, const std::vector<doub
   return c;
 }
 
+std::string gib(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return text;
+}
+
+const char* const kShapeArgument = "--batch * --heads * tokens * --head-dim";
+
+// Refuses, before anything is allocated, a shape whose sizes overflow 64 bits or whose host
+// buffers cannot fit in this machine's memory: q, k, v and two outputs in the dtype, two lse in
+// float, and the two outputs again (a copy and a widening to double) for the comparison.
+// Returns the sizes and bytes asked for, for the message if memory runs out all the same.
+std::string check_bench_memory(const BenchShape& shape) {
+  const std::string argument = kShapeArgument;
+  const std::string sizes = std::to_string(shape.batch) + " * " + std::to_string(shape.heads) +
+                            " * " + std::to_string(shape.seq) + " * " + std::to_string(shape.dim);
+  const int64_t element = radial::dtype_size(shape.dtype);
+  const auto elements = radial::checked::product({shape.batch, shape.heads, shape.seq, shape.dim});
+  const auto lse = radial::checked::product({shape.batch, shape.heads, shape.seq, 4});
+  const auto per_element = 7 * element + 2 * int64_t{sizeof(double)};
+  const auto bytes = elements ? radial::checked::mul(*elements, per_element) : std::nullopt;
+  const auto total = bytes && lse ? radial::checked::add(*bytes, 2 * *lse) : std::nullopt;
+  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+  const std::string expected = "inputs and outputs that fit in this machine's memory (" +
+                               gib(memory) + ")";
+  radial::require(total.has_value(), argument, expected,
+                  sizes + " elements (more bytes than 64 bits count)");
+  const std::string asked = sizes + " elements (" + gib(static_cast<double>(*total)) + ")";
+  radial::require(static_cast<double>(*total) <= memory, argument, expected, asked);
+  return asked;
+}
+
 }  // namespace
 
 int run_bench(const BenchOptions& o) {
@@ -78,19 +115,25 @@ int run_bench(const BenchOptions& o) {
   BenchShape shape;
   shape.batch = o.batch, shape.seq = plan.seq_len, shape.heads = o.heads, shape.dim = o.head_dim;
   shape.dtype = dtype;
+  const std::string asked = check_bench_memory(shape);
   // Fresh inputs each run unless a seed is asked for (to repeat a run exactly).
   const uint64_t seed = o.seed >= 0 ? static_cast<uint64_t>(o.seed)
                                     : (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   std::mt19937_64 rng(seed);
-  Bytes q = random_tensor(shape, rng), k = random_tensor(shape, rng), v = random_tensor(shape, rng);
 
   // The CUDA kernels take bf16 and fp16 only; auto runs fp32 on the CPU rather than failing.
   const bool use_cuda = o.backend == "cuda" || (o.backend == "auto" &&
                                                 dtype != radial::DType::f32 &&
                                                 cuda_runner_available());
-  std::unique_ptr<AttentionRunner> runner =
-      use_cuda ? make_cuda_runner(shape, q, k, v)
-               : make_cpu_runner(shape, std::move(q), std::move(k), std::move(v), o.threads);
+  std::unique_ptr<AttentionRunner> runner;
+  try {
+    Bytes q = random_tensor(shape, rng), k = random_tensor(shape, rng), v = random_tensor(shape, rng);
+    runner = use_cuda ? make_cuda_runner(shape, q, k, v)
+                      : make_cpu_runner(shape, std::move(q), std::move(k), std::move(v), o.threads);
+  } catch (const std::bad_alloc&) {
+    throw radial::Error(kShapeArgument, "inputs and outputs that fit in the free memory",
+                        asked + ", out of memory");
+  }
 
   // Radial and dense alternate, so that drift (clocks, other load) touches both alike.
   Progress progress("radial bench", 2 * (o.warmup + o.iters),

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -15,23 +16,31 @@ bool parse_int(const std::string& text, int64_t& value) {
   return ec == std::errc() && ptr == end && !text.empty();
 }
 
-// std::stod accepts "1.0abc"; a value must be a number and nothing else.
+// The double a flag's text stands for, rounded as strtod (and Python's float()) rounds it:
+// values below the normal range become subnormals or 0, values above it infinity. std::stod
+// would throw on both (so "1e-308" was refused though the library takes it) and accepts
+// "1.0abc"; a value must be a number and nothing else.
 bool parse_double(const std::string& text, double& value) {
-  try {
-    size_t used = 0;
-    value = std::stod(text, &used);
-    return used == text.size();
-  } catch (const std::exception&) {
-    return false;
-  }
+  if (text.empty()) return false;
+  char* end = nullptr;
+  value = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size();
 }
 
+// A non-zero number written, e.g. 1e-400, that parse_double rounded to 0.
+bool rounds_to_zero(const std::string& text) {
+  return text.find_first_of("123456789") < text.find_first_of("eE");
+}
+
+// The library's rule for the decay factor (finite and > 0), worded as the library words it.
 CLI::Validator positive_finite() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
         double value = 0;
-        if (!parse_double(text, value) || !std::isfinite(value) || value <= 0)
-          return "expected a finite number > 0, got " + text;
+        if (!parse_double(text, value)) return "expected a number, got " + text;
+        if (!std::isfinite(value) || value <= 0)
+          return "expected a finite number > 0, got " + text +
+                 (value == 0 && rounds_to_zero(text) ? " (0 as a double)" : "");
         return {};
       },
       "");

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "flags.hpp"
@@ -59,8 +60,9 @@ void add_bench_command(CLI::App& app, radial_cli::BenchOptions& o) {
   cmd->add_option("--backend", o.backend, "auto (CUDA when a GPU is visible, else CPU), cpu or cuda")
       ->check(radial_cli::one_of({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  cmd->add_option("--threads", o.threads, "CPU threads (0: all)")
-      ->check(radial_cli::int_at_least(0, 4096))
+  cmd->add_option("--threads", o.threads,
+                  "CPU threads (0: all; counts above the hardware threads are capped to them)")
+      ->check(radial_cli::int_at_least(0, INT32_MAX))
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed for the inputs (default: fresh each run)")
       ->check(radial_cli::int_at_least(0));
@@ -100,6 +102,9 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const radial_cli::UsageError& e) {
     print_error(e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {  // sizes beyond what is free now (checked ones aside)
+    print_error("radial: out of memory: the sizes given ask for more memory than is free");
     return 2;
   } catch (const std::exception& e) {  // I/O and device failures
     print_error(e.what());
