@@ -18,7 +18,9 @@ def _entry(fn, rank, world, port, results, args):
 
     torch.set_num_threads(1)
     try:
-        dist.init_process_group("gloo", rank=rank, world_size=world,
+        # "cpu:gloo" rather than "gloo": diffusers' uneven ("anything") Ulysses looks for
+        # "cpu" in the backend's name to keep its size exchange off the (absent) GPU.
+        dist.init_process_group("cpu:gloo", rank=rank, world_size=world,
                                 init_method=f"tcp://127.0.0.1:{port}")
         results.put((rank, True, fn(rank, world, *args)))
     except BaseException:  # noqa: BLE001 - the parent reports it
