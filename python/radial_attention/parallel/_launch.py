@@ -20,7 +20,7 @@ class Distributed:
     world: int           # processes in the group (the Ulysses degree)
     local_rank: int      # this process's GPU on its host
     device: torch.device
-    backend: str         # "nccl" on GPUs, "gloo" on CPUs
+    backend: str         # "nccl" on GPUs, "cpu:gloo" on CPUs
 
     @property
     def is_writer(self) -> bool:
@@ -54,7 +54,9 @@ def init_from_torchrun(ulysses: int, device=None, timeout_s: float = 900.0) -> D
         torch.cuda.set_device(device)
         backend = "nccl"
     else:
-        backend = "gloo"
+        # "cpu:gloo": diffusers' uneven Ulysses looks for "cpu" in the backend's name to keep
+        # its size exchange off an accelerator.
+        backend = "cpu:gloo"
     if not dist.is_initialized():
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", "29500")
