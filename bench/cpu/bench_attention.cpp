@@ -6,6 +6,10 @@
 //   BM_RadialOverDense/<shape>_<dtype>: both patterns alternately in one benchmark, timed in
 //     thread CPU time, with counters density, time_ratio (radial / dense) and
 //     ratio_over_density (target <= 1.3)
+//   BM_Backward/<shape>_<dtype>_<pattern>: attention_backward_cpu alone (GFLOP/s counting 2.5x
+//     the forward's FLOPs, the usual convention for the backward's five products)
+//   BM_BackwardOverForward/<shape>_<dtype>: forward and backward alternately, thread CPU time,
+//     with counters forward_cpu_ms, backward_cpu_ms and backward_over_forward
 #include <benchmark/benchmark.h>
 #include <time.h>
 
@@ -137,6 +141,67 @@ void BM_RadialOverDense(benchmark::State& state, int shape, DType dt) {
   state.counters["dense_cpu_ms"] = 1e3 * dense_s / static_cast<double>(state.iterations());
 }
 
+// The backward's own tensors: d_out random, the forward's out and lse from one forward run.
+struct GradBuffers {
+  Buffers& fwd;
+  std::vector<uint32_t> d_out, d_q, d_k, d_v;
+  TensorView gv, dqv, dkv, dvv;
+  GradBuffers(DType dt, const Plan& plan) : fwd(buffers(dt)) {
+    const int64_t seq = plan.seq_len, n = seq * kHeads * kDim;
+    std::mt19937 rng(11);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (auto* buffer : {&d_out, &d_q, &d_k, &d_v}) buffer->resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = dist(rng);
+      if (dt == DType::f32) reinterpret_cast<float*>(d_out.data())[i] = x;
+      else reinterpret_cast<bf16_t*>(d_out.data())[i] = from_float<bf16_t>(x);
+    }
+    gv = TensorView::bshd(d_out.data(), dt, 1, seq, kHeads, kDim);
+    dqv = TensorView::bshd(d_q.data(), dt, 1, seq, kHeads, kDim);
+    dkv = TensorView::bshd(d_k.data(), dt, 1, seq, kHeads, kDim);
+    dvv = TensorView::bshd(d_v.data(), dt, 1, seq, kHeads, kDim);
+    fwd.run(plan);  // out and lse of this plan
+  }
+  void run(const Plan& plan) {
+    AttentionOptions options;
+    options.threads = 1;
+    attention_backward_cpu(plan, fwd.qv, fwd.kv, fwd.vv, fwd.ov, gv, fwd.lse.data(), dqv, dkv,
+                           dvv, options);
+    benchmark::DoNotOptimize(d_q.data());
+    benchmark::ClobberMemory();
+  }
+};
+
+void BM_Backward(benchmark::State& state, int shape, DType dt, bool radial) {
+  const Plan& plan = radial ? radial_plan(shape) : dense_plan(shape);
+  GradBuffers g(dt, plan);
+  for (auto _ : state) g.run(plan);
+  const double flops = 2.5 * plan.stats().flops_per_head_dim * kDim * kHeads;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["density"] = plan.stats().density;
+}
+
+// Forward and backward of one plan alternately, so both see the same machine state.
+void BM_BackwardOverForward(benchmark::State& state, int shape, DType dt) {
+  const Plan& plan = radial_plan(shape);
+  GradBuffers g(dt, plan);
+  double forward_s = 0, backward_s = 0;
+  for (auto _ : state) {
+    const double t0 = thread_cpu_seconds();
+    g.fwd.run(plan);
+    const double t1 = thread_cpu_seconds();
+    g.run(plan);
+    const double t2 = thread_cpu_seconds();
+    forward_s += t1 - t0;
+    backward_s += t2 - t1;
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["forward_cpu_ms"] = 1e3 * forward_s / n;
+  state.counters["backward_cpu_ms"] = 1e3 * backward_s / n;
+  state.counters["backward_over_forward"] = backward_s / forward_s;
+}
+
 BENCHMARK_CAPTURE(BM_Attention, F12xT384_f32_radial, 0, DType::f32, true)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Attention, F12xT384_f32_dense, 0, DType::f32, false)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Attention, F12xT384_bf16_radial, 0, DType::bf16, true)->Unit(benchmark::kMillisecond);
@@ -146,5 +211,11 @@ BENCHMARK_CAPTURE(BM_RadialOverDense, F12xT384_f32, 0, DType::f32)->Unit(benchma
 BENCHMARK_CAPTURE(BM_RadialOverDense, F12xT384_bf16, 0, DType::bf16)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RadialOverDense, F36xT128_f32, 1, DType::f32)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RadialOverDense, F36xT128_bf16, 1, DType::bf16)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Backward, F12xT384_f32_radial, 0, DType::f32, true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Backward, F12xT384_bf16_radial, 0, DType::bf16, true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Backward, F12xT384_bf16_dense, 0, DType::bf16, false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BackwardOverForward, F12xT384_f32, 0, DType::f32)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BackwardOverForward, F12xT384_bf16, 0, DType::bf16)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BackwardOverForward, F36xT128_bf16, 1, DType::bf16)->Unit(benchmark::kMillisecond);
 
 }  // namespace

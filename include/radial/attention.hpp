@@ -17,6 +17,7 @@ struct AttentionOptions {
   Backend backend = Backend::automatic;  // automatic: by the tensors' device
   int threads = 0;     // CPU backend: 0 means all hardware threads
   void* stream = nullptr;  // CUDA backend: a cudaStream_t (nullptr: the default stream)
+  bool deterministic = false;  // CUDA backward: bit-identical gradients run to run (dQ without atomics)
 };
 
 // q, k, v, out: [batch, seq, heads, head_dim] views (any strides, head_dim contiguous), all of
@@ -50,5 +51,44 @@ ReferenceResult attention_reference(const Plan& plan, const TensorView& q, const
 void attention_cpu(const Plan& plan, const TensorView& q, const TensorView& k,
                    const TensorView& v, const TensorView& out, float* lse,
                    const AttentionOptions& options = {});
+
+// Gradients of attention() for the same plan and tensors. out and lse are the forward's (lse
+// float32 [batch, heads, seq] contiguous on the tensors' device; required, not nullptr); d_out
+// is the gradient of out; d_q, d_k, d_v receive the gradients (overwritten, not accumulated).
+// All views follow the forward's shape, dtype and device rules (any strides, head dim
+// contiguous). Exact for the mask the forward applied: kept blocks, key_limit padding, tail
+// block, rows keeping only their diagonal; key blocks no query keeps get dK = dV = 0 exactly.
+// CPU or CUDA by the tensors' device, like attention().
+void attention_backward(const Plan& plan, const TensorView& q, const TensorView& k,
+                        const TensorView& v, const TensorView& out, const TensorView& d_out,
+                        const float* lse, const TensorView& d_q, const TensorView& d_k,
+                        const TensorView& d_v, const AttentionOptions& options = {});
+
+// Checks what attention_backward() checks, common to every backend: the forward's checks on
+// plan, q, k, v and out, the plan's CSC, d_out and the gradients like q, lse present.
+void validate_backward_args(const Plan& plan, const TensorView& q, const TensorView& k,
+                            const TensorView& v, const TensorView& out, const TensorView& d_out,
+                            const float* lse, const TensorView& d_q, const TensorView& d_k,
+                            const TensorView& d_v);
+
+// The float64 reference backward: token by token, the softmax recomputed from q and k (it
+// needs no forward output), gradients in [batch, seq, heads, dim].
+struct ReferenceGradients {
+  int64_t batch = 0, seq = 0, heads = 0, dim = 0;
+  std::vector<double> dq, dk, dv;  // [batch, seq, heads, dim]
+  size_t index(int64_t b, int64_t s, int64_t h, int64_t d) const {
+    return static_cast<size_t>(((b * seq + s) * heads + h) * dim + d);
+  }
+};
+ReferenceGradients attention_backward_reference(const Plan& plan, const TensorView& q,
+                                                const TensorView& k, const TensorView& v,
+                                                const TensorView& d_out, double scale = 0.0);
+
+// The tiled, multi-threaded CPU backward (float32 accumulation): dQ by query block rows over
+// the plan's CSR, dK and dV by key block columns over its CSC; no atomics, so deterministic.
+void attention_backward_cpu(const Plan& plan, const TensorView& q, const TensorView& k,
+                            const TensorView& v, const TensorView& out, const TensorView& d_out,
+                            const float* lse, const TensorView& d_q, const TensorView& d_k,
+                            const TensorView& d_v, const AttentionOptions& options = {});
 
 }  // namespace radial

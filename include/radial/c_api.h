@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define RADIAL_ABI_VERSION 1
+#define RADIAL_ABI_VERSION 2
 
 typedef enum radial_status {
   RADIAL_OK = 0,
@@ -123,6 +123,18 @@ RADIAL_C_EXPORT radial_status radial_attention(const radial_plan* plan, const ra
                                                const radial_tensor* k, const radial_tensor* v,
                                                const radial_tensor* out, float* lse, double scale,
                                                int32_t threads, void* stream);
+
+/* Gradients of radial_attention (radial::attention_backward) for the same plan and tensors:
+ * out and lse are the forward's (lse required: float32 [batch, heads, seq] contiguous on the
+ * tensors' device), d_out the gradient of out; d_q, d_k, d_v are overwritten. Key blocks no
+ * query keeps, and padded keys, get exact zeros. deterministic: 1 for bit-identical gradients
+ * run to run on CUDA (the CPU backward always is), else 0. */
+RADIAL_C_EXPORT radial_status radial_attention_backward(
+    const radial_plan* plan, const radial_tensor* q, const radial_tensor* k,
+    const radial_tensor* v, const radial_tensor* out, const radial_tensor* d_out,
+    const float* lse, const radial_tensor* d_q, const radial_tensor* d_k,
+    const radial_tensor* d_v, double scale, int32_t threads, int32_t deterministic,
+    void* stream);
 
 #ifdef __cplusplus
 }

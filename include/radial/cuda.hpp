@@ -16,4 +16,12 @@ void attention_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
                     const TensorView& v, const TensorView& out, float* lse,
                     const AttentionOptions& options = {});
 
+// Gradients of attention_cuda(): same contract as attention_backward() (every tensor and lse on
+// one CUDA device). Asynchronous on options.stream; options.deterministic gives bit-identical
+// gradients run to run.
+void attention_backward_cuda(const Plan& plan, const TensorView& q, const TensorView& k,
+                             const TensorView& v, const TensorView& out, const TensorView& d_out,
+                             const float* lse, const TensorView& d_q, const TensorView& d_k,
+                             const TensorView& d_v, const AttentionOptions& options = {});
+
 }  // namespace radial

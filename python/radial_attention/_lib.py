@@ -11,7 +11,7 @@ import threading
 
 from ._errors import RadialError, RadialRuntimeError
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 # Numbers of the C enums (include/radial/c_api.h).
 OK, INVALID_ARGUMENT, OUT_OF_MEMORY, RUNTIME = 0, 1, 2, 3
@@ -97,6 +97,12 @@ _SIGNATURES = {
         ctypes.c_int,
         [ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_void_p,
          ctypes.c_double, ctypes.c_int32, ctypes.c_void_p],
+    ),
+    "radial_attention_backward": (
+        ctypes.c_int,
+        [ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor),
+         ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_double, ctypes.c_int32,
+         ctypes.c_int32, ctypes.c_void_p],
     ),
 }
 

@@ -3,6 +3,8 @@
 The op takes the plan as plain ints and a float (its key) rather than an object, so that
 torch.compile traces it without a graph break and opcheck can test it; the plan itself comes
 from the cache in plan.py. A fake (meta) implementation gives compile the output shapes.
+Its gradient is a second custom op, radial_attention::attention_backward (also with a fake),
+registered with register_autograd, so compiled training steps trace forward and backward.
 """
 
 import ctypes
@@ -115,17 +117,103 @@ def _attention_fake(q, k, v, geometry, spec, decay_factor, scale, bhsd, need_lse
     return out, lse
 
 
+def _lib_ready(t: torch.Tensor) -> torch.Tensor:
+    """t itself when the library can read it (head dim contiguous, no zero strides: e.g. the
+    expanded gradient of a sum), else a contiguous copy."""
+    usable = t.stride(-1) == 1 and all(st > 0 or n == 1 for st, n in zip(t.stride(), t.shape))
+    return t if usable else t.contiguous()
+
+
+def _check_backward_inputs(grad_out, q, out, lse, bhsd: bool) -> None:
+    """The backward's own tensors against the forward's q, worded like the library."""
+    b, s, h, _ = _sizes(q, bhsd)
+    for name, t in (("out", out), ("grad_out", grad_out)):
+        if not isinstance(t, torch.Tensor):
+            raise invalid(name, "a torch.Tensor", type(t).__name__)
+        if t.shape != q.shape:
+            raise invalid(f"{name}.shape", f"{tuple(q.shape)} (q.shape, as in the forward)",
+                          tuple(t.shape))
+        if t.dtype != q.dtype:
+            raise invalid(f"{name}.dtype", f"{q.dtype} (q.dtype, as in the forward)", t.dtype)
+        if t.device != q.device:
+            raise invalid(f"{name}.device", f"{q.device} (q.device)", t.device)
+    if not isinstance(lse, torch.Tensor):
+        raise invalid("lse", "a torch.Tensor", type(lse).__name__)
+    if lse.shape != (b, h, s) or lse.dtype != torch.float32:
+        raise invalid("lse", f"the forward's log-sum-exp: float32 of shape {(b, h, s)} "
+                      "[batch, heads, seq]", f"{lse.dtype} of shape {tuple(lse.shape)}")
+    if lse.device != q.device:
+        raise invalid("lse.device", f"{q.device} (q.device)", lse.device)
+
+
+@torch.library.custom_op("radial_attention::attention_backward", mutates_args=())
+def _attention_backward_op(grad_out: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
+                           v: torch.Tensor, out: torch.Tensor, lse: torch.Tensor,
+                           geometry: list[int], spec: list[int], decay_factor: float,
+                           scale: float, bhsd: bool
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients (dq, dk, dv) of radial_attention::attention, from its out and lse."""
+    _check_inputs(q, k, v, geometry, bhsd, fake=False)
+    _check_backward_inputs(grad_out, q, out, lse, bhsd)
+    p = _plan.get(_plan.PlanKey.from_op_args(geometry, spec, decay_factor))
+    q, k, v, out, grad_out = (_lib_ready(t) for t in (q, k, v, out, grad_out))
+    lse = lse.contiguous()
+    grads = [_new_output(q.shape, q.dtype, q.device) for _ in range(3)]
+    if q.numel() == 0:
+        return tuple(grads)
+    views = [_view(t, bhsd) for t in (q, k, v, out, grad_out, *grads)]
+    refs = [ctypes.byref(view) for view in views]
+    lse_pointer = ctypes.c_void_p(lse.data_ptr())
+    if q.device.type == "cuda":
+        stream = torch.cuda.current_stream(q.device).cuda_stream
+        with torch.cuda.device(q.device):
+            status = _lib.lib().radial_attention_backward(p.handle, *refs[:5], lse_pointer,
+                                                          *refs[5:], scale, 0, 0, stream)
+    else:
+        status = _lib.lib().radial_attention_backward(p.handle, *refs[:5], lse_pointer, *refs[5:],
+                                                      scale, torch.get_num_threads(), 0, None)
+    _lib.check(status)
+    return tuple(grads)
+
+
+@_attention_backward_op.register_fake
+def _attention_backward_fake(grad_out, q, k, v, out, lse, geometry, spec, decay_factor, scale,
+                             bhsd):
+    _check_inputs(q, k, v, geometry, bhsd, fake=True)
+    _check_backward_inputs(grad_out, q, out, lse, bhsd)
+    return q.new_empty(q.shape), q.new_empty(q.shape), q.new_empty(q.shape)
+
+
 def _setup_context(ctx, inputs, output):
-    pass
+    q, k, v, geometry, spec, decay_factor, scale, bhsd, _ = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse)
+    ctx.op_args = (geometry, spec, decay_factor, scale, bhsd)
+    # The gradient flows through out only: a loss that uses lse gets no gradient from it (lse
+    # has requires_grad False, so autograd says so rather than giving a wrong answer).
+    ctx.mark_non_differentiable(lse)
 
 
 def _backward(ctx, grad_out, grad_lse):
-    raise NotImplementedError(
-        "radial_attention.attention has no backward pass yet: use it for inference "
-        "(torch.no_grad / torch.inference_mode)")
+    q, k, v, out, lse = ctx.saved_tensors
+    geometry, spec, decay_factor, scale, bhsd = ctx.op_args
+    b, s, h, _ = _sizes(q, bhsd)
+    if lse.shape != (b, h, s):
+        # The forward ran without lse (need_lse False): recompute it. attention() and the
+        # diffusers processors ask for it whenever a gradient may follow, so this is rare.
+        _, lse = torch.ops.radial_attention.attention(q, k, v, geometry, spec, decay_factor,
+                                                      scale, bhsd, True)
+    dq, dk, dv = torch.ops.radial_attention.attention_backward(
+        grad_out, q, k, v, out, lse, geometry, spec, decay_factor, scale, bhsd)
+    return dq, dk, dv, None, None, None, None, None, None
 
 
 _attention_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _wants_grad(*tensors) -> bool:
+    """A gradient may follow, so the forward should keep its lse for the backward."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=None,
@@ -137,6 +225,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
     device; seq must be the plan's token count. Any strides work as long as head_dim is
     contiguous. ``scale`` defaults to 1 / sqrt(head_dim). Returns the output in q's layout,
     and with ``return_lse`` also the log-sum-exp, float32 [batch, heads, seq].
+
+    Differentiable in q, k and v through the output (the library's backward pass, on the CPU
+    and CUDA alike); lse is returned without a gradient (requires_grad False).
     """
     if isinstance(plan, _plan.Plan):
         key = plan.key
@@ -159,8 +250,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
         if not (math.isfinite(scale_value) and scale_value > 0):
             raise invalid("scale", "a finite float > 0 or None", scale)
     geometry, spec, decay = key.op_args()
+    need_lse = bool(return_lse) or _wants_grad(q, k, v)
     out, lse = torch.ops.radial_attention.attention(q, k, v, geometry, spec, decay, scale_value,
-                                                    layout == "bhsd", bool(return_lse))
+                                                    layout == "bhsd", need_lse)
     return (out, lse) if return_lse else out
 
 

@@ -146,6 +146,13 @@ double resolve_scale(double scale, int64_t head_dim) {
   return scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(head_dim)) : scale;
 }
 
+void validate_like_q(const TensorView& t, const char* name, const TensorView& q, bool written) {
+  validate_view(t, name);
+  require(t.seq == q.seq, field(name, "seq"), std::to_string(q.seq) + " (q.seq)", t.seq);
+  require_like_q(t, name, q);
+  if (written) require_no_overlap(t, name);
+}
+
 }  // namespace detail
 
 void validate_attention_args(const Plan& plan, const TensorView& q, const TensorView& k,

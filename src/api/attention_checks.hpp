@@ -17,6 +17,9 @@ void validate_options(const AttentionOptions& options);
 // The tensors live in host memory (for the CPU backend and the reference); `who` names the
 // caller in the message.
 void require_host(const TensorView& q, const char* who);
+// `t` (called `name` in messages) is a usable view with q's shape, dtype and device; when the
+// kernels write it (`written`), no two of its elements share an address.
+void validate_like_q(const TensorView& t, const char* name, const TensorView& q, bool written);
 // The softmax scale that `scale` stands for (0 means 1 / sqrt(head_dim)).
 double resolve_scale(double scale, int64_t head_dim);
 

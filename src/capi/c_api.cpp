@@ -234,4 +234,36 @@ radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
   });
 }
 
+radial_status radial_attention_backward(const radial_plan* plan, const radial_tensor* q,
+                                        const radial_tensor* k, const radial_tensor* v,
+                                        const radial_tensor* out, const radial_tensor* d_out,
+                                        const float* lse, const radial_tensor* d_q,
+                                        const radial_tensor* d_k, const radial_tensor* d_v,
+                                        double scale, int32_t threads, int32_t deterministic,
+                                        void* stream) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    radial::AttentionOptions options;
+    radial::require(std::isfinite(scale) && scale >= 0, "scale",
+                    "a finite number > 0 (0 means 1 / sqrt(head_dim))", scale);
+    options.scale = scale;
+    radial::require(threads >= 0, "threads", "0 (all) or a positive count", threads);
+    options.threads = threads;
+    radial::require(deterministic == 0 || deterministic == 1, "deterministic", "0 or 1",
+                    deterministic);
+    options.deterministic = deterministic != 0;
+    options.stream = stream;
+    // One statement each, in argument order (see radial_attention).
+    const radial::TensorView qv = to_view(q, "q");
+    const radial::TensorView kv = to_view(k, "k");
+    const radial::TensorView vv = to_view(v, "v");
+    const radial::TensorView ov = to_view(out, "out");
+    const radial::TensorView gv = to_view(d_out, "d_out");
+    const radial::TensorView dqv = to_view(d_q, "d_q");
+    const radial::TensorView dkv = to_view(d_k, "d_k");
+    const radial::TensorView dvv = to_view(d_v, "d_v");
+    radial::attention_backward(plan->plan, qv, kv, vv, ov, gv, lse, dqv, dkv, dvv, options);
+  });
+}
+
 }  // extern "C"

@@ -21,6 +21,7 @@
 #include "api/attention_checks.hpp"
 #include "cpu/convert.hpp"
 #include "cpu/isa.hpp"
+#include "cpu/tile_math.hpp"
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
 
@@ -32,53 +33,8 @@ constexpr int kDimAlign = 32;  // head dims are zero-padded to this (the widest 
 
 int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
-// 2^x in float, for x <= 0 (-inf gives 0 and NaN stays NaN). Plain arithmetic that
-// vectorises, instead of a libm call per score. Relative error ~1e-7.
-[[gnu::always_inline]] inline float exp2_nonpositive(float x) {
-  const float clamped = x < -126.0f ? -126.0f : x;        // NaN passes through
-  const float shifted = clamped + 0x1.8p23f;               // rounds to an integer n
-  const float n = shifted - 0x1.8p23f;
-  const float f = clamped - n;                             // in [-0.5, 0.5]
-  // Taylor series of 2^f to degree 7: truncation error below 1e-8 on [-0.5, 0.5].
-  float p = 1.5252734e-05f;                                // ln2^7 / 7!
-  p = p * f + 1.5403530e-04f;
-  p = p * f + 1.3333558e-03f;
-  p = p * f + 9.6181291e-03f;
-  p = p * f + 5.5504109e-02f;
-  p = p * f + 2.4022651e-01f;
-  p = p * f + 6.9314718e-01f;
-  p = p * f + 1.0f;
-  const uint32_t biased = std::bit_cast<uint32_t>(shifted) - std::bit_cast<uint32_t>(0x1.8p23f) + 127u;
-  const float result = p * std::bit_cast<float>(biased << 23);
-  return x < -126.0f ? 0.0f : result;
-}
-
-// C (m x n) = or += op(A) (m x k) * B (k x n), all row-major floats; op(A)[i][p] is a[i*lda+p],
-// or a[p*lda+i] when kTransA. m % MR == 0 and n % NR == 0. The MR x NR accumulator block lives
-// in registers; the widths are chosen per instruction set.
-template <int MR, int NR, bool kTransA, bool kAccumulate>
-[[gnu::always_inline]] inline void gemm(const float* __restrict a, int lda,
-                                        const float* __restrict b, int ldb, float* __restrict c,
-                                        int ldc, int m, int n, int k) {
-  for (int i0 = 0; i0 < m; i0 += MR) {
-    for (int j0 = 0; j0 < n; j0 += NR) {
-      float acc[MR][NR];
-      for (int r = 0; r < MR; ++r) {
-        for (int j = 0; j < NR; ++j) acc[r][j] = kAccumulate ? c[(i0 + r) * ldc + j0 + j] : 0.0f;
-      }
-      for (int p = 0; p < k; ++p) {
-        const float* brow = b + p * ldb + j0;
-        for (int r = 0; r < MR; ++r) {
-          const float x = kTransA ? a[p * lda + i0 + r] : a[(i0 + r) * lda + p];
-          for (int j = 0; j < NR; ++j) acc[r][j] += x * brow[j];
-        }
-      }
-      for (int r = 0; r < MR; ++r) {
-        for (int j = 0; j < NR; ++j) c[(i0 + r) * ldc + j0 + j] = acc[r][j];
-      }
-    }
-  }
-}
+using cpu::exp2_nonpositive;
+using cpu::gemm;
 
 // Per-thread float tiles for one task. Padding (head dims past dim, key rows past the valid
 // ones up to the row tile) is zero and stays zero.

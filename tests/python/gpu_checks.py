@@ -8,7 +8,11 @@ Checks, each printing its numbers and failing loudly:
      through the radial kernel equals stock within bf16 tolerance; the real mask equals the
      stock processor fed the plan's token mask, and its distance from dense is reported;
   3. torch.compile(fullgraph=True) of the radial Wan transformer runs and matches eager;
-  4. a tiny Wan pipeline generates a video through python -m radial_attention.generate.
+  4. a tiny Wan pipeline generates a video through python -m radial_attention.generate;
+  5. the backward on CUDA: dq, dk, dv through autograd against float64 autograd of the
+     reference (gradients poisoned with NaN first); opcheck with the autograd tests; a
+     compiled training step; a tiny Wan transformer training with gradient checkpointing
+     against the stock model given the plan's token mask.
 Usage: python tests/python/gpu_checks.py OUT_DIR
 """
 
@@ -99,6 +103,113 @@ def op_checks(device):
         check("float32 on CUDA is refused clearly", False, "no error")
     except ra.RadialError as e:
         check("float32 on CUDA is refused clearly", "q" in e.argument, str(e))
+
+
+def backward_checks(device):
+    section("backward on CUDA vs float64 autograd of the reference (gradients poisoned with NaN)")
+    ops._new_output = lambda shape, dtype, dev: torch.full(shape, float("nan"), dtype=dtype, device=dev)
+    cases = [
+        dict(frames=6, tokens_per_frame=256, model="wan", decay_factor=0.5, block_size=128),
+        dict(frames=5, tokens_per_frame=200, model="wan", decay_factor=0.2, block_size=64),
+        dict(frames=4, tokens_per_frame=300, model="hunyuan", decay_factor=0.95, block_size=128,
+             text_tokens=80, text_valid=53),
+    ]
+    g = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+    for spec in cases:
+        plan = ra.plan(**spec)
+        mask = reference.token_mask(plan)
+        for dtype in (torch.bfloat16, torch.float16):
+            for dim in (64, 128):
+                for layout in ("bshd", "bhsd"):
+                    shape = (2, plan.seq_len, 3, dim)
+                    q, k, v, d_out = (torch.randn(shape, generator=g).to(dtype) for _ in range(4))
+                    args = [t.to(device) for t in (q, k, v, d_out)]
+                    if layout == "bhsd":
+                        args = [t.transpose(1, 2).contiguous() for t in args]
+                    leaves = [t.requires_grad_(True) for t in args[:3]]
+                    ra.attention(*leaves, plan, layout=layout).backward(args[3])
+                    grads = [t.grad.transpose(1, 2) if layout == "bhsd" else t.grad for t in leaves]
+                    q64, k64, v64 = (t.double().requires_grad_(True) for t in (q, k, v))
+                    out64, _ = reference.attention(q64, k64, v64, mask)
+                    expected = torch.autograd.grad(out64, (q64, k64, v64), d_out.double())
+                    errs = [rel(a.cpu(), b) for a, b in zip(grads, expected)]
+                    finite = all(bool(torch.isfinite(a).all()) for a in grads)
+                    limit = 1e-2 if dtype == torch.bfloat16 else 3e-3
+                    check(f"backward {spec['model']} F{spec['frames']} T{spec['tokens_per_frame']} "
+                          f"b{spec['block_size']} {str(dtype)[6:]} d{dim} {layout}",
+                          finite and max(errs) < limit,
+                          "rel err dq {:.2e} dk {:.2e} dv {:.2e}".format(*errs))
+    ops._new_output = lambda shape, dtype, dev: torch.empty(shape, dtype=dtype, device=dev)
+
+    plan = ra.plan(frames=3, tokens_per_frame=128, block_size=64, text_tokens=20, text_valid=11,
+                   model="hunyuan")
+    q, k, v = (torch.randn(1, plan.seq_len, 2, 64, device=device, dtype=torch.bfloat16,
+                           requires_grad=True) for _ in range(3))
+    geometry, spec, decay = plan.key.op_args()
+    try:
+        torch.library.opcheck(torch.ops.radial_attention.attention.default,
+                              (q, k, v, geometry, spec, decay, 0.0, False, True))
+        check("opcheck with autograd (cuda, bf16)", True)
+    except Exception as e:  # noqa: BLE001
+        check("opcheck with autograd (cuda, bf16)", False, repr(e))
+
+    # A compiled training step: projections, radial attention, a loss, its backward.
+    w = (torch.randn(128, 3 * 128, generator=g) / 12).to(device, torch.bfloat16).requires_grad_(True)
+    x = torch.randn(2, plan.seq_len, 128, generator=g).to(device, torch.bfloat16)
+
+    def loss_fn(x, w):
+        q, k, v = (x @ w).unflatten(-1, (3, 2, 64)).unbind(2)
+        return ra.attention(q, k, v, plan).float().square().mean()
+
+    loss_fn(x, w).backward()
+    eager = w.grad.clone()
+    w.grad = None
+    torch._dynamo.reset()
+    try:
+        torch.compile(loss_fn, fullgraph=True)(x, w).backward()
+        err = rel(w.grad.float(), eager.float())
+        check("compiled training step matches eager", err < BF16_TOL, f"rel err {err:.2e}")
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        check("compiled training step matches eager", False, "compile failed")
+
+
+def training_check(device):
+    """Tiny Wan (bf16) in training mode with gradient checkpointing: parameter gradients of the
+    radial model against the stock model given the plan's token mask."""
+    import radial_attention.diffusers as radial
+    import tiny_models
+
+    section("Wan training with gradient checkpointing vs masked stock (bf16)")
+    model = tiny_models.wan_transformer().to(device, torch.bfloat16).train()
+    model.enable_gradient_checkpointing()
+    inputs = tiny_models.wan_inputs(frames=6, height=32, width=32, device=device, dtype=torch.bfloat16)
+
+    def grads():
+        model.zero_grad(set_to_none=True)
+        out = model(**inputs, return_dict=False)[0]
+        out.float().square().mean().backward()
+        return {n: p.grad.float().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    state = radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
+    got = grads()
+    radial.remove(model)
+    f, t = state.geometry
+    mask = ra.plan(frames=f, tokens_per_frame=t, model="wan", decay_factor=0.5,
+                   block_size=64).token_mask().to(device)
+    attentions = [b.attn1 for b in model.blocks]
+    originals = [a.processor for a in attentions]
+    for a in attentions[1:]:
+        a.set_processor(MaskedStock(a.processor, mask))
+    expected = grads()
+    for a, p in zip(attentions, originals):
+        a.set_processor(p)
+    floor = 1e-3 * max(float(g.abs().max()) for g in expected.values())
+    err = max(float((got[n] - expected[n]).abs().max()) / max(float(expected[n].abs().max()), floor)
+              for n in expected)
+    finite = all(bool(torch.isfinite(g).all()) for g in got.values())
+    check("Wan parameter gradients equal masked stock", finite and err < 5e-2,
+          f"worst rel err {err:.2e} over {len(expected)} parameters (bf16 end to end)")
 
 
 def stock(model, inputs):
@@ -213,6 +324,7 @@ def main():
         print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}, radial_attention "
               f"from {os.path.dirname(ra.__file__)}", flush=True)
         op_checks(device)
+        backward_checks(device)
     try:
         import diffusers
 
@@ -245,6 +357,7 @@ def main():
                                                       + list(m.single_transformer_blocks))],
         hunyuan_masks, device)
     compile_checks(wan, wan_inputs, device)
+    training_check(device)
     generation_check(out_dir, device)
 
     if failures:

@@ -11,6 +11,8 @@ import distributed
 pytest.importorskip("diffusers")
 
 WORLDS = (2, 4)
+WORLD = 2  # test_backward_diffusers.py's training test uses these two
+free_port = distributed.free_port
 # name: (input kwargs, ulysses_anything). Sequences that do not divide by the group need
 # diffusers' uneven ("anything") split, whose output gather takes uneven sizes on NCCL but not
 # on gloo: the tails of the radial exchange itself are tested in test_ulysses.py.

@@ -21,6 +21,11 @@ transformer of a bare model (not a pipeline) is compiled, the step counter canno
 timesteps inside the graph, so call :func:`set_step` yourself or apply to the pipeline.
 HunyuanVideo reads its valid text lengths on the host before each forward; inside a
 whole-model compiled graph it cannot, and its layers then run stock attention.
+
+Training (e.g. a LoRA fine-tuned with the radial mask): the radial layers are differentiable
+through the library's backward pass, in training mode, with gradient checkpointing of the
+transformer blocks (``enable_gradient_checkpointing()``), compiled or not, and under Ulysses
+context parallelism (each rank then holds its sequence shard's share of the gradients).
 """
 
 from .._errors import invalid

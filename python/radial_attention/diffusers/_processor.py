@@ -5,6 +5,7 @@ import torch
 
 from .. import _lib
 from .._errors import invalid
+from ..ops import _wants_grad
 from ._state import State, compiling
 
 
@@ -58,8 +59,9 @@ class RadialProcessorBase:
         spec = [self._model_id, self._pattern_id, s.block_size, int(s.decay_adjacent)]
 
         def run(q, k, v):
-            out, _ = torch.ops.radial_attention.attention(q, k, v, geometry, spec,
-                                                          s.decay_factor, 0.0, False, False)
+            # lse is kept when a gradient may follow (training), for the backward pass.
+            out, _ = torch.ops.radial_attention.attention(q, k, v, geometry, spec, s.decay_factor,
+                                                          0.0, False, _wants_grad(q, k, v))
             return out
 
         config = self.context_parallel() if parallel else None
