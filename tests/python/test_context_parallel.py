@@ -143,3 +143,45 @@ def test_heads_that_do_not_divide_are_refused():
         argument, message = found
         assert argument == "group size"
         assert "a divisor of the model's 2 attention heads" in message and message.endswith("got 4")
+
+
+def train_grads(family, world):
+    """Parameter gradients of one training step (gradient checkpointing on), summed over
+    the group with parallel.sum_gradients when sequence-parallel."""
+    import radial_attention.diffusers as radial
+    import tiny_models
+    from radial_attention import parallel
+
+    if family == "wan":
+        model = tiny_models.wan_transformer(heads=2).train()
+        inputs = tiny_models.wan_inputs(frames=4, seed=3)
+    else:
+        model = tiny_models.hunyuan_transformer(heads=2).train()
+        inputs = tiny_models.hunyuan_inputs(frames=4, valid=(9, 5), seed=3)
+    model.enable_gradient_checkpointing()
+    radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
+    if world > 1:
+        parallel.enable_ulysses(model)
+    out = model(**inputs, return_dict=False)[0]
+    target = torch.randn(out.shape, generator=torch.Generator().manual_seed(7))
+    ((out - target) ** 2).mean().backward()
+    if world > 1:
+        parallel.sum_gradients(model)
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def train_worker(rank, world, family):
+    return {n: g.numpy() for n, g in train_grads(family, world).items()}
+
+
+@pytest.mark.parametrize("family", ["wan", "hunyuan"])
+def test_training_gradients_summed_equal_one_process(family):
+    """A LoRA-style training step sequence-parallel: every rank's summed parameter gradients
+    equal one process's (HunyuanVideo: its text stream replicated, dense and radial layers)."""
+    expected = train_grads(family, 1)
+    floor = 1e-3 * max(float(g.abs().max()) for g in expected.values())
+    for rank, got in enumerate(distributed.run(2, train_worker, family)):
+        assert got.keys() == expected.keys(), rank
+        worst = max(float((torch.from_numpy(got[n]) - expected[n]).abs().max())
+                    / max(float(expected[n].abs().max()), floor) for n in expected)
+        assert worst < 1e-4, (rank, worst)

@@ -29,10 +29,11 @@ its error rather than leaving them waiting in a collective).
 
 from ._attention import (gather, padded_shard_sizes, shard, tensor_split_sizes, ulysses_apply,
                          ulysses_attention)
+from ._gradients import sum_gradients
 from ._launch import Distributed, init_from_torchrun, stop_on_error
 
 __all__ = ["Distributed", "enable_ulysses", "gather", "init_from_torchrun",
-           "padded_shard_sizes", "shard", "stop_on_error", "tensor_split_sizes",
+           "padded_shard_sizes", "shard", "stop_on_error", "sum_gradients", "tensor_split_sizes",
            "ulysses_apply", "ulysses_attention"]
 
 
