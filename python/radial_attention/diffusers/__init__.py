@@ -12,9 +12,11 @@ The latent geometry is read from each forward's input, so changing resolution or
 between calls just works. Steps are counted at the pipeline's scheduler when a pipeline is
 given, otherwise from the timesteps the transformer receives.
 
-Context parallelism (diffusers' ContextParallelConfig): Ulysses (``ulysses_degree``) works
-for Wan, since each rank then sees the whole sequence for its heads; ring attention splits
-the keys across ranks and is refused with a clear error.
+Context parallelism (diffusers' ContextParallelConfig; set it up with
+``radial_attention.parallel.enable_ulysses``, which also gives HunyuanVideo a plan): under
+Ulysses (``ulysses_degree``) each rank sees the whole sequence for its heads, through
+radial_attention.parallel's exchange (HunyuanVideo's text whole on every rank); ring
+attention splits the keys across ranks and is refused with a clear error.
 
 torch.compile: compiling the transformer (or its repeated blocks) works; when the whole
 transformer of a bare model (not a pipeline) is compiled, the step counter cannot read the
