@@ -252,3 +252,64 @@ def test_torchrun_degree_must_match_the_processes(monkeypatch):
         parallel.init_from_torchrun(2)
     with pytest.raises(RadialError, match=r"^radial: ulysses: expected an int >= 1, got 0"):
         parallel.init_from_torchrun(0)
+
+
+def gather_worker(rank, world, seed):
+    """shard then gather gives the sequence back (padding dropped), and gather's backward
+    gives each rank the gradient of its own rows (padding rows zero)."""
+    from radial_attention import parallel
+
+    g = torch.Generator().manual_seed(seed)
+    full = torch.randn(2, 111, 3, 4, generator=g)
+    weight = torch.randn(full.shape, generator=g)
+    found = {}
+    for name, sizes in (("padded", None), ("tensor_split", parallel.tensor_split_sizes(111, world))):
+        local = parallel.shard(full, shard_sizes=sizes).clone().requires_grad_()
+        back = parallel.gather(local, 111, shard_sizes=sizes)
+        (back * weight).sum().backward()
+        real = (sizes or parallel.padded_shard_sizes(111, world))[rank]
+        start = sum((sizes or parallel.padded_shard_sizes(111, world))[:rank])
+        found[name] = (bool(torch.equal(back, full)),
+                       bool(torch.equal(local.grad[:, :real], weight[:, start:start + real])),
+                       float(local.grad[:, real:].abs().sum()) if local.shape[1] > real else 0.0)
+    return found
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_shard_and_gather(world, seed):
+    for rank, found in enumerate(distributed.run(world, gather_worker, seed)):
+        for name, (same, grad_rows, padding_grad) in found.items():
+            assert same and grad_rows and padding_grad == 0.0, (rank, name)
+
+
+def stop_worker(rank, world):
+    """Rank 1 fails inside stop_on_error; rank 0 is already waiting in a collective. Rank 0
+    must get an error promptly, while rank 1's process still lives (so it is the abort that
+    released it, not the process's end), rather than wait for rank 1."""
+    import time
+
+    import torch.distributed as dist
+
+    from radial_attention import parallel
+
+    if rank == 1:
+        time.sleep(1.0)  # let rank 0 enter its collective first
+        try:
+            with parallel.stop_on_error(rank):
+                raise ValueError("bad input on rank 1")
+        except ValueError as error:
+            time.sleep(20.0)  # alive, out of the group
+            return "raised", str(error)
+    start = time.monotonic()
+    try:
+        dist.all_reduce(torch.ones(4))
+    except Exception as error:  # noqa: BLE001 - which error gloo gives is its business
+        return "stopped", time.monotonic() - start, type(error).__name__
+    return "completed", time.monotonic() - start
+
+
+def test_a_failing_rank_stops_the_others():
+    (kind0, *rest0), (kind1, message) = distributed.run(2, stop_worker, timeout=120)
+    assert (kind1, message) == ("raised", "bad input on rank 1")
+    assert kind0 == "stopped", rest0
+    assert rest0[0] < 15, rest0  # before rank 1's process ends (and the 30-minute timeout)
