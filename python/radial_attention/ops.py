@@ -166,9 +166,13 @@ def _attention_backward_op(grad_out: torch.Tensor, q: torch.Tensor, k: torch.Ten
     lse_pointer = ctypes.c_void_p(lse.data_ptr())
     if q.device.type == "cuda":
         stream = torch.cuda.current_stream(q.device).cuda_stream
+        # torch.use_deterministic_algorithms(True) asks for bit-identical gradients run to run
+        # (the CUDA backward then accumulates dQ without atomics; the CPU one always does).
+        deterministic = int(torch.are_deterministic_algorithms_enabled())
         with torch.cuda.device(q.device):
             status = _lib.lib().radial_attention_backward(p.handle, *refs[:5], lse_pointer,
-                                                          *refs[5:], scale, 0, 0, stream)
+                                                          *refs[5:], scale, 0, deterministic,
+                                                          stream)
     else:
         status = _lib.lib().radial_attention_backward(p.handle, *refs[:5], lse_pointer, *refs[5:],
                                                       scale, torch.get_num_threads(), 0, None)

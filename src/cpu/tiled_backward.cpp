@@ -130,6 +130,8 @@ template <int MR, int NR>
   gemm<MR, NR, false, false>(t.v, dp, t.dot, bq, t.dst, bq, rows, bq, dp); // dP^T
   const float* __restrict lse2 = t.lse2;
   const float* __restrict delta = t.delta;
+  // s - lse2 <= 0 up to rounding; the few ulps above 0 that rounding may give are in the
+  // range where exp2_nonpositive stays accurate (its range reduction holds for x < 128).
   for (int j = 0; j < keys; ++j) {
     float* __restrict s = t.st + j * bq;
     float* __restrict ds = t.dst + j * bq;

@@ -153,6 +153,21 @@ def backward_checks(device):
     except Exception as e:  # noqa: BLE001
         check("opcheck with autograd (cuda, bf16)", False, repr(e))
 
+    # torch.use_deterministic_algorithms(True) reaches the library: bit-identical gradients.
+    d_out = torch.randn(q.shape, device=device, dtype=torch.bfloat16)
+    runs = []
+    torch.use_deterministic_algorithms(True)
+    try:
+        for _ in range(2):
+            for t in (q, k, v):
+                t.grad = None
+            ra.attention(q, k, v, plan).backward(d_out)
+            runs.append([t.grad.clone() for t in (q, k, v)])
+    finally:
+        torch.use_deterministic_algorithms(False)
+    check("deterministic backward is bit-identical across two runs",
+          all(torch.equal(a, b) for a, b in zip(*runs)))
+
     # A compiled training step: projections, radial attention, a loss, its backward.
     w = (torch.randn(128, 3 * 128, generator=g) / 12).to(device, torch.bfloat16).requires_grad_(True)
     x = torch.randn(2, plan.seq_len, 128, generator=g).to(device, torch.bfloat16)

@@ -235,7 +235,7 @@ def test_ring_attention_is_refused_clearly():
     config = types.SimpleNamespace(context_parallel_config=types.SimpleNamespace(
         ring_degree=2, ulysses_degree=1))
     with pytest.raises(RadialError) as info:
-        _ulysses(None, None, None, config, None)
+        _ulysses(None, None, None, config, None, None)
     assert info.value.argument == "context_parallel_config.ring_degree"
 
 
