@@ -185,3 +185,34 @@ def test_training_gradients_summed_equal_one_process(family):
         worst = max(float((torch.from_numpy(got[n]) - expected[n]).abs().max())
                     / max(float(expected[n].abs().max()), floor) for n in expected)
         assert worst < 1e-4, (rank, worst)
+
+
+def two_groups_worker(rank, world):
+    """Two Ulysses groups of 2 over 4 processes (data parallelism on top): each group runs
+    the tiny Wan on its own sample; its ranks agree with one process on that sample."""
+    import radial_attention.diffusers as radial
+    import tiny_models
+    from radial_attention import RadialError, parallel
+
+    model = tiny_models.wan_transformer(heads=4)
+    radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
+    config = parallel.enable_ulysses(model, degree=2)
+    group = config.context_parallel_config._ulysses_mesh.get_group()
+    members = torch.distributed.get_process_group_ranks(group)
+    with torch.no_grad():
+        out = model(**tiny_models.wan_inputs(frames=4, seed=10 + rank // 2), return_dict=False)[0]
+    try:
+        parallel.ulysses_mesh(3, "cpu")
+        refused = None
+    except RadialError as error:
+        refused = str(error)
+    return members, out.numpy(), refused
+
+
+def test_ulysses_groups_under_data_parallelism():
+    outs = distributed.run(4, two_groups_worker)
+    for rank, (members, out, refused) in enumerate(outs):
+        assert members == [rank // 2 * 2, rank // 2 * 2 + 1]
+        expected, _ = run_tiny_wan(dict(frames=4, seed=10 + rank // 2))
+        assert close(out, expected), rank
+        assert refused == "radial: degree: expected a divisor of the 4 processes, got 3"

@@ -32,14 +32,22 @@ from ._attention import (gather, padded_shard_sizes, shard, tensor_split_sizes, 
 from ._gradients import sum_gradients
 from ._launch import Distributed, init_from_torchrun, stop_on_error
 
-__all__ = ["Distributed", "enable_ulysses", "gather", "init_from_torchrun",
+__all__ = ["Distributed", "enable_ulysses", "ulysses_mesh", "gather", "init_from_torchrun",
            "padded_shard_sizes", "shard", "stop_on_error", "sum_gradients", "tensor_split_sizes",
            "ulysses_apply", "ulysses_attention"]
 
 
-def enable_ulysses(model_or_pipeline, group=None, ulysses_anything=False):
-    """diffusers' context parallelism (Ulysses over `group`) on a Wan or HunyuanVideo
-    transformer or pipeline; see :mod:`radial_attention.parallel._diffusers`."""
+def enable_ulysses(model_or_pipeline, degree=None, ulysses_anything=False, mesh=None):
+    """diffusers' context parallelism (Ulysses) on a Wan or HunyuanVideo transformer or
+    pipeline; see :func:`radial_attention.parallel._diffusers.enable_ulysses`."""
     from ._diffusers import enable_ulysses as enable
 
-    return enable(model_or_pipeline, group=group, ulysses_anything=ulysses_anything)
+    return enable(model_or_pipeline, degree=degree, ulysses_anything=ulysses_anything, mesh=mesh)
+
+
+def ulysses_mesh(degree=None, device_type="cuda"):
+    """DeviceMesh ("data", "ring", "ulysses") of Ulysses groups of `degree` consecutive ranks;
+    see :func:`radial_attention.parallel._diffusers.ulysses_mesh`."""
+    from ._diffusers import ulysses_mesh as make
+
+    return make(degree, device_type)

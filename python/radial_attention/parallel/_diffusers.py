@@ -8,9 +8,6 @@ config's Ulysses group. Radial layers exchange through radial_attention.parallel
 layers and steps, and Wan's cross-attention, through diffusers' own Ulysses attention.
 """
 
-import torch
-import torch.distributed as dist
-
 from .._errors import invalid
 from ._attention import group_size_rank
 
@@ -61,55 +58,86 @@ def _sharded_attentions(transformer, family):
     return [m for block in blocks for m in block.modules() if hasattr(m, "processor")]
 
 
-def enable_ulysses(model_or_pipeline, group=None, ulysses_anything=False):
+def ulysses_mesh(degree=None, device_type="cuda"):
+    """The device mesh of Ulysses groups over every process: dims ("data", "ring",
+    "ulysses") of sizes (world / degree, 1, degree); consecutive ranks form one Ulysses group
+    (r * degree ... r * degree + degree - 1), and mesh["data"] joins the ranks that hold the
+    same shard of different samples (for data parallelism on top). degree=None: every
+    process in one Ulysses group. Every process must call it (it makes process groups)."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    world, _ = group_size_rank(None)
+    degree = world if degree is None else degree
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1 or world % degree:
+        raise invalid("degree", f"a divisor of the {world} processes", repr(degree))
+    return init_device_mesh(device_type, (world // degree, 1, degree),
+                            mesh_dim_names=("data", "ring", "ulysses"))
+
+
+def enable_ulysses(model_or_pipeline, degree=None, ulysses_anything=False, mesh=None):
     """Splits the sequence of a Wan or HunyuanVideo transformer (or of a pipeline's
-    transformers) over `group` (None: every process) with diffusers' context parallelism,
-    Ulysses degree = the group's size. Call on every rank, before or after
-    ``radial_attention.diffusers.apply``. Returns diffusers' ParallelConfig (None for a
-    group of one, which needs nothing).
+    transformers) over a Ulysses group with diffusers' context parallelism. degree: the
+    group's size (default: every process; a divisor of the world gives world / degree
+    groups of consecutive ranks, for data parallelism on top); or mesh: a DeviceMesh from
+    :func:`ulysses_mesh` (or any with "ring" and "ulysses" dims, ring of size 1). Call on
+    every rank, before or after ``radial_attention.diffusers.apply``. Returns diffusers'
+    ParallelConfig (its ``context_parallel_config._ulysses_mesh.get_group()`` is the group),
+    or None for a group of one, which needs nothing.
 
     The head count must divide by the group: diffusers' own Ulysses attention, which runs
-    the dense layers and steps and Wan's cross-attention, needs it (radial layers alone
+    Wan's dense layers and steps and its cross-attention, needs it (radial layers alone
     would pad). The token count must divide too unless ``ulysses_anything`` (diffusers'
-    uneven split; its dense attention then runs forward only).
+    uneven split, whose output gather needs NCCL).
     """
     from diffusers.hooks.context_parallel import apply_context_parallel
     from diffusers.models._modeling_parallel import ContextParallelConfig, ParallelConfig
-    from torch.distributed.device_mesh import init_device_mesh
 
     from ..diffusers import _family, _transformers
 
-    world, rank = group_size_rank(group)
-    if group is not None and world != dist.get_world_size():
-        raise invalid("group", "None or a group of every process (diffusers' mesh spans the "
-                      "world)", f"a group of {world} of {dist.get_world_size()} processes")
+    world, rank = group_size_rank(None)
     transformers, _ = _transformers(model_or_pipeline)
+    device = next(transformers[0].parameters()).device
+    # Everything is checked before the mesh is made: making it is collective, and a rank
+    # that raised half way would leave the others waiting.
+    if mesh is not None:
+        if "ulysses" not in mesh.mesh_dim_names or "ring" not in mesh.mesh_dim_names:
+            raise invalid("mesh", 'a DeviceMesh with "ring" and "ulysses" dims',
+                          mesh.mesh_dim_names)
+        if mesh["ring"].size() != 1:
+            raise invalid("mesh[\"ring\"]", "size 1 (ring attention splits the keys, which "
+                          "radial attention's plan over the whole sequence cannot follow)",
+                          mesh["ring"].size())
+        size = mesh["ulysses"].size()
+    else:
+        size = world if degree is None else degree
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1 or world % size:
+            raise invalid("degree", f"a divisor of the {world} processes", repr(degree))
     for transformer in transformers:
         heads = transformer.config.num_attention_heads
-        if heads % world:
+        if heads % size:
             raise invalid("group size", f"a divisor of the model's {heads} attention heads "
                           "(diffusers' Ulysses attention, which runs the dense layers and "
-                          "steps, splits them evenly)", world)
+                          "steps, splits them evenly)", size)
         if getattr(transformer, "_parallel_config", None) is not None:
             raise invalid("model_or_pipeline", "a model without parallelism applied",
                           "one with a parallel config already")
-    if world == 1:
+    plans = [_cp_plan(t, _family(t)) for t in transformers]
+    if size == 1:
         return None
-    device = next(transformers[0].parameters()).device
-    mesh = init_device_mesh(device.type, (1, world), mesh_dim_names=("ring", "ulysses"))
+    if mesh is None:
+        mesh = ulysses_mesh(size, device.type)
     config = ParallelConfig(context_parallel_config=ContextParallelConfig(
-        ulysses_degree=world, ulysses_anything=bool(ulysses_anything)))
+        ulysses_degree=size, ulysses_anything=bool(ulysses_anything)))
     config.setup(rank, world, device, mesh=mesh)
-    for transformer in transformers:
+    for transformer, plan in zip(transformers, plans):
         # What ModelMixin.enable_parallelism does, minus its accelerator lookup.
         transformer._parallel_config = config
         for module in _sharded_attentions(transformer, _family(transformer)):
             processor = getattr(module, "processor", None)
             if processor is not None and hasattr(processor, "_parallel_config"):
                 processor._parallel_config = config
-        apply_context_parallel(transformer, config.context_parallel_config,
-                               _cp_plan(transformer, _family(transformer)))
+        apply_context_parallel(transformer, config.context_parallel_config, plan)
     return config
 
 
-__all__ = ["enable_ulysses", "hunyuan_cp_plan"]
+__all__ = ["enable_ulysses", "hunyuan_cp_plan", "ulysses_mesh"]
