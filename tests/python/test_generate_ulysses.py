@@ -1,6 +1,7 @@
-"""radial_attention.generate under torchrun with --ulysses N on CPU processes (gloo): the
-tiny Wan pipeline's frames equal one process's, rank 0 alone writes, a rank that fails stops
-the others with its error, and a degree that is not the process count is refused."""
+"""Pipelines sequence-parallel on CPU processes (gloo): tiny Wan and HunyuanVideo pipelines
+give one process's frames; radial_attention.generate under torchrun with --ulysses N: rank 0
+alone writes, a rank that fails stops the others with its error, and a degree that is not
+the process count is refused."""
 
 import os
 import pathlib
@@ -38,30 +39,39 @@ def torchrun(nproc, *args, timeout=600):
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def pipeline_frames(folder, world):
-    """The pipeline's frames (numpy), as generate makes them, on this rank."""
-    from diffusers import DiffusionPipeline
-
+def pipeline_frames(family, folder, world):
+    """The pipeline's frames (numpy) on this rank: Wan from the saved folder (as generate
+    loads it), HunyuanVideo made here (text padded: 16 text tokens, the prompt's valid)."""
     import radial_attention.diffusers as radial
+    import tiny_models
     from radial_attention import parallel
 
-    pipe = DiffusionPipeline.from_pretrained(str(folder), torch_dtype=torch.float32)
-    radial.apply(pipe, dense_layers=0, dense_timesteps=1, block_size=64)
+    if family == "wan":
+        from diffusers import DiffusionPipeline
+
+        pipe = DiffusionPipeline.from_pretrained(str(folder), torch_dtype=torch.float32)
+        extra = {}
+    else:
+        pipe = tiny_models.hunyuan_pipeline()
+        extra = dict(prompt_template=tiny_models.HUNYUAN_TEMPLATE, max_sequence_length=16)
+    radial.apply(pipe, dense_layers=1 if family == "hunyuan" else 0, dense_timesteps=1,
+                 block_size=64)
     if world > 1:
         parallel.enable_ulysses(pipe)
     return pipe("a cat walks on the grass", num_frames=9, height=128, width=128,
                 num_inference_steps=2, output_type="np",
-                generator=torch.Generator().manual_seed(0)).frames[0]
+                generator=torch.Generator().manual_seed(0), **extra).frames[0]
 
 
-def frames_worker(rank, world, folder):
-    return pipeline_frames(folder, world)
+def frames_worker(rank, world, family, folder):
+    return pipeline_frames(family, folder, world)
 
 
-def test_pipeline_frames_equal_one_process(tiny_wan):
-    expected = pipeline_frames(tiny_wan, 1)
+@pytest.mark.parametrize("family", ["wan", "hunyuan"])
+def test_pipeline_frames_equal_one_process(family, tiny_wan):
+    expected = pipeline_frames(family, tiny_wan, 1)
     assert expected.std() > 0
-    for rank, frames in enumerate(distributed.run(2, frames_worker, tiny_wan)):
+    for rank, frames in enumerate(distributed.run(2, frames_worker, family, tiny_wan)):
         assert frames.shape == expected.shape
         assert np.abs(frames - expected).max() <= 1e-4, rank
 

@@ -84,3 +84,32 @@ def wan_pipeline(seed=0):
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     return WanPipeline(tokenizer=_tokenizer(), text_encoder=text_encoder, transformer=transformer,
                        vae=vae, scheduler=scheduler)
+
+
+def hunyuan_pipeline(seed=0):
+    """A complete HunyuanVideoPipeline (Llama and CLIP text encoders, VAE, transformer,
+    scheduler) of random weights; 4 latent channels. Call it with
+    prompt_template=HUNYUAN_TEMPLATE (the stock template assumes Llama's tokenizer)."""
+    from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler,
+                           HunyuanVideoPipeline)
+    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+
+    torch.manual_seed(seed)
+    text_encoder = LlamaModel(LlamaConfig(
+        vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+        num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, eos_token_id=1)).eval()
+    text_encoder_2 = CLIPTextModel(CLIPTextConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=77, pad_token_id=0, bos_token_id=2,
+        eos_token_id=1)).eval()
+    vae = AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8),
+                                    layers_per_block=1, norm_num_groups=4,
+                                    mid_block_add_attention=False).eval()
+    transformer = hunyuan_transformer(seed=seed, heads=2)
+    return HunyuanVideoPipeline(text_encoder=text_encoder, tokenizer=_tokenizer(),
+                                transformer=transformer, vae=vae,
+                                scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+                                text_encoder_2=text_encoder_2, tokenizer_2=_tokenizer())
+
+
+HUNYUAN_TEMPLATE = {"template": "{}", "crop_start": 0}

@@ -30,6 +30,8 @@ transformer blocks (``enable_gradient_checkpointing()``), compiled or not, and u
 context parallelism (each rank then holds its sequence shard's share of the gradients).
 """
 
+import functools
+
 from .._errors import invalid
 from . import _hunyuan, _wan
 from ._state import Settings, State, compiling
@@ -107,10 +109,14 @@ def _wrap_scheduler(pipeline, state: State):
         return None
     set_timesteps, step = scheduler.set_timesteps, scheduler.step
 
+    # functools.wraps: pipelines read set_timesteps' signature (e.g. HunyuanVideo's
+    # retrieve_timesteps asks whether it takes sigmas).
+    @functools.wraps(set_timesteps)
     def counted_set_timesteps(*args, **kwargs):
         state.new_generation()
         return set_timesteps(*args, **kwargs)
 
+    @functools.wraps(step)
     def counted_step(*args, **kwargs):
         result = step(*args, **kwargs)
         state.set_step(state.step + 1)
