@@ -129,20 +129,26 @@ def bad_group_worker(rank, world):
     import tiny_models
     from radial_attention import RadialError, parallel
 
-    model = tiny_models.wan_transformer(heads=2)  # 2 heads over 4 ranks
-    try:
-        parallel.enable_ulysses(model)
-    except RadialError as error:
-        return error.argument, str(error)
-    return None
+    found = []
+    for model in (tiny_models.wan_transformer(heads=2),  # 2 heads over 4 ranks
+                  tiny_models.hunyuan_transformer(heads=4, image_condition_type="token_replace")):
+        try:
+            parallel.enable_ulysses(model)
+            found.append(None)
+        except RadialError as error:
+            found.append((error.argument, str(error)))
+    return found
 
 
-def test_heads_that_do_not_divide_are_refused():
-    for found in distributed.run(4, bad_group_worker):
-        assert found is not None
-        argument, message = found
+def test_heads_that_do_not_divide_and_token_replacement_are_refused():
+    for heads, token_replace in distributed.run(4, bad_group_worker):
+        assert heads is not None and token_replace is not None
+        argument, message = heads
         assert argument == "group size"
         assert "a divisor of the model's 2 attention heads" in message and message.endswith("got 4")
+        argument, message = token_replace
+        assert argument == "model_or_pipeline"
+        assert "without token replacement" in message and "token_replace" in message
 
 
 def train_grads(family, world):
