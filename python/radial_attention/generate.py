@@ -51,7 +51,10 @@ def parse_args(argv=None):
     p.add_argument("--ulysses", type=int, default=1,
                    help="sequence-parallel degree: run under torchrun --nproc-per-node N "
                         "with --ulysses N (one GPU per process; gloo on CPUs)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.ulysses < 1:
+        p.error(f"--ulysses: expected an int >= 1, got {args.ulysses}")
+    return args
 
 
 def write_video(frames, path, fps):
@@ -97,12 +100,8 @@ def write_video(frames, path, fps):
 
 def main(argv=None):
     args = parse_args(argv)
-    import torch
-
     from radial_attention import parallel
 
-    if args.ulysses < 1:
-        raise SystemExit(f"error: --ulysses: expected an int >= 1, got {args.ulysses}")
     if args.ulysses == 1 and "WORLD_SIZE" not in os.environ:
         return generate(args, None)
     ranks = parallel.init_from_torchrun(args.ulysses, device=args.device)

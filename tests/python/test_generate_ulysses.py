@@ -104,3 +104,12 @@ def test_degree_must_match_the_processes(tiny_wan, tmp_path):
     assert run.returncode != 0
     assert ("radial: ulysses: expected the number of processes torchrun started (2;"
             in run.stderr), run.stderr[-4000:]
+
+
+def test_degree_below_one_is_a_usage_error(capsys):
+    from radial_attention import generate
+
+    with pytest.raises(SystemExit) as info:
+        generate.parse_args(["--model", "m", "--ulysses", "0"])
+    assert info.value.code == 2
+    assert "--ulysses: expected an int >= 1, got 0" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import torch.distributed as dist
 
 from .. import ops as _ops
 from ..plan import Plan, PlanKey
-from .._errors import RadialError, invalid
+from .._errors import invalid
 from ._exchange import HeadsToSequence, Layout, SequenceToHeads
 
 _LAYOUTS = ("bshd", "bhsd")
