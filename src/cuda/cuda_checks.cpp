@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "cuda/check.hpp"
 #include "radial/error.hpp"
 
 namespace radial::cuda_detail {
@@ -79,6 +80,36 @@ void validate_cuda_inputs(const Plan& plan, const TensorView& q, const TensorVie
   const int64_t ctas = q.batch * q.heads * static_cast<int64_t>(plan.block_rows);
   require(ctas <= std::numeric_limits<int32_t>::max(), "q.batch * q.heads",
           "at most 2^31-1 CTAs (batch * heads * block rows)", ctas);
+}
+
+void validate_cuda_backward_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
+                                   const TensorView& v, const TensorView& out,
+                                   const TensorView& d_out, const float* lse,
+                                   const TensorView& d_q, const TensorView& d_k,
+                                   const TensorView& d_v, int smem_bytes) {
+  validate_cuda_inputs(plan, q, k, v, out, lse);
+  check_view(d_out, "d_out", q.device_index);
+  check_view(d_q, "d_q", q.device_index);
+  check_view(d_k, "d_k", q.device_index);
+  check_view(d_v, "d_v", q.device_index);
+  const size_t kept = plan.col_index.size();
+  require(plan.col_offset.size() == static_cast<size_t>(plan.block_cols) + 1 &&
+              plan.col_offset.front() == 0 &&
+              plan.col_offset.back() == static_cast<int64_t>(kept) && plan.row_index.size() == kept,
+          "plan.col_offset",
+          std::to_string(plan.block_cols + 1) + " offsets from 0 to " + std::to_string(kept) +
+              " (the CSC of the plan's kept blocks)",
+          std::to_string(plan.col_offset.size()) + " offsets, " +
+              std::to_string(plan.row_index.size()) + " row indices");
+  int limit = 0;
+  RADIAL_CUDA_CHECK(
+      cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, q.device_index));
+  require(smem_bytes <= limit, "q.device_index",
+          "a device with " + std::to_string(smem_bytes) +
+              " bytes of shared memory per block for the backward at head dim " +
+              std::to_string(q.dim) + ", block " + std::to_string(plan.block_size()) +
+              " (A100, H100, H200; use block 64 or head dim 64 on smaller cards)",
+          std::to_string(limit) + " bytes on cuda:" + std::to_string(q.device_index));
 }
 
 }  // namespace radial::cuda_detail

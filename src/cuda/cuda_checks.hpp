@@ -12,4 +12,13 @@ namespace radial::cuda_detail {
 void validate_cuda_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
                           const TensorView& v, const TensorView& out, const float* lse);
 
+// The same for the backward (after validate_backward_args): also d_out, d_q, d_k, d_v; lse
+// float32 device memory; the plan's CSC consistent with its CSR size; the device's shared
+// memory enough for the backward kernels (`smem_bytes`, bwd_smem_bytes).
+void validate_cuda_backward_inputs(const Plan& plan, const TensorView& q, const TensorView& k,
+                                   const TensorView& v, const TensorView& out,
+                                   const TensorView& d_out, const float* lse,
+                                   const TensorView& d_q, const TensorView& d_k,
+                                   const TensorView& d_v, int smem_bytes);
+
 }  // namespace radial::cuda_detail

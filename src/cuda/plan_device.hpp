@@ -27,6 +27,9 @@ struct PlanDeviceCache {
   };
   std::vector<Entry> entries;         // guarded by the upload mutex in plan_upload.cpp
   std::vector<Schedule> schedules;    // likewise
+  // The backward's CSC arrays, uploaded on the first backward call on a device: col_offset,
+  // row_index, col_order (one buffer per device).
+  std::vector<Entry> backward_entries;  // likewise
 
   PlanDeviceCache() = default;
   PlanDeviceCache(const PlanDeviceCache&) = delete;
@@ -47,6 +50,22 @@ struct DevicePlan {
 // The plan's arrays on `device`, uploading them on first use (thread-safe). The caller has
 // validated the plan.
 DevicePlan device_plan(const Plan& plan, int device);
+
+// What the backward needs besides DevicePlan: the CSC (per key block, the query block rows that
+// keep it) and the order in which the dK/dV kernel visits key blocks.
+struct DeviceBackwardPlan {
+  const int32_t* col_offset = nullptr;  // block_cols + 1
+  const int32_t* row_index = nullptr;   // kept blocks
+  const int32_t* col_order = nullptr;   // block_cols: a permutation, heavy columns first
+};
+
+// The plan's CSC arrays on `device`, uploading them on first use (thread-safe).
+DeviceBackwardPlan device_backward_plan(const Plan& plan, int device);
+
+// Key block columns ordered by how many query blocks keep them, heaviest first (the same coarse
+// log buckets as heavy_first_order): a column the whole video keeps (Wan's first-frame sink, the
+// text keys) walks every block row, so it must start early or the launch ends waiting for it.
+std::vector<int32_t> heavy_first_columns(const Plan& plan);
 
 // The hand-out order of batch_heads x the plan's block rows for `ctas` persistent CTAs (the
 // last 2 x ctas tiles longest first), built and uploaded on first use (thread-safe).

@@ -7,6 +7,7 @@
 #include "cuda/check.hpp"
 #include "cuda/plan_device.hpp"
 #include "cuda/tile_schedule.hpp"
+#include "radial/error.hpp"
 
 namespace radial {
 namespace {
@@ -54,23 +55,37 @@ void free_on(int device, void* buffer) {
 
 PlanDeviceCache::~PlanDeviceCache() {
   for (const Schedule& schedule : schedules) free_on(schedule.device, schedule.buffer);
+  for (const Entry& entry : backward_entries) free_on(entry.device, entry.buffer);
   for (const Entry& entry : entries) free_on(entry.device, entry.buffer);
 }
 
 namespace cuda_detail {
 
-std::vector<int32_t> heavy_first_order(const Plan& plan) {
-  const int32_t rows = plan.block_rows;
-  std::vector<int32_t> bucket(rows);
-  for (int32_t r = 0; r < rows; ++r) {
-    const int32_t count = plan.row_offset[r + 1] - plan.row_offset[r];
+namespace {
+
+// Indices 0..n-1 ordered by their count (offsets[i + 1] - offsets[i]) on a coarse log scale
+// (steps of 2^(1/4)), largest first, ties in natural order; empty ones last.
+std::vector<int32_t> heavy_first(const std::vector<int32_t>& offsets, int32_t n) {
+  std::vector<int32_t> bucket(n);
+  for (int32_t r = 0; r < n; ++r) {
+    const int32_t count = offsets[r + 1] - offsets[r];
     bucket[r] = count > 0 ? static_cast<int32_t>(std::floor(4.0 * std::log2(count))) : -1;
   }
-  std::vector<int32_t> order(rows);
-  for (int32_t r = 0; r < rows; ++r) order[r] = r;
+  std::vector<int32_t> order(n);
+  for (int32_t r = 0; r < n; ++r) order[r] = r;
   std::stable_sort(order.begin(), order.end(),
                    [&](int32_t a, int32_t b) { return bucket[a] > bucket[b]; });
   return order;
+}
+
+}  // namespace
+
+std::vector<int32_t> heavy_first_order(const Plan& plan) {
+  return heavy_first(plan.row_offset, plan.block_rows);
+}
+
+std::vector<int32_t> heavy_first_columns(const Plan& plan) {
+  return heavy_first(plan.col_offset, plan.block_cols);
 }
 
 LocalityOrder locality_order(const Plan& plan) {
@@ -200,6 +215,43 @@ DevicePlan device_plan(const Plan& plan, int device) {
   host.insert(host.end(), local.start.begin(), local.start.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan block lists, host to device)");
   plan.device_cache->entries.push_back({device, buffer});
+  return view(buffer);
+}
+
+DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
+  const size_t n_offsets = plan.col_offset.size(), n_rows = plan.row_index.size();
+  const auto view = [&](const int32_t* buffer) {
+    return DeviceBackwardPlan{buffer, buffer + n_offsets, buffer + n_offsets + n_rows};
+  };
+  std::lock_guard<std::mutex> lock(upload_mutex());
+  if (!plan.device_cache) plan.device_cache = std::make_shared<PlanDeviceCache>();
+  for (const PlanDeviceCache::Entry& entry : plan.device_cache->backward_entries) {
+    if (entry.device == device) return view(entry.buffer);
+  }
+  // The kernels index with these numbers: walked once, before the one upload (the CSR is
+  // walked by validate_plan).
+  for (int32_t c = 0; c < plan.block_cols; ++c) {
+    const int32_t begin = plan.col_offset[c], end = plan.col_offset[c + 1];
+    require(begin <= end && begin >= 0 && static_cast<size_t>(end) <= n_rows, "plan.col_offset",
+            "non-decreasing offsets within row_index",
+            "column " + std::to_string(c) + ": " + std::to_string(begin) + ".." +
+                std::to_string(end));
+    for (int32_t i = begin; i < end; ++i) {
+      const int32_t r = plan.row_index[i];
+      require(r >= 0 && r < plan.block_rows && (i == begin || r > plan.row_index[i - 1]),
+              "plan.row_index",
+              "increasing block rows in 0.." + std::to_string(plan.block_rows - 1) + " per column",
+              std::to_string(r) + " in column " + std::to_string(c));
+    }
+  }
+  std::vector<int32_t> host;
+  host.reserve(n_offsets + n_rows + static_cast<size_t>(plan.block_cols));
+  host.insert(host.end(), plan.col_offset.begin(), plan.col_offset.end());
+  host.insert(host.end(), plan.row_index.begin(), plan.row_index.end());
+  const std::vector<int32_t> order = heavy_first_columns(plan);
+  host.insert(host.end(), order.begin(), order.end());
+  int32_t* buffer = upload(host, device, "cudaMemcpy(plan CSC block lists, host to device)");
+  plan.device_cache->backward_entries.push_back({device, buffer});
   return view(buffer);
 }
 

@@ -98,5 +98,37 @@ TEST(LocalityOrder, DensePlansKeepHeavyFirstUnrotated) {
   for (int32_t s : local.start) EXPECT_EQ(s, 0);
 }
 
+// The backward's key-block order: a permutation of the columns, heavy CSC columns first on the
+// same coarse scale, natural order among similar ones, columns no query keeps (past key_limit)
+// last.
+TEST(HeavyFirstColumns, PermutationWithHeavyColumnsFirstAndEmptyLast) {
+  Geometry g;
+  g.frames = 9, g.tokens_per_frame = 300, g.text_tokens = 300, g.text_valid = 40;
+  PlanSpec spec;
+  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 64;
+  const Plan plan = make_plan(g, spec);
+  const std::vector<int32_t> order = cuda_detail::heavy_first_columns(plan);
+  ASSERT_EQ(order.size(), static_cast<size_t>(plan.block_cols));
+  std::vector<int32_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int32_t c = 0; c < plan.block_cols; ++c) ASSERT_EQ(sorted[c], c);
+
+  const auto count = [&](int32_t c) { return plan.col_offset[c + 1] - plan.col_offset[c]; };
+  const auto bucket = [&](int32_t c) {
+    return count(c) > 0 ? std::floor(4.0 * std::log2(count(c))) : -1.0;
+  };
+  for (size_t i = 1; i < order.size(); ++i) {
+    ASSERT_GE(bucket(order[i - 1]), bucket(order[i])) << "position " << i;
+    if (bucket(order[i - 1]) == bucket(order[i])) ASSERT_LT(order[i - 1], order[i]);
+  }
+  // Key blocks wholly past key_limit are kept by no query and come last, in natural order.
+  const int32_t first_empty = static_cast<int32_t>((plan.key_limit + 63) / 64);
+  ASSERT_LT(first_empty, plan.block_cols);
+  for (int32_t c = first_empty; c < plan.block_cols; ++c) {
+    EXPECT_EQ(count(c), 0) << "column " << c;
+    EXPECT_EQ(order[c], c) << "the empty columns, last and in natural order";
+  }
+}
+
 }  // namespace
 }  // namespace radial

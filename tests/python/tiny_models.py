@@ -87,29 +87,33 @@ def wan_pipeline(seed=0):
 
 
 def hunyuan_pipeline(seed=0):
-    """A complete HunyuanVideoPipeline (Llama and CLIP text encoders, VAE, transformer,
-    scheduler) of random weights; 4 latent channels. Call it with
-    prompt_template=HUNYUAN_TEMPLATE (the stock template assumes Llama's tokenizer)."""
+    """A complete HunyuanVideoPipeline (Llama and CLIP text encoders with word-level
+    tokenizers built in code, VAE, transformer, scheduler) of random weights; 4 latent
+    channels, text width 16, pooled width 8."""
     from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler,
                            HunyuanVideoPipeline)
     from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
 
     torch.manual_seed(seed)
-    text_encoder = LlamaModel(LlamaConfig(
-        vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-        num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, eos_token_id=1)).eval()
-    text_encoder_2 = CLIPTextModel(CLIPTextConfig(
-        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, max_position_embeddings=77, pad_token_id=0, bos_token_id=2,
+    llama = LlamaModel(LlamaConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, bos_token_id=2,
         eos_token_id=1)).eval()
-    vae = AutoencoderKLHunyuanVideo(latent_channels=4, block_out_channels=(8, 8, 8, 8),
-                                    layers_per_block=1, norm_num_groups=4,
-                                    mid_block_add_attention=False).eval()
-    transformer = hunyuan_transformer(seed=seed, heads=2)
-    return HunyuanVideoPipeline(text_encoder=text_encoder, tokenizer=_tokenizer(),
-                                transformer=transformer, vae=vae,
-                                scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-                                text_encoder_2=text_encoder_2, tokenizer_2=_tokenizer())
+    clip = CLIPTextModel(CLIPTextConfig(
+        vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=77, pad_token_id=0, bos_token_id=2,
+        eos_token_id=1, projection_dim=8)).eval()
+    vae = AutoencoderKLHunyuanVideo(
+        latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
+        down_block_types=("HunyuanVideoDownBlock3D",) * 4, up_block_types=("HunyuanVideoUpBlock3D",) * 4,
+        mid_block_add_attention=False).eval()
+    transformer = hunyuan_transformer(seed=seed, layers=1, single_layers=1, in_channels=4,
+                                      text_dim=16, pooled_dim=8)
+    return HunyuanVideoPipeline(text_encoder=llama, tokenizer=_tokenizer(), transformer=transformer,
+                                vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+                                text_encoder_2=clip, tokenizer_2=_tokenizer())
 
 
+# The HunyuanVideo prompt template for the word-level tokenizers above (the stock template
+# assumes Llama's tokenizer): the prompt alone.
 HUNYUAN_TEMPLATE = {"template": "{}", "crop_start": 0}

@@ -30,10 +30,12 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_function() {
   return fn;
 }
 
+}  // namespace
+
 // A stride of an extent-1 dimension may be anything (the argument checks allow it); it is
 // never stepped, so the map gets the packed value, a multiple of 16 bytes as TMA requires.
-CUtensorMap make_map(const void* data, int head_dim, bool f16, int rows, int heads,
-                     int64_t batch, int64_t ss, int64_t sh, int64_t sb) {
+CUtensorMap make_rows_map(const void* data, int head_dim, bool f16, int rows, int heads,
+                          int64_t batch, int64_t ss, int64_t sh, int64_t sb, int box_rows) {
   const auto stride = [](int64_t given, int64_t extent, int64_t packed) {
     return extent == 1 ? packed : given;
   };
@@ -45,7 +47,7 @@ CUtensorMap make_map(const void* data, int head_dim, bool f16, int rows, int hea
   const cuuint64_t strides[3] = {static_cast<cuuint64_t>(2 * s_rows),
                                  static_cast<cuuint64_t>(2 * s_heads),
                                  static_cast<cuuint64_t>(2 * s_batch)};
-  const cuuint32_t box[4] = {64, 128, 1, 1};
+  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
   const cuuint32_t element_strides[4] = {1, 1, 1, 1};
   CUtensorMap map;
   const CUresult r = encode_function()(
@@ -59,14 +61,14 @@ CUtensorMap make_map(const void* data, int head_dim, bool f16, int rows, int hea
   return map;
 }
 
-}  // namespace
-
 TensorMaps make_tensor_maps(const FwdParams& p, int head_dim, bool f16) {
   const int64_t batch = p.batch_heads / p.heads;
   const int key_rows = p.key_limit > 0 ? p.key_limit : 1;
-  return {make_map(p.q, head_dim, f16, p.seq, p.heads, batch, p.q_ss, p.q_sh, p.q_sb),
-          make_map(p.k, head_dim, f16, key_rows, p.heads, batch, p.k_ss, p.k_sh, p.k_sb),
-          make_map(p.v, head_dim, f16, key_rows, p.heads, batch, p.v_ss, p.v_sh, p.v_sb)};
+  return {make_rows_map(p.q, head_dim, f16, p.seq, p.heads, batch, p.q_ss, p.q_sh, p.q_sb, 128),
+          make_rows_map(p.k, head_dim, f16, key_rows, p.heads, batch, p.k_ss, p.k_sh, p.k_sb,
+                        128),
+          make_rows_map(p.v, head_dim, f16, key_rows, p.heads, batch, p.v_ss, p.v_sh, p.v_sb,
+                        128)};
 }
 
 }  // namespace radial::cuda_detail::hopper

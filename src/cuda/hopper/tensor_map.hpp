@@ -3,6 +3,8 @@
 
 #include <cuda.h>
 
+#include <cstdint>
+
 #include "cuda/fwd_params.hpp"
 
 namespace radial::cuda_detail::hopper {
@@ -14,5 +16,10 @@ struct TensorMaps {
 // 4-D maps (column, row, head, batch) of Q, K and V with 64-column x 128-row boxes and the
 // 128-byte swizzle; K and V end at key_limit, so masked keys read as zeros.
 TensorMaps make_tensor_maps(const FwdParams& p, int head_dim, bool f16);
+
+// One such map of a [batch, rows, heads, head_dim] tensor (element strides ss, sh, sb) with
+// 64-column x box_rows boxes: the backward's 64-row tiles.
+CUtensorMap make_rows_map(const void* data, int head_dim, bool f16, int rows, int heads,
+                          int64_t batch, int64_t ss, int64_t sh, int64_t sb, int box_rows);
 
 }  // namespace radial::cuda_detail::hopper

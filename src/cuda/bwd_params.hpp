@@ -1,0 +1,116 @@
+// What the backward kernels get from the host: device pointers, strides in elements, the plan's
+// device arrays (CSR and CSC), the per-call float32 workspace and the softmax scale. Plain data,
+// passed by value to every kernel of the backward (bwd_kernel.cuh).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "radial/dtype.hpp"
+
+namespace radial::cuda_detail {
+
+struct BwdParams {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  const void* out = nullptr;    // the forward's output
+  const void* d_out = nullptr;  // its gradient
+  const float* lse = nullptr;   // the forward's [batch, heads, seq] (natural log, scaled scores)
+  void* d_q = nullptr;
+  void* d_k = nullptr;
+  void* d_v = nullptr;
+  // Element strides of batch, seq and head (the head dim is contiguous).
+  int64_t q_sb = 0, q_ss = 0, q_sh = 0;
+  int64_t k_sb = 0, k_ss = 0, k_sh = 0;
+  int64_t v_sb = 0, v_ss = 0, v_sh = 0;
+  int64_t o_sb = 0, o_ss = 0, o_sh = 0;
+  int64_t do_sb = 0, do_ss = 0, do_sh = 0;
+  int64_t dq_sb = 0, dq_ss = 0, dq_sh = 0;
+  int64_t dk_sb = 0, dk_ss = 0, dk_sh = 0;
+  int64_t dv_sb = 0, dv_ss = 0, dv_sh = 0;
+  int32_t heads = 0;
+  int32_t seq = 0;        // query and key tokens
+  int32_t seq_pad = 0;    // block_rows x block size: rows of the workspace per (batch, head)
+  int32_t key_limit = 0;  // keys at index >= key_limit are masked
+  int32_t block_rows = 0;  // = block columns
+  int64_t batch_heads = 0;
+  // The plan: CSR (query block rows -> kept key blocks) for the deterministic dQ pass, CSC (key
+  // blocks -> query block rows that keep them) for the dK/dV pass, and the orders in which the
+  // two passes visit their rows and columns (heaviest first).
+  const int32_t* row_offset = nullptr;
+  const int32_t* col_index = nullptr;
+  const int32_t* row_order = nullptr;
+  const int32_t* col_offset = nullptr;
+  const int32_t* row_index = nullptr;
+  const int32_t* col_order = nullptr;
+  // Workspace (float32, bwd_workspace_floats): per (batch x head, padded row) the forward's lse
+  // in base 2 (+inf for rows past seq, so that their probabilities are 0) and
+  // delta = sum_d dO * O; the dQ accumulator [batch x heads, seq_pad, head dim] when dQ goes
+  // by atomics (nullptr in deterministic mode).
+  float* lse2 = nullptr;
+  float* delta = nullptr;
+  float* dq_accum = nullptr;
+  float scale = 0.f;       // softmax scale (natural units)
+  float scale_log2 = 0.f;  // scale * log2(e): probabilities go through exp2
+};
+
+// Floats of workspace one backward call needs (lse2 and delta, plus the dQ accumulator unless
+// deterministic); the caller allocates them and sets lse2 / delta / dq_accum with
+// bwd_set_workspace.
+int64_t bwd_workspace_floats(int64_t batch_heads, int64_t seq_pad, int head_dim,
+                             bool deterministic);
+void bwd_set_workspace(BwdParams& params, float* workspace, int head_dim, bool deterministic);
+
+// Dynamic shared memory per CTA of the largest kernel the backward launches (the entry point
+// checks it against the device's limit: head dim 128 with block 128 needs more than the 99 KB of
+// sm86/sm89 cards).
+int bwd_smem_bytes(int head_dim, int block_size, bool deterministic);
+
+// Which main kernel (dK, dV and the atomic dQ) a backward call runs.
+enum class BwdKernel {
+  automatic,  // the Hopper kernel where bwd_kernel_for picks it, else the portable one
+  portable,   // the portable kernel (bwd_kernel.cuh)
+  hopper,     // the Hopper kernel (hopper/bwd_hopper_kernel.cuh); an error where it cannot run
+};
+
+// Whether the automatic choice takes the Hopper kernel where it covers the call: on an H200,
+// bf16, head dim 128, 40 heads of 18,432 tokens, it ran the backward in 43.4 ms against the
+// portable kernel's 49.8 (radial plan) and 69.0 against 78.6 ms (dense plan).
+inline constexpr bool kHopperBackwardByDefault = true;
+
+// The process-wide choice (automatic unless a test or benchmark sets another).
+void set_bwd_kernel(BwdKernel kernel);
+
+// The main kernel launch_bwd runs for a call on `device` (portable or hopper, never automatic):
+// the Hopper one on compute capability 9.0 when it is built in and covers the call (bf16 or
+// f16, head dim 64 or 128, block 128, dQ by atomics) and kHopperBackwardByDefault is on, unless
+// RADIAL_PORTABLE_KERNEL=1 is in the environment or set_bwd_kernel says otherwise. Throws radial::Error when set_bwd_kernel asked
+// for the Hopper kernel and it cannot run the call.
+BwdKernel bwd_kernel_for(DType dtype, int head_dim, int block_size, bool deterministic,
+                         int device);
+
+// A main kernel that replaces the portable dK/dV kernel (atomic dQ mode only).
+using BwdMainKernel = void (*)(const BwdParams&, cudaStream_t);
+
+// Launches the whole backward for dtype (bf16 or f16), head dim (64 or 128) and block size (64
+// or 128) on `stream`: the preprocess (delta, base-2 lse, zeroed dQ accumulator), the dK/dV
+// kernel over the plan's CSC columns (adding dQ by float32 atomics unless deterministic), then
+// either the dQ conversion to the output dtype or, deterministic, the dQ kernel over the CSR
+// rows (no atomics: bit-identical gradients run to run). Throws CudaError if a launch fails.
+void launch_bwd(const BwdParams& params, DType dtype, int head_dim, int block_size,
+                bool deterministic, cudaStream_t stream);
+
+// One entry per (dtype, head dim), each compiled in its own file. `main`, when not null, runs
+// instead of the portable dK/dV kernel (between the preprocess and the dQ conversion).
+void launch_bwd_bf16_d64(const BwdParams&, int block_size, bool deterministic, BwdMainKernel main,
+                         cudaStream_t);
+void launch_bwd_bf16_d128(const BwdParams&, int block_size, bool deterministic,
+                          BwdMainKernel main, cudaStream_t);
+void launch_bwd_f16_d64(const BwdParams&, int block_size, bool deterministic, BwdMainKernel main,
+                        cudaStream_t);
+void launch_bwd_f16_d128(const BwdParams&, int block_size, bool deterministic, BwdMainKernel main,
+                         cudaStream_t);
+
+}  // namespace radial::cuda_detail

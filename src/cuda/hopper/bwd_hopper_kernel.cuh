@@ -1,0 +1,463 @@
+// The Hopper backward's main kernel (sm_90a): warp-specialised TMA + wgmma, in the style of
+// FlashAttention-3's backward, over the plan's CSC lists.
+//
+// One CTA per (batch x head, key block of 128), 384 threads. Warpgroup 0 is the producer: one
+// thread loads the block's K and V once by TMA, then streams the 64-row query tiles of the
+// query blocks that keep the key block (Q, dO by TMA; lse2 and delta by bulk copies) into
+// kStages shared-memory stages on full/empty mbarriers. Warpgroups 1 and 2 each own 64 keys of
+// the block and compute transposed, keys as the M dimension of every product:
+//   S^T = K Q^T, dP^T = V dO^T                  (shared-memory operands)
+//   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - delta)
+//   dV += P^T dO, dK += dS^T Q                  (P^T from registers, dS^T from shared memory)
+//   dQ += dS K                                  (dS^T through shared memory; head dim 128:
+//                                                64 columns per warpgroup; 64: each its keys)
+// dK and dV stay in registers over the whole list; each warpgroup adds its part of dQ (its 64
+// columns, or at head dim 64 its keys' share of all 64) by float32 atomics into the
+// accumulator that the preprocess zeroed, which the portable conversion kernel then scales and
+// rounds. Keys >= key_limit get P = 0 (their K and
+// V rows read as zeros from the tensor maps, which end at key_limit), padded query rows have
+// lse2 = +inf (P = 0) and read as zeros; key blocks no query keeps write zeros.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "cuda/bwd_params.hpp"
+#include "cuda/check.hpp"
+#include "cuda/hopper/fwd_hopper_common.cuh"
+#include "cuda/hopper/sm90_ptx.cuh"
+#include "cuda/hopper/tensor_map.hpp"
+
+namespace radial::cuda_detail::hopper_bwd {
+
+using namespace cute;
+using hopper::bulk_load;
+using hopper::fence_proxy_async;
+using hopper::mbar_arrive;
+using hopper::mbar_arrive_expect_tx;
+using hopper::mbar_init;
+using hopper::mbar_init_fence;
+using hopper::mbar_wait;
+using hopper::pack2;
+using hopper::tma_load_4d;
+
+constexpr int kThreads = 384;    // producer warpgroup + two consumer warpgroups
+constexpr int kConsumers = 256;  // threads of the two consumer warpgroups
+
+template <class Element_, int kHeadDim, int kStages_ = 2>
+struct BwdTraits {
+  using Element = Element_;
+  static constexpr int kD = kHeadDim;
+  static constexpr int kQT = 64;  // query rows per step
+  static constexpr int kKH = 64;  // keys per consumer warpgroup (half the block)
+  static constexpr int kStages = kStages_;
+  using HD = Int<kD>;
+  using QT = Int<kQT>;
+  using KH = Int<kKH>;
+  using St = Int<kStages>;
+
+  // K-major, 128-byte swizzle (fwd_hopper_common.cuh), 64-row by 64-column slabs, one TMA box
+  // each. K and V: (keys of a half, head dim, half); Q and dO: (rows, head dim, stage).
+  using SmemLayoutKV =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, HD, _2>{}));
+  // K seen as (64 columns of the head dim, keys of a half, column pass, half): the B operand
+  // of dS K, 64 columns of dQ per pass (32 accumulators per thread).
+  static constexpr int kDQPasses = kD / 64;
+  using SmemLayoutKtq = decltype(composition(
+      SmemLayoutKV{}, Layout<Shape<_64, KH, Int<kDQPasses>, _2>,
+                             Stride<_64, _1, Int<64 * 64>, Int<64 * kD>>>{}));
+  using SmemLayoutQ =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, HD, St>{}));
+  using SmemLayoutQt = decltype(composition(
+      SmemLayoutQ{}, make_ordered_layout(Shape<HD, QT, St>{}, Step<_2, _1, _3>{})));
+  // dS as (query rows, keys of a half, 2 buffers x 2 warpgroups), where the warpgroups store
+  // their dS^T: the A operand of dS K, and seen transposed (keys, rows, slab) the A operand of
+  // dS^T Q (from shared memory rather than registers: fewer live registers).
+  using SmemLayoutdS =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, KH, _4>{}));
+  using SmemLayoutdSt = decltype(composition(
+      SmemLayoutdS{}, make_ordered_layout(Shape<KH, QT, _4>{}, Step<_2, _1, _3>{})));
+
+  // One warpgroup each (64 keys as M).
+  using MmaSdP = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<KH, QT, HD>>()));
+  using MmaKV = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
+                           GMMA::Major::MN>()));
+  using MmaDK = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::MN,
+                           GMMA::Major::MN>()));
+  using MmaDQ = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<QT, _64, KH>, GMMA::Major::K,
+                           GMMA::Major::MN>()));
+
+  static constexpr int kBoxBytes = 64 * 64 * 2;  // one 64 x 64 slab
+  static constexpr int kBoxes = kD / 64;
+  static constexpr int kTileBytes = 64 * kD * 2;  // a Q or dO tile, or half of K or V
+  static constexpr int kKVBytes = 2 * kTileBytes;
+  static constexpr int kDSBytes = 4 * 64 * 64 * 2;
+  static constexpr int kRowBytes = kQT * 4;  // lse2 or delta of a tile
+  // Offsets in the 1024-aligned dynamic shared memory.
+  static constexpr int kOffV = kKVBytes;
+  static constexpr int kOffQ = 2 * kKVBytes;
+  static constexpr int kOffDO = kOffQ + kStages * kTileBytes;
+  static constexpr int kOffDS = kOffDO + kStages * kTileBytes;
+  static constexpr int kOffLse = kOffDS + kDSBytes;
+  static constexpr int kOffDelta = kOffLse + kStages * kRowBytes;
+  static constexpr int kOffBars = kOffDelta + kStages * kRowBytes;
+  static constexpr int kSmemBytes = kOffBars + 256 + 1024;  // barriers, alignment slack
+};
+
+template <int kStages>
+struct Barriers {
+  uint64_t kv_full;
+  uint64_t full[kStages], empty[kStages];
+  uint64_t ds_ready;  // both consumer warpgroups have stored their dS^T
+};
+
+// Issues C (+)= A B over the whole K extent as one wgmma group (fwd_hopper_common.cuh's
+// wg_issue, taking slices of staged operands).
+template <bool Zero, class Mma, class TA, class TB, class TC>
+__device__ __forceinline__ void issue(Mma& mma, TA&& a, TB const& b, TC& c) {
+  constexpr bool kRegA =
+      !cute::is_base_of<cute::GMMA::DescriptorIterator,
+                        typename std::decay_t<Mma>::FrgTypeA>::value;
+  if constexpr (kRegA) warpgroup_fence_operand(a);
+  // A product that overwrites C still names it as a read-write operand; zeroing it first makes
+  // the old values dead for the compiler (it did not change ptxas's spills: HOPPER_NOTES).
+  if constexpr (Zero) clear(c);
+  warpgroup_fence_operand(c);
+  warpgroup_arrive();
+  if constexpr (Zero) mma.accumulate_ = GMMA::ScaleOut::Zero;
+  CUTE_UNROLL
+  for (int k = 0; k < size<2>(a); ++k) {
+    cute::gemm(mma, a(_, _, k), b(_, _, k), c);
+    mma.accumulate_ = GMMA::ScaleOut::One;
+  }
+  warpgroup_commit_batch();
+  // Fenced again after the issue, as FlashAttention-3's gemm does.
+  warpgroup_fence_operand(c);
+  if constexpr (kRegA) warpgroup_fence_operand(a);
+}
+
+__device__ __forceinline__ float2 lds_f32x2(uint32_t addr) {
+  float2 x;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(x.x), "=f"(x.y) : "r"(addr) : "memory");
+  return x;
+}
+
+__device__ __forceinline__ void sts_b16(uint32_t addr, uint16_t x) {
+  asm volatile("st.shared.b16 [%0], %1;\n" ::"r"(addr), "h"(x) : "memory");
+}
+
+// This CTA's key block and its CSC list.
+struct Column {
+  int64_t bh, b, h;
+  int k0, begin, entries;
+};
+
+__device__ __forceinline__ Column load_column(const BwdParams& p) {
+  // 32-bit divisions (the grid has fewer than 2^31 CTAs): a 64-bit one is a subroutine call.
+  const int item = static_cast<int>(blockIdx.x);
+  const int rank = item % p.block_rows;
+  const int bh = item / p.block_rows;
+  Column c;
+  c.bh = bh;
+  c.b = bh / p.heads;
+  c.h = bh % p.heads;
+  const int kblock = p.col_order != nullptr ? __ldg(p.col_order + rank) : rank;
+  c.k0 = kblock * 128;
+  c.begin = __ldg(p.col_offset + kblock);
+  c.entries = __ldg(p.col_offset + kblock + 1) - c.begin;
+  return c;
+}
+
+// First row of query tile t (two per query block), or -1 when the tile lies wholly past seq
+// (the second half of a tail block): producer and consumers skip the same tiles.
+__device__ __forceinline__ int tile_row(const BwdParams& p, const Column& c, int t) {
+  const int q0 = __ldg(p.row_index + c.begin + (t >> 1)) * 128 + (t & 1) * 64;
+  return q0 < p.seq ? q0 : -1;
+}
+
+// A [64, kD] tile at row `row` of (head h, batch b): one TMA box per 64-column slab.
+template <class T>
+__device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                         int row, int h, int b) {
+#pragma unroll
+  for (int i = 0; i < T::kBoxes; ++i) {
+    tma_load_4d(dst + i * T::kBoxBytes, map, bar, i * 64, row, h, b);
+  }
+}
+
+template <class T>
+__device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
+                                        const CUtensorMap* tq, const CUtensorMap* tk,
+                                        const CUtensorMap* tv, const CUtensorMap* tdo,
+                                        uint32_t base, Barriers<T::kStages>* bars) {
+  constexpr int kS = T::kStages;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const int b = static_cast<int>(c.b), h = static_cast<int>(c.h);
+  mbar_arrive_expect_tx(bar(bars->kv_full), 2 * T::kKVBytes);
+  for (int half = 0; half < 2; ++half) {
+    tma_tile<T>(base + half * T::kTileBytes, tk, bar(bars->kv_full), c.k0 + half * 64, h, b);
+    tma_tile<T>(base + T::kOffV + half * T::kTileBytes, tv, bar(bars->kv_full),
+                c.k0 + half * 64, h, b);
+  }
+  const float* lse2 = p.lse2 + c.bh * p.seq_pad;
+  const float* delta = p.delta + c.bh * p.seq_pad;
+  int j = 0;  // tiles loaded
+  for (int t = 0; t < 2 * c.entries; ++t) {
+    const int q0 = tile_row(p, c, t);
+    if (q0 < 0) continue;
+    const int s = j % kS;
+    if (j >= kS) mbar_wait(bar(bars->empty[s]), ((j / kS) & 1) ^ 1);
+    const uint32_t full = bar(bars->full[s]);
+    mbar_arrive_expect_tx(full, 2 * T::kTileBytes + 2 * T::kRowBytes);
+    tma_tile<T>(base + T::kOffQ + s * T::kTileBytes, tq, full, q0, h, b);
+    tma_tile<T>(base + T::kOffDO + s * T::kTileBytes, tdo, full, q0, h, b);
+    bulk_load(base + T::kOffLse + s * T::kRowBytes, lse2 + q0, T::kRowBytes, full);
+    bulk_load(base + T::kOffDelta + s * T::kRowBytes, delta + q0, T::kRowBytes, full);
+    ++j;
+  }
+}
+
+// The two consumer warpgroups (threads 128..383). Accumulator entry i of a thread is row
+// lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
+// (the wgmma layout fwd_hopper_common.cuh relies on too).
+template <class T>
+__device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
+                                        unsigned char* base, Barriers<T::kStages>* bars) {
+  using Element = typename T::Element;
+  constexpr int kS = T::kStages, D = T::kD;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const int tid = static_cast<int>(threadIdx.x) - 128;
+  const int wg = tid >> 7;
+  const int t = tid & 127;  // thread in the warpgroup
+  const int lane = t & 31;
+  const int wrow = (t >> 5) * 16 + (lane >> 2);  // + 8 for the second half of the entries
+  const int qcol = 2 * (lane & 3);              // + 8 n-tile + j
+
+  Element* k_smem = reinterpret_cast<Element*>(base);
+  Element* v_smem = reinterpret_cast<Element*>(base + T::kOffV);
+  Element* q_smem = reinterpret_cast<Element*>(base + T::kOffQ);
+  Element* do_smem = reinterpret_cast<Element*>(base + T::kOffDO);
+  Element* ds_smem = reinterpret_cast<Element*>(base + T::kOffDS);
+  // Shared-memory addresses (32-bit, ld/st.shared) of what the threads read and write
+  // themselves: fewer registers than generic pointers, and no generic-address loads.
+  const uint32_t lse_smem = smem_addr(base + T::kOffLse) + qcol * 4;
+  const uint32_t delta_smem = smem_addr(base + T::kOffDelta) + qcol * 4;
+
+  Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
+  Tensor sV = make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutKV{});
+  Tensor sKtq = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKtq{});
+  Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
+  Tensor sQt = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQt{});
+  Tensor sdO = make_tensor(make_smem_ptr(do_smem), typename T::SmemLayoutQ{});
+  Tensor sdOt = make_tensor(make_smem_ptr(do_smem), typename T::SmemLayoutQt{});
+  Tensor sdS = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdS{});
+  Tensor sdSt = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdSt{});
+
+  typename T::MmaSdP mma_sdp;
+  typename T::MmaKV mma_kv;
+  typename T::MmaDK mma_dk;
+  typename T::MmaDQ mma_dq;
+  auto thr_sdp = mma_sdp.get_thread_slice(t);
+  auto thr_kv = mma_kv.get_thread_slice(t);
+  auto thr_dk = mma_dk.get_thread_slice(t);
+  auto thr_dq = mma_dq.get_thread_slice(t);
+  Tensor tSrK = thr_sdp.partition_fragment_A(sK);    // (.., half)
+  Tensor tSrV = thr_sdp.partition_fragment_A(sV);    // (.., half)
+  Tensor tSrQ = thr_sdp.partition_fragment_B(sQ);    // (.., stage)
+  Tensor tSrdO = thr_sdp.partition_fragment_B(sdO);  // (.., stage)
+  Tensor tKVrdOt = thr_kv.partition_fragment_B(sdOt);
+  Tensor tdKrdSt = thr_dk.partition_fragment_A(sdSt);  // (.., slab)
+  Tensor tdKrQt = thr_dk.partition_fragment_B(sQt);    // (.., stage)
+  Tensor tQrdS = thr_dq.partition_fragment_A(sdS);  // (.., slab)
+  Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);  // (.., column pass, half)
+  Tensor tdVrdV = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
+  Tensor tdKrdK = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
+  static_assert(size(tdVrdV) == D / 2, "fragment sizes");
+  clear(tdVrdV);
+  clear(tdKrdK);
+
+  // Where this thread's dS^T entries go (see the store below): row = wrow + 8 h, column
+  // 8 nt + qcol + j; row / 8 = 2 warp + h, row % 8 = lane / 4, column % 8 = qcol + j.
+  const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS);
+  const int ds_base = qcol * 128 + (lane >> 2) * 2;
+  int ds_chunk[2][2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int jj = 0; jj < 2; ++jj) ds_chunk[h][jj] = ((2 * (t >> 5) + h) ^ (qcol + jj)) << 4;
+
+  const int key0 = c.k0 + wg * 64;  // first key of this warpgroup
+  const bool mask = key0 + 64 > p.key_limit;
+  constexpr bool kCopyP = !std::is_same_v<Element, cutlass::half_t>;
+  float* accum = p.dq_accum + c.bh * p.seq_pad * D;
+  if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
+  int j = 0;  // tiles consumed
+  for (int tt = 0; tt < 2 * c.entries; ++tt) {
+    const int q0 = tile_row(p, c, tt);
+    if (q0 < 0) continue;
+    const int s = j % kS;
+    const int buf = (j & 1) * 2;  // dS buffer j % 2 (slabs buf + half)
+    // Fragments made afresh each tile: the products overwrite them (ScaleOut::Zero), and
+    // fragments kept across tiles would stay live in registers between their uses.
+    Tensor tSrS = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+    Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+    Tensor tKVrP = make_tensor<Element>(
+        partition_shape_A(mma_kv, Shape<typename T::KH, typename T::QT>{}));
+    Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
+    static_assert(size(tSrS) == 32 && size(tKVrP) == 32 && size(tdQrdQ) == 32, "fragments");
+    mbar_wait(bar(bars->full[s]), (j / kS) & 1);
+    issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
+    issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
+    const uint32_t lse = lse_smem + s * T::kRowBytes;
+    const uint32_t delta = delta_smem + s * T::kRowBytes;
+    warpgroup_wait<1>();
+    warpgroup_fence_operand(tSrS);
+    // P in the element type for dV's product and, for bf16, a half-precision copy for dS (P
+    // rounded to bf16 would add to dS's error); S dies here.
+    __half p_copy[kCopyP ? 32 : 1];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const float2 l = lds_f32x2(lse + nt * 32);  // columns 8 nt + qcol, + 1
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int i = 4 * nt + k, row = wrow + 8 * (k >> 1);
+        float pr = fast_exp2(fmaf(tSrS(i), p.scale_log2, -((k & 1) ? l.y : l.x)));
+        if (mask && key0 + row >= p.key_limit) pr = 0.f;
+        tKVrP(i) = static_cast<Element>(pr);
+        if constexpr (kCopyP) p_copy[i] = __float2half_rn(pr);
+      }
+    }
+    issue<false>(mma_kv, tKVrP, tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+    warpgroup_wait<1>();
+    warpgroup_fence_operand(tSrdP);
+    const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const float2 e = lds_f32x2(delta + nt * 32);  // columns 8 nt + qcol, + 1
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int i = 4 * nt + k, h = k >> 1, jj = k & 1;
+        float pr;
+        if constexpr (kCopyP) {
+          pr = __half2float(p_copy[i]);
+        } else {
+          pr = static_cast<float>(tKVrP(i));
+        }
+        const Element ds = static_cast<Element>(pr * (tSrdP(i) - (jj ? e.y : e.x)));
+        // dS[col][row] of the slab: 128-byte query rows, 16-byte chunk (row / 8) at chunk
+        // (row / 8) ^ (col % 8) (the 128-byte swizzle of SmemLayoutdS), computed from a few
+        // per-thread values so that no address table stays live across the loop.
+        sts_b16(ds_slab + ds_base + jj * 128 + nt * 1024 + ds_chunk[h][jj], ds.raw());
+      }
+    }
+    fence_proxy_async();
+    mbar_arrive(bar(bars->ds_ready));
+    // Both warpgroups have stored their dS^T (and, before that, finished the products that
+    // read this buffer two tiles ago).
+    mbar_wait(bar(bars->ds_ready), j & 1);
+    issue<false>(mma_dk, tdKrdSt(_, _, _, buf + wg), tdKrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    int dq_col = 0;
+    if constexpr (T::kDQPasses == 2) {  // head dim 128: this warpgroup's 64 columns, all keys
+      issue<true>(mma_dq, tQrdS(_, _, _, buf), tQrKt(_, _, _, wg, 0), tdQrdQ);
+      issue<false>(mma_dq, tQrdS(_, _, _, buf + 1), tQrKt(_, _, _, wg, 1), tdQrdQ);
+      dq_col = wg * 64;
+    } else {  // head dim 64: all 64 columns, this warpgroup's keys
+      issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
+    }
+    warpgroup_wait<0>();
+    warpgroup_fence_operand(tKVrP);
+    warpgroup_fence_operand(tdVrdV);
+    warpgroup_fence_operand(tdKrdK);
+    warpgroup_fence_operand(tdQrdQ);
+    mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
+    float* rows = accum + static_cast<int64_t>(q0) * D + dq_col;
+#pragma unroll
+    for (int i = 0; i < 32; i += 2) {
+      const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+      atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
+                make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
+    }
+    ++j;
+  }
+
+  // dK (times the scale) and dV of this warpgroup's keys below seq, as element pairs.
+  Element* dk = static_cast<Element*>(p.d_k) + c.b * p.dk_sb + c.h * p.dk_sh;
+  Element* dv = static_cast<Element*>(p.d_v) + c.b * p.dv_sb + c.h * p.dv_sh;
+#pragma unroll
+  for (int i = 0; i < D / 2; i += 2) {
+    const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+    const int key = key0 + row;
+    if (key < p.seq) {
+      *reinterpret_cast<uint32_t*>(dk + key * p.dk_ss + col) =
+          pack2<Element>(tdKrdK(i) * p.scale, tdKrdK(i + 1) * p.scale);
+      *reinterpret_cast<uint32_t*>(dv + key * p.dv_ss + col) =
+          pack2<Element>(tdVrdV(i), tdVrdV(i + 1));
+    }
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads, 1)
+    bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
+                      const __grid_constant__ CUtensorMap tk,
+                      const __grid_constant__ CUtensorMap tv,
+                      const __grid_constant__ CUtensorMap tdo) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int kS = T::kStages;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* base = reinterpret_cast<unsigned char*>(
+      (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~static_cast<uintptr_t>(1023));
+  auto* bars = reinterpret_cast<Barriers<kS>*>(base + T::kOffBars);
+  if (threadIdx.x == 0) {
+    mbar_init(smem_addr(&bars->kv_full), 1);
+    for (int s = 0; s < kS; ++s) {
+      mbar_init(smem_addr(&bars->full[s]), 1);
+      mbar_init(smem_addr(&bars->empty[s]), kConsumers);
+    }
+    mbar_init(smem_addr(&bars->ds_ready), kConsumers);
+    mbar_init_fence();
+  }
+  __syncthreads();
+  const Column c = load_column(p);
+  if (threadIdx.x < 128) {
+    hopper::regs_decrease<40>();  // 24 (FA3's) spills in the producer (HOPPER_NOTES)
+    if (threadIdx.x == 0 && c.entries > 0) {
+      produce<T>(p, c, &tq, &tk, &tv, &tdo, smem_addr(base), bars);
+    }
+  } else {
+    hopper::regs_increase<232>();  // 128 x 40 + 256 x 232 = 64512 of the 65536 registers
+    consume<T>(p, c, base, bars);
+  }
+#endif
+}
+
+template <class T>
+void launch(const BwdParams& p, cudaStream_t stream) {
+  static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
+  const bool f16 = std::is_same_v<typename T::Element, cutlass::half_t>;
+  const int64_t batch = p.batch_heads / p.heads;
+  const int key_rows = p.key_limit > 0 ? p.key_limit : 1;
+  const auto map = [&](const void* data, int rows, int64_t ss, int64_t sh, int64_t sb) {
+    return hopper::make_rows_map(data, T::kD, f16, rows, p.heads, batch, ss, sh, sb, 64);
+  };
+  const CUtensorMap tq = map(p.q, p.seq, p.q_ss, p.q_sh, p.q_sb);
+  const CUtensorMap tk = map(p.k, key_rows, p.k_ss, p.k_sh, p.k_sb);
+  const CUtensorMap tv = map(p.v, key_rows, p.v_ss, p.v_sh, p.v_sb);
+  const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
+  const auto kernel = bwd_hopper_kernel<T>;
+  constexpr int kSmem = T::kSmemBytes;
+  RADIAL_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  const int64_t ctas = p.batch_heads * p.block_rows;
+  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, tq, tk, tv, tdo);
+  check_cuda(cudaGetLastError(),
+             "bwd_hopper_kernel<<<...>>> (dK, dV and dQ by atomics of the Hopper backward)");
+}
+
+}  // namespace radial::cuda_detail::hopper_bwd
