@@ -4,8 +4,9 @@ HunyuanVideo, which diffusers gives none.
 
 diffusers' mechanism: hooks split chosen inputs (or outputs) of chosen submodules along the
 sequence and gather the final output; attention processors see their rank's tokens and the
-config's Ulysses group. Radial layers exchange through radial_attention.parallel; dense
-layers and steps, and Wan's cross-attention, through diffusers' own Ulysses attention.
+config's Ulysses group. Radial layers exchange through radial_attention.parallel, and so do
+HunyuanVideo's dense layers and steps (its text stays whole on every rank); Wan's dense
+layers and steps and its cross-attention go through diffusers' own Ulysses attention.
 """
 
 from .._errors import invalid
