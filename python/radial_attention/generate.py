@@ -5,6 +5,11 @@ switches its self-attention to Radial Attention (or runs diffusers' own attentio
 --pattern stock, or every block through the radial kernel with --pattern dense),
 generates one video, writes it as MP4 (PNG frames when no video writer is installed) and
 prints the time spent in attention and in total.
+
+Sequence parallel over N GPUs (Ulysses, through diffusers' context parallelism):
+    torchrun --nproc-per-node N -m radial_attention.generate --ulysses N --model ...
+Every rank runs the pipeline on its share of the tokens; rank 0 writes the video and prints,
+the others write nothing. A rank that fails prints its error and stops the others.
 """
 
 import argparse
@@ -45,7 +50,13 @@ def parse_args(argv=None):
                    help="enable_model_cpu_offload (less GPU memory, slower)")
     p.add_argument("--fps", type=int, default=16)
     p.add_argument("--output", default="radial_video.mp4", help="MP4 path")
-    return p.parse_args(argv)
+    p.add_argument("--ulysses", type=int, default=1,
+                   help="sequence-parallel degree: run under torchrun --nproc-per-node N "
+                        "with --ulysses N (one GPU per process; gloo on CPUs)")
+    args = p.parse_args(argv)
+    if args.ulysses < 1:
+        p.error(f"--ulysses: expected an int >= 1, got {args.ulysses}")
+    return args
 
 
 def write_video(frames, path, fps):
@@ -91,12 +102,33 @@ def write_video(frames, path, fps):
 
 def main(argv=None):
     args = parse_args(argv)
+    from radial_attention import parallel
+
+    if args.ulysses == 1 and "WORLD_SIZE" not in os.environ:
+        return generate(args, None)
+    ranks = parallel.init_from_torchrun(args.ulysses, device=args.device)
+    try:
+        with parallel.stop_on_error(ranks.rank):
+            return generate(args, ranks)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def generate(args, ranks):
+    """One video; ranks: the process group of a sequence-parallel run, or None."""
     import torch
     from diffusers import DiffusionPipeline
 
     import radial_attention.diffusers as radial
+    from radial_attention import parallel
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if ranks is not None:
+        device = ranks.device.type if ranks.device.type == "cpu" else str(ranks.device)
+    else:
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = getattr(torch, _DTYPES[args.dtype])
     pipe = DiffusionPipeline.from_pretrained(args.model, torch_dtype=dtype)
     vae = getattr(pipe, "vae", None)
@@ -108,7 +140,7 @@ def main(argv=None):
         pipe.set_adapters([f"lora{i}" for i in range(len(args.lora))],
                           [args.lora_scale] * len(args.lora))
     if args.cpu_offload:
-        pipe.enable_model_cpu_offload()
+        pipe.enable_model_cpu_offload(**({"device": ranks.device} if ranks is not None else {}))
     else:
         pipe.to(device)
 
@@ -116,6 +148,8 @@ def main(argv=None):
                          decay_factor=args.decay_factor, block_size=args.block_size,
                          pattern=args.pattern)
     state.timing = True
+    if ranks is not None:
+        parallel.enable_ulysses(pipe)
 
     call = dict(prompt=args.prompt, num_frames=args.frames, height=args.height, width=args.width,
                 num_inference_steps=args.steps, output_type="np",
@@ -125,13 +159,15 @@ def main(argv=None):
     if args.guidance_scale is not None:
         call["guidance_scale"] = args.guidance_scale
 
-    if device == "cuda":
+    if device.startswith("cuda"):
         torch.cuda.synchronize()
     start = time.perf_counter()
     result = pipe(**call)
-    if device == "cuda":
+    if device.startswith("cuda"):
         torch.cuda.synchronize()
     total = time.perf_counter() - start
+    if ranks is not None and not ranks.is_writer:
+        return 0
 
     written = write_video(result.frames[0], args.output, args.fps)
     geometry = state.geometry
@@ -139,6 +175,8 @@ def main(argv=None):
           f"{args.dense_steps}, decay {state.settings.decay_factor}, block {args.block_size})")
     if geometry is not None:
         print(f"latent geometry  {geometry[0]} frames x {geometry[1]} tokens/frame")
+    if ranks is not None:
+        print(f"ulysses          {ranks.world} ranks ({ranks.backend}), rank 0 writes")
     for lora in args.lora:
         print(f"lora             {lora} (scale {args.lora_scale})")
     # "dense": the calls of the dense layers and steps (and of --pattern stock), which diffusers'

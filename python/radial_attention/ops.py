@@ -278,22 +278,4 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
     return (out, lse) if return_lse else out
 
 
-def attention_gradients(grad_out: torch.Tensor, q: torch.Tensor, k: torch.Tensor,
-                        v: torch.Tensor, out: torch.Tensor, lse: torch.Tensor, plan,
-                        scale=None, layout: str = "bshd"):
-    """(dq, dk, dv) of :func:`attention` from its output and lse, for code that runs the
-    backward itself (an autograd Function of its own, e.g. diffusers' context parallelism);
-    autograd through :func:`attention` needs nothing of this."""
-    key = plan.key if isinstance(plan, _plan.Plan) else plan
-    if not isinstance(key, _plan.PlanKey):
-        raise invalid("plan", "a radial_attention.Plan (from radial_attention.plan())",
-                      type(plan).__name__)
-    if layout not in _LAYOUTS:
-        raise invalid("layout", '"bshd" or "bhsd"', repr(layout))
-    geometry, spec, decay = key.op_args()
-    return torch.ops.radial_attention.attention_backward(
-        grad_out, q, k, v, out, lse, geometry, spec, decay, 0.0 if scale is None else float(scale),
-        layout == "bhsd")
-
-
-__all__ = ["attention", "attention_gradients", "RadialError"]
+__all__ = ["attention", "RadialError"]

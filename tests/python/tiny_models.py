@@ -27,7 +27,7 @@ def wan_inputs(batch=1, frames=5, height=16, width=16, channels=4, text=7, text_
 
 
 def hunyuan_transformer(seed=0, layers=2, single_layers=2, heads=2, head_dim=64, in_channels=4,
-                        text_dim=32, pooled_dim=16):
+                        text_dim=32, pooled_dim=16, image_condition_type=None):
     from diffusers import HunyuanVideoTransformer3DModel
 
     torch.manual_seed(seed)
@@ -38,7 +38,7 @@ def hunyuan_transformer(seed=0, layers=2, single_layers=2, heads=2, head_dim=64,
         attention_head_dim=head_dim, num_layers=layers, num_single_layers=single_layers,
         num_refiner_layers=1, mlp_ratio=2.0, patch_size=2, patch_size_t=1, qk_norm="rms_norm",
         guidance_embeds=True, text_embed_dim=text_dim, pooled_projection_dim=pooled_dim,
-        rope_theta=256.0, rope_axes_dim=axes).eval()
+        rope_theta=256.0, rope_axes_dim=axes, image_condition_type=image_condition_type).eval()
 
 
 def hunyuan_inputs(batch=2, frames=5, height=16, width=16, channels=4, text=12, valid=(9, 5),
@@ -112,3 +112,8 @@ def hunyuan_pipeline(seed=0):
     return HunyuanVideoPipeline(text_encoder=llama, tokenizer=_tokenizer(), transformer=transformer,
                                 vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
                                 text_encoder_2=clip, tokenizer_2=_tokenizer())
+
+
+# The HunyuanVideo prompt template for the word-level tokenizers above (the stock template
+# assumes Llama's tokenizer): the prompt alone.
+HUNYUAN_TEMPLATE = {"template": "{}", "crop_start": 0}

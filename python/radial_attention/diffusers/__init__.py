@@ -12,9 +12,11 @@ The latent geometry is read from each forward's input, so changing resolution or
 between calls just works. Steps are counted at the pipeline's scheduler when a pipeline is
 given, otherwise from the timesteps the transformer receives.
 
-Context parallelism (diffusers' ContextParallelConfig): Ulysses (``ulysses_degree``) works
-for Wan, since each rank then sees the whole sequence for its heads; ring attention splits
-the keys across ranks and is refused with a clear error.
+Context parallelism (diffusers' ContextParallelConfig; set it up with
+``radial_attention.parallel.enable_ulysses``, which also gives HunyuanVideo a plan): under
+Ulysses (``ulysses_degree``) each rank sees the whole sequence for its heads, through
+radial_attention.parallel's exchange (HunyuanVideo's text whole on every rank); ring
+attention splits the keys across ranks and is refused with a clear error.
 
 torch.compile: compiling the transformer (or its repeated blocks) works; when the whole
 transformer of a bare model (not a pipeline) is compiled, the step counter cannot read the
@@ -27,6 +29,8 @@ through the library's backward pass, in training mode, with gradient checkpointi
 transformer blocks (``enable_gradient_checkpointing()``), compiled or not, and under Ulysses
 context parallelism (each rank then holds its sequence shard's share of the gradients).
 """
+
+import functools
 
 from .._errors import invalid
 from . import _hunyuan, _wan
@@ -105,10 +109,14 @@ def _wrap_scheduler(pipeline, state: State):
         return None
     set_timesteps, step = scheduler.set_timesteps, scheduler.step
 
+    # functools.wraps: pipelines read set_timesteps' signature (e.g. HunyuanVideo's
+    # retrieve_timesteps asks whether it takes sigmas).
+    @functools.wraps(set_timesteps)
     def counted_set_timesteps(*args, **kwargs):
         state.new_generation()
         return set_timesteps(*args, **kwargs)
 
+    @functools.wraps(step)
     def counted_step(*args, **kwargs):
         result = step(*args, **kwargs)
         state.set_step(state.step + 1)

@@ -18,12 +18,13 @@ class HunyuanRadialProcessor(RadialProcessorBase):
         text = encoder_hidden_states.shape[1] if encoder_hidden_states is not None else 0
         # Without the valid text lengths (read on the host before the forward; unknown while
         # torch.compile traces the whole model) the padding cannot be masked: run stock.
-        if self.use_stock() or (attention_mask is not None and valid is None):
+        dense = self.use_stock() or (attention_mask is not None and valid is None)
+        if dense and (self.context_parallel() is None or not text):
             self.count("stock")
             return self.state.timed(
                 lambda: self.stock(attn, hidden_states, encoder_hidden_states, attention_mask,
                                    image_rotary_emb), hidden_states.device)
-        self.count("radial")
+        self.count("stock" if dense else "radial")
         single_stream = attn.add_q_proj is None and encoder_hidden_states is not None
         if single_stream:
             hidden_states = torch.cat([hidden_states, encoder_hidden_states], dim=1)
@@ -49,7 +50,11 @@ class HunyuanRadialProcessor(RadialProcessorBase):
             key = torch.cat([key, ek], dim=1)
             value = torch.cat([value, ev], dim=1)
 
-        out = self._attend_batch(query, key, value, text, valid if attention_mask is not None else None)
+        if dense:  # under context parallelism: the text stays whole on every rank
+            out = self.attend_dense_parallel(query, key, value, text, attention_mask)
+        else:
+            out = self._attend_batch(query, key, value, text,
+                                     valid if attention_mask is not None else None)
         out = out.flatten(2, 3).to(query.dtype)
 
         if encoder_hidden_states is None:
