@@ -113,9 +113,19 @@ TEST(KernelChoice, ChooserPicksHopperOnlyWhereItCovers) {
   EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 64, fwd), default_choice(Family::portable));
   EXPECT_EQ(choose_kernel(90, DType::bf16, 96, 128, fwd), default_choice(Family::portable));
   EXPECT_EQ(choose_kernel(90, DType::f32, 128, 128, fwd), default_choice(Family::portable));
-  // Backward: the portable family, direction kept (no Hopper backward kernel).
-  const KernelChoice back = choose_kernel(90, DType::bf16, 128, 128, Direction::backward);
-  EXPECT_EQ(back, default_choice(Family::portable, Direction::backward));
+  // Backward: the same rule (direction kept), except that a deterministic backward runs the
+  // portable kernel (the Hopper backward adds dQ by atomics), with the field set.
+  const Direction bwd = Direction::backward;
+  EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 128, bwd), default_choice(hopper, bwd));
+  EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 64, bwd), default_choice(Family::portable, bwd));
+  EXPECT_EQ(choose_kernel(80, DType::f16, 64, 128, bwd), default_choice(Family::portable, bwd));
+  KernelChoice deterministic = default_choice(Family::portable, bwd);
+  deterministic.deterministic = true;
+  EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 128, bwd, true), deterministic);
+  EXPECT_EQ(parse_choice(format_choice(deterministic)), deterministic);
+  // The field belongs to portable backward choices only.
+  EXPECT_THROW(parse_choice("family=portable,deterministic=on"), Error);
+  EXPECT_THROW(parse_choice("family=hopper,direction=backward,deterministic=on"), Error);
 }
 
 }  // namespace

@@ -19,10 +19,12 @@ struct PlanDeviceCache {
   struct Entry {
     int device = -1;
     int32_t* buffer = nullptr;  // row_offset, col_index, row_order, local_order, local_start
-    // The host list it was made from (col_index, or row_index for the CSC): copies of a plan
-    // share this cache, and a copy edited afterwards has lists of its own, so it must not be
-    // served what its original uploaded.
+    // The host lists it was made from (col_index, or row_index for the CSC) and a digest of
+    // their contents: copies of a plan share this cache, and a copy edited afterwards must not
+    // be served what its original uploaded. Same buffer: the same lists; another buffer (a
+    // copy): reused only when the digest matches.
     const int32_t* source = nullptr;
+    uint64_t digest = 0;
   };
   // The persistent Hopper kernel's hand-out orders (src/schedule/tile_order.hpp), one per device,
   // batch x heads and tail length.

@@ -62,6 +62,32 @@ namespace cuda_detail {
 
 namespace {
 
+// FNV-1a over block lists (offsets then indices): tells a copy of a plan whose lists are
+// unchanged (which may reuse the upload) from an edited one.
+uint64_t digest(const std::vector<int32_t>& offsets, const std::vector<int32_t>& indices) {
+  uint64_t h = 1469598103934665603ull;
+  for (const std::vector<int32_t>* list : {&offsets, &indices}) {
+    for (const int32_t x : *list) h = (h ^ static_cast<uint32_t>(x)) * 1099511628211ull;
+    h = (h ^ 0xffu) * 1099511628211ull;  // list boundary
+  }
+  return h;
+}
+
+// The cached entry for `device` made from these lists, or nullptr.
+const PlanDeviceCache::Entry* find_entry(const std::vector<PlanDeviceCache::Entry>& entries,
+                                         int device, const std::vector<int32_t>& offsets,
+                                         const std::vector<int32_t>& indices) {
+  uint64_t h = 0;
+  bool hashed = false;
+  for (const PlanDeviceCache::Entry& entry : entries) {
+    if (entry.device != device) continue;
+    if (entry.source == indices.data()) return &entry;
+    if (!hashed) h = digest(offsets, indices), hashed = true;
+    if (entry.digest == h) return &entry;
+  }
+  return nullptr;
+}
+
 // The plan's cache, made on first use (the caller holds the upload mutex).
 PlanDeviceCache& plan_cache(const Plan& plan) {
   std::shared_ptr<PlanDeviceCache>& cache = detail::PlanAccess::cache(plan);
@@ -129,8 +155,8 @@ DevicePlan device_plan(const Plan& plan, int device) {
   };
   std::lock_guard<std::mutex> lock(upload_mutex());
   PlanDeviceCache& cache = plan_cache(plan);
-  for (const PlanDeviceCache::Entry& entry : cache.entries) {
-    if (entry.device == device && entry.source == plan.col_index.data()) return view(entry.buffer);
+  if (const auto* entry = find_entry(cache.entries, device, plan.row_offset, plan.col_index)) {
+    return view(entry->buffer);
   }
   std::vector<int32_t> host;
   host.reserve(n_offsets + n_cols + 3 * n_rows);
@@ -142,7 +168,8 @@ DevicePlan device_plan(const Plan& plan, int device) {
   host.insert(host.end(), local.order.begin(), local.order.end());
   host.insert(host.end(), local.start.begin(), local.start.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan block lists, host to device)");
-  cache.entries.push_back({device, buffer, plan.col_index.data()});
+  cache.entries.push_back(
+      {device, buffer, plan.col_index.data(), digest(plan.row_offset, plan.col_index)});
   return view(buffer);
 }
 
@@ -153,10 +180,9 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
   };
   std::lock_guard<std::mutex> lock(upload_mutex());
   PlanDeviceCache& cache = plan_cache(plan);
-  for (const PlanDeviceCache::Entry& entry : cache.backward_entries) {
-    if (entry.device == device && entry.source == plan.row_index.data()) {
-      return view(entry.buffer);
-    }
+  if (const auto* entry =
+          find_entry(cache.backward_entries, device, plan.col_offset, plan.row_index)) {
+    return view(entry->buffer);
   }
   // The kernels index with these numbers: walked once, before the one upload (the CSR is
   // walked by validate_plan). Plain `if`s: a message built per entry would cost more than the
@@ -185,7 +211,8 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
   const std::vector<int32_t> order = schedule::heavy_first_columns(plan);
   host.insert(host.end(), order.begin(), order.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan CSC block lists, host to device)");
-  cache.backward_entries.push_back({device, buffer, plan.row_index.data()});
+  cache.backward_entries.push_back(
+      {device, buffer, plan.row_index.data(), digest(plan.col_offset, plan.row_index)});
   return view(buffer);
 }
 
