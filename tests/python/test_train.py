@@ -297,38 +297,88 @@ def test_interrupted_run_keeps_finished_checkpoints(wan, tmp_path, monkeypatch):
     assert [p.name for p in folder.iterdir()] == ["step-000006"]  # leftover cleaned, old pruned
 
 
-def test_data_parallel_matches_one_process(wan, tmp_path):
-    """torchrun, 2 processes x batch 1 (gloo) against 1 process x batch 2; radial when its
-    backward exists (else dense, so that data parallelism is still checked)."""
-    settings = RADIAL if radial_backward_available() else dict(pattern="stock")
-    flags = [x for k, v in settings.items() for x in (f"--{k.replace('_', '-')}", str(v))]
-    common = ["--model", str(wan["model"]), "--cache", str(wan["cache"]), "--rank", "4",
-              "--dtype", "fp32", "--learning-rate", "3e-3", "--max-steps", "3",
-              "--checkpoint-every", "0", "--seed", "5", "--no-progress"] + flags
-    single = fit(config(wan, tmp_path / "one", rank=4, max_steps=3, batch_size=2, seed=5, **settings))
+def torchrun_fit(processes, model, cache, output, flags):
+    """`radial-train fit` under torchrun (gloo on the CPU); the workers import the package
+    this test imported (source tree or installed)."""
     import radial_attention
 
-    # The workers import the package this test imported (source tree or installed).
     package_root = str(pathlib.Path(radial_attention.__file__).resolve().parent.parent)
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                          "--nproc-per-node", "2", "-m", "radial_attention.train", "fit",
-                          "--output", str(tmp_path / "two"), "--batch-size", "1"] + common,
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    two = losses_of(tmp_path / "two")
-    assert len(two) == 3
-    assert np.allclose(two, single["losses"], rtol=1e-5, atol=0), (two, single["losses"])
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", str(processes), "-m", "radial_attention.train", "fit",
+                           "--model", str(model), "--cache", str(cache), "--output", str(output)]
+                          + flags, env=env, capture_output=True, text=True, timeout=300)
+
+
+def assert_same_run(single, output):
+    """The losses and the final LoRA of a torchrun run in `output` against one process's."""
+    got = losses_of(output)
+    assert len(got) == len(single["losses"])
+    assert np.allclose(got, single["losses"], rtol=1e-5, atol=0), (got, single["losses"])
     from safetensors.torch import load_file
 
     a = load_file(str(single["lora"]))
-    b = load_file(str(tmp_path / "two" / "pytorch_lora_weights.safetensors"))
+    b = load_file(str(pathlib.Path(output) / "pytorch_lora_weights.safetensors"))
     assert a.keys() == b.keys()
     # Adam's first steps move each weight by about lr * sign(gradient), so the odd element
     # whose gradient is zero up to rounding may step either way: compare whole tensors.
     worst = max(float((b[k] - a[k]).norm() / a[k].norm()) for k in a if a[k].abs().max() > 0)
     assert worst < 1e-3, worst
+
+
+def torchrun_settings():
+    """Radial when its backward exists (else dense, so that the parallelism is still checked)."""
+    settings = RADIAL if radial_backward_available() else dict(pattern="stock")
+    flags = [x for k, v in settings.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    return settings, flags + ["--rank", "4", "--dtype", "fp32", "--learning-rate", "3e-3",
+                              "--max-steps", "3", "--checkpoint-every", "0", "--seed", "5",
+                              "--no-progress"]
+
+
+def test_data_parallel_matches_one_process(wan, tmp_path):
+    """torchrun, 2 processes x batch 1 (gloo) against 1 process x batch 2."""
+    settings, flags = torchrun_settings()
+    single = fit(config(wan, tmp_path / "one", rank=4, max_steps=3, batch_size=2, seed=5, **settings))
+    run = torchrun_fit(2, wan["model"], wan["cache"], tmp_path / "two", flags + ["--batch-size", "1"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_same_run(single, tmp_path / "two")
+
+
+@pytest.mark.parametrize("family", ["wan", "hunyuan"])
+def test_ulysses_matches_one_process(wan, hunyuan, tmp_path, family):
+    """--ulysses 2 on 2 processes (one group sharing each video's tokens, gloo) against one
+    process on the same samples: same losses, same LoRA; only rank 0 writes."""
+    settings, flags = torchrun_settings()
+    model = (wan if family == "wan" else hunyuan)["model"]
+    cache = (wan if family == "wan" else hunyuan)["cache"]
+    single = fit(config(wan, tmp_path / "one", model=str(model), cache=str(cache), rank=4,
+                        max_steps=3, batch_size=1, seed=5, checkpoint_every=3, **settings))
+    run = torchrun_fit(2, model, cache, tmp_path / "two",
+                       flags + ["--batch-size", "1", "--ulysses", "2", "--checkpoint-every", "3"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_same_run(single, tmp_path / "two")
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "two" / "checkpoints")] == ["step-000003"]
+    _, state = ckpt.load(tmp_path / "two" / "checkpoints" / "step-000003")
+    assert state["settings"]["ulysses"] == 2 and len(state["rng"]) == 2
+    # A resume with another group size is refused by name (another run's sample assignment).
+    with pytest.raises(RadialError, match="ulysses = 1.*ulysses = 2"):
+        fit(config(wan, tmp_path / "two", model=str(model), cache=str(cache), rank=4,
+                   max_steps=4, batch_size=1, seed=5, resume="latest", **settings))
+
+
+def test_ulysses_bad_values(wan, tmp_path, monkeypatch, capsys):
+    with pytest.raises(RadialError, match="ulysses: expected an int >= 1, got 0"):
+        fit(config(wan, tmp_path, ulysses=0))
+    code = cli.main(["fit", "--model", str(wan["model"]), "--cache", str(wan["cache"]),
+                     "--output", str(tmp_path), "--ulysses", "2", "--no-progress"])
+    assert code == 2
+    assert "ulysses: expected 1 outside torchrun (--ulysses 2 needs `torchrun" in capsys.readouterr().err
+    # 3 processes cannot form groups of 2 (refused before any process group is joined).
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(RadialError, match="ulysses: expected a divisor of the 3 processes"):
+        fit(config(wan, tmp_path, ulysses=2))
 
 
 # --- bad inputs --------------------------------------------------------------------------------

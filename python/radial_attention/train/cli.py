@@ -3,6 +3,8 @@
     radial-train prepare --data VIDEOS --model PIPELINE --cache CACHE --frames 81 --resolution 480x832
     radial-train fit --model PIPELINE --cache CACHE --output OUT --max-steps 2000
     torchrun --nproc-per-node 8 -m radial_attention.train fit ...      (data parallel)
+    torchrun --nproc-per-node 8 -m radial_attention.train fit --ulysses 4 ...
+        (sequence parallel: groups of 4 ranks share each video's tokens; 2 groups data parallel)
 
 Every flag can also come from a TOML file (--config FILE; keys are the flag names, with
 dashes or underscores); flags given on the command line win over the file.
@@ -110,6 +112,9 @@ def build_parser():
     fit.add_argument("--checkpoint-every", type=int, default=100)
     fit.add_argument("--keep-checkpoints", type=int, default=3)
     fit.add_argument("--resume", default=None, help='"latest" or a checkpoint folder')
+    fit.add_argument("--ulysses", type=int, default=1,
+                     help="Ulysses sequence parallelism: ranks per group (torchrun with a "
+                          "multiple of N processes; the rest is data parallelism)")
     fit.add_argument("--no-progress", dest="progress", action="store_false")
     return p, {"prepare": pre, "fit": fit}
 

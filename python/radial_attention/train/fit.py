@@ -8,6 +8,13 @@ resumed run, draws exactly what a single uninterrupted process draws; sigma = sh
 noise, and the transformer at timestep 1000 sigma learns the velocity noise - x_0 (mean
 squared error). Gradients are accumulated over micro-batches, averaged over ranks
 (all-reduce), clipped, and AdamW steps with a linear warm-up of the learning rate.
+
+Sequence parallelism (``ulysses`` N > 1, under torchrun with a multiple of N processes): the
+transformer runs under diffusers' context parallelism (radial_attention.parallel.enable_ulysses)
+in Ulysses groups of N consecutive ranks. The ranks of one group train on the same samples
+(data-parallel rank = rank // N), each holding a share of every video's tokens; their LoRA
+gradients are summed within the group (each rank's backward gives its tokens' part), then
+averaged over the W / N groups by the same all-reduce as plain data parallelism.
 """
 
 import dataclasses
@@ -32,7 +39,7 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 _RESUME_KEYS = ("model", "transformer", "rank", "alpha", "feed_forward", "pattern", "dense_layers",
                 "decay_factor", "block_size", "batch_size", "grad_accum", "seed", "shift",
                 "timestep_sampling", "timestep_range", "learning_rate", "weight_decay",
-                "warmup_steps", "max_grad_norm", "guidance", "dtype")
+                "warmup_steps", "max_grad_norm", "guidance", "dtype", "ulysses")
 
 
 @dataclass
@@ -67,6 +74,7 @@ class FitConfig:
     checkpoint_every: int = 100         # 0: only at the end
     keep_checkpoints: int = 3           # 0: keep all
     resume: Optional[str] = None        # "latest" or a checkpoint folder
+    ulysses: int = 1                    # sequence-parallel group size (torchrun, N | processes)
     progress: bool = True
 
     def check(self) -> None:
@@ -76,7 +84,7 @@ class FitConfig:
                 raise invalid(name, f"an int >= {minimum}", repr(value))
         for name, minimum in (("rank", 1), ("max_steps", 1), ("batch_size", 1), ("grad_accum", 1),
                               ("warmup_steps", 0), ("checkpoint_every", 0), ("keep_checkpoints", 0),
-                              ("dense_layers", 0), ("seed", 0)):
+                              ("dense_layers", 0), ("seed", 0), ("ulysses", 1)):
             positive_int(name, minimum)
         if self.pattern not in ("radial", "dense", "stock"):
             raise invalid("pattern", '"radial", "dense" or "stock"', repr(self.pattern))
@@ -93,15 +101,32 @@ class FitConfig:
             raise invalid("transformer", '"transformer" or "transformer_2"', repr(self.transformer))
 
 
-class _Distributed:
-    """torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process without it."""
+def check_ulysses(ulysses: int, world: int) -> None:
+    """The Ulysses group size against the processes torchrun started (before any collective:
+    every rank raises alike)."""
+    if ulysses > 1 and "WORLD_SIZE" not in os.environ:
+        raise invalid("ulysses", f"1 outside torchrun (--ulysses {ulysses} needs `torchrun "
+                      f"--nproc-per-node` a multiple of {ulysses})", ulysses)
+    if world % ulysses:
+        raise invalid("ulysses", f"a divisor of the {world} processes torchrun started "
+                      "(--ulysses N groups N consecutive ranks)", ulysses)
 
-    def __init__(self, device: torch.device):
+
+class _Distributed:
+    """torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process without it.
+    ``ulysses``: ranks per sequence-parallel group; the data-parallel rank and world count
+    groups (the ranks of one group train on the same samples)."""
+
+    def __init__(self, device: torch.device, ulysses: int = 1):
         import torch.distributed as dist
 
         self.dist = dist
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
+        check_ulysses(ulysses, self.world)
+        self.ulysses = ulysses
+        self.data_world = self.world // ulysses
+        self.data_rank = self.rank // ulysses
         self.owned = False
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -196,7 +221,7 @@ def fit(config: FitConfig) -> dict:
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
-    dist = _Distributed(device)
+    dist = _Distributed(device, config.ulysses)
     output = pathlib.Path(config.output)
     ckpt_dir = output / "checkpoints"
     try:
@@ -223,6 +248,13 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
     attention_state = radial.apply(transformer, dense_layers=config.dense_layers,
                                    dense_timesteps=0, decay_factor=config.decay_factor,
                                    block_size=config.block_size, pattern=config.pattern)
+    ulysses_group = None
+    if config.ulysses > 1:
+        from .. import parallel
+
+        parallel_config = parallel.enable_ulysses(
+            transformer, mesh=parallel.ulysses_mesh(config.ulysses, device.type))
+        ulysses_group = parallel_config.context_parallel_config._ulysses_mesh.get_group()
 
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     warmup = config.warmup_steps
@@ -250,7 +282,7 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
             _checkpoint.set_rng_states(state["rng"][min(dist.rank, len(state["rng"]) - 1)])
             start = state["step"]
 
-    global_batch = config.batch_size * dist.world
+    global_batch = config.batch_size * dist.data_world
     # Every epoch has as many batches (the bucket sizes fix it); their order changes.
     epoch_cache = {0: _cache.epoch_batches(cache, global_batch, config.seed, 0)}
     per_epoch = len(epoch_cache[0])
@@ -262,7 +294,7 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
             epoch_cache.clear()
             epoch_cache[epoch] = _cache.epoch_batches(cache, global_batch, config.seed, epoch)
         batch = epoch_cache[epoch][position]
-        lo = dist.rank * config.batch_size
+        lo = dist.data_rank * config.batch_size
         return batch[lo:lo + config.batch_size], range(lo, lo + config.batch_size)
 
     losses, saved = [], []
@@ -286,11 +318,18 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
                                       config.guidance)
             (loss / config.grad_accum).backward()
             total += loss.detach().double() / config.grad_accum
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        dist.mean_(grads)
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        if ulysses_group is not None:
+            from .. import parallel
+
+            # Each rank's part of the group's samples' gradient -> the whole of it.
+            parallel.sum_gradients(params, ulysses_group)
+        # Every member of a Ulysses group now holds the group's gradient and loss: the mean
+        # over all ranks is the mean over the data-parallel groups.
+        dist.mean_([p.grad for p in params])
         dist.mean_([total])
-        for p, g in zip(params, grads):
-            p.grad = g
         if config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
