@@ -14,6 +14,7 @@
 #include "cuda/backend.hpp"
 #include "cuda/bwd_params.hpp"
 #include "cuda/check.hpp"
+#include "cuda/device_guard.hpp"
 #include "cuda/cuda_checks.hpp"
 #include "cuda/plan_device.hpp"
 #include "radial/cuda.hpp"
@@ -21,24 +22,6 @@
 
 namespace radial {
 namespace {
-
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    RADIAL_CUDA_CHECK(cudaGetDevice(&previous_));
-    changed_ = previous_ != device;
-    if (changed_) RADIAL_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() {
-    if (changed_) cudaSetDevice(previous_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-  bool changed_ = false;
-};
 
 // A stream-ordered allocation, handed back on the same stream when it goes out of scope (also
 // when a launch throws).

@@ -9,6 +9,7 @@
 
 #include "api/attention_checks.hpp"
 #include "cuda/check.hpp"
+#include "cuda/device_guard.hpp"
 #include "cuda/backend.hpp"
 #include "cuda/cuda_checks.hpp"
 #include "cuda/fwd_params.hpp"
@@ -46,24 +47,6 @@ bool portable_only() {
 }
 
 namespace {
-
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    RADIAL_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) RADIAL_CUDA_CHECK(cudaSetDevice(device));
-    changed_ = previous_ != device;
-  }
-  ~DeviceGuard() {
-    if (changed_) cudaSetDevice(previous_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-  bool changed_ = false;
-};
 
 void fill_strides(const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
   sb = t.stride_batch, ss = t.stride_seq, sh = t.stride_head;

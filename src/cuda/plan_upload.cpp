@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "cuda/check.hpp"
+#include "cuda/device_guard.hpp"
 #include "cuda/plan_device.hpp"
 #include "schedule/row_order.hpp"
 #include "schedule/tile_order.hpp"
@@ -17,28 +18,6 @@ std::mutex& upload_mutex() {
   static std::mutex mutex;
   return mutex;
 }
-
-// Restores the caller's current device.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    RADIAL_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) RADIAL_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() {
-    int now = previous_;
-    if (cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
-}  // namespace
-
-namespace {
 
 // Frees a buffer on its device. Errors are ignored: at process exit the runtime may already be
 // gone.
