@@ -25,40 +25,14 @@ import argparse
 import ctypes
 import datetime
 import os
-import statistics
 import sys
 import time
 
-# name, model, video frames, height, width, decay, heads[, dense plan] (as bench/gpu/bench.py)
-CASES = [
-    ("Wan2.1-14B, 69 frames 768x1280, decay 0.2", "wan", 69, 768, 1280, 0.2, 40),
-    ("Wan2.1-14B, 161 frames 768x1280, decay 1.0", "wan", 161, 768, 1280, 1.0, 40),
-    ("HunyuanVideo, 117 frames 768x1280, decay 0.95", "hunyuan", 117, 768, 1280, 0.95, 24),
-    ("Wan2.1-14B, 321 frames 768x1280, decay 1.0", "wan", 321, 768, 1280, 1.0, 40),
-    ("HunyuanVideo, 509 frames 720x1280, decay 0.95", "hunyuan", 509, 720, 1280, 0.95, 24),
-    ("Wan2.1-14B, 69 frames 768x1280, dense plan", "wan", 69, 768, 1280, 1.0, 40, True),
-]
-D, BLOCK = 128, 128
 BWD_FACTOR, FWD_BWD_FACTOR = 2.5, 3.5
 
-
-def median_ms(torch, fn, warmup, reps):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    return statistics.median(times)
-
-
-def rel_err(a, b):
-    return float((a.float() - b.float()).norm() / b.float().norm())
+# The cases, sizes and timing of the forward bench, so that the two tables line up.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import BLOCK, CASES, D, median_ms, rel_err  # noqa: E402
 
 
 def flex_block_mask(torch, plan, device="cuda"):
@@ -223,12 +197,12 @@ def main():
             """Backward alone (a kept graph) and forward + backward of `fwd`."""
             out = fwd()
             row[key + "_bwd"] = median_ms(
-                torch, lambda: torch.autograd.grad(out, (q, k, v), d_out, retain_graph=True),
+                lambda: torch.autograd.grad(out, (q, k, v), d_out, retain_graph=True),
                 warmup, reps)
             grads = torch.autograd.grad(out, (q, k, v), d_out)
             del out
             row[key + "_fb"] = median_ms(
-                torch, lambda: torch.autograd.grad(fwd(), (q, k, v), d_out), warmup, reps)
+                lambda: torch.autograd.grad(fwd(), (q, k, v), d_out), warmup, reps)
             return grads
 
         ours = timed("radial", radial_fwd)
@@ -240,7 +214,7 @@ def main():
             tensors = [q.detach(), k.detach(), v.detach(), out, d_out]
             for key, det in (("radial_bwd_atomic", False), ("radial_bwd_det", True)):
                 row[key] = median_ms(
-                    torch, lambda: c_backward(torch, plan, tensors, lse, grads, det), warmup, reps)
+                    lambda: c_backward(torch, plan, tensors, lse, grads, det), warmup, reps)
             del out, lse, grads, tensors
         if "flex" in peers:
             bm = flex_block_mask(torch, plan)

@@ -184,6 +184,21 @@ void require_host(const TensorView& q, const char* who) {
   require(q.device == Device::cpu, "q.device", std::string("cpu (") + who + ")", device_text(q));
 }
 
+Backend resolve_backend(const AttentionOptions& options, const TensorView& q) {
+  validate_options(options);
+  Backend backend = options.backend;
+  if (backend == Backend::automatic) {
+    backend = q.device == Device::cuda ? Backend::cuda : Backend::cpu;
+  }
+  if (backend == Backend::cpu) {
+    require_host(q, "options.backend = cpu");
+  } else {
+    require(q.device == Device::cuda, "q.device", "cuda (options.backend = cuda)",
+            device_text(q));
+  }
+  return backend;
+}
+
 double resolve_scale(double scale, int64_t head_dim) {
   return scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(head_dim)) : scale;
 }
@@ -219,17 +234,10 @@ void attention(const Plan& plan, const TensorView& q, const TensorView& k, const
                const TensorView& out, float* lse, const AttentionOptions& options) {
   // Each backend checks every argument itself (validate_attention_args), so only the choice
   // of backend is checked here; checking twice would walk the plan twice.
-  detail::validate_options(options);
-  Backend backend = options.backend;
-  if (backend == Backend::automatic) {
-    backend = q.device == Device::cuda ? Backend::cuda : Backend::cpu;
-  }
-  if (backend == Backend::cpu) {
-    detail::require_host(q, "options.backend = cpu");
+  if (detail::resolve_backend(options, q) == Backend::cpu) {
     attention_cpu(plan, q, k, v, out, lse, options);
     return;
   }
-  require(q.device == Device::cuda, "q.device", "cuda (options.backend = cuda)", device_text(q));
 #ifdef RADIAL_WITH_CUDA
   attention_cuda(plan, q, k, v, out, lse, options);
 #else

@@ -66,18 +66,10 @@ void attention_backward(const Plan& plan, const TensorView& q, const TensorView&
                         const float* lse, const TensorView& d_q, const TensorView& d_k,
                         const TensorView& d_v, const AttentionOptions& options) {
   // As in attention(): each backend checks every argument itself.
-  detail::validate_options(options);
-  Backend backend = options.backend;
-  if (backend == Backend::automatic) {
-    backend = q.device == Device::cuda ? Backend::cuda : Backend::cpu;
-  }
-  if (backend == Backend::cpu) {
-    detail::require_host(q, "options.backend = cpu");
+  if (detail::resolve_backend(options, q) == Backend::cpu) {
     attention_backward_cpu(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v, options);
     return;
   }
-  require(q.device == Device::cuda, "q.device", "cuda (options.backend = cuda)",
-          q.device == Device::cpu ? "cpu" : "cuda");
 #ifdef RADIAL_WITH_CUDA
   attention_backward_cuda(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v, options);
 #else

@@ -28,6 +28,9 @@ void require_host(const TensorView& q, const char* who);
 // `t` (called `name` in messages) is a usable view with q's shape, dtype and device; when the
 // kernels write it (`written`), no two of its elements share an address.
 void validate_like_q(const TensorView& t, const char* name, const TensorView& q, bool written);
+// The backend a call runs on, forward or backward: options checked, `automatic` resolved by
+// q's device, and q's device checked against an explicit choice. Returns cpu or cuda.
+Backend resolve_backend(const AttentionOptions& options, const TensorView& q);
 // The softmax scale that `scale` stands for (0 means 1 / sqrt(head_dim)).
 double resolve_scale(double scale, int64_t head_dim);
 
