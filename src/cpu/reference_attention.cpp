@@ -6,23 +6,13 @@
 #include <vector>
 
 #include "api/attention_checks.hpp"
+#include "cpu/reference_common.hpp"
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
 
 namespace radial {
-namespace {
 
-double element(const TensorView& t, int64_t b, int64_t s, int64_t h, int64_t d) {
-  const int64_t i = t.offset(b, s, h) + d;
-  switch (t.dtype) {
-    case DType::f32: return static_cast<const float*>(t.data)[i];
-    case DType::bf16: return to_float(static_cast<const bf16_t*>(t.data)[i]);
-    case DType::f16: return to_float(static_cast<const f16_t*>(t.data)[i]);
-  }
-  return std::nan("");
-}
-
-}  // namespace
+using reference::element;
 
 ReferenceResult attention_reference(const Plan& plan, const TensorView& q, const TensorView& k,
                                     const TensorView& v, double scale) {
@@ -32,14 +22,9 @@ ReferenceResult attention_reference(const Plan& plan, const TensorView& q, const
           "a finite number > 0 (or 0 for 1 / sqrt(head_dim))", scale);
   scale = detail::resolve_scale(scale, q.dim);
 
-  // The block mask as a plain table, read straight from the CSR.
+  // The block mask, read straight from the CSR.
   const int64_t block = plan.block_size(), cols = plan.block_cols;
-  std::vector<char> kept(static_cast<size_t>(plan.block_rows) * cols, 0);
-  for (int64_t r = 0; r < plan.block_rows; ++r) {
-    for (int32_t i = plan.row_offset[r]; i < plan.row_offset[r + 1]; ++i) {
-      kept[r * cols + plan.col_index[i]] = 1;
-    }
-  }
+  const std::vector<char> kept = reference::kept_blocks(plan);
 
   ReferenceResult result;
   result.batch = q.batch, result.seq = q.seq, result.heads = q.heads, result.dim = q.dim;

@@ -75,17 +75,14 @@ void run_backward(const Plan& plan, const TensorView& q, const TensorView& k, co
   p.q = q.data, p.k = k.data, p.v = v.data, p.out = out.data, p.d_out = d_out.data;
   p.lse = lse;
   p.d_q = d_q.data, p.d_k = d_k.data, p.d_v = d_v.data;
-  const auto strides = [](const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
-    sb = t.stride_batch, ss = t.stride_seq, sh = t.stride_head;
-  };
-  strides(q, p.q_sb, p.q_ss, p.q_sh);
-  strides(k, p.k_sb, p.k_ss, p.k_sh);
-  strides(v, p.v_sb, p.v_ss, p.v_sh);
-  strides(out, p.o_sb, p.o_ss, p.o_sh);
-  strides(d_out, p.do_sb, p.do_ss, p.do_sh);
-  strides(d_q, p.dq_sb, p.dq_ss, p.dq_sh);
-  strides(d_k, p.dk_sb, p.dk_ss, p.dk_sh);
-  strides(d_v, p.dv_sb, p.dv_ss, p.dv_sh);
+  fill_strides(q, p.q_sb, p.q_ss, p.q_sh);
+  fill_strides(k, p.k_sb, p.k_ss, p.k_sh);
+  fill_strides(v, p.v_sb, p.v_ss, p.v_sh);
+  fill_strides(out, p.o_sb, p.o_ss, p.o_sh);
+  fill_strides(d_out, p.do_sb, p.do_ss, p.do_sh);
+  fill_strides(d_q, p.dq_sb, p.dq_ss, p.dq_sh);
+  fill_strides(d_k, p.dk_sb, p.dk_ss, p.dk_sh);
+  fill_strides(d_v, p.dv_sb, p.dv_ss, p.dv_sh);
   p.heads = static_cast<int32_t>(q.heads);
   p.seq = static_cast<int32_t>(q.seq);
   p.seq_pad = plan.block_rows * plan.block_size();

@@ -48,10 +48,6 @@ bool portable_only() {
 
 namespace {
 
-void fill_strides(const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
-  sb = t.stride_batch, ss = t.stride_seq, sh = t.stride_head;
-}
-
 KernelChoice pick(const Plan& plan, const TensorView& q, int arch) {
   return choose_kernel(portable_only() ? 0 : arch, q.dtype, static_cast<int>(q.dim),
                        plan.block_size(), Direction::forward);

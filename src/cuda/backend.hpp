@@ -21,6 +21,11 @@ void attention_backward_cuda_with(const Plan& plan, const TensorView& q, const T
                                   const TensorView& d_v, const AttentionOptions& options,
                                   const KernelChoice& choice);
 
+// A view's element strides of batch, seq and head, as the kernels' params hold them.
+inline void fill_strides(const TensorView& t, int64_t& sb, int64_t& ss, int64_t& sh) {
+  sb = t.stride_batch, ss = t.stride_seq, sh = t.stride_head;
+}
+
 // Compute capability of `device` as major * 10 + minor.
 int compute_capability(int device);
 // RADIAL_PORTABLE_KERNEL=1 in the environment (read once): the chooser then sees no Hopper
