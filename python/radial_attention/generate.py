@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+from ._video import write_video
+
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
@@ -57,47 +59,6 @@ def parse_args(argv=None):
     if args.ulysses < 1:
         p.error(f"--ulysses: expected an int >= 1, got {args.ulysses}")
     return args
-
-
-def write_video(frames, path, fps):
-    """Writes frames (float [F, H, W, 3] in 0..1) as MP4 through imageio-ffmpeg or OpenCV;
-    without either, as PNG files in a folder. Returns what was written."""
-    import numpy as np
-
-    frames = [np.asarray(f) for f in frames]
-    frames8 = [(np.clip(f, 0, 1) * 255).round().astype(np.uint8) if f.dtype != np.uint8 else f
-               for f in frames]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    try:
-        import imageio
-        import imageio_ffmpeg  # noqa: F401
-
-        with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=1) as writer:
-            for f in frames8:
-                writer.append_data(f)
-        return path
-    except ImportError:
-        pass
-    try:
-        import cv2
-
-        h, w = frames8[0].shape[:2]
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        if writer.isOpened():
-            for f in frames8:
-                writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-            writer.release()
-            if os.path.getsize(path) > 0:
-                return path
-    except ImportError:
-        pass
-    from PIL import Image
-
-    folder = os.path.splitext(path)[0] + "_frames"
-    os.makedirs(folder, exist_ok=True)
-    for i, f in enumerate(frames8):
-        Image.fromarray(f).save(os.path.join(folder, f"frame_{i:04d}.png"))
-    return folder
 
 
 def main(argv=None):

@@ -328,25 +328,25 @@ def generation_check(out_dir, device):
 
 
 def radial_train_check(device):
-    import imageio.v2 as imageio
     import numpy as np
+
+    from radial_attention._video import backend, write_video
 
     import tiny_models
     from radial_attention.train import FitConfig, fit, prepare
 
-    section("radial-train: prepare -> fit (bf16, radial) -> LoRA reload")
+    section(f"radial-train: prepare -> fit (bf16, radial) -> LoRA reload (videos by {backend()})")
     work = tempfile.mkdtemp()
     tiny_models.wan_pipeline().save_pretrained(os.path.join(work, "wan"))
     data = os.path.join(work, "videos")
     os.makedirs(data)
     yy, xx = np.mgrid[0:128, 0:128].astype(np.float64)
     for i, caption in enumerate(("a cat walks on the grass", "a dog runs in snow")):
-        with imageio.get_writer(os.path.join(data, f"{i}.mp4"), fps=8, codec="libx264",
-                                macro_block_size=1) as w:
-            for f in range(17):
-                w.append_data(np.stack([127 + 100 * np.sin((xx * (i + 1) + 3 * f) / 17),
-                                        127 + 100 * np.cos((yy - 2 * f) / 13),
-                                        127 + 100 * np.sin((xx + yy) / 23 + f / 5)], -1).astype(np.uint8))
+        # imageio-ffmpeg where installed, else OpenCV (the lent GPU machines have only cv2).
+        write_video([np.stack([127 + 100 * np.sin((xx * (i + 1) + 3 * f) / 17),
+                               127 + 100 * np.cos((yy - 2 * f) / 13),
+                               127 + 100 * np.sin((xx + yy) / 23 + f / 5)], -1).astype(np.uint8)
+                     for f in range(17)], os.path.join(data, f"{i}.mp4"), 8)
         with open(os.path.join(data, f"{i}.txt"), "w") as f:
             f.write(caption)
     prepare(data, os.path.join(work, "wan"), os.path.join(work, "cache"), frames=[17],

@@ -644,3 +644,54 @@ def test_bf16_weights_train_float32_lora(wan, tmp_path):
     assert not any(p.requires_grad for p in base.values())
     assert all(np.isfinite(result["losses"]))
     assert any(float(p.abs().max()) > 0 for n, p in lora.items() if "lora_B" in n)  # it trained
+
+
+@pytest.mark.parametrize("backend", ["imageio", "opencv"])
+def test_both_video_readers_read_the_same_frames(tmp_path, monkeypatch, backend):
+    # The lent GPU machines have OpenCV but not imageio-ffmpeg: both readers must give the
+    # frames that were written (x264 keeps these smooth gradients within a few levels).
+    pytest.importorskip("cv2")
+    from radial_attention.train import videos
+
+    written = pattern_video(9, 48, 64, 5)
+    write_video(tmp_path / "v.mp4", written)
+    monkeypatch.setenv("RADIAL_VIDEO_BACKEND", backend)
+    assert videos.probe(tmp_path / "v.mp4") == (9, 48, 64)
+    got = videos.read_frames(tmp_path / "v.mp4", 9)
+    assert got.shape == written.shape and got.dtype == np.uint8
+    assert np.abs(got.astype(float) - written.astype(float)).mean() < 6
+    with pytest.raises(RadialError, match=r"expected at least 10 frames, got 9 frames"):
+        videos.read_frames(tmp_path / "v.mp4", 10)
+
+
+def test_opencv_writer_and_reader_round_trip(tmp_path, monkeypatch):
+    pytest.importorskip("cv2")
+    from radial_attention import _video
+
+    monkeypatch.setenv("RADIAL_VIDEO_BACKEND", "opencv")
+    written = pattern_video(5, 32, 48, 6)
+    assert _video.write_video(written, str(tmp_path / "w.mp4"), 8) == str(tmp_path / "w.mp4")
+    got = _video.read_frames(tmp_path / "w.mp4", 5)
+    assert got.shape == written.shape
+    assert np.abs(got.astype(float) - written.astype(float)).mean() < 12  # MPEG-4 part 2
+    monkeypatch.setenv("RADIAL_VIDEO_BACKEND", "imageio")  # and ffmpeg reads OpenCV's file
+    assert _video.probe(tmp_path / "w.mp4") == (5, 32, 48)
+
+
+def test_unreadable_video_under_opencv_names_the_file(tmp_path, monkeypatch):
+    pytest.importorskip("cv2")
+    from radial_attention.train import videos
+
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    monkeypatch.setenv("RADIAL_VIDEO_BACKEND", "opencv")
+    with pytest.raises(RadialError) as info:
+        videos.probe(tmp_path / "broken.mp4")
+    assert info.value.argument == str(tmp_path / "broken.mp4")
+
+
+def test_unknown_video_backend_is_refused(tmp_path, monkeypatch):
+    from radial_attention.train import videos
+
+    monkeypatch.setenv("RADIAL_VIDEO_BACKEND", "gstreamer")
+    with pytest.raises(RadialError, match=r"RADIAL_VIDEO_BACKEND.*imageio or opencv.*'gstreamer'"):
+        videos.probe(tmp_path / "x.mp4")

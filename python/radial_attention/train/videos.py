@@ -1,5 +1,5 @@
 """The training videos: finding them and their captions, reading them with a real video
-reader (imageio's ffmpeg plugin), and cutting them to a bucket's frame count and resolution.
+reader (imageio's ffmpeg plugin, or OpenCV: radial_attention._video), and cutting them to a bucket's frame count and resolution.
 
 Captions come from a ``.txt`` beside each video (``clip.mp4`` -> ``clip.txt``) or from a
 ``metadata.csv`` (columns ``file_name``/``video`` and ``caption``/``text``/``prompt``) or
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import _video
 from .._errors import invalid
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".gif", ".m4v")
@@ -82,41 +83,13 @@ def find_clips(folder) -> list:
 
 
 def probe(path) -> tuple:
-    """(frame count, height, width) of a video, read by decoding it (container frame counts
-    are often missing or wrong)."""
-    import imageio.v2 as imageio
-
-    try:
-        reader = imageio.get_reader(str(path), format="ffmpeg")
-    except Exception as e:  # imageio raises several types for unreadable files
-        raise invalid(str(path), "a video ffmpeg can read", f"{type(e).__name__}: {e}") from None
-    with reader:
-        width, height = reader.get_meta_data()["size"]
-        count = reader.count_frames()
-    return count, height, width
+    """(frame count, height, width) of a video (see radial_attention._video)."""
+    return _video.probe(path)
 
 
 def read_frames(path, frames: int, stride: int = 1) -> np.ndarray:
     """The first ``frames`` frames (every ``stride``-th) of a video: uint8 [F, H, W, 3]."""
-    import imageio.v2 as imageio
-
-    needed = (frames - 1) * stride + 1
-    out, seen = [], 0
-    try:
-        reader = imageio.get_reader(str(path), format="ffmpeg")
-    except Exception as e:
-        raise invalid(str(path), "a video ffmpeg can read", f"{type(e).__name__}: {e}") from None
-    with reader:
-        for frame in reader:
-            if seen % stride == 0:
-                out.append(np.asarray(frame)[..., :3])
-            seen += 1
-            if seen >= needed:
-                break
-    if seen < needed:
-        raise invalid(str(path), f"at least {needed} frames" + (f" ({frames} taken every {stride})"
-                      if stride > 1 else ""), f"{seen} frames")
-    return np.stack(out)
+    return _video.read_frames(path, frames, stride)
 
 
 def resize_crop(frames: np.ndarray, height: int, width: int) -> torch.Tensor:
