@@ -10,11 +10,14 @@ modes (float32 atomics and the deterministic second pass), when the library has 
 Prints a table and writes it as markdown, naming the card, the date and the commit.
 
 usage: bench_backward.py OUT_MD [--commit SHA] [--quick] [--cases 0,1] [--peers flex,cudnn,flash]
-                         [--flash-all]
+                         [--flash-all] [--c-abi-all]
   --quick      radial only (no peers), fewer repetitions, for tuning runs
   --cases      which cases, in which order (indices into CASES; default all)
   --peers      which peers to time (default all three)
   --flash-all  also time SDPA flash on the cases above 200k tokens (minutes more)
+  --c-abi-all  also time the C ABI's two dQ modes on the cases above 200k tokens
+On the cases above 200k tokens every timing is 1 warm-up + 3 runs, the dense SDPA peers'
+1 + 2 (about 10 s a run on an H200), so that the six cases fit two 10-minute device calls.
 The radial_attention package must be importable with its library built with CUDA
 (scripts/gpu/bench_backward builds libradial_c and sets RADIAL_C_LIBRARY and PYTHONPATH).
 
@@ -149,6 +152,7 @@ def main():
     ap.add_argument("--cases", default="")
     ap.add_argument("--peers", default="flex,cudnn,flash")
     ap.add_argument("--flash-all", action="store_true")
+    ap.add_argument("--c-abi-all", action="store_true")
     args = ap.parse_args()
 
     import torch
@@ -193,7 +197,7 @@ def main():
         def radial_fwd():
             return radial_attention.attention(q, k, v, plan, layout="bhsd")
 
-        def timed(key, fwd):
+        def timed(key, fwd, warmup=warmup, reps=reps):
             """Backward alone (a kept graph) and forward + backward of `fwd`."""
             out = fwd()
             row[key + "_bwd"] = median_ms(
@@ -206,7 +210,7 @@ def main():
             return grads
 
         ours = timed("radial", radial_fwd)
-        if c_backward is not None:
+        if c_backward is not None and (not big or args.c_abi_all):
             with torch.no_grad():
                 out, lse = radial_attention.attention(q, k, v, plan, layout="bhsd",
                                                       return_lse=True)
@@ -221,12 +225,13 @@ def main():
             theirs = timed("flex", lambda: flex(q, k, v, block_mask=bm))
             row["err_flex"] = max(rel_err(a, b) for a, b in zip(ours, theirs))
             del theirs, bm
+        dense_timing = (1, 2) if big else (warmup, reps)
         if "cudnn" in peers:
             with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                timed("cudnn", lambda: sdpa(q, k, v))
+                timed("cudnn", lambda: sdpa(q, k, v), *dense_timing)
         if "flash" in peers and (not big or args.flash_all):
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                timed("flash", lambda: sdpa(q, k, v))
+                timed("flash", lambda: sdpa(q, k, v), *dense_timing)
         rows.append(row)
         print(f"[{time.time() - started:6.1f}s] {name}: S={S} density={plan.density:.3f} "
               + " ".join(f"{key}={row[key]:.2f}ms" for key, _, _, _ in TIMED if key in row)
