@@ -1,16 +1,16 @@
 // The Hopper backward's main kernel (sm_90a): warp-specialised TMA + wgmma, in the style of
 // FlashAttention-3's backward, over the plan's CSC lists.
 //
-// One CTA per (batch x head, key block of 128), 384 threads. Warpgroup 0 is the producer: one
+// One CTA per (batch x head, key block of 128), 288 threads. Warp 8 is the producer: one
 // thread loads the block's K and V once by TMA, then streams the 64-row query tiles of the
 // query blocks that keep the key block (Q, dO by TMA; lse2 and delta by bulk copies) into
-// kStages shared-memory stages on full/empty mbarriers. Warpgroups 1 and 2 each own 64 keys of
+// kStages shared-memory stages on full/empty mbarriers. Warpgroups 0 and 1 each own 64 keys of
 // the block and compute transposed, keys as the M dimension of every product:
 //   S^T = K Q^T, dP^T = V dO^T                  (shared-memory operands)
 //   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - delta)
-//   dV += P^T dO, dK += dS^T Q                  (P^T from registers, dS^T from shared memory)
-//   dQ += dS K                                  (dS^T through shared memory; head dim 128:
-//                                                64 columns per warpgroup; 64: each its keys)
+//   dV += P^T dO, dK += dS^T Q                  (P^T and dS^T through shared memory)
+//   dQ += dS K                                  (head dim 128: 64 columns per warpgroup over
+//                                                both warpgroups' dS; 64: each its keys)
 // dK and dV stay in registers over the whole list; each warpgroup adds its part of dQ (its 64
 // columns, or at head dim 64 its keys' share of all 64) by float32 atomics into the
 // accumulator that the preprocess zeroed, which the portable conversion kernel then scales and
@@ -43,8 +43,13 @@ using hopper::mbar_wait;
 using hopper::pack2;
 using hopper::tma_load_4d;
 
-constexpr int kThreads = 384;    // producer warpgroup + two consumer warpgroups
-constexpr int kConsumers = 256;  // threads of the two consumer warpgroups
+// Two consumer warpgroups (threads 0..255) and one producer warp (256..287). The producer is a
+// single warp rather than a warpgroup so that every thread can hold 224 registers (288 x 224 =
+// 64512 of the 65536) without setmaxnreg: with 384 threads ptxas compiled the consumers for the
+// launch's 168 registers whatever setmaxnreg raised them to, and spilled (HOPPER_NOTES).
+constexpr int kConsumers = 256;
+constexpr int kThreads = kConsumers + 32;
+constexpr int kMaxRegs = 224;
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -72,25 +77,27 @@ struct BwdTraits {
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, HD, St>{}));
   using SmemLayoutQt = decltype(composition(
       SmemLayoutQ{}, make_ordered_layout(Shape<HD, QT, St>{}, Step<_2, _1, _3>{})));
-  // dS as (query rows, keys of a half, 2 buffers x 2 warpgroups), where the warpgroups store
-  // their dS^T: the A operand of dS K, and seen transposed (keys, rows, slab) the A operand of
-  // dS^T Q (from shared memory rather than registers: fewer live registers).
-  using SmemLayoutdS =
-      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, KH, _4>{}));
-  using SmemLayoutdSt = decltype(composition(
-      SmemLayoutdS{}, make_ordered_layout(Shape<KH, QT, _4>{}, Step<_2, _1, _3>{})));
+  // dS^T as (keys of a half, query rows, 2 buffers x 2 warpgroups), stored as the products
+  // leave it (rows contiguous: pairs of entries per 32-bit store): the A operand of dS^T Q,
+  // and seen transposed (rows, keys, slab) the MN-major A operand of dS K. P^T likewise, one
+  // buffer per warpgroup (only its own dV product reads it). Both from shared memory rather
+  // than registers: P^T held in registers across the dS step made ptxas spill at head dim 128.
+  using SmemLayoutdSt =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _4>{}));
+  using SmemLayoutdS = decltype(composition(
+      SmemLayoutdSt{}, make_ordered_layout(Shape<QT, KH, _4>{}, Step<_2, _1, _3>{})));
+  using SmemLayoutPt =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _2>{}));
 
   // One warpgroup each (64 keys as M).
   using MmaSdP = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<KH, QT, HD>>()));
+  // dV += P^T dO and dK += dS^T Q: the same shapes and majors.
   using MmaKV = decltype(make_tiled_mma(
-      GMMA::rs_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
-                           GMMA::Major::MN>()));
-  using MmaDK = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::MN,
+      GMMA::ss_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
                            GMMA::Major::MN>()));
   using MmaDQ = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<QT, _64, KH>, GMMA::Major::K,
+      GMMA::ss_op_selector<Element, Element, float, Shape<QT, _64, KH>, GMMA::Major::MN,
                            GMMA::Major::MN>()));
 
   static constexpr int kBoxBytes = 64 * 64 * 2;  // one 64 x 64 slab
@@ -98,13 +105,15 @@ struct BwdTraits {
   static constexpr int kTileBytes = 64 * kD * 2;  // a Q or dO tile, or half of K or V
   static constexpr int kKVBytes = 2 * kTileBytes;
   static constexpr int kDSBytes = 4 * 64 * 64 * 2;
+  static constexpr int kPBytes = 2 * 64 * 64 * 2;
   static constexpr int kRowBytes = kQT * 4;  // lse2 or delta of a tile
   // Offsets in the 1024-aligned dynamic shared memory.
   static constexpr int kOffV = kKVBytes;
   static constexpr int kOffQ = 2 * kKVBytes;
   static constexpr int kOffDO = kOffQ + kStages * kTileBytes;
   static constexpr int kOffDS = kOffDO + kStages * kTileBytes;
-  static constexpr int kOffLse = kOffDS + kDSBytes;
+  static constexpr int kOffP = kOffDS + kDSBytes;
+  static constexpr int kOffLse = kOffP + kPBytes;
   static constexpr int kOffDelta = kOffLse + kStages * kRowBytes;
   static constexpr int kOffBars = kOffDelta + kStages * kRowBytes;
   static constexpr int kSmemBytes = kOffBars + 256 + 1024;  // barriers, alignment slack
@@ -148,13 +157,13 @@ __device__ __forceinline__ float2 lds_f32x2(uint32_t addr) {
   return x;
 }
 
-__device__ __forceinline__ void sts_b16(uint32_t addr, uint16_t x) {
-  asm volatile("st.shared.b16 [%0], %1;\n" ::"r"(addr), "h"(x) : "memory");
+__device__ __forceinline__ void sts_b32(uint32_t addr, uint32_t x) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(x) : "memory");
 }
 
 // This CTA's key block and its CSC list.
 struct Column {
-  int64_t bh, b, h;
+  int bh, b, h;  // 32-bit (fewer registers); offsets from them are formed in 64 bits
   int k0, begin, entries;
 };
 
@@ -198,15 +207,15 @@ __device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
                                         uint32_t base, Barriers<T::kStages>* bars) {
   constexpr int kS = T::kStages;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
-  const int b = static_cast<int>(c.b), h = static_cast<int>(c.h);
+  const int b = c.b, h = c.h;
   mbar_arrive_expect_tx(bar(bars->kv_full), 2 * T::kKVBytes);
   for (int half = 0; half < 2; ++half) {
     tma_tile<T>(base + half * T::kTileBytes, tk, bar(bars->kv_full), c.k0 + half * 64, h, b);
     tma_tile<T>(base + T::kOffV + half * T::kTileBytes, tv, bar(bars->kv_full),
                 c.k0 + half * 64, h, b);
   }
-  const float* lse2 = p.lse2 + c.bh * p.seq_pad;
-  const float* delta = p.delta + c.bh * p.seq_pad;
+  const float* lse2 = p.lse2 + static_cast<int64_t>(c.bh) * p.seq_pad;
+  const float* delta = p.delta + static_cast<int64_t>(c.bh) * p.seq_pad;
   int j = 0;  // tiles loaded
   for (int t = 0; t < 2 * c.entries; ++t) {
     const int q0 = tile_row(p, c, t);
@@ -223,7 +232,7 @@ __device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
   }
 }
 
-// The two consumer warpgroups (threads 128..383). Accumulator entry i of a thread is row
+// The two consumer warpgroups (threads 0..255). Accumulator entry i of a thread is row
 // lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
 // (the wgmma layout fwd_hopper_common.cuh relies on too).
 template <class T>
@@ -232,7 +241,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   using Element = typename T::Element;
   constexpr int kS = T::kStages, D = T::kD;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
-  const int tid = static_cast<int>(threadIdx.x) - 128;
+  const int tid = static_cast<int>(threadIdx.x);
   const int wg = tid >> 7;
   const int t = tid & 127;  // thread in the warpgroup
   const int lane = t & 31;
@@ -244,6 +253,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Element* q_smem = reinterpret_cast<Element*>(base + T::kOffQ);
   Element* do_smem = reinterpret_cast<Element*>(base + T::kOffDO);
   Element* ds_smem = reinterpret_cast<Element*>(base + T::kOffDS);
+  Element* p_smem = reinterpret_cast<Element*>(base + T::kOffP);
   // Shared-memory addresses (32-bit, ld/st.shared) of what the threads read and write
   // themselves: fewer registers than generic pointers, and no generic-address loads.
   const uint32_t lse_smem = smem_addr(base + T::kOffLse) + qcol * 4;
@@ -258,44 +268,41 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Tensor sdOt = make_tensor(make_smem_ptr(do_smem), typename T::SmemLayoutQt{});
   Tensor sdS = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdS{});
   Tensor sdSt = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdSt{});
+  Tensor sPt = make_tensor(make_smem_ptr(p_smem), typename T::SmemLayoutPt{});
 
   typename T::MmaSdP mma_sdp;
   typename T::MmaKV mma_kv;
-  typename T::MmaDK mma_dk;
   typename T::MmaDQ mma_dq;
   auto thr_sdp = mma_sdp.get_thread_slice(t);
   auto thr_kv = mma_kv.get_thread_slice(t);
-  auto thr_dk = mma_dk.get_thread_slice(t);
   auto thr_dq = mma_dq.get_thread_slice(t);
   Tensor tSrK = thr_sdp.partition_fragment_A(sK);    // (.., half)
   Tensor tSrV = thr_sdp.partition_fragment_A(sV);    // (.., half)
   Tensor tSrQ = thr_sdp.partition_fragment_B(sQ);    // (.., stage)
   Tensor tSrdO = thr_sdp.partition_fragment_B(sdO);  // (.., stage)
-  Tensor tKVrdOt = thr_kv.partition_fragment_B(sdOt);
-  Tensor tdKrdSt = thr_dk.partition_fragment_A(sdSt);  // (.., slab)
-  Tensor tdKrQt = thr_dk.partition_fragment_B(sQt);    // (.., stage)
-  Tensor tQrdS = thr_dq.partition_fragment_A(sdS);  // (.., slab)
-  Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);  // (.., column pass, half)
+  Tensor tKVrPt = thr_kv.partition_fragment_A(sPt);    // (.., warpgroup)
+  Tensor tKVrdSt = thr_kv.partition_fragment_A(sdSt);  // (.., slab)
+  Tensor tKVrdOt = thr_kv.partition_fragment_B(sdOt);  // (.., stage)
+  Tensor tKVrQt = thr_kv.partition_fragment_B(sQt);    // (.., stage)
+  Tensor tQrdS = thr_dq.partition_fragment_A(sdS);     // (.., slab)
+  Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);    // (.., column pass, half)
   Tensor tdVrdV = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
   Tensor tdKrdK = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
   static_assert(size(tdVrdV) == D / 2, "fragment sizes");
   clear(tdVrdV);
   clear(tdKrdK);
 
-  // Where this thread's dS^T entries go (see the store below): row = wrow + 8 h, column
-  // 8 nt + qcol + j; row / 8 = 2 warp + h, row % 8 = lane / 4, column % 8 = qcol + j.
-  const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS);
-  const int ds_base = qcol * 128 + (lane >> 2) * 2;
-  int ds_chunk[2][2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h)
-#pragma unroll
-    for (int jj = 0; jj < 2; ++jj) ds_chunk[h][jj] = ((2 * (t >> 5) + h) ^ (qcol + jj)) << 4;
+  // Where this thread's P^T and dS^T entry pairs go: key row wrow + 8 h, query columns
+  // 8 nt + qcol + {0, 1} of a (keys, rows) slab with 128-byte rows and 16-byte chunk nt at
+  // chunk nt ^ (row % 8) (the 128-byte swizzle), row % 8 = lane / 4.
+  const uint32_t pair_base = wrow * 128 + qcol * 2;
+  const int chunk_xor = lane >> 2;
+  const uint32_t p_slab = smem_addr(base + T::kOffP) + wg * (64 * 64 * 2) + pair_base;
+  const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS) + pair_base;
 
   const int key0 = c.k0 + wg * 64;  // first key of this warpgroup
   const bool mask = key0 + 64 > p.key_limit;
-  constexpr bool kCopyP = !std::is_same_v<Element, cutlass::half_t>;
-  float* accum = p.dq_accum + c.bh * p.seq_pad * D;
+  float* accum = p.dq_accum + static_cast<int64_t>(c.bh) * p.seq_pad * D;
   if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
   int j = 0;  // tiles consumed
   for (int tt = 0; tt < 2 * c.entries; ++tt) {
@@ -307,10 +314,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // fragments kept across tiles would stay live in registers between their uses.
     Tensor tSrS = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
-    Tensor tKVrP = make_tensor<Element>(
-        partition_shape_A(mma_kv, Shape<typename T::KH, typename T::QT>{}));
     Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
-    static_assert(size(tSrS) == 32 && size(tKVrP) == 32 && size(tdQrdQ) == 32, "fragments");
+    static_assert(size(tSrS) == 32 && size(tdQrdQ) == 32, "fragments");
     mbar_wait(bar(bars->full[s]), (j / kS) & 1);
     issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
     issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
@@ -318,42 +323,35 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     const uint32_t delta = delta_smem + s * T::kRowBytes;
     warpgroup_wait<1>();
     warpgroup_fence_operand(tSrS);
-    // P in the element type for dV's product and, for bf16, a half-precision copy for dS (P
-    // rounded to bf16 would add to dS's error); S dies here.
-    __half p_copy[kCopyP ? 32 : 1];
+    // P in float32 in S's registers (dS reads it: P rounded to the element type would add to
+    // dS's error), stored in the element type for dV's product.
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
       const float2 l = lds_f32x2(lse + nt * 32);  // columns 8 nt + qcol, + 1
+      const uint32_t chunk = ((nt ^ chunk_xor) << 4);
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int i = 4 * nt + k, row = wrow + 8 * (k >> 1);
-        float pr = fast_exp2(fmaf(tSrS(i), p.scale_log2, -((k & 1) ? l.y : l.x)));
-        if (mask && key0 + row >= p.key_limit) pr = 0.f;
-        tKVrP(i) = static_cast<Element>(pr);
-        if constexpr (kCopyP) p_copy[i] = __float2half_rn(pr);
+      for (int h = 0; h < 2; ++h) {
+        const int i = 4 * nt + 2 * h;
+        float p0 = fast_exp2(fmaf(tSrS(i), p.scale_log2, -l.x));
+        float p1 = fast_exp2(fmaf(tSrS(i + 1), p.scale_log2, -l.y));
+        if (mask && key0 + wrow + 8 * h >= p.key_limit) p0 = p1 = 0.f;
+        tSrS(i) = p0;
+        tSrS(i + 1) = p1;
+        sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
       }
     }
-    issue<false>(mma_kv, tKVrP, tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
-    warpgroup_wait<1>();
+    warpgroup_wait<0>();
     warpgroup_fence_operand(tSrdP);
     const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
       const float2 e = lds_f32x2(delta + nt * 32);  // columns 8 nt + qcol, + 1
+      const uint32_t chunk = ((nt ^ chunk_xor) << 4);
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int i = 4 * nt + k, h = k >> 1, jj = k & 1;
-        float pr;
-        if constexpr (kCopyP) {
-          pr = __half2float(p_copy[i]);
-        } else {
-          pr = static_cast<float>(tKVrP(i));
-        }
-        const Element ds = static_cast<Element>(pr * (tSrdP(i) - (jj ? e.y : e.x)));
-        // dS[col][row] of the slab: 128-byte query rows, 16-byte chunk (row / 8) at chunk
-        // (row / 8) ^ (col % 8) (the 128-byte swizzle of SmemLayoutdS), computed from a few
-        // per-thread values so that no address table stays live across the loop.
-        sts_b16(ds_slab + ds_base + jj * 128 + nt * 1024 + ds_chunk[h][jj], ds.raw());
+      for (int h = 0; h < 2; ++h) {
+        const int i = 4 * nt + 2 * h;
+        sts_b32(ds_slab + h * 1024 + chunk,
+                pack2<Element>(tSrS(i) * (tSrdP(i) - e.x), tSrS(i + 1) * (tSrdP(i + 1) - e.y)));
       }
     }
     fence_proxy_async();
@@ -361,7 +359,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
     // read this buffer two tiles ago).
     mbar_wait(bar(bars->ds_ready), j & 1);
-    issue<false>(mma_dk, tdKrdSt(_, _, _, buf + wg), tdKrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+    issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
     int dq_col = 0;
     if constexpr (T::kDQPasses == 2) {  // head dim 128: this warpgroup's 64 columns, all keys
       issue<true>(mma_dq, tQrdS(_, _, _, buf), tQrKt(_, _, _, wg, 0), tdQrdQ);
@@ -371,7 +370,6 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
     }
     warpgroup_wait<0>();
-    warpgroup_fence_operand(tKVrP);
     warpgroup_fence_operand(tdVrdV);
     warpgroup_fence_operand(tdKrdK);
     warpgroup_fence_operand(tdQrdQ);
@@ -403,7 +401,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __maxnreg__(kMaxRegs)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv,
@@ -425,13 +423,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
   const Column c = load_column(p);
-  if (threadIdx.x < 128) {
-    hopper::regs_decrease<40>();  // 24 (FA3's) spills in the producer (HOPPER_NOTES)
-    if (threadIdx.x == 0 && c.entries > 0) {
+  if (threadIdx.x >= kConsumers) {
+    if (threadIdx.x == kConsumers && c.entries > 0) {
       produce<T>(p, c, &tq, &tk, &tv, &tdo, smem_addr(base), bars);
     }
   } else {
-    hopper::regs_increase<232>();  // 128 x 40 + 256 x 232 = 64512 of the 65536 registers
     consume<T>(p, c, base, bars);
   }
 #endif
