@@ -22,6 +22,7 @@
 #include <cuda.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "cuda/bwd_params.hpp"
@@ -157,6 +158,15 @@ __device__ __forceinline__ float2 lds_f32x2(uint32_t addr) {
   return x;
 }
 
+// A barrier over consumer warpgroup wg's 128 threads (ids 1 and 2; 0 is __syncthreads').
+__device__ __forceinline__ void warpgroup_barrier(int wg) {
+  if (wg == 0) {
+    asm volatile("bar.sync 1, 128;\n" ::: "memory");
+  } else {
+    asm volatile("bar.sync 2, 128;\n" ::: "memory");
+  }
+}
+
 __device__ __forceinline__ void sts_b32(uint32_t addr, uint32_t x) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(x) : "memory");
 }
@@ -235,7 +245,7 @@ __device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
 // The two consumer warpgroups (threads 0..255). Accumulator entry i of a thread is row
 // lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
 // (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T>
+template <class T, bool kEarlyDV>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars) {
   using Element = typename T::Element;
@@ -302,7 +312,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 
   const int key0 = c.k0 + wg * 64;  // first key of this warpgroup
   const bool mask = key0 + 64 > p.key_limit;
-  float* accum = p.dq_accum + static_cast<int64_t>(c.bh) * p.seq_pad * D;
+  // First accumulator row of this (batch, head), 32-bit (a live 64-bit pointer cost a spill).
+  const int accum_row0 = c.bh * p.seq_pad;
   if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
   int j = 0;  // tiles consumed
   for (int tt = 0; tt < 2 * c.entries; ++tt) {
@@ -340,7 +351,16 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
       }
     }
-    warpgroup_wait<0>();
+    if constexpr (kEarlyDV) {
+      // P^T is this warpgroup's alone: once its 128 threads have stored it, dV's product runs
+      // under the dS step.
+      fence_proxy_async();
+      warpgroup_barrier(wg);
+      issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+      warpgroup_wait<1>();  // dP^T (dV's product may still run)
+    } else {
+      warpgroup_wait<0>();
+    }
     warpgroup_fence_operand(tSrdP);
     const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
 #pragma unroll
@@ -359,8 +379,9 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
     // read this buffer two tiles ago).
     mbar_wait(bar(bars->ds_ready), j & 1);
-    issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
-    issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    if constexpr (!kEarlyDV) {
+      issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+    }
     int dq_col = 0;
     if constexpr (T::kDQPasses == 2) {  // head dim 128: this warpgroup's 64 columns, all keys
       issue<true>(mma_dq, tQrdS(_, _, _, buf), tQrKt(_, _, _, wg, 0), tdQrdQ);
@@ -369,18 +390,21 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     } else {  // head dim 64: all 64 columns, this warpgroup's keys
       issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
     }
-    warpgroup_wait<0>();
-    warpgroup_fence_operand(tdVrdV);
-    warpgroup_fence_operand(tdKrdK);
+    issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    // dQ is in (dK's product, issued last, may still run): its atomics go out meanwhile.
+    warpgroup_wait<1>();
     warpgroup_fence_operand(tdQrdQ);
-    mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
-    float* rows = accum + static_cast<int64_t>(q0) * D + dq_col;
+    float* rows = p.dq_accum + static_cast<int64_t>(accum_row0 + q0) * D + dq_col;
 #pragma unroll
     for (int i = 0; i < 32; i += 2) {
       const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
       atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
                 make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
     }
+    warpgroup_wait<0>();
+    warpgroup_fence_operand(tdVrdV);
+    warpgroup_fence_operand(tdKrdK);
+    mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
     ++j;
   }
 
@@ -400,7 +424,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   }
 }
 
-template <class T>
+template <class T, bool kEarlyDV>
 __global__ void __maxnreg__(kMaxRegs)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
@@ -428,7 +452,7 @@ __global__ void __maxnreg__(kMaxRegs)
       produce<T>(p, c, &tq, &tk, &tv, &tdo, smem_addr(base), bars);
     }
   } else {
-    consume<T>(p, c, base, bars);
+    consume<T, kEarlyDV>(p, c, base, bars);
   }
 #endif
 }
@@ -446,7 +470,11 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tk = map(p.k, key_rows, p.k_ss, p.k_sh, p.k_sb);
   const CUtensorMap tv = map(p.v, key_rows, p.v_ss, p.v_sh, p.v_sb);
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
-  const auto kernel = bwd_hopper_kernel<T>;
+  // TEMPORARY (A/B of the schedules on one GPU run): RADIAL_BWD_HOPPER_LATE_DV=1 issues dV
+  // with the other products after the dS step.
+  const char* late = std::getenv("RADIAL_BWD_HOPPER_LATE_DV");
+  const auto kernel = late != nullptr && late[0] == '1' ? bwd_hopper_kernel<T, false>
+                                                        : bwd_hopper_kernel<T, true>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
