@@ -52,6 +52,13 @@ constexpr int kConsumers = 256;
 constexpr int kThreads = kConsumers + 32;
 constexpr int kMaxRegs = 224;
 
+// The consumers' order of work per query tile (A/B-compared, HOPPER_NOTES):
+//   kLateDV: dV's, dQ's and dK's products all after the dS step; dQ by float2 atomics;
+//   kEarlyDV: dV's product issued before the dS step (runs under it); dQ by atomics;
+//   kBulkDQ: as kEarlyDV, dQ stored to shared memory and added to the accumulator by bulk
+//     copy-reduces (one 256-byte row each), the warps' own rows, instead of atomics.
+enum Schedule : int { kLateDV = 0, kEarlyDV = 1, kBulkDQ = 2 };
+
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
   using Element = Element_;
@@ -107,6 +114,10 @@ struct BwdTraits {
   static constexpr int kKVBytes = 2 * kTileBytes;
   static constexpr int kDSBytes = 4 * 64 * 64 * 2;
   static constexpr int kPBytes = 2 * 64 * 64 * 2;
+  // dQ rows of a warpgroup for the bulk reduces: 64 floats and 32 bytes of padding (the
+  // threads' float2 stores of 8 rows then spread over the banks).
+  static constexpr int kDQRowBytes = 64 * 4 + 32;
+  static constexpr int kDQBytes = 2 * 64 * kDQRowBytes;
   static constexpr int kRowBytes = kQT * 4;  // lse2 or delta of a tile
   // Offsets in the 1024-aligned dynamic shared memory.
   static constexpr int kOffV = kKVBytes;
@@ -114,7 +125,8 @@ struct BwdTraits {
   static constexpr int kOffDO = kOffQ + kStages * kTileBytes;
   static constexpr int kOffDS = kOffDO + kStages * kTileBytes;
   static constexpr int kOffP = kOffDS + kDSBytes;
-  static constexpr int kOffLse = kOffP + kPBytes;
+  static constexpr int kOffDQ = kOffP + kPBytes;
+  static constexpr int kOffLse = kOffDQ + kDQBytes;
   static constexpr int kOffDelta = kOffLse + kStages * kRowBytes;
   static constexpr int kOffBars = kOffDelta + kStages * kRowBytes;
   static constexpr int kSmemBytes = kOffBars + 256 + 1024;  // barriers, alignment slack
@@ -165,6 +177,30 @@ __device__ __forceinline__ void warpgroup_barrier(int wg) {
   } else {
     asm volatile("bar.sync 2, 128;\n" ::: "memory");
   }
+}
+
+__device__ __forceinline__ void sts_f32x2(uint32_t addr, float x, float y) {
+  asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(x), "f"(y) : "memory");
+}
+
+// dst[i] += src[i] for `bytes` bytes (a multiple of 16, both 16-byte aligned), asynchronously,
+// in this thread's bulk group; element-wise atomic in global memory.
+__device__ __forceinline__ void bulk_reduce_add_f32(float* dst, uint32_t src, uint32_t bytes) {
+  asm volatile(
+      "cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n"
+      ::"l"(reinterpret_cast<uint64_t>(dst)), "r"(src), "r"(bytes)
+      : "memory");
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+
+// Waits until this thread's bulk groups have read their shared-memory sources.
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+
+// Waits until this thread's bulk groups have completed (their writes done).
+__device__ __forceinline__ void bulk_wait_all() {
+  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 }
 
 __device__ __forceinline__ void sts_b32(uint32_t addr, uint32_t x) {
@@ -245,7 +281,7 @@ __device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
 // The two consumer warpgroups (threads 0..255). Accumulator entry i of a thread is row
 // lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
 // (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T, bool kEarlyDV>
+template <class T, int kSchedule>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars) {
   using Element = typename T::Element;
@@ -309,6 +345,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   const int chunk_xor = lane >> 2;
   const uint32_t p_slab = smem_addr(base + T::kOffP) + wg * (64 * 64 * 2) + pair_base;
   const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS) + pair_base;
+  const uint32_t dq_smem = smem_addr(base + T::kOffDQ) + wg * (64 * T::kDQRowBytes);
 
   const int key0 = c.k0 + wg * 64;  // first key of this warpgroup
   const bool mask = key0 + 64 > p.key_limit;
@@ -351,7 +388,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
       }
     }
-    if constexpr (kEarlyDV) {
+    if constexpr (kSchedule != kLateDV) {
       // P^T is this warpgroup's alone: once its 128 threads have stored it, dV's product runs
       // under the dS step.
       fence_proxy_async();
@@ -379,7 +416,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
     // read this buffer two tiles ago).
     mbar_wait(bar(bars->ds_ready), j & 1);
-    if constexpr (!kEarlyDV) {
+    if constexpr (kSchedule == kLateDV) {
       issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
     }
     int dq_col = 0;
@@ -391,15 +428,33 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
     }
     issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
-    // dQ is in (dK's product, issued last, may still run): its atomics go out meanwhile.
+    // dQ is in (dK's product, issued last, may still run): it goes out meanwhile.
     warpgroup_wait<1>();
     warpgroup_fence_operand(tdQrdQ);
     float* rows = p.dq_accum + static_cast<int64_t>(accum_row0 + q0) * D + dq_col;
+    if constexpr (kSchedule == kBulkDQ) {
+      // This warp's 16 rows: stored, then one bulk reduce per row by lanes 0..15. The rows'
+      // previous reduces (a tile ago) have read them before they are overwritten.
+      if (lane < 16) bulk_wait_read();
+      __syncwarp();
 #pragma unroll
-    for (int i = 0; i < 32; i += 2) {
-      const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
-      atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
-                make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
+      for (int i = 0; i < 32; i += 2) {
+        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+        sts_f32x2(dq_smem + row * T::kDQRowBytes + col * 4, tdQrdQ(i), tdQrdQ(i + 1));
+      }
+      fence_proxy_async();
+      __syncwarp();
+      if (lane < 16) {
+        const int row = (t >> 5) * 16 + lane;
+        bulk_reduce_add_f32(rows + row * D, dq_smem + row * T::kDQRowBytes, 64 * 4);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) {
+        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+        atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
+                  make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
+      }
     }
     warpgroup_wait<0>();
     warpgroup_fence_operand(tdVrdV);
@@ -407,6 +462,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
     ++j;
   }
+  // The dQ reduces complete before the CTA ends (its shared memory is their source).
+  if (kSchedule == kBulkDQ && lane < 16) bulk_wait_all();
 
   // dK (times the scale) and dV of this warpgroup's keys below seq, as element pairs.
   Element* dk = static_cast<Element*>(p.d_k) + c.b * p.dk_sb + c.h * p.dk_sh;
@@ -424,7 +481,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   }
 }
 
-template <class T, bool kEarlyDV>
+template <class T, int kSchedule>
 __global__ void __maxnreg__(kMaxRegs)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
@@ -452,7 +509,7 @@ __global__ void __maxnreg__(kMaxRegs)
       produce<T>(p, c, &tq, &tk, &tv, &tdo, smem_addr(base), bars);
     }
   } else {
-    consume<T, kEarlyDV>(p, c, base, bars);
+    consume<T, kSchedule>(p, c, base, bars);
   }
 #endif
 }
@@ -460,6 +517,7 @@ __global__ void __maxnreg__(kMaxRegs)
 template <class T>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
+  static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
   const bool f16 = std::is_same_v<typename T::Element, cutlass::half_t>;
   const int64_t batch = p.batch_heads / p.heads;
   const int key_rows = p.key_limit > 0 ? p.key_limit : 1;
@@ -470,11 +528,12 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tk = map(p.k, key_rows, p.k_ss, p.k_sh, p.k_sb);
   const CUtensorMap tv = map(p.v, key_rows, p.v_ss, p.v_sh, p.v_sb);
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
-  // TEMPORARY (A/B of the schedules on one GPU run): RADIAL_BWD_HOPPER_LATE_DV=1 issues dV
-  // with the other products after the dS step.
-  const char* late = std::getenv("RADIAL_BWD_HOPPER_LATE_DV");
-  const auto kernel = late != nullptr && late[0] == '1' ? bwd_hopper_kernel<T, false>
-                                                        : bwd_hopper_kernel<T, true>;
+  // TEMPORARY (A/B of the schedules on one GPU run): RADIAL_BWD_HOPPER_SCHEDULE=0, 1 or 2.
+  const char* env = std::getenv("RADIAL_BWD_HOPPER_SCHEDULE");
+  const int schedule = env != nullptr && env[0] >= '0' && env[0] <= '2' ? env[0] - '0' : 2;
+  const auto kernel = schedule == 0   ? bwd_hopper_kernel<T, kLateDV>
+                      : schedule == 1 ? bwd_hopper_kernel<T, kEarlyDV>
+                                      : bwd_hopper_kernel<T, kBulkDQ>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
