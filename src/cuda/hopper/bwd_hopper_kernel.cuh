@@ -51,6 +51,13 @@ using hopper::tma_load_4d;
 constexpr int kConsumers = 256;
 constexpr int kThreads = kConsumers + 32;
 constexpr int kMaxRegs = 224;
+// __maxnreg__ (nvcc 12.4 and newer): __launch_bounds__(kThreads, 1) made ptxas target 168
+// registers (and spill) although 288 threads could have 227.
+#if __CUDACC_VER_MAJOR__ > 12 || (__CUDACC_VER_MAJOR__ == 12 && __CUDACC_VER_MINOR__ >= 4)
+#define RADIAL_BWD_HOPPER_BOUNDS __maxnreg__(kMaxRegs)
+#else
+#define RADIAL_BWD_HOPPER_BOUNDS __launch_bounds__(kThreads, 1)
+#endif
 
 // The consumers' order of work per query tile (A/B-compared, HOPPER_NOTES):
 //   kLateDV: dV's, dQ's and dK's products all after the dS step; dQ by float2 atomics;
@@ -482,7 +489,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 }
 
 template <class T, int kSchedule>
-__global__ void __maxnreg__(kMaxRegs)
+__global__ void RADIAL_BWD_HOPPER_BOUNDS
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv,
