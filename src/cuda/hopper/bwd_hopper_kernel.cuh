@@ -63,8 +63,9 @@ constexpr int kMaxRegs = 224;
 //   kLateDV: dV's, dQ's and dK's products all after the dS step; dQ by float2 atomics;
 //   kEarlyDV: dV's product issued before the dS step (runs under it); dQ by atomics;
 //   kBulkDQ: as kEarlyDV, dQ stored to shared memory and added to the accumulator by bulk
-//     copy-reduces (one 256-byte row each), the warps' own rows, instead of atomics.
-enum Schedule : int { kLateDV = 0, kEarlyDV = 1, kBulkDQ = 2 };
+//     copy-reduces (one 256-byte row each), the warps' own rows, instead of atomics;
+//   kTmaDQ: likewise by two tensor reduce-adds a warp (its 16 rows, 32 columns each).
+enum Schedule : int { kLateDV = 0, kEarlyDV = 1, kBulkDQ = 2, kTmaDQ = 3 };
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -125,6 +126,7 @@ struct BwdTraits {
   // threads' float2 stores of 8 rows then spread over the banks).
   static constexpr int kDQRowBytes = 64 * 4 + 32;
   static constexpr int kDQBytes = 2 * 64 * kDQRowBytes;
+  static_assert(8 * 4096 <= kDQBytes, "kTmaDQ: two 16-row x 32-column boxes per warp");
   static constexpr int kRowBytes = kQT * 4;  // lse2 or delta of a tile
   // Offsets in the 1024-aligned dynamic shared memory.
   static constexpr int kOffV = kKVBytes;
@@ -197,6 +199,21 @@ __device__ __forceinline__ void bulk_reduce_add_f32(float* dst, uint32_t src, ui
       "cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n"
       ::"l"(reinterpret_cast<uint64_t>(dst)), "r"(src), "r"(bytes)
       : "memory");
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+
+// Adds a 32-column x 16-row box of float32 (128-byte swizzle, 1024-byte aligned) to the
+// accumulator at (column, row, batch x head), asynchronously, in this thread's bulk group.
+__device__ __forceinline__ void tma_reduce_add_3d(const CUtensorMap* map, uint32_t src, int c0,
+                                                  int c1, int c2) {
+  asm volatile(
+      "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group"
+      " [%0, {%2, %3, %4}], [%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+      "r"(src), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+
+__device__ __forceinline__ void bulk_commit() {
   asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
 }
 
@@ -290,7 +307,8 @@ __device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
 // (the wgmma layout fwd_hopper_common.cuh relies on too).
 template <class T, int kSchedule>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
-                                        unsigned char* base, Barriers<T::kStages>* bars) {
+                                        unsigned char* base, Barriers<T::kStages>* bars,
+                                        const CUtensorMap* tdq) {
   using Element = typename T::Element;
   constexpr int kS = T::kStages, D = T::kD;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
@@ -353,6 +371,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   const uint32_t p_slab = smem_addr(base + T::kOffP) + wg * (64 * 64 * 2) + pair_base;
   const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS) + pair_base;
   const uint32_t dq_smem = smem_addr(base + T::kOffDQ) + wg * (64 * T::kDQRowBytes);
+  const uint32_t dq_warp = smem_addr(base + T::kOffDQ) + (tid >> 5) * 4096;  // kTmaDQ
 
   const int key0 = c.k0 + wg * 64;  // first key of this warpgroup
   const bool mask = key0 + 64 > p.key_limit;
@@ -455,6 +474,26 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         const int row = (t >> 5) * 16 + lane;
         bulk_reduce_add_f32(rows + row * D, dq_smem + row * T::kDQRowBytes, 64 * 4);
       }
+    } else if constexpr (kSchedule == kTmaDQ) {
+      // This warp's 16 rows as two 32-column boxes (128-byte rows, 16-byte chunk k at
+      // k ^ (row % 8)), added by lane 0 once its previous adds have read them.
+      if (lane == 0) bulk_wait_read();
+      __syncwarp();
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) {
+        const int row = (lane >> 2) + 8 * ((i >> 1) & 1), nt = i >> 2;
+        const int chunk = (2 * (nt & 3) + (qcol >> 2)) ^ (lane >> 2);
+        sts_f32x2(dq_warp + (nt >> 2) * 2048 + row * 128 + chunk * 16 + (qcol & 3) * 4,
+                  tdQrdQ(i), tdQrdQ(i + 1));
+      }
+      fence_proxy_async();
+      __syncwarp();
+      if (lane == 0) {
+        const int row = q0 + (t >> 5) * 16;  // of this (batch, head)
+        tma_reduce_add_3d(tdq, dq_warp, dq_col, row, c.bh);
+        tma_reduce_add_3d(tdq, dq_warp + 2048, dq_col + 32, row, c.bh);
+        bulk_commit();
+      }
     } else {
 #pragma unroll
       for (int i = 0; i < 32; i += 2) {
@@ -471,6 +510,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   }
   // The dQ reduces complete before the CTA ends (its shared memory is their source).
   if (kSchedule == kBulkDQ && lane < 16) bulk_wait_all();
+  if (kSchedule == kTmaDQ && lane == 0) bulk_wait_all();
 
   // dK (times the scale) and dV of this warpgroup's keys below seq, as element pairs.
   Element* dk = static_cast<Element*>(p.d_k) + c.b * p.dk_sb + c.h * p.dk_sh;
@@ -493,7 +533,8 @@ __global__ void RADIAL_BWD_HOPPER_BOUNDS
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv,
-                      const __grid_constant__ CUtensorMap tdo) {
+                      const __grid_constant__ CUtensorMap tdo,
+                      const __grid_constant__ CUtensorMap tdq) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kS = T::kStages;
   extern __shared__ unsigned char smem_raw[];
@@ -516,7 +557,7 @@ __global__ void RADIAL_BWD_HOPPER_BOUNDS
       produce<T>(p, c, &tq, &tk, &tv, &tdo, smem_addr(base), bars);
     }
   } else {
-    consume<T, kSchedule>(p, c, base, bars);
+    consume<T, kSchedule>(p, c, base, bars, &tdq);
   }
 #endif
 }
@@ -535,17 +576,20 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tk = map(p.k, key_rows, p.k_ss, p.k_sh, p.k_sb);
   const CUtensorMap tv = map(p.v, key_rows, p.v_ss, p.v_sh, p.v_sb);
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
+  const CUtensorMap tdq =
+      hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
   // TEMPORARY (A/B of the schedules on one GPU run): RADIAL_BWD_HOPPER_SCHEDULE=0, 1 or 2.
   const char* env = std::getenv("RADIAL_BWD_HOPPER_SCHEDULE");
-  const int schedule = env != nullptr && env[0] >= '0' && env[0] <= '2' ? env[0] - '0' : 2;
+  const int schedule = env != nullptr && env[0] >= '0' && env[0] <= '3' ? env[0] - '0' : 2;
   const auto kernel = schedule == 0   ? bwd_hopper_kernel<T, kLateDV>
                       : schedule == 1 ? bwd_hopper_kernel<T, kEarlyDV>
-                                      : bwd_hopper_kernel<T, kBulkDQ>;
+                      : schedule == 2 ? bwd_hopper_kernel<T, kBulkDQ>
+                                      : bwd_hopper_kernel<T, kTmaDQ>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const int64_t ctas = p.batch_heads * p.block_rows;
-  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, tq, tk, tv, tdo);
+  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, tq, tk, tv, tdo, tdq);
   check_cuda(cudaGetLastError(),
              "bwd_hopper_kernel<<<...>>> (dK, dV and dQ by atomics of the Hopper backward)");
 }
