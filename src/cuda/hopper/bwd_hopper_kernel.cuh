@@ -64,8 +64,25 @@ constexpr int kMaxRegs = 224;
 //   kEarlyDV: dV's product issued before the dS step (runs under it); dQ by atomics;
 //   kBulkDQ: as kEarlyDV, dQ stored to shared memory and added to the accumulator by bulk
 //     copy-reduces (one 256-byte row each), the warps' own rows, instead of atomics;
-//   kTmaDQ: likewise by two tensor reduce-adds a warp (its 16 rows, 32 columns each).
-enum Schedule : int { kLateDV = 0, kEarlyDV = 1, kBulkDQ = 2, kTmaDQ = 3 };
+//   kTmaDQ: likewise by two tensor reduce-adds a warp (its 16 rows, 32 columns each);
+//   kTmaDQPipelined, kBulkDQPipelined: as kTmaDQ / kBulkDQ, and the next tile's S^T and dP^T
+//     products issued as soon as dQ is out, behind this tile's dK (no gap between tiles).
+enum Schedule : int {
+  kLateDV = 0,
+  kEarlyDV = 1,
+  kBulkDQ = 2,
+  kTmaDQ = 3,
+  kTmaDQPipelined = 4,
+  kBulkDQPipelined = 5
+};
+constexpr bool pipelined(int schedule) { return schedule >= kTmaDQPipelined; }
+// How dQ goes out: kEarlyDV (atomics; also kLateDV), kBulkDQ or kTmaDQ.
+constexpr int dq_mode(int schedule) {
+  return schedule == kTmaDQPipelined    ? kTmaDQ
+         : schedule == kBulkDQPipelined ? kBulkDQ
+         : schedule == kLateDV          ? kEarlyDV
+                                        : schedule;
+}
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -377,26 +394,57 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   const bool mask = key0 + 64 > p.key_limit;
   // First accumulator row of this (batch, head), 32-bit (a live 64-bit pointer cost a spill).
   const int accum_row0 = c.bh * p.seq_pad;
+  constexpr bool kPipe = pipelined(kSchedule);
+  constexpr int kDQ = dq_mode(kSchedule);
+  const int tiles = 2 * c.entries;
+  // The next tile at or after t that lies below seq (only a tail block's second half does not).
+  const auto valid_from = [&](int t) {
+    while (t < tiles && tile_row(p, c, t) < 0) ++t;
+    return t;
+  };
   if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
+  // S^T and dP^T: fragments kept across tiles where the next tile's products are issued at
+  // the end of this one (pipelined), else made afresh each tile.
+  [[maybe_unused]] Tensor tSrS_next =
+      partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+  [[maybe_unused]] Tensor tSrdP_next =
+      partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+  int tt = valid_from(0);
+  if constexpr (kPipe) {
+    // Issued whether or not a tile follows (an empty column's products read shared memory
+    // nothing writes, and are dropped): a product issued under a branch made ptxas serialise
+    // the products and spill.
+    if (tt < tiles) mbar_wait(bar(bars->full[0]), 0);
+    issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, 0), tSrS_next);
+    issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, 0), tSrdP_next);
+  }
   int j = 0;  // tiles consumed
-  for (int tt = 0; tt < 2 * c.entries; ++tt) {
+  for (; tt < tiles; ++j) {
     const int q0 = tile_row(p, c, tt);
-    if (q0 < 0) continue;
     const int s = j % kS;
     const int buf = (j & 1) * 2;  // dS buffer j % 2 (slabs buf + half)
-    // Fragments made afresh each tile: the products overwrite them (ScaleOut::Zero), and
-    // fragments kept across tiles would stay live in registers between their uses.
     Tensor tSrS = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
     Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
     static_assert(size(tSrS) == 32 && size(tdQrdQ) == 32, "fragments");
-    mbar_wait(bar(bars->full[s]), (j / kS) & 1);
-    issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
-    issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
+    if constexpr (kPipe) {
+      // Issued at the end of the previous tile (or before the loop), behind its dK.
+      warpgroup_wait<1>();  // S^T (and the previous tile's dK)
+      warpgroup_fence_operand(tSrS_next);
+      warpgroup_fence_operand(tdKrdK);
+      if (j > 0) mbar_arrive(bar(bars->empty[(j - 1) % kS]));  // its Q and dO are read
+    } else {
+      mbar_wait(bar(bars->full[s]), (j / kS) & 1);
+      issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
+      issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
+      warpgroup_wait<1>();
+      warpgroup_fence_operand(tSrS);
+    }
+    // The pipelined schedule's fragments, else this tile's (the other pair is dead code).
+    auto& S = kPipe ? tSrS_next : tSrS;
+    auto& dP = kPipe ? tSrdP_next : tSrdP;
     const uint32_t lse = lse_smem + s * T::kRowBytes;
     const uint32_t delta = delta_smem + s * T::kRowBytes;
-    warpgroup_wait<1>();
-    warpgroup_fence_operand(tSrS);
     // P in float32 in S's registers (dS reads it: P rounded to the element type would add to
     // dS's error), stored in the element type for dV's product.
 #pragma unroll
@@ -406,11 +454,11 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int i = 4 * nt + 2 * h;
-        float p0 = fast_exp2(fmaf(tSrS(i), p.scale_log2, -l.x));
-        float p1 = fast_exp2(fmaf(tSrS(i + 1), p.scale_log2, -l.y));
+        float p0 = fast_exp2(fmaf(S(i), p.scale_log2, -l.x));
+        float p1 = fast_exp2(fmaf(S(i + 1), p.scale_log2, -l.y));
         if (mask && key0 + wrow + 8 * h >= p.key_limit) p0 = p1 = 0.f;
-        tSrS(i) = p0;
-        tSrS(i + 1) = p1;
+        S(i) = p0;
+        S(i + 1) = p1;
         sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
       }
     }
@@ -424,7 +472,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     } else {
       warpgroup_wait<0>();
     }
-    warpgroup_fence_operand(tSrdP);
+    warpgroup_fence_operand(dP);
     const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
@@ -434,7 +482,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       for (int h = 0; h < 2; ++h) {
         const int i = 4 * nt + 2 * h;
         sts_b32(ds_slab + h * 1024 + chunk,
-                pack2<Element>(tSrS(i) * (tSrdP(i) - e.x), tSrS(i + 1) * (tSrdP(i + 1) - e.y)));
+                pack2<Element>(S(i) * (dP(i) - e.x), S(i + 1) * (dP(i + 1) - e.y)));
       }
     }
     fence_proxy_async();
@@ -458,7 +506,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     warpgroup_wait<1>();
     warpgroup_fence_operand(tdQrdQ);
     float* rows = p.dq_accum + static_cast<int64_t>(accum_row0 + q0) * D + dq_col;
-    if constexpr (kSchedule == kBulkDQ) {
+    if constexpr (kDQ == kBulkDQ) {
       // This warp's 16 rows: stored, then one bulk reduce per row by lanes 0..15. The rows'
       // previous reduces (a tile ago) have read them before they are overwritten.
       if (lane < 16) bulk_wait_read();
@@ -474,7 +522,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         const int row = (t >> 5) * 16 + lane;
         bulk_reduce_add_f32(rows + row * D, dq_smem + row * T::kDQRowBytes, 64 * 4);
       }
-    } else if constexpr (kSchedule == kTmaDQ) {
+    } else if constexpr (kDQ == kTmaDQ) {
       // This warp's 16 rows as two 32-column boxes (128-byte rows, 16-byte chunk k at
       // k ^ (row % 8)), added by lane 0 once its previous adds have read them.
       if (lane == 0) bulk_wait_read();
@@ -502,15 +550,30 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                   make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
       }
     }
-    warpgroup_wait<0>();
-    warpgroup_fence_operand(tdVrdV);
+    const int tt_next = valid_from(tt + 1);
+    if constexpr (kPipe) {
+      // The next tile's S^T and dP^T, behind this tile's dK. After the last tile they are
+      // issued anyway (see above) on the stage of the tile before it, which the producer no
+      // longer writes, and dropped.
+      const int s1 = (j + 1) % kS;
+      if (tt_next < tiles) mbar_wait(bar(bars->full[s1]), ((j + 1) / kS) & 1);
+      issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s1), tSrS_next);
+      issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s1), tSrdP_next);
+    } else {
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tdVrdV);
+      warpgroup_fence_operand(tdKrdK);
+      mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
+    }
+    tt = tt_next;
+  }
+  if constexpr (kPipe) {
+    warpgroup_wait<0>();  // the last tile's dK and the dropped products
     warpgroup_fence_operand(tdKrdK);
-    mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
-    ++j;
   }
   // The dQ reduces complete before the CTA ends (its shared memory is their source).
-  if (kSchedule == kBulkDQ && lane < 16) bulk_wait_all();
-  if (kSchedule == kTmaDQ && lane == 0) bulk_wait_all();
+  if (kDQ == kBulkDQ && lane < 16) bulk_wait_all();
+  if (kDQ == kTmaDQ && lane == 0) bulk_wait_all();
 
   // dK (times the scale) and dV of this warpgroup's keys below seq, as element pairs.
   Element* dk = static_cast<Element*>(p.d_k) + c.b * p.dk_sb + c.h * p.dk_sh;
@@ -580,11 +643,13 @@ void launch(const BwdParams& p, cudaStream_t stream) {
       hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
   // TEMPORARY (A/B of the schedules on one GPU run): RADIAL_BWD_HOPPER_SCHEDULE=0, 1 or 2.
   const char* env = std::getenv("RADIAL_BWD_HOPPER_SCHEDULE");
-  const int schedule = env != nullptr && env[0] >= '0' && env[0] <= '3' ? env[0] - '0' : 2;
+  const int schedule = env != nullptr && env[0] >= '0' && env[0] <= '5' ? env[0] - '0' : 2;
   const auto kernel = schedule == 0   ? bwd_hopper_kernel<T, kLateDV>
                       : schedule == 1 ? bwd_hopper_kernel<T, kEarlyDV>
                       : schedule == 2 ? bwd_hopper_kernel<T, kBulkDQ>
-                                      : bwd_hopper_kernel<T, kTmaDQ>;
+                      : schedule == 3 ? bwd_hopper_kernel<T, kTmaDQ>
+                      : schedule == 4 ? bwd_hopper_kernel<T, kTmaDQPipelined>
+                                      : bwd_hopper_kernel<T, kBulkDQPipelined>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
