@@ -1,22 +1,23 @@
-// The Hopper backward's main kernel (sm_90a): warp-specialised TMA + wgmma, in the style of
+// The Hopper backward's main kernel (sm_90a): TMA + wgmma, in the style of
 // FlashAttention-3's backward, over the plan's CSC lists.
 //
-// One CTA per (batch x head, key block of 128), 288 threads. Warp 8 is the producer: one
-// thread loads the block's K and V once by TMA, then streams the 64-row query tiles of the
-// query blocks that keep the key block (Q, dO by TMA; lse2 and delta by bulk copies) into
-// kStages shared-memory stages on full/empty mbarriers. Warpgroups 0 and 1 each own 64 keys of
-// the block and compute transposed, keys as the M dimension of every product:
+// One CTA per (batch x head, key block of 128), 256 threads: two warpgroups that each own 64
+// keys of the block. Thread 0 also issues the loads: K and V once by TMA, then the 64-row query
+// tiles of the query blocks that keep the key block (Q, dO by TMA; lse2 and delta by bulk
+// copies) into kStages shared-memory stages on full/empty mbarriers, a tile into a stage as
+// soon as both warpgroups have released it. The warpgroups compute transposed, keys as the M
+// dimension of every product:
 //   S^T = K Q^T, dP^T = V dO^T                  (shared-memory operands)
 //   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - delta)
 //   dV += P^T dO, dK += dS^T Q                  (P^T and dS^T through shared memory)
 //   dQ += dS K                                  (head dim 128: 64 columns per warpgroup over
 //                                                both warpgroups' dS; 64: each its keys)
 // dK and dV stay in registers over the whole list; each warpgroup adds its part of dQ (its 64
-// columns, or at head dim 64 its keys' share of all 64) by float32 atomics into the
-// accumulator that the preprocess zeroed, which the portable conversion kernel then scales and
-// rounds. Keys >= key_limit get P = 0 (their K and
-// V rows read as zeros from the tensor maps, which end at key_limit), padded query rows have
-// lse2 = +inf (P = 0) and read as zeros; key blocks no query keeps write zeros.
+// columns, or at head dim 64 its keys' share of all 64) to the float32 accumulator that the
+// preprocess zeroed (by atomics or bulk reduce-adds: Schedule), which the portable conversion
+// kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
+// from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
+// and read as zeros; key blocks no query keeps write zeros.
 #pragma once
 
 #include <cuda.h>
@@ -44,20 +45,13 @@ using hopper::mbar_wait;
 using hopper::pack2;
 using hopper::tma_load_4d;
 
-// Two consumer warpgroups (threads 0..255) and one producer warp (256..287). The producer is a
-// single warp rather than a warpgroup so that every thread can hold 224 registers (288 x 224 =
-// 64512 of the 65536) without setmaxnreg: with 384 threads ptxas compiled the consumers for the
-// launch's 168 registers whatever setmaxnreg raised them to, and spilled (HOPPER_NOTES).
+// Two warpgroups (256 threads) and no producer warp: thread 0 issues the loads. With a producer
+// warpgroup (384 threads, setmaxnreg 40/232) ptxas compiled the consumers for about the
+// launch's 168 registers whatever setmaxnreg raised them to, and spilled; a producer of one
+// warp (288 threads at 224) cannot launch, as 9 warps put 3 on one SM sub-partition, whose
+// 16,384 registers then allow 170 a thread. With 8 warps each thread may hold 255.
 constexpr int kConsumers = 256;
-constexpr int kThreads = kConsumers + 32;
-constexpr int kMaxRegs = 224;
-// __maxnreg__ (nvcc 12.4 and newer): __launch_bounds__(kThreads, 1) made ptxas target 168
-// registers (and spill) although 288 threads could have 227.
-#if __CUDACC_VER_MAJOR__ > 12 || (__CUDACC_VER_MAJOR__ == 12 && __CUDACC_VER_MINOR__ >= 4)
-#define RADIAL_BWD_HOPPER_BOUNDS __maxnreg__(kMaxRegs)
-#else
-#define RADIAL_BWD_HOPPER_BOUNDS __launch_bounds__(kThreads, 1)
-#endif
+constexpr int kThreads = kConsumers;
 
 // The consumers' order of work per query tile (A/B-compared, HOPPER_NOTES):
 //   kLateDV: dV's, dQ's and dK's products all after the dS step; dQ by float2 atomics;
@@ -271,7 +265,7 @@ __device__ __forceinline__ Column load_column(const BwdParams& p) {
 }
 
 // First row of query tile t (two per query block), or -1 when the tile lies wholly past seq
-// (the second half of a tail block): producer and consumers skip the same tiles.
+// (the second half of a tail block): the loads and the products skip the same tiles.
 __device__ __forceinline__ int tile_row(const BwdParams& p, const Column& c, int t) {
   const int q0 = __ldg(p.row_index + c.begin + (t >> 1)) * 128 + (t & 1) * 64;
   return q0 < p.seq ? q0 : -1;
@@ -287,45 +281,49 @@ __device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, u
   }
 }
 
+// The loads, issued by thread 0: K and V of the block once, then query tile `t` (its Q and dO
+// by TMA, lse2 and delta by bulk copies) into stage `j % kStages` once the consumers have
+// released that stage's previous tile.
+struct Maps {
+  const CUtensorMap *q, *k, *v, *d_out;
+};
+
 template <class T>
-__device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
-                                        const CUtensorMap* tq, const CUtensorMap* tk,
-                                        const CUtensorMap* tv, const CUtensorMap* tdo,
-                                        uint32_t base, Barriers<T::kStages>* bars) {
-  constexpr int kS = T::kStages;
-  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
-  const int b = c.b, h = c.h;
-  mbar_arrive_expect_tx(bar(bars->kv_full), 2 * T::kKVBytes);
+__device__ __forceinline__ void load_kv(const Column& c, const Maps& m, uint32_t base,
+                                        Barriers<T::kStages>* bars) {
+  const uint32_t kv_full = smem_addr(&bars->kv_full);
+  mbar_arrive_expect_tx(kv_full, 2 * T::kKVBytes);
   for (int half = 0; half < 2; ++half) {
-    tma_tile<T>(base + half * T::kTileBytes, tk, bar(bars->kv_full), c.k0 + half * 64, h, b);
-    tma_tile<T>(base + T::kOffV + half * T::kTileBytes, tv, bar(bars->kv_full),
-                c.k0 + half * 64, h, b);
-  }
-  const float* lse2 = p.lse2 + static_cast<int64_t>(c.bh) * p.seq_pad;
-  const float* delta = p.delta + static_cast<int64_t>(c.bh) * p.seq_pad;
-  int j = 0;  // tiles loaded
-  for (int t = 0; t < 2 * c.entries; ++t) {
-    const int q0 = tile_row(p, c, t);
-    if (q0 < 0) continue;
-    const int s = j % kS;
-    if (j >= kS) mbar_wait(bar(bars->empty[s]), ((j / kS) & 1) ^ 1);
-    const uint32_t full = bar(bars->full[s]);
-    mbar_arrive_expect_tx(full, 2 * T::kTileBytes + 2 * T::kRowBytes);
-    tma_tile<T>(base + T::kOffQ + s * T::kTileBytes, tq, full, q0, h, b);
-    tma_tile<T>(base + T::kOffDO + s * T::kTileBytes, tdo, full, q0, h, b);
-    bulk_load(base + T::kOffLse + s * T::kRowBytes, lse2 + q0, T::kRowBytes, full);
-    bulk_load(base + T::kOffDelta + s * T::kRowBytes, delta + q0, T::kRowBytes, full);
-    ++j;
+    tma_tile<T>(base + half * T::kTileBytes, m.k, kv_full, c.k0 + half * 64, c.h, c.b);
+    tma_tile<T>(base + T::kOffV + half * T::kTileBytes, m.v, kv_full, c.k0 + half * 64, c.h,
+                c.b);
   }
 }
 
-// The two consumer warpgroups (threads 0..255). Accumulator entry i of a thread is row
+template <class T>
+__device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, const Maps& m,
+                                          uint32_t base, Barriers<T::kStages>* bars, int t,
+                                          int j) {
+  constexpr int kS = T::kStages;
+  const int q0 = tile_row(p, c, t);
+  const int s = j % kS;
+  if (j >= kS) mbar_wait(smem_addr(&bars->empty[s]), ((j / kS) & 1) ^ 1);
+  const uint32_t full = smem_addr(&bars->full[s]);
+  const int64_t row0 = static_cast<int64_t>(c.bh) * p.seq_pad + q0;
+  mbar_arrive_expect_tx(full, 2 * T::kTileBytes + 2 * T::kRowBytes);
+  tma_tile<T>(base + T::kOffQ + s * T::kTileBytes, m.q, full, q0, c.h, c.b);
+  tma_tile<T>(base + T::kOffDO + s * T::kTileBytes, m.d_out, full, q0, c.h, c.b);
+  bulk_load(base + T::kOffLse + s * T::kRowBytes, p.lse2 + row0, T::kRowBytes, full);
+  bulk_load(base + T::kOffDelta + s * T::kRowBytes, p.delta + row0, T::kRowBytes, full);
+}
+
+// The two warpgroups (threads 0..255). Accumulator entry i of a thread is row
 // lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
 // (the wgmma layout fwd_hopper_common.cuh relies on too).
 template <class T, int kSchedule>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars,
-                                        const CUtensorMap* tdq) {
+                                        const Maps& maps, const CUtensorMap* tdq) {
   using Element = typename T::Element;
   constexpr int kS = T::kStages, D = T::kD;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
@@ -402,6 +400,23 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     while (t < tiles && tile_row(p, c, t) < 0) ++t;
     return t;
   };
+  // Thread 0's loads: the next tile to load (lt) and how many are loaded (lj).
+  int lt = valid_from(0), lj = 0;
+  if (tid == 0 && c.entries > 0) {
+    load_kv<T>(c, maps, smem_addr(base), bars);
+    for (; lt < tiles && lj < kS; lt = valid_from(lt + 1), ++lj) {
+      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
+    }
+  }
+  // Once this thread has released a stage: the next tile into it (waits for the other
+  // warpgroup's release).
+  const auto load_next = [&] {
+    if (tid == 0 && lt < tiles) {
+      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
+      lt = valid_from(lt + 1);
+      ++lj;
+    }
+  };
   if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
   // S^T and dP^T: fragments kept across tiles where the next tile's products are issued at
   // the end of this one (pipelined), else made afresh each tile.
@@ -432,7 +447,10 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       warpgroup_wait<1>();  // S^T (and the previous tile's dK)
       warpgroup_fence_operand(tSrS_next);
       warpgroup_fence_operand(tdKrdK);
-      if (j > 0) mbar_arrive(bar(bars->empty[(j - 1) % kS]));  // its Q and dO are read
+      if (j > 0) {
+        mbar_arrive(bar(bars->empty[(j - 1) % kS]));  // its Q and dO are read
+        load_next();
+      }
     } else {
       mbar_wait(bar(bars->full[s]), (j / kS) & 1);
       issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
@@ -564,6 +582,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       warpgroup_fence_operand(tdVrdV);
       warpgroup_fence_operand(tdKrdK);
       mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
+      load_next();
     }
     tt = tt_next;
   }
@@ -592,7 +611,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 }
 
 template <class T, int kSchedule>
-__global__ void RADIAL_BWD_HOPPER_BOUNDS
+__global__ void __launch_bounds__(kThreads, 1)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv,
@@ -615,13 +634,7 @@ __global__ void RADIAL_BWD_HOPPER_BOUNDS
   }
   __syncthreads();
   const Column c = load_column(p);
-  if (threadIdx.x >= kConsumers) {
-    if (threadIdx.x == kConsumers && c.entries > 0) {
-      produce<T>(p, c, &tq, &tk, &tv, &tdo, smem_addr(base), bars);
-    }
-  } else {
-    consume<T, kSchedule>(p, c, base, bars, &tdq);
-  }
+  consume<T, kSchedule>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
 #endif
 }
 
