@@ -69,6 +69,8 @@ enum Schedule : int {
   kTmaDQPipelined = 4,
   kBulkDQPipelined = 5
 };
+// The library's schedule (the fastest measured, HOPPER_NOTES).
+constexpr int kDefaultSchedule = kBulkDQ;
 constexpr bool pipelined(int schedule) { return schedule >= kTmaDQPipelined; }
 // How dQ goes out: kEarlyDV (atomics; also kLateDV), kBulkDQ or kTmaDQ.
 constexpr int dq_mode(int schedule) {
@@ -654,15 +656,21 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
   const CUtensorMap tdq =
       hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
-  // TEMPORARY (A/B of the schedules on one GPU run): RADIAL_BWD_HOPPER_SCHEDULE=0, 1 or 2.
+#ifdef RADIAL_ABLATION_KERNELS
+  // Builds with the ablation kernels (hopper.cmake) take RADIAL_BWD_HOPPER_SCHEDULE=0..5 for
+  // A/B runs of the schedules (HOPPER_NOTES); others compile the default only.
   const char* env = std::getenv("RADIAL_BWD_HOPPER_SCHEDULE");
-  const int schedule = env != nullptr && env[0] >= '0' && env[0] <= '5' ? env[0] - '0' : 2;
+  const int schedule =
+      env != nullptr && env[0] >= '0' && env[0] <= '5' ? env[0] - '0' : kDefaultSchedule;
   const auto kernel = schedule == 0   ? bwd_hopper_kernel<T, kLateDV>
                       : schedule == 1 ? bwd_hopper_kernel<T, kEarlyDV>
                       : schedule == 2 ? bwd_hopper_kernel<T, kBulkDQ>
                       : schedule == 3 ? bwd_hopper_kernel<T, kTmaDQ>
                       : schedule == 4 ? bwd_hopper_kernel<T, kTmaDQPipelined>
                                       : bwd_hopper_kernel<T, kBulkDQPipelined>;
+#else
+  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule>;
+#endif
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
