@@ -573,8 +573,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     const int tt_next = valid_from(tt + 1);
     if constexpr (kPipe) {
       // The next tile's S^T and dP^T, behind this tile's dK. After the last tile they are
-      // issued anyway (see above) on the stage of the tile before it, which the producer no
-      // longer writes, and dropped.
+      // issued anyway (see above) on the stage of the tile before it, which no load writes any
+      // more, and dropped.
       const int s1 = (j + 1) % kS;
       if (tt_next < tiles) mbar_wait(bar(bars->full[s1]), ((j + 1) / kS) & 1);
       issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s1), tSrS_next);
