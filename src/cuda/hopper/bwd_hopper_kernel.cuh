@@ -1,27 +1,29 @@
-// The Hopper backward's main kernel (sm_90a): warp-specialised TMA + wgmma, in the style of
+// The Hopper backward's main kernel (sm_90a): TMA + wgmma, in the style of
 // FlashAttention-3's backward, over the plan's CSC lists.
 //
-// One CTA per (batch x head, key block of 128), 384 threads. Warpgroup 0 is the producer: one
-// thread loads the block's K and V once by TMA, then streams the 64-row query tiles of the
-// query blocks that keep the key block (Q, dO by TMA; lse2 and delta by bulk copies) into
-// kStages shared-memory stages on full/empty mbarriers. Warpgroups 1 and 2 each own 64 keys of
-// the block and compute transposed, keys as the M dimension of every product:
+// One CTA per (batch x head, key block of 128), 256 threads: two warpgroups that each own 64
+// keys of the block. Thread 0 also issues the loads: K and V once by TMA, then the 64-row query
+// tiles of the query blocks that keep the key block (Q, dO by TMA; lse2 and delta by bulk
+// copies) into kStages shared-memory stages on full/empty mbarriers, a tile into a stage as
+// soon as both warpgroups have released it. The warpgroups compute transposed, keys as the M
+// dimension of every product:
 //   S^T = K Q^T, dP^T = V dO^T                  (shared-memory operands)
 //   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - delta)
-//   dV += P^T dO, dK += dS^T Q                  (P^T from registers, dS^T from shared memory)
-//   dQ += dS K                                  (dS^T through shared memory; head dim 128:
-//                                                64 columns per warpgroup; 64: each its keys)
+//   dV += P^T dO, dK += dS^T Q                  (P^T and dS^T through shared memory)
+//   dQ += dS K                                  (head dim 128: 64 columns per warpgroup over
+//                                                both warpgroups' dS; 64: each its keys)
 // dK and dV stay in registers over the whole list; each warpgroup adds its part of dQ (its 64
-// columns, or at head dim 64 its keys' share of all 64) by float32 atomics into the
-// accumulator that the preprocess zeroed, which the portable conversion kernel then scales and
-// rounds. Keys >= key_limit get P = 0 (their K and
-// V rows read as zeros from the tensor maps, which end at key_limit), padded query rows have
-// lse2 = +inf (P = 0) and read as zeros; key blocks no query keeps write zeros.
+// columns, or at head dim 64 its keys' share of all 64) to the float32 accumulator that the
+// preprocess zeroed (by atomics or bulk reduce-adds: Schedule), which the portable conversion
+// kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
+// from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
+// and read as zeros; key blocks no query keeps write zeros.
 #pragma once
 
 #include <cuda.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "cuda/bwd_params.hpp"
@@ -43,8 +45,40 @@ using hopper::mbar_wait;
 using hopper::pack2;
 using hopper::tma_load_4d;
 
-constexpr int kThreads = 384;    // producer warpgroup + two consumer warpgroups
-constexpr int kConsumers = 256;  // threads of the two consumer warpgroups
+// Two warpgroups (256 threads) and no producer warp: thread 0 issues the loads. With a producer
+// warpgroup (384 threads, setmaxnreg 40/232) ptxas compiled the consumers for about the
+// launch's 168 registers whatever setmaxnreg raised them to, and spilled; a producer of one
+// warp (288 threads at 224) cannot launch, as 9 warps put 3 on one SM sub-partition, whose
+// 16,384 registers then allow 170 a thread. With 8 warps each thread may hold 255.
+constexpr int kConsumers = 256;
+constexpr int kThreads = kConsumers;
+
+// The consumers' order of work per query tile (A/B-compared, HOPPER_NOTES):
+//   kLateDV: dV's, dQ's and dK's products all after the dS step; dQ by float2 atomics;
+//   kEarlyDV: dV's product issued before the dS step (runs under it); dQ by atomics;
+//   kBulkDQ: as kEarlyDV, dQ stored to shared memory and added to the accumulator by bulk
+//     copy-reduces (one 256-byte row each), the warps' own rows, instead of atomics;
+//   kTmaDQ: likewise by two tensor reduce-adds a warp (its 16 rows, 32 columns each);
+//   kTmaDQPipelined, kBulkDQPipelined: as kTmaDQ / kBulkDQ, and the next tile's S^T and dP^T
+//     products issued as soon as dQ is out, behind this tile's dK (no gap between tiles).
+enum Schedule : int {
+  kLateDV = 0,
+  kEarlyDV = 1,
+  kBulkDQ = 2,
+  kTmaDQ = 3,
+  kTmaDQPipelined = 4,
+  kBulkDQPipelined = 5
+};
+// The library's schedule (the fastest measured, HOPPER_NOTES).
+constexpr int kDefaultSchedule = kBulkDQ;
+constexpr bool pipelined(int schedule) { return schedule >= kTmaDQPipelined; }
+// How dQ goes out: kEarlyDV (atomics; also kLateDV), kBulkDQ or kTmaDQ.
+constexpr int dq_mode(int schedule) {
+  return schedule == kTmaDQPipelined    ? kTmaDQ
+         : schedule == kBulkDQPipelined ? kBulkDQ
+         : schedule == kLateDV          ? kEarlyDV
+                                        : schedule;
+}
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -72,25 +106,27 @@ struct BwdTraits {
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, HD, St>{}));
   using SmemLayoutQt = decltype(composition(
       SmemLayoutQ{}, make_ordered_layout(Shape<HD, QT, St>{}, Step<_2, _1, _3>{})));
-  // dS as (query rows, keys of a half, 2 buffers x 2 warpgroups), where the warpgroups store
-  // their dS^T: the A operand of dS K, and seen transposed (keys, rows, slab) the A operand of
-  // dS^T Q (from shared memory rather than registers: fewer live registers).
-  using SmemLayoutdS =
-      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<QT, KH, _4>{}));
-  using SmemLayoutdSt = decltype(composition(
-      SmemLayoutdS{}, make_ordered_layout(Shape<KH, QT, _4>{}, Step<_2, _1, _3>{})));
+  // dS^T as (keys of a half, query rows, 2 buffers x 2 warpgroups), stored as the products
+  // leave it (rows contiguous: pairs of entries per 32-bit store): the A operand of dS^T Q,
+  // and seen transposed (rows, keys, slab) the MN-major A operand of dS K. P^T likewise, one
+  // buffer per warpgroup (only its own dV product reads it). Both from shared memory rather
+  // than registers: P^T held in registers across the dS step made ptxas spill at head dim 128.
+  using SmemLayoutdSt =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _4>{}));
+  using SmemLayoutdS = decltype(composition(
+      SmemLayoutdSt{}, make_ordered_layout(Shape<QT, KH, _4>{}, Step<_2, _1, _3>{})));
+  using SmemLayoutPt =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _2>{}));
 
   // One warpgroup each (64 keys as M).
   using MmaSdP = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<KH, QT, HD>>()));
+  // dV += P^T dO and dK += dS^T Q: the same shapes and majors.
   using MmaKV = decltype(make_tiled_mma(
-      GMMA::rs_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
-                           GMMA::Major::MN>()));
-  using MmaDK = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::MN,
+      GMMA::ss_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
                            GMMA::Major::MN>()));
   using MmaDQ = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<QT, _64, KH>, GMMA::Major::K,
+      GMMA::ss_op_selector<Element, Element, float, Shape<QT, _64, KH>, GMMA::Major::MN,
                            GMMA::Major::MN>()));
 
   static constexpr int kBoxBytes = 64 * 64 * 2;  // one 64 x 64 slab
@@ -98,13 +134,21 @@ struct BwdTraits {
   static constexpr int kTileBytes = 64 * kD * 2;  // a Q or dO tile, or half of K or V
   static constexpr int kKVBytes = 2 * kTileBytes;
   static constexpr int kDSBytes = 4 * 64 * 64 * 2;
+  static constexpr int kPBytes = 2 * 64 * 64 * 2;
+  // dQ rows of a warpgroup for the bulk reduces: 64 floats and 32 bytes of padding (the
+  // threads' float2 stores of 8 rows then spread over the banks).
+  static constexpr int kDQRowBytes = 64 * 4 + 32;
+  static constexpr int kDQBytes = 2 * 64 * kDQRowBytes;
+  static_assert(8 * 4096 <= kDQBytes, "kTmaDQ: two 16-row x 32-column boxes per warp");
   static constexpr int kRowBytes = kQT * 4;  // lse2 or delta of a tile
   // Offsets in the 1024-aligned dynamic shared memory.
   static constexpr int kOffV = kKVBytes;
   static constexpr int kOffQ = 2 * kKVBytes;
   static constexpr int kOffDO = kOffQ + kStages * kTileBytes;
   static constexpr int kOffDS = kOffDO + kStages * kTileBytes;
-  static constexpr int kOffLse = kOffDS + kDSBytes;
+  static constexpr int kOffP = kOffDS + kDSBytes;
+  static constexpr int kOffDQ = kOffP + kPBytes;
+  static constexpr int kOffLse = kOffDQ + kDQBytes;
   static constexpr int kOffDelta = kOffLse + kStages * kRowBytes;
   static constexpr int kOffBars = kOffDelta + kStages * kRowBytes;
   static constexpr int kSmemBytes = kOffBars + 256 + 1024;  // barriers, alignment slack
@@ -148,13 +192,61 @@ __device__ __forceinline__ float2 lds_f32x2(uint32_t addr) {
   return x;
 }
 
-__device__ __forceinline__ void sts_b16(uint32_t addr, uint16_t x) {
-  asm volatile("st.shared.b16 [%0], %1;\n" ::"r"(addr), "h"(x) : "memory");
+// A barrier over consumer warpgroup wg's 128 threads (ids 1 and 2; 0 is __syncthreads').
+__device__ __forceinline__ void warpgroup_barrier(int wg) {
+  if (wg == 0) {
+    asm volatile("bar.sync 1, 128;\n" ::: "memory");
+  } else {
+    asm volatile("bar.sync 2, 128;\n" ::: "memory");
+  }
+}
+
+__device__ __forceinline__ void sts_f32x2(uint32_t addr, float x, float y) {
+  asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(x), "f"(y) : "memory");
+}
+
+// dst[i] += src[i] for `bytes` bytes (a multiple of 16, both 16-byte aligned), asynchronously,
+// in this thread's bulk group; element-wise atomic in global memory.
+__device__ __forceinline__ void bulk_reduce_add_f32(float* dst, uint32_t src, uint32_t bytes) {
+  asm volatile(
+      "cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n"
+      ::"l"(reinterpret_cast<uint64_t>(dst)), "r"(src), "r"(bytes)
+      : "memory");
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+
+// Adds a 32-column x 16-row box of float32 (128-byte swizzle, 1024-byte aligned) to the
+// accumulator at (column, row, batch x head), asynchronously, in this thread's bulk group.
+__device__ __forceinline__ void tma_reduce_add_3d(const CUtensorMap* map, uint32_t src, int c0,
+                                                  int c1, int c2) {
+  asm volatile(
+      "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group"
+      " [%0, {%2, %3, %4}], [%1];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+      "r"(src), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+
+__device__ __forceinline__ void bulk_commit() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+
+// Waits until this thread's bulk groups have read their shared-memory sources.
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+
+// Waits until this thread's bulk groups have completed (their writes done).
+__device__ __forceinline__ void bulk_wait_all() {
+  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+}
+
+__device__ __forceinline__ void sts_b32(uint32_t addr, uint32_t x) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(x) : "memory");
 }
 
 // This CTA's key block and its CSC list.
 struct Column {
-  int64_t bh, b, h;
+  int bh, b, h;  // 32-bit (fewer registers); offsets from them are formed in 64 bits
   int k0, begin, entries;
 };
 
@@ -175,7 +267,7 @@ __device__ __forceinline__ Column load_column(const BwdParams& p) {
 }
 
 // First row of query tile t (two per query block), or -1 when the tile lies wholly past seq
-// (the second half of a tail block): producer and consumers skip the same tiles.
+// (the second half of a tail block): the loads and the products skip the same tiles.
 __device__ __forceinline__ int tile_row(const BwdParams& p, const Column& c, int t) {
   const int q0 = __ldg(p.row_index + c.begin + (t >> 1)) * 128 + (t & 1) * 64;
   return q0 < p.seq ? q0 : -1;
@@ -191,48 +283,53 @@ __device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, u
   }
 }
 
+// The loads, issued by thread 0: K and V of the block once, then query tile `t` (its Q and dO
+// by TMA, lse2 and delta by bulk copies) into stage `j % kStages` once the consumers have
+// released that stage's previous tile.
+struct Maps {
+  const CUtensorMap *q, *k, *v, *d_out;
+};
+
 template <class T>
-__device__ __forceinline__ void produce(const BwdParams& p, const Column& c,
-                                        const CUtensorMap* tq, const CUtensorMap* tk,
-                                        const CUtensorMap* tv, const CUtensorMap* tdo,
-                                        uint32_t base, Barriers<T::kStages>* bars) {
-  constexpr int kS = T::kStages;
-  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
-  const int b = static_cast<int>(c.b), h = static_cast<int>(c.h);
-  mbar_arrive_expect_tx(bar(bars->kv_full), 2 * T::kKVBytes);
+__device__ __forceinline__ void load_kv(const Column& c, const Maps& m, uint32_t base,
+                                        Barriers<T::kStages>* bars) {
+  const uint32_t kv_full = smem_addr(&bars->kv_full);
+  mbar_arrive_expect_tx(kv_full, 2 * T::kKVBytes);
   for (int half = 0; half < 2; ++half) {
-    tma_tile<T>(base + half * T::kTileBytes, tk, bar(bars->kv_full), c.k0 + half * 64, h, b);
-    tma_tile<T>(base + T::kOffV + half * T::kTileBytes, tv, bar(bars->kv_full),
-                c.k0 + half * 64, h, b);
-  }
-  const float* lse2 = p.lse2 + c.bh * p.seq_pad;
-  const float* delta = p.delta + c.bh * p.seq_pad;
-  int j = 0;  // tiles loaded
-  for (int t = 0; t < 2 * c.entries; ++t) {
-    const int q0 = tile_row(p, c, t);
-    if (q0 < 0) continue;
-    const int s = j % kS;
-    if (j >= kS) mbar_wait(bar(bars->empty[s]), ((j / kS) & 1) ^ 1);
-    const uint32_t full = bar(bars->full[s]);
-    mbar_arrive_expect_tx(full, 2 * T::kTileBytes + 2 * T::kRowBytes);
-    tma_tile<T>(base + T::kOffQ + s * T::kTileBytes, tq, full, q0, h, b);
-    tma_tile<T>(base + T::kOffDO + s * T::kTileBytes, tdo, full, q0, h, b);
-    bulk_load(base + T::kOffLse + s * T::kRowBytes, lse2 + q0, T::kRowBytes, full);
-    bulk_load(base + T::kOffDelta + s * T::kRowBytes, delta + q0, T::kRowBytes, full);
-    ++j;
+    tma_tile<T>(base + half * T::kTileBytes, m.k, kv_full, c.k0 + half * 64, c.h, c.b);
+    tma_tile<T>(base + T::kOffV + half * T::kTileBytes, m.v, kv_full, c.k0 + half * 64, c.h,
+                c.b);
   }
 }
 
-// The two consumer warpgroups (threads 128..383). Accumulator entry i of a thread is row
+template <class T>
+__device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, const Maps& m,
+                                          uint32_t base, Barriers<T::kStages>* bars, int t,
+                                          int j) {
+  constexpr int kS = T::kStages;
+  const int q0 = tile_row(p, c, t);
+  const int s = j % kS;
+  if (j >= kS) mbar_wait(smem_addr(&bars->empty[s]), ((j / kS) & 1) ^ 1);
+  const uint32_t full = smem_addr(&bars->full[s]);
+  const int64_t row0 = static_cast<int64_t>(c.bh) * p.seq_pad + q0;
+  mbar_arrive_expect_tx(full, 2 * T::kTileBytes + 2 * T::kRowBytes);
+  tma_tile<T>(base + T::kOffQ + s * T::kTileBytes, m.q, full, q0, c.h, c.b);
+  tma_tile<T>(base + T::kOffDO + s * T::kTileBytes, m.d_out, full, q0, c.h, c.b);
+  bulk_load(base + T::kOffLse + s * T::kRowBytes, p.lse2 + row0, T::kRowBytes, full);
+  bulk_load(base + T::kOffDelta + s * T::kRowBytes, p.delta + row0, T::kRowBytes, full);
+}
+
+// The two warpgroups (threads 0..255). Accumulator entry i of a thread is row
 // lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
 // (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T>
+template <class T, int kSchedule>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
-                                        unsigned char* base, Barriers<T::kStages>* bars) {
+                                        unsigned char* base, Barriers<T::kStages>* bars,
+                                        const Maps& maps, const CUtensorMap* tdq) {
   using Element = typename T::Element;
   constexpr int kS = T::kStages, D = T::kD;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
-  const int tid = static_cast<int>(threadIdx.x) - 128;
+  const int tid = static_cast<int>(threadIdx.x);
   const int wg = tid >> 7;
   const int t = tid & 127;  // thread in the warpgroup
   const int lane = t & 31;
@@ -244,6 +341,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Element* q_smem = reinterpret_cast<Element*>(base + T::kOffQ);
   Element* do_smem = reinterpret_cast<Element*>(base + T::kOffDO);
   Element* ds_smem = reinterpret_cast<Element*>(base + T::kOffDS);
+  Element* p_smem = reinterpret_cast<Element*>(base + T::kOffP);
   // Shared-memory addresses (32-bit, ld/st.shared) of what the threads read and write
   // themselves: fewer registers than generic pointers, and no generic-address loads.
   const uint32_t lse_smem = smem_addr(base + T::kOffLse) + qcol * 4;
@@ -258,102 +356,153 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Tensor sdOt = make_tensor(make_smem_ptr(do_smem), typename T::SmemLayoutQt{});
   Tensor sdS = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdS{});
   Tensor sdSt = make_tensor(make_smem_ptr(ds_smem), typename T::SmemLayoutdSt{});
+  Tensor sPt = make_tensor(make_smem_ptr(p_smem), typename T::SmemLayoutPt{});
 
   typename T::MmaSdP mma_sdp;
   typename T::MmaKV mma_kv;
-  typename T::MmaDK mma_dk;
   typename T::MmaDQ mma_dq;
   auto thr_sdp = mma_sdp.get_thread_slice(t);
   auto thr_kv = mma_kv.get_thread_slice(t);
-  auto thr_dk = mma_dk.get_thread_slice(t);
   auto thr_dq = mma_dq.get_thread_slice(t);
   Tensor tSrK = thr_sdp.partition_fragment_A(sK);    // (.., half)
   Tensor tSrV = thr_sdp.partition_fragment_A(sV);    // (.., half)
   Tensor tSrQ = thr_sdp.partition_fragment_B(sQ);    // (.., stage)
   Tensor tSrdO = thr_sdp.partition_fragment_B(sdO);  // (.., stage)
-  Tensor tKVrdOt = thr_kv.partition_fragment_B(sdOt);
-  Tensor tdKrdSt = thr_dk.partition_fragment_A(sdSt);  // (.., slab)
-  Tensor tdKrQt = thr_dk.partition_fragment_B(sQt);    // (.., stage)
-  Tensor tQrdS = thr_dq.partition_fragment_A(sdS);  // (.., slab)
-  Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);  // (.., column pass, half)
+  Tensor tKVrPt = thr_kv.partition_fragment_A(sPt);    // (.., warpgroup)
+  Tensor tKVrdSt = thr_kv.partition_fragment_A(sdSt);  // (.., slab)
+  Tensor tKVrdOt = thr_kv.partition_fragment_B(sdOt);  // (.., stage)
+  Tensor tKVrQt = thr_kv.partition_fragment_B(sQt);    // (.., stage)
+  Tensor tQrdS = thr_dq.partition_fragment_A(sdS);     // (.., slab)
+  Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);    // (.., column pass, half)
   Tensor tdVrdV = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
   Tensor tdKrdK = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
   static_assert(size(tdVrdV) == D / 2, "fragment sizes");
   clear(tdVrdV);
   clear(tdKrdK);
 
-  // Where this thread's dS^T entries go (see the store below): row = wrow + 8 h, column
-  // 8 nt + qcol + j; row / 8 = 2 warp + h, row % 8 = lane / 4, column % 8 = qcol + j.
-  const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS);
-  const int ds_base = qcol * 128 + (lane >> 2) * 2;
-  int ds_chunk[2][2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h)
-#pragma unroll
-    for (int jj = 0; jj < 2; ++jj) ds_chunk[h][jj] = ((2 * (t >> 5) + h) ^ (qcol + jj)) << 4;
+  // Where this thread's P^T and dS^T entry pairs go: key row wrow + 8 h, query columns
+  // 8 nt + qcol + {0, 1} of a (keys, rows) slab with 128-byte rows and 16-byte chunk nt at
+  // chunk nt ^ (row % 8) (the 128-byte swizzle), row % 8 = lane / 4.
+  const uint32_t pair_base = wrow * 128 + qcol * 2;
+  const int chunk_xor = lane >> 2;
+  const uint32_t p_slab = smem_addr(base + T::kOffP) + wg * (64 * 64 * 2) + pair_base;
+  const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS) + pair_base;
+  const uint32_t dq_smem = smem_addr(base + T::kOffDQ) + wg * (64 * T::kDQRowBytes);
+  const uint32_t dq_warp = smem_addr(base + T::kOffDQ) + (tid >> 5) * 4096;  // kTmaDQ
 
   const int key0 = c.k0 + wg * 64;  // first key of this warpgroup
   const bool mask = key0 + 64 > p.key_limit;
-  constexpr bool kCopyP = !std::is_same_v<Element, cutlass::half_t>;
-  float* accum = p.dq_accum + c.bh * p.seq_pad * D;
+  // First accumulator row of this (batch, head), 32-bit (a live 64-bit pointer cost a spill).
+  const int accum_row0 = c.bh * p.seq_pad;
+  constexpr bool kPipe = pipelined(kSchedule);
+  constexpr int kDQ = dq_mode(kSchedule);
+  const int tiles = 2 * c.entries;
+  // The next tile at or after t that lies below seq (only a tail block's second half does not).
+  const auto valid_from = [&](int t) {
+    while (t < tiles && tile_row(p, c, t) < 0) ++t;
+    return t;
+  };
+  // Thread 0's loads: the next tile to load (lt) and how many are loaded (lj).
+  int lt = valid_from(0), lj = 0;
+  if (tid == 0 && c.entries > 0) {
+    load_kv<T>(c, maps, smem_addr(base), bars);
+    for (; lt < tiles && lj < kS; lt = valid_from(lt + 1), ++lj) {
+      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
+    }
+  }
+  // Once this thread has released a stage: the next tile into it (waits for the other
+  // warpgroup's release).
+  const auto load_next = [&] {
+    if (tid == 0 && lt < tiles) {
+      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
+      lt = valid_from(lt + 1);
+      ++lj;
+    }
+  };
   if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
+  // S^T and dP^T: fragments kept across tiles where the next tile's products are issued at
+  // the end of this one (pipelined), else made afresh each tile.
+  [[maybe_unused]] Tensor tSrS_next =
+      partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+  [[maybe_unused]] Tensor tSrdP_next =
+      partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
+  int tt = valid_from(0);
+  if constexpr (kPipe) {
+    // Issued whether or not a tile follows (an empty column's products read shared memory
+    // nothing writes, and are dropped): a product issued under a branch made ptxas serialise
+    // the products and spill.
+    if (tt < tiles) mbar_wait(bar(bars->full[0]), 0);
+    issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, 0), tSrS_next);
+    issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, 0), tSrdP_next);
+  }
   int j = 0;  // tiles consumed
-  for (int tt = 0; tt < 2 * c.entries; ++tt) {
+  for (; tt < tiles; ++j) {
     const int q0 = tile_row(p, c, tt);
-    if (q0 < 0) continue;
     const int s = j % kS;
     const int buf = (j & 1) * 2;  // dS buffer j % 2 (slabs buf + half)
-    // Fragments made afresh each tile: the products overwrite them (ScaleOut::Zero), and
-    // fragments kept across tiles would stay live in registers between their uses.
     Tensor tSrS = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
-    Tensor tKVrP = make_tensor<Element>(
-        partition_shape_A(mma_kv, Shape<typename T::KH, typename T::QT>{}));
     Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
-    static_assert(size(tSrS) == 32 && size(tKVrP) == 32 && size(tdQrdQ) == 32, "fragments");
-    mbar_wait(bar(bars->full[s]), (j / kS) & 1);
-    issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
-    issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
+    static_assert(size(tSrS) == 32 && size(tdQrdQ) == 32, "fragments");
+    if constexpr (kPipe) {
+      // Issued at the end of the previous tile (or before the loop), behind its dK.
+      warpgroup_wait<1>();  // S^T (and the previous tile's dK)
+      warpgroup_fence_operand(tSrS_next);
+      warpgroup_fence_operand(tdKrdK);
+      if (j > 0) {
+        mbar_arrive(bar(bars->empty[(j - 1) % kS]));  // its Q and dO are read
+        load_next();
+      }
+    } else {
+      mbar_wait(bar(bars->full[s]), (j / kS) & 1);
+      issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
+      issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
+      warpgroup_wait<1>();
+      warpgroup_fence_operand(tSrS);
+    }
+    // The pipelined schedule's fragments, else this tile's (the other pair is dead code).
+    auto& S = kPipe ? tSrS_next : tSrS;
+    auto& dP = kPipe ? tSrdP_next : tSrdP;
     const uint32_t lse = lse_smem + s * T::kRowBytes;
     const uint32_t delta = delta_smem + s * T::kRowBytes;
-    warpgroup_wait<1>();
-    warpgroup_fence_operand(tSrS);
-    // P in the element type for dV's product and, for bf16, a half-precision copy for dS (P
-    // rounded to bf16 would add to dS's error); S dies here.
-    __half p_copy[kCopyP ? 32 : 1];
+    // P in float32 in S's registers (dS reads it: P rounded to the element type would add to
+    // dS's error), stored in the element type for dV's product.
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
       const float2 l = lds_f32x2(lse + nt * 32);  // columns 8 nt + qcol, + 1
+      const uint32_t chunk = ((nt ^ chunk_xor) << 4);
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int i = 4 * nt + k, row = wrow + 8 * (k >> 1);
-        float pr = fast_exp2(fmaf(tSrS(i), p.scale_log2, -((k & 1) ? l.y : l.x)));
-        if (mask && key0 + row >= p.key_limit) pr = 0.f;
-        tKVrP(i) = static_cast<Element>(pr);
-        if constexpr (kCopyP) p_copy[i] = __float2half_rn(pr);
+      for (int h = 0; h < 2; ++h) {
+        const int i = 4 * nt + 2 * h;
+        float p0 = fast_exp2(fmaf(S(i), p.scale_log2, -l.x));
+        float p1 = fast_exp2(fmaf(S(i + 1), p.scale_log2, -l.y));
+        if (mask && key0 + wrow + 8 * h >= p.key_limit) p0 = p1 = 0.f;
+        S(i) = p0;
+        S(i + 1) = p1;
+        sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
       }
     }
-    issue<false>(mma_kv, tKVrP, tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
-    warpgroup_wait<1>();
-    warpgroup_fence_operand(tSrdP);
+    if constexpr (kSchedule != kLateDV) {
+      // P^T is this warpgroup's alone: once its 128 threads have stored it, dV's product runs
+      // under the dS step.
+      fence_proxy_async();
+      warpgroup_barrier(wg);
+      issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+      warpgroup_wait<1>();  // dP^T (dV's product may still run)
+    } else {
+      warpgroup_wait<0>();
+    }
+    warpgroup_fence_operand(dP);
     const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
       const float2 e = lds_f32x2(delta + nt * 32);  // columns 8 nt + qcol, + 1
+      const uint32_t chunk = ((nt ^ chunk_xor) << 4);
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int i = 4 * nt + k, h = k >> 1, jj = k & 1;
-        float pr;
-        if constexpr (kCopyP) {
-          pr = __half2float(p_copy[i]);
-        } else {
-          pr = static_cast<float>(tKVrP(i));
-        }
-        const Element ds = static_cast<Element>(pr * (tSrdP(i) - (jj ? e.y : e.x)));
-        // dS[col][row] of the slab: 128-byte query rows, 16-byte chunk (row / 8) at chunk
-        // (row / 8) ^ (col % 8) (the 128-byte swizzle of SmemLayoutdS), computed from a few
-        // per-thread values so that no address table stays live across the loop.
-        sts_b16(ds_slab + ds_base + jj * 128 + nt * 1024 + ds_chunk[h][jj], ds.raw());
+      for (int h = 0; h < 2; ++h) {
+        const int i = 4 * nt + 2 * h;
+        sts_b32(ds_slab + h * 1024 + chunk,
+                pack2<Element>(S(i) * (dP(i) - e.x), S(i + 1) * (dP(i + 1) - e.y)));
       }
     }
     fence_proxy_async();
@@ -361,7 +510,9 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
     // read this buffer two tiles ago).
     mbar_wait(bar(bars->ds_ready), j & 1);
-    issue<false>(mma_dk, tdKrdSt(_, _, _, buf + wg), tdKrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    if constexpr (kSchedule == kLateDV) {
+      issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+    }
     int dq_col = 0;
     if constexpr (T::kDQPasses == 2) {  // head dim 128: this warpgroup's 64 columns, all keys
       issue<true>(mma_dq, tQrdS(_, _, _, buf), tQrKt(_, _, _, wg, 0), tdQrdQ);
@@ -370,21 +521,80 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     } else {  // head dim 64: all 64 columns, this warpgroup's keys
       issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
     }
-    warpgroup_wait<0>();
-    warpgroup_fence_operand(tKVrP);
-    warpgroup_fence_operand(tdVrdV);
-    warpgroup_fence_operand(tdKrdK);
+    issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    // dQ is in (dK's product, issued last, may still run): it goes out meanwhile.
+    warpgroup_wait<1>();
     warpgroup_fence_operand(tdQrdQ);
-    mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
-    float* rows = accum + static_cast<int64_t>(q0) * D + dq_col;
+    float* rows = p.dq_accum + static_cast<int64_t>(accum_row0 + q0) * D + dq_col;
+    if constexpr (kDQ == kBulkDQ) {
+      // This warp's 16 rows: stored, then one bulk reduce per row by lanes 0..15. The rows'
+      // previous reduces (a tile ago) have read them before they are overwritten.
+      if (lane < 16) bulk_wait_read();
+      __syncwarp();
 #pragma unroll
-    for (int i = 0; i < 32; i += 2) {
-      const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
-      atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
-                make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
+      for (int i = 0; i < 32; i += 2) {
+        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+        sts_f32x2(dq_smem + row * T::kDQRowBytes + col * 4, tdQrdQ(i), tdQrdQ(i + 1));
+      }
+      fence_proxy_async();
+      __syncwarp();
+      if (lane < 16) {
+        const int row = (t >> 5) * 16 + lane;
+        bulk_reduce_add_f32(rows + row * D, dq_smem + row * T::kDQRowBytes, 64 * 4);
+      }
+    } else if constexpr (kDQ == kTmaDQ) {
+      // This warp's 16 rows as two 32-column boxes (128-byte rows, 16-byte chunk k at
+      // k ^ (row % 8)), added by lane 0 once its previous adds have read them.
+      if (lane == 0) bulk_wait_read();
+      __syncwarp();
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) {
+        const int row = (lane >> 2) + 8 * ((i >> 1) & 1), nt = i >> 2;
+        const int chunk = (2 * (nt & 3) + (qcol >> 2)) ^ (lane >> 2);
+        sts_f32x2(dq_warp + (nt >> 2) * 2048 + row * 128 + chunk * 16 + (qcol & 3) * 4,
+                  tdQrdQ(i), tdQrdQ(i + 1));
+      }
+      fence_proxy_async();
+      __syncwarp();
+      if (lane == 0) {
+        const int row = q0 + (t >> 5) * 16;  // of this (batch, head)
+        tma_reduce_add_3d(tdq, dq_warp, dq_col, row, c.bh);
+        tma_reduce_add_3d(tdq, dq_warp + 2048, dq_col + 32, row, c.bh);
+        bulk_commit();
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) {
+        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+        atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
+                  make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
+      }
     }
-    ++j;
+    const int tt_next = valid_from(tt + 1);
+    if constexpr (kPipe) {
+      // The next tile's S^T and dP^T, behind this tile's dK. After the last tile they are
+      // issued anyway (see above) on the stage of the tile before it, which no load writes any
+      // more, and dropped.
+      const int s1 = (j + 1) % kS;
+      if (tt_next < tiles) mbar_wait(bar(bars->full[s1]), ((j + 1) / kS) & 1);
+      issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s1), tSrS_next);
+      issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s1), tSrdP_next);
+    } else {
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tdVrdV);
+      warpgroup_fence_operand(tdKrdK);
+      mbar_arrive(bar(bars->empty[s]));  // Q and dO of stage s are read
+      load_next();
+    }
+    tt = tt_next;
   }
+  if constexpr (kPipe) {
+    warpgroup_wait<0>();  // the last tile's dK and the dropped products
+    warpgroup_fence_operand(tdKrdK);
+  }
+  // The dQ reduces complete before the CTA ends (its shared memory is their source).
+  if (kDQ == kBulkDQ && lane < 16) bulk_wait_all();
+  if (kDQ == kTmaDQ && lane == 0) bulk_wait_all();
 
   // dK (times the scale) and dV of this warpgroup's keys below seq, as element pairs.
   Element* dk = static_cast<Element*>(p.d_k) + c.b * p.dk_sb + c.h * p.dk_sh;
@@ -402,12 +612,13 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   }
 }
 
-template <class T>
+template <class T, int kSchedule>
 __global__ void __launch_bounds__(kThreads, 1)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv,
-                      const __grid_constant__ CUtensorMap tdo) {
+                      const __grid_constant__ CUtensorMap tdo,
+                      const __grid_constant__ CUtensorMap tdq) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kS = T::kStages;
   extern __shared__ unsigned char smem_raw[];
@@ -425,21 +636,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
   const Column c = load_column(p);
-  if (threadIdx.x < 128) {
-    hopper::regs_decrease<40>();  // 24 (FA3's) spills in the producer (HOPPER_NOTES)
-    if (threadIdx.x == 0 && c.entries > 0) {
-      produce<T>(p, c, &tq, &tk, &tv, &tdo, smem_addr(base), bars);
-    }
-  } else {
-    hopper::regs_increase<232>();  // 128 x 40 + 256 x 232 = 64512 of the 65536 registers
-    consume<T>(p, c, base, bars);
-  }
+  consume<T, kSchedule>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
 #endif
 }
 
 template <class T>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
+  static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
   const bool f16 = std::is_same_v<typename T::Element, cutlass::half_t>;
   const int64_t batch = p.batch_heads / p.heads;
   const int key_rows = p.key_limit > 0 ? p.key_limit : 1;
@@ -450,12 +654,28 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tk = map(p.k, key_rows, p.k_ss, p.k_sh, p.k_sb);
   const CUtensorMap tv = map(p.v, key_rows, p.v_ss, p.v_sh, p.v_sb);
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
-  const auto kernel = bwd_hopper_kernel<T>;
+  const CUtensorMap tdq =
+      hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
+#ifdef RADIAL_ABLATION_KERNELS
+  // Builds with the ablation kernels (hopper.cmake) take RADIAL_BWD_HOPPER_SCHEDULE=0..5 for
+  // A/B runs of the schedules (HOPPER_NOTES); others compile the default only.
+  const char* env = std::getenv("RADIAL_BWD_HOPPER_SCHEDULE");
+  const int schedule =
+      env != nullptr && env[0] >= '0' && env[0] <= '5' ? env[0] - '0' : kDefaultSchedule;
+  const auto kernel = schedule == 0   ? bwd_hopper_kernel<T, kLateDV>
+                      : schedule == 1 ? bwd_hopper_kernel<T, kEarlyDV>
+                      : schedule == 2 ? bwd_hopper_kernel<T, kBulkDQ>
+                      : schedule == 3 ? bwd_hopper_kernel<T, kTmaDQ>
+                      : schedule == 4 ? bwd_hopper_kernel<T, kTmaDQPipelined>
+                                      : bwd_hopper_kernel<T, kBulkDQPipelined>;
+#else
+  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule>;
+#endif
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const int64_t ctas = p.batch_heads * p.block_rows;
-  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, tq, tk, tv, tdo);
+  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, tq, tk, tv, tdo, tdq);
   check_cuda(cudaGetLastError(),
              "bwd_hopper_kernel<<<...>>> (dK, dV and dQ by atomics of the Hopper backward)");
 }

@@ -71,4 +71,23 @@ TensorMaps make_tensor_maps(const FwdParams& p, int head_dim, bool f16) {
                         128)};
 }
 
+CUtensorMap make_accum_map(float* data, int head_dim, int rows, int64_t batch_heads,
+                           int box_rows) {
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(head_dim), static_cast<cuuint64_t>(rows),
+                              static_cast<cuuint64_t>(batch_heads)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(4 * head_dim),
+                                 static_cast<cuuint64_t>(4 * int64_t{head_dim} * rows)};
+  const cuuint32_t box[3] = {32, static_cast<cuuint32_t>(box_rows), 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  CUtensorMap map;
+  const CUresult r = encode_function()(
+      &map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 3, data, dims, strides, box, element_strides,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    check_cuda(cudaErrorInvalidValue, "cuTensorMapEncodeTiled (dQ accumulator map)");
+  }
+  return map;
+}
+
 }  // namespace radial::cuda_detail::hopper

@@ -22,4 +22,10 @@ TensorMaps make_tensor_maps(const FwdParams& p, int head_dim, bool f16);
 CUtensorMap make_rows_map(const void* data, int head_dim, bool f16, int rows, int heads,
                           int64_t batch, int64_t ss, int64_t sh, int64_t sb, int box_rows);
 
+// A 3-D map (column, row, batch x head) of the backward's float32 dQ accumulator
+// [batch_heads, rows, head_dim] (packed) with 32-column x box_rows boxes and the 128-byte
+// swizzle: the target of the Hopper backward's bulk reduce-adds.
+CUtensorMap make_accum_map(float* data, int head_dim, int rows, int64_t batch_heads,
+                           int box_rows);
+
 }  // namespace radial::cuda_detail::hopper
