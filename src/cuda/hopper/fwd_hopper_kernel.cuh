@@ -161,7 +161,11 @@ __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* t
       if (t == 0) load_q();
       if (it >= kS) mbar_wait(bar(bars->v_empty[s]), parity);
       mbar_arrive_expect_tx(bar(bars->v_full[s]), T::kTileBytes);
-      tma_tile<T>(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, tile.h, tile.b);
+      if constexpr (T::kFp8) {  // V^T: one box of kD rows by the block's 128 keys
+        tma_load_4d(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, 0, tile.h, tile.b);
+      } else {
+        tma_tile<T>(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, tile.h, tile.b);
+      }
     }
   }
 }
@@ -303,6 +307,12 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
   }
 }
 
+// The FP8 consumers (fwd_fp8_consumer.cuh, included by the FP8 instantiations).
+template <class T>
+__device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
+                            typename T::Element* k_smem, typename T::Element* v_smem,
+                            Barriers<T::kStages>* bars);
+
 template <class T, HopperSchedule kSchedule>
 __global__ void __launch_bounds__(kThreads, 1)
     fwd_hopper_kernel(const FwdParams p, const __grid_constant__ CUtensorMap tq,
@@ -346,7 +356,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   } else {
     regs_increase<232>();  // 128 x 40 + 256 x 232 = 64512 of the 65536 registers
-    consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars);
+    if constexpr (T::kFp8) {
+      consume_fp8<T>(p, q_smem, k_smem, v_smem, bars);
+    } else {
+      consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars);
+    }
   }
 #endif
 }
@@ -354,8 +368,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 // Builds the tensor maps and launches `ctas` CTAs (one per tile, or persistent).
 template <class T, HopperSchedule kSchedule>
 void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
-  const TensorMaps maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element,
-                                                                     cutlass::half_t>);
+  TensorMaps maps;
+  if constexpr (T::kFp8) {
+    maps = make_fp8_tensor_maps(p, T::kD);
+  } else {
+    maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element, cutlass::half_t>);
+  }
   const auto kernel = fwd_hopper_kernel<T, kSchedule>;
   constexpr int kSmem = smem_bytes<T>();
   RADIAL_CUDA_CHECK(

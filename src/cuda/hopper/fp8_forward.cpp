@@ -1,0 +1,62 @@
+// The FP8 forward on the host (fwd_hopper.hpp): workspace, quantisation pass, kernel.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+
+#include "cuda/check.hpp"
+#include "cuda/hopper/fp8_quantize.hpp"
+#include "cuda/hopper/fwd_hopper.hpp"
+
+namespace radial::cuda_detail {
+namespace {
+
+// One memory pool per device that keeps what it got (release threshold: never), so that the
+// workspace of every call after the first comes without a cudaMalloc; stream-ordered, so calls
+// on different streams never share a buffer.
+cudaMemPool_t workspace_pool(int device) {
+  static std::mutex mutex;
+  static std::map<int, cudaMemPool_t> pools;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = pools.find(device);
+  if (found != pools.end()) return found->second;
+  cudaMemPoolProps props{};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = device;
+  cudaMemPool_t pool = nullptr;
+  RADIAL_CUDA_CHECK(cudaMemPoolCreate(&pool, &props));
+  uint64_t keep = UINT64_MAX;
+  RADIAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  pools[device] = pool;
+  return pool;
+}
+
+}  // namespace
+
+void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, cudaStream_t stream) {
+  int device = 0;
+  RADIAL_CUDA_CHECK(cudaGetDevice(&device));
+  void* base = nullptr;
+  RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(&base, hopper::fp8_workspace_bytes(p, head_dim),
+                                            workspace_pool(device), stream));
+  const hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim);
+  FwdParams q = p;
+  q.fp8 = w.operands;
+  try {
+    hopper::quantize_fp8(p, dtype, head_dim, w, stream);
+    const bool bf16 = dtype == DType::bf16;
+    if (head_dim == 128) {
+      (bf16 ? launch_fwd_hopper_fp8_bf16_d128 : launch_fwd_hopper_fp8_f16_d128)(q, ctas, stream);
+    } else {
+      (bf16 ? launch_fwd_hopper_fp8_bf16_d64 : launch_fwd_hopper_fp8_f16_d64)(q, ctas, stream);
+    }
+  } catch (...) {
+    cudaFreeAsync(base, stream);
+    throw;
+  }
+  RADIAL_CUDA_CHECK(cudaFreeAsync(base, stream));
+}
+
+}  // namespace radial::cuda_detail
