@@ -2,12 +2,14 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
 #include "cuda/check.hpp"
 #include "cuda/hopper/fp8_quantize.hpp"
 #include "cuda/hopper/fwd_hopper.hpp"
+#include "radial/error.hpp"
 
 namespace radial::cuda_detail {
 namespace {
@@ -33,6 +35,38 @@ cudaMemPool_t workspace_pool(int device) {
   return pool;
 }
 
+// RADIAL_FP8_VARIANT (read at each call, so that a benchmark can switch it between calls): a
+// comparison variant of the FP8 kernel, 0 for the library's.
+int fp8_variant() {
+  const char* env = std::getenv("RADIAL_FP8_VARIANT");
+  return env != nullptr ? std::atoi(env) : 0;
+}
+
+void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas,
+                   cudaStream_t stream) {
+  const bool bf16 = dtype == DType::bf16;
+  const int variant = fp8_variant();
+  if (variant != 0) {
+#ifdef RADIAL_ABLATION_KERNELS
+    require(bf16 && head_dim == 128 && variant >= 1 && variant <= 3, "RADIAL_FP8_VARIANT",
+            "0, or 1..3 for bf16, head dim 128", variant);
+    using Launch = void (*)(const FwdParams&, int, cudaStream_t);
+    const Launch variants[] = {launch_fwd_hopper_fp8_bf16_d128_v1,
+                               launch_fwd_hopper_fp8_bf16_d128_v2,
+                               launch_fwd_hopper_fp8_bf16_d128_v3};
+    return variants[variant - 1](q, ctas, stream);
+#else
+    throw Error("RADIAL_FP8_VARIANT", "0 (the variants are built with RADIAL_ABLATION_KERNELS)",
+                variant);
+#endif
+  }
+  if (head_dim == 128) {
+    (bf16 ? launch_fwd_hopper_fp8_bf16_d128 : launch_fwd_hopper_fp8_f16_d128)(q, ctas, stream);
+  } else {
+    (bf16 ? launch_fwd_hopper_fp8_bf16_d64 : launch_fwd_hopper_fp8_f16_d64)(q, ctas, stream);
+  }
+}
+
 }  // namespace
 
 void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, cudaStream_t stream) {
@@ -46,12 +80,7 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, cudaSt
   q.fp8 = w.operands;
   try {
     hopper::quantize_fp8(p, dtype, head_dim, w, stream);
-    const bool bf16 = dtype == DType::bf16;
-    if (head_dim == 128) {
-      (bf16 ? launch_fwd_hopper_fp8_bf16_d128 : launch_fwd_hopper_fp8_f16_d128)(q, ctas, stream);
-    } else {
-      (bf16 ? launch_fwd_hopper_fp8_bf16_d64 : launch_fwd_hopper_fp8_f16_d64)(q, ctas, stream);
-    }
+    launch_kernel(q, dtype, head_dim, ctas, stream);
   } catch (...) {
     cudaFreeAsync(base, stream);
     throw;

@@ -21,6 +21,9 @@ constexpr float kE4m3Max = 448.f;
 
 size_t align256(size_t n) { return (n + 255) & ~static_cast<size_t>(255); }
 
+// Chunks of kChunkRows tokens of the statistics pass (at least one).
+int chunk_count(const FwdParams& p) { return std::max((p.seq + kChunkRows - 1) / kChunkRows, 1); }
+
 __device__ __forceinline__ void load8(const __nv_bfloat16* src, float (&x)[8]) {
   const uint4 raw = __ldg(reinterpret_cast<const uint4*>(src));
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
@@ -51,20 +54,25 @@ __device__ __forceinline__ uint32_t e4m3x4(float a, float b, float c, float d) {
   return lo | (hi << 16);
 }
 
-// K's sums and V's max |v| per channel over one chunk of valid keys (< key_limit).
+// Q's sums over one chunk of query rows (< seq), K's sums and V's max |v| per channel over its
+// valid keys (< key_limit).
 template <class E, int D>
-__global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, float* part_sum,
-                                                             float* part_max) {
+__global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, Fp8Workspace w) {
   constexpr int kG = D / 8, kRows = kThreads / kG;
-  __shared__ float s_sum[kRows][D], s_max[kRows][D];
+  __shared__ float s_qsum[kRows][D], s_sum[kRows][D], s_max[kRows][D];
   const int bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
   const int g = threadIdx.x % kG, r0 = threadIdx.x / kG;
-  const int begin = blockIdx.x * kChunkRows, end = min(begin + kChunkRows, p.key_limit);
+  const int begin = blockIdx.x * kChunkRows, end = min(begin + kChunkRows, p.seq);
+  const E* qb = static_cast<const E*>(p.q) + b * p.q_sb + h * p.q_sh + g * 8;
   const E* kb = static_cast<const E*>(p.k) + b * p.k_sb + h * p.k_sh + g * 8;
   const E* vb = static_cast<const E*>(p.v) + b * p.v_sb + h * p.v_sh + g * 8;
-  float sum[8] = {}, mx[8] = {};
+  float qsum[8] = {}, sum[8] = {}, mx[8] = {};
   for (int row = begin + r0; row < end; row += kRows) {
     float x[8];
+    load8(qb + static_cast<int64_t>(row) * p.q_ss, x);
+#pragma unroll
+    for (int c = 0; c < 8; ++c) qsum[c] += x[c];
+    if (row >= p.key_limit) continue;
     load8(kb + static_cast<int64_t>(row) * p.k_ss, x);
 #pragma unroll
     for (int c = 0; c < 8; ++c) sum[c] += x[c];
@@ -73,14 +81,20 @@ __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, 
     for (int c = 0; c < 8; ++c) mx[c] = fmaxf(mx[c], fabsf(x[c]));
   }
 #pragma unroll
-  for (int c = 0; c < 8; ++c) s_sum[r0][g * 8 + c] = sum[c], s_max[r0][g * 8 + c] = mx[c];
+  for (int c = 0; c < 8; ++c) {
+    s_qsum[r0][g * 8 + c] = qsum[c], s_sum[r0][g * 8 + c] = sum[c], s_max[r0][g * 8 + c] = mx[c];
+  }
   __syncthreads();
   if (threadIdx.x < D) {
-    float s = 0.f, m = 0.f;
-    for (int r = 0; r < kRows; ++r) s += s_sum[r][threadIdx.x], m = fmaxf(m, s_max[r][threadIdx.x]);
+    float qs = 0.f, s = 0.f, m = 0.f;
+    for (int r = 0; r < kRows; ++r) {
+      qs += s_qsum[r][threadIdx.x], s += s_sum[r][threadIdx.x];
+      m = fmaxf(m, s_max[r][threadIdx.x]);
+    }
     const int64_t at = (static_cast<int64_t>(bh) * gridDim.x + blockIdx.x) * D + threadIdx.x;
-    part_sum[at] = s;
-    part_max[at] = m;
+    w.partial_qsum[at] = qs;
+    w.partial_sum[at] = s;
+    w.partial_max[at] = m;
   }
 }
 
@@ -88,12 +102,14 @@ __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, 
 template <int D>
 __global__ void __launch_bounds__(D) fp8_reduce_kernel(const FwdParams p, Fp8Workspace w) {
   const int bh = blockIdx.x, d = threadIdx.x;
-  float s = 0.f, m = 0.f;
+  float qs = 0.f, s = 0.f, m = 0.f;
   for (int c = 0; c < w.chunks; ++c) {
     const int64_t at = (static_cast<int64_t>(bh) * w.chunks + c) * D + d;
+    qs += w.partial_qsum[at];
     s += w.partial_sum[at];
     m = fmaxf(m, w.partial_max[at]);
   }
+  w.q_mean[bh * D + d] = qs / p.seq;
   w.k_mean[bh * D + d] = p.key_limit > 0 ? s / p.key_limit : 0.f;
   const_cast<float*>(w.operands.v_scale)[bh * D + d] = m > 0.f ? m / kE4m3Max : 1.f;
 }
@@ -132,9 +148,13 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
     src = static_cast<const E*>(p.v) + b * p.v_sb + h * p.v_sh, ss = p.v_ss;
   }
   src += g * 8;
-  float mean[8];
+  // K's mean (Q: for lse_shift; K: subtracted) and Q's (Q: subtracted; K: for k_bias).
+  float k_mean[8], q_mean[8];
 #pragma unroll
-  for (int c = 0; c < 8; ++c) mean[c] = which == 2 ? 0.f : w.k_mean[bh * D + g * 8 + c];
+  for (int c = 0; c < 8; ++c) {
+    k_mean[c] = which == 2 ? 0.f : w.k_mean[bh * D + g * 8 + c];
+    q_mean[c] = which == 2 ? 0.f : w.q_mean[bh * D + g * 8 + c];
+  }
 
   float x[kPass][8];
 #pragma unroll
@@ -170,27 +190,25 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
     return;
   }
 
-  // Q: the row's q . mean(K) (before quantising) for the log-sum-exp; K: smoothed.
-  if (which == 0) {
+  // Q: the row's q . mean(K) for the log-sum-exp, then smoothed. K: smoothed, then the key's
+  // mean(Q) . (k - mean(K)) for its scores. Rows past the limit stay zeros (their dots too).
+  float* dots = const_cast<float*>(which == 0 ? w.operands.lse_shift : w.operands.k_bias);
 #pragma unroll
-    for (int i = 0; i < kPass; ++i) {
-      float dot = 0.f;
+  for (int i = 0; i < kPass; ++i) {
+    const bool valid = blk * 128 + r0 + i * kRows < limit;
+    if (which == 1 && valid) {
 #pragma unroll
-      for (int c = 0; c < 8; ++c) dot = fmaf(x[i][c], mean[c], dot);
-#pragma unroll
-      for (int o = kG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-      const int row = blk * 128 + r0 + i * kRows;
-      if (g == 0) {
-        const_cast<float*>(w.operands.lse_shift)[static_cast<int64_t>(bh) * padded + row] = dot;
-      }
+      for (int c = 0; c < 8; ++c) x[i][c] -= k_mean[c];
     }
-  } else {
+    float dot = 0.f;
 #pragma unroll
-    for (int i = 0; i < kPass; ++i) {
-      if (blk * 128 + r0 + i * kRows < limit) {
+    for (int c = 0; c < 8; ++c) dot = fmaf(x[i][c], which == 0 ? k_mean[c] : q_mean[c], dot);
 #pragma unroll
-        for (int c = 0; c < 8; ++c) x[i][c] -= mean[c];
-      }
+    for (int o = kG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + r0 + i * kRows] = dot;
+    if (which == 0 && valid) {
+#pragma unroll
+      for (int c = 0; c < 8; ++c) x[i][c] -= q_mean[c];
     }
   }
   float m = 0.f;
@@ -220,8 +238,8 @@ template <class E, int D>
 void launch_all(const FwdParams& p, const Fp8Workspace& w, cudaStream_t stream) {
   const int block_rows = w.operands.padded_seq / 128;
   const unsigned bh = static_cast<unsigned>(p.batch_heads);
-  fp8_stats_kernel<E, D><<<dim3(static_cast<unsigned>(std::max(w.chunks, 1)), bh), kThreads, 0,
-                           stream>>>(p, w.partial_sum, w.partial_max);
+  fp8_stats_kernel<E, D><<<dim3(static_cast<unsigned>(w.chunks), bh), kThreads, 0, stream>>>(
+      p, w);
   check_cuda(cudaGetLastError(), "fp8_stats_kernel<<<...>>>");
   fp8_reduce_kernel<D><<<bh, D, 0, stream>>>(p, w);
   check_cuda(cudaGetLastError(), "fp8_reduce_kernel<<<...>>>");
@@ -235,21 +253,19 @@ void launch_all(const FwdParams& p, const Fp8Workspace& w, cudaStream_t stream) 
 size_t fp8_workspace_bytes(const FwdParams& p, int head_dim) {
   const size_t bh = static_cast<size_t>(p.batch_heads);
   const size_t padded = static_cast<size_t>(p.block_rows) * 128;
-  const size_t chunks = std::max<size_t>((static_cast<size_t>(p.key_limit) + kChunkRows - 1) /
-                                             kChunkRows, 1);
+  const size_t chunks = chunk_count(p);
   return 3 * align256(bh * padded * head_dim) +                // q, k, vt
          2 * align256(bh * p.block_rows * sizeof(float)) +     // q_scale, k_scale
-         2 * align256(bh * head_dim * sizeof(float)) +         // v_scale, k_mean
-         align256(bh * padded * sizeof(float)) +               // lse_shift
-         2 * align256(bh * chunks * head_dim * sizeof(float));  // partial sums and maxima
+         3 * align256(bh * head_dim * sizeof(float)) +         // v_scale, k_mean, q_mean
+         2 * align256(bh * padded * sizeof(float)) +           // lse_shift, k_bias
+         3 * align256(bh * chunks * head_dim * sizeof(float));  // partial sums and maxima
 }
 
 Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim) {
   const size_t bh = static_cast<size_t>(p.batch_heads);
   const size_t padded = static_cast<size_t>(p.block_rows) * 128;
   Fp8Workspace w;
-  w.chunks = static_cast<int>(std::max<size_t>(
-      (static_cast<size_t>(p.key_limit) + kChunkRows - 1) / kChunkRows, 1));
+  w.chunks = chunk_count(p);
   char* at = static_cast<char*>(base);
   const auto take = [&](size_t bytes) {
     char* here = at;
@@ -263,7 +279,10 @@ Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim) {
   w.operands.k_scale = reinterpret_cast<float*>(take(bh * p.block_rows * sizeof(float)));
   w.operands.v_scale = reinterpret_cast<float*>(take(bh * head_dim * sizeof(float)));
   w.k_mean = reinterpret_cast<float*>(take(bh * head_dim * sizeof(float)));
+  w.q_mean = reinterpret_cast<float*>(take(bh * head_dim * sizeof(float)));
   w.operands.lse_shift = reinterpret_cast<float*>(take(bh * padded * sizeof(float)));
+  w.operands.k_bias = reinterpret_cast<float*>(take(bh * padded * sizeof(float)));
+  w.partial_qsum = reinterpret_cast<float*>(take(bh * w.chunks * head_dim * sizeof(float)));
   w.partial_sum = reinterpret_cast<float*>(take(bh * w.chunks * head_dim * sizeof(float)));
   w.partial_max = reinterpret_cast<float*>(take(bh * w.chunks * head_dim * sizeof(float)));
   w.operands.padded_seq = static_cast<int32_t>(padded);

@@ -19,13 +19,19 @@ constexpr float kPLog2 = 8.f;
 // Q, K: [128, kD] e4m3 tiles, K-major (kD bytes a row: the 128- or 64-byte swizzle). V^T:
 // [kD, 128 keys], K-major too (FP8 wgmma takes both operands K-major), 128 bytes a row.
 // Output in OutElement (the inputs' dtype). Four stages: the tiles are half the bf16 size.
-template <class OutElement_, int kHeadDim, int kStages_ = 4>
+// kVariant (comparison builds only, RADIAL_FP8_VARIANT; 0 is the library's): bit 1, a quarter
+// of the exponentials on the FMA pipe (poly_exp2); bit 2, the two warpgroups take turns
+// issuing (pingpong, as the bf16 kernel's schedule).
+template <class OutElement_, int kHeadDim, int kVariant = 0, int kStages_ = 4>
 struct Fp8Traits {
+  static constexpr bool kEmulateExp = (kVariant & 1) != 0;
+  static constexpr bool kPingpong = (kVariant & 2) != 0;
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
   static constexpr int kStages = kStages_;
   static constexpr bool kFp8 = true;
+  static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
   using BM = Int<kBM>;
   using BN = Int<kBN>;
   using HD = Int<kD>;
@@ -50,6 +56,7 @@ struct Fp8Traits {
   static constexpr int kBoxBytes = kBM * kD;
   static constexpr int kQBytes = kBM * kD;
   static constexpr int kTileBytes = kBN * kD;  // a K tile, and a V^T tile
+  static constexpr int kBiasBytes = kBN * 4;   // the K tile's key biases (fp32)
 };
 
 __device__ __forceinline__ uint32_t e4m3x2(float lo, float hi) {
@@ -69,6 +76,25 @@ __device__ __forceinline__ void convert_fp8(const TS& s, TP& pf) {
     for (int r = 0; r < 4; ++r) {
       const int b = 16 * ks + 8 * (r >> 1) + 2 * (r & 1);
       regs(ks * 4 + r) = e4m3x2(s(b), s(b + 1)) | (e4m3x2(s(b + 4), s(b + 5)) << 16);
+    }
+  }
+}
+
+// S = S x s_scale + the bias of its key (columns 8 nt + 2 (lane % 4) + j of the block, whose
+// 128 biases are in shared memory): the smoothed scores in score units.
+template <class TS>
+__device__ __forceinline__ void dequantise(TS& s, const float* bias, float s_scale, int lane) {
+#pragma unroll
+  for (int nt = 0; nt < 16; ++nt) {
+    // One pair at a time (volatile): loaded all at once, the 32 values would spill.
+    float2 b;
+    asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n"
+                 : "=f"(b.x), "=f"(b.y)
+                 : "r"(smem_addr(bias + nt * 8 + (lane & 3) * 2)));
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      s(nt * 4 + half * 2) = fmaf(s(nt * 4 + half * 2), s_scale, b.x);
+      s(nt * 4 + half * 2 + 1) = fmaf(s(nt * 4 + half * 2 + 1), s_scale, b.y);
     }
   }
 }
