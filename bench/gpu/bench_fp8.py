@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Times the FP8 forward (precision fp8, its quantisation pass included) beside the bf16 Hopper
 kernel on bench.py's cases, with the FP8 kernel's comparison variants (RADIAL_FP8_VARIANT,
-src/cuda/hopper/fwd_fp8_common.cuh; a build with RADIAL_ABLATION_KERNELS=ON), in alternating
-rounds. Prints ms, effective TFLOP/s, the speed-up over bf16 and the relative error against the
+src/cuda/hopper/fwd_fp8_common.cuh; a build with RADIAL_ABLATION_KERNELS=ON; variant 8 is the
+quantisation pass alone, whose output is not written), in alternating rounds. Prints ms, effective TFLOP/s, the speed-up over bf16 and the relative error against the
 bf16 output (torch.randn inputs). The full table against Flex and cuDNN is bench.py with
 --choices fp8.
 

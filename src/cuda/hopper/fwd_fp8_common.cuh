@@ -19,13 +19,14 @@ constexpr float kPLog2 = 8.f;
 // Q, K: [128, kD] e4m3 tiles, K-major (kD bytes a row: the 128- or 64-byte swizzle). V^T:
 // [kD, 128 keys], K-major too (FP8 wgmma takes both operands K-major), 128 bytes a row.
 // Output in OutElement (the inputs' dtype). Four stages: the tiles are half the bf16 size.
-// kVariant (comparison builds only, RADIAL_FP8_VARIANT; 0 is the library's): bit 1, a quarter
-// of the exponentials on the FMA pipe (poly_exp2); bit 2, the two warpgroups take turns
-// issuing (pingpong, as the bf16 kernel's schedule).
+// kVariant (comparison builds only, RADIAL_FP8_VARIANT; 0 is the library's), to find what
+// costs time: bit 1, no key bias (scores = raw x scales, Q's smoothing left uncorrected: wrong
+// results unless mean(Q) = 0); bit 2, P V accumulated straight into O by the wgmma (no fp32
+// add per block).
 template <class OutElement_, int kHeadDim, int kVariant = 0, int kStages_ = 4>
 struct Fp8Traits {
-  static constexpr bool kEmulateExp = (kVariant & 1) != 0;
-  static constexpr bool kPingpong = (kVariant & 2) != 0;
+  static constexpr bool kKeyBias = (kVariant & 1) == 0;
+  static constexpr bool kAddPerBlock = (kVariant & 2) == 0;
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;

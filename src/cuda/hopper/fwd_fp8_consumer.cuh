@@ -40,8 +40,6 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
   const int lane = tid & 31;
-  const int wg = tid >> 7;
-  constexpr bool kEmulate = T::kEmulateExp;
 
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
@@ -60,18 +58,6 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
       make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
   static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kD / 2,
                 "fragment sizes");
-
-  // Pingpong (a comparison variant): as the bf16 kernel's, turns on mbarriers.
-  uint32_t turns = 0;
-  const auto turn_wait = [&] {
-    if constexpr (T::kPingpong) mbar_wait(bar(bars->turn[wg]), turns++ & 1);
-  };
-  const auto turn_pass = [&] {
-    if constexpr (T::kPingpong) mbar_arrive(bar(bars->turn[wg ^ 1]));
-  };
-  if constexpr (T::kPingpong) {
-    if (wg == 1) mbar_arrive(bar(bars->turn[0]));
-  }
 
   int it = 0;  // K/V blocks consumed so far, over all tiles
   for (int j = 0;; ++j) {
@@ -92,16 +78,14 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         const int key0 = key_start(p, tile, 0);
         const float s_scale = q_scale * __ldg(k_scale + key0 / 128);
         mbar_wait(bar(bars->k_full[s]), (it / kS) & 1);
-        turn_wait();
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
-        turn_pass();
         if (n == 1) mbar_arrive(q_empty);
-        dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         mbar_arrive(bar(bars->k_empty[s]));
-        online_softmax<true, kEmulate>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum,
-                                       alpha, lane, 1.f, kPLog2);
+        online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
+                             lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
         convert_fp8(tSrS, tOrP);
       }
       for (int t = 1; t < n; ++t) {
@@ -110,31 +94,41 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         const float s_scale = q_scale * __ldg(k_scale + key0 / 128);
         mbar_wait(bar(bars->k_full[s]), ((it + t) / kS) & 1);
         mbar_wait(bar(bars->v_full[sp]), ((it + t - 1) / kS) & 1);
-        turn_wait();
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
-        wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
+        if constexpr (T::kAddPerBlock) {
+          wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
+        } else {
+          wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrO);
+        }
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
-        turn_pass();
         if (t == n - 1) mbar_arrive(q_empty);
-        dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         mbar_arrive(bar(bars->k_empty[s]));
-        online_softmax<true, kEmulate>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum,
-                                       alpha, lane, 1.f, kPLog2);
+        online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
+                             lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
         warpgroup_wait<0>();
-        warpgroup_fence_operand(tOrOt);
+        warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
         warpgroup_fence_operand(tOrP);
         mbar_arrive(bar(bars->v_empty[sp]));
-        add_rescale(tOrO, tOrOt, alpha);
+        if constexpr (T::kAddPerBlock) {
+          add_rescale(tOrO, tOrOt, alpha);
+        } else {
+          rescale(tOrO, alpha);
+        }
         convert_fp8(tSrS, tOrP);
       }
       const int sp = (it + n - 1) % kS;  // the last block's P V
       mbar_wait(bar(bars->v_full[sp]), ((it + n - 1) / kS) & 1);
-      wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
+      if constexpr (T::kAddPerBlock) {
+        wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
+      } else {
+        wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrO);
+      }
       warpgroup_wait<0>();
-      warpgroup_fence_operand(tOrOt);
+      warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
       mbar_arrive(bar(bars->v_empty[sp]));
-      add(tOrO, tOrOt);
+      if constexpr (T::kAddPerBlock) add(tOrO, tOrOt);
     }
     it += n;
     scale_columns(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);

@@ -103,20 +103,7 @@ __device__ __forceinline__ void wg_issue(Mma& mma, TA& a, TB const& b, TC& c) {
 // kScaled (the FP8 kernel): the entries are raw products that s_scale turns into scores (the
 // quantisation scales), and the probabilities come out multiplied by 2^p_log2 (so that small
 // ones stay normal numbers in e4m3); row_max stays in score units, row_sum carries the factor.
-// exp2 on the FMA pipe (round to an integer by the 1.5 x 2^23 trick, 2^fraction by a cubic,
-// the integer added to the exponent bits): relative error below 1e-3, far under e4m3's; the
-// FP8 kernel takes some of its exponentials here, so that the MUFU pipe (16 a clock per SM)
-// does not set its pace. x >= -126 (clamped).
-__device__ __forceinline__ float poly_exp2(float x) {
-  x = fmaxf(x, -126.f);
-  const float t = x + 12582912.f;  // 1.5 x 2^23: t's low bits hold round(x)
-  const float f = x - (t - 12582912.f);  // in [-0.5, 0.5]
-  float p = fmaf(fmaf(fmaf(0.0555041f, f, 0.2402265f), f, 0.6931472f), f, 1.f);
-  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
-}
-
-// kEmulate (FP8): the entries of every fourth n-tile go through poly_exp2.
-template <bool kScaled = false, bool kEmulate = false, class TS>
+template <bool kScaled = false, class TS>
 __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, float scale_log2,
                                                float (&row_max)[2], float (&row_sum)[2],
                                                float (&alpha)[2], int lane,
@@ -148,9 +135,7 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
 #pragma unroll
   for (int i = 0; i < kNT * 4; ++i) {
     const int half = (i >> 1) & 1;
-    const float e = kEmulate && (i >> 2) % 4 == 3
-                        ? poly_exp2(fmaf(s(i), exp_scale, -base[half]))
-                        : softmax_exp(s(i), exp_scale, base[half]);
+    const float e = softmax_exp(s(i), exp_scale, base[half]);
     s(i) = e;
     sum[half] += e;
   }

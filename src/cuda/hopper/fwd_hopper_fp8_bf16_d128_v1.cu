@@ -1,5 +1,5 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 1: a quarter of the exponentials on the FMA pipe
-// (Fp8Traits::kVariant; built with RADIAL_ABLATION_KERNELS, picked by RADIAL_FP8_VARIANT=1).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 1
+// (Fp8Traits::kVariant: no key bias; built with RADIAL_ABLATION_KERNELS, picked by RADIAL_FP8_VARIANT=1).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {

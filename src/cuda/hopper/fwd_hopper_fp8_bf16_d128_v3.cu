@@ -1,5 +1,5 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 3: both
-// (Fp8Traits::kVariant; built with RADIAL_ABLATION_KERNELS, picked by RADIAL_FP8_VARIANT=3).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 3
+// (Fp8Traits::kVariant: both; built with RADIAL_ABLATION_KERNELS, picked by RADIAL_FP8_VARIANT=3).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {
