@@ -220,6 +220,25 @@ TEST_F(AttentionErrors, UnknownBackend) {
   o.backend = static_cast<Backend>(7);
   expect_error("options.backend", "got 7", o);
 }
+TEST_F(AttentionErrors, Fp8OnTheCpuBackend) {
+  AttentionOptions o;
+  o.precision = Precision::fp8;
+  expect_error("options.precision", "native on the CPU backend", o);
+}
+TEST_F(AttentionErrors, UnknownPrecision) {
+  AttentionOptions o;
+  o.precision = static_cast<Precision>(5);
+  expect_error("options.precision", "got 5", o);
+}
+TEST_F(AttentionErrors, Fp8Backward) {
+  std::vector<float> lse(kHeads * kSeq, 0.f), grad(q_data.size(), 0.f);
+  const TensorView g = TensorView::bshd(grad.data(), DType::f32, 1, kSeq, kHeads, kDim);
+  AttentionOptions o;
+  o.precision = Precision::fp8;
+  expect_error_from(
+      [&] { attention_backward(plan, q, k, v, out, g, lse.data(), g, g, g, o); },
+      "options.precision", "native for the backward");
+}
 TEST_F(AttentionErrors, CudaBackendForHostTensors) {
   AttentionOptions o;
   o.backend = Backend::cuda;

@@ -217,6 +217,12 @@ TEST_F(Cli, BadValuesNameTheArgument) {
                      {"--head-dim", "512"});
   expect_usage_error(run_cli("bench --frames 2 --tokens-per-frame 64 --iters 0"),
                      {"--iters", "0"});
+  expect_usage_error(run_cli("bench --frames 2 --tokens-per-frame 64 --precision int8"),
+                     {"--precision", "native", "fp8", "int8"});
+  // fp8 runs on CUDA only (compute capability 9.0).
+  expect_usage_error(run_cli("bench --frames 2 --tokens-per-frame 64 --backend cpu "
+                             "--precision fp8"),
+                     {"--precision", "native on the CPU backend", "fp8"});
 }
 
 TEST_F(Cli, GeometryFormsAreExclusiveAndComplete) {

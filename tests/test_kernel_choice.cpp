@@ -100,6 +100,55 @@ TEST(KernelChoice, BadTextNamesTheField) {
   }
 }
 
+std::string refused_precision(int arch, DType dtype, int dim, int block,
+                              Direction direction = Direction::forward) {
+  try {
+    choose_kernel(arch, dtype, dim, block, direction, false, Precision::fp8);
+  } catch (const Error& e) {
+    return e.argument();
+  }
+  return "(nothing thrown)";
+}
+
+TEST(KernelChoice, Fp8IsAHopperForwardField) {
+  const KernelChoice c = parse_choice("family=hopper,precision=fp8");
+  EXPECT_EQ(c.precision, Precision::fp8);
+  EXPECT_EQ(parse_choice(format_choice(c)), c);
+  EXPECT_NE(format_choice(c).find("precision=fp8"), std::string::npos);
+  EXPECT_EQ(parse_choice("family=hopper,precision=native"), default_choice(Family::hopper));
+  EXPECT_EQ(refused_field("family=portable,precision=fp8"), "choice.precision");
+  EXPECT_EQ(refused_field("family=hopper,direction=backward,precision=fp8"), "choice.precision");
+  EXPECT_EQ(refused_field("family=hopper,precision=int8"), "choice.precision");
+}
+
+TEST(KernelChoice, ChooserRefusesFp8WhereItDoesNotRun) {
+  const Direction bwd = Direction::backward;
+  if (hopper_kernel_built()) {
+    KernelChoice fp8 = default_choice(Family::hopper);
+    fp8.precision = Precision::fp8;
+    EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 128, Direction::forward, false,
+                            Precision::fp8),
+              fp8);
+    EXPECT_EQ(choose_kernel(90, DType::f16, 64, 128, Direction::forward, false, Precision::fp8),
+              fp8);
+  } else {
+    EXPECT_EQ(refused_precision(90, DType::bf16, 128, 128), "precision");
+  }
+  for (int arch : {80, 86, 89, 100, 120}) {
+    EXPECT_EQ(refused_precision(arch, DType::bf16, 128, 128), "precision") << arch;
+  }
+  EXPECT_EQ(refused_precision(90, DType::bf16, 128, 64), "precision");
+  EXPECT_EQ(refused_precision(90, DType::bf16, 96, 128), "precision");
+  EXPECT_EQ(refused_precision(90, DType::f32, 128, 128), "precision");
+  EXPECT_EQ(refused_precision(90, DType::bf16, 128, 128, bwd), "precision");
+  try {
+    choose_kernel(89, DType::bf16, 128, 128, Direction::forward, false, Precision::fp8);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("compute capability 8.9"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(KernelChoice, ChooserPicksHopperOnlyWhereItCovers) {
   const Family hopper = hopper_kernel_built() ? Family::hopper : Family::portable;
   const Direction fwd = Direction::forward;

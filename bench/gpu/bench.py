@@ -71,6 +71,8 @@ CHOICES = {
     "hopper_pingpong": ("family=hopper,schedule=pingpong", "radial Hopper pingpong"),
     "hopper_persistent": ("family=hopper,persistent=on", "radial Hopper, persistent CTAs"),
     "hopper_q_registers": ("family=hopper,schedule=q_registers", "radial Hopper, Q in registers"),
+    # The FP8 forward, its quantisation pass included in every timing (precision="fp8").
+    "fp8": ("family=hopper,precision=fp8", "radial FP8 (e4m3, quantisation included)"),
 }
 
 

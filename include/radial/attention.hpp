@@ -21,6 +21,10 @@ struct AttentionOptions {
   int threads = 0;
   void* stream = nullptr;  // CUDA backend: a cudaStream_t (nullptr: the default stream)
   bool deterministic = false;  // CUDA backward: bit-identical gradients run to run (dQ without atomics)
+  // fp8: the forward in FP8 e4m3 (Q and K per 128-token block scales, K smoothed, V per-channel
+  // scales; docs/fp8.md): CUDA, compute capability 9.0, head dim 64 or 128, block 128; refused
+  // by name (options.precision) elsewhere and by the backward.
+  Precision precision = Precision::native;
 };
 
 // q, k, v, out: [batch, seq, heads, head_dim] views (any strides, head_dim contiguous), all of

@@ -38,6 +38,8 @@ enum { RADIAL_DTYPE_F32 = 0, RADIAL_DTYPE_BF16 = 1, RADIAL_DTYPE_F16 = 2 };
 enum { RADIAL_DEVICE_CPU = 0, RADIAL_DEVICE_CUDA = 1 };
 enum { RADIAL_MODEL_WAN = 0, RADIAL_MODEL_HUNYUAN = 1 };
 enum { RADIAL_PATTERN_RADIAL = 0, RADIAL_PATTERN_DENSE = 1 };
+/* The arithmetic of a forward call (radial::Precision): the inputs' dtype, or FP8 e4m3. */
+enum { RADIAL_PRECISION_NATIVE = 0, RADIAL_PRECISION_FP8 = 1 };
 
 typedef struct radial_geometry {
   int64_t frames;           /* latent frames F >= 1 */
@@ -124,6 +126,16 @@ RADIAL_C_EXPORT radial_status radial_attention(const radial_plan* plan, const ra
                                                const radial_tensor* k, const radial_tensor* v,
                                                const radial_tensor* out, float* lse, double scale,
                                                int32_t threads, void* stream);
+
+/* radial_attention with a precision (RADIAL_PRECISION_*): RADIAL_PRECISION_FP8 runs the FP8
+ * forward (Q and K in e4m3 with per-block scales, K smoothed, V with per-channel scales; the
+ * quantisation pass runs inside the call) on CUDA devices of compute capability 9.0, head dim
+ * 64 or 128, block 128; elsewhere it is refused with RADIAL_ERROR_INVALID_ARGUMENT naming
+ * "precision" or "options.precision". RADIAL_PRECISION_NATIVE is radial_attention. */
+RADIAL_C_EXPORT radial_status radial_attention_with_precision(
+    const radial_plan* plan, const radial_tensor* q, const radial_tensor* k,
+    const radial_tensor* v, const radial_tensor* out, float* lse, double scale, int32_t threads,
+    void* stream, int32_t precision);
 
 /* Gradients of radial_attention (radial::attention_backward) for the same plan and tensors:
  * out and lse are the forward's (lse required: float32 [batch, heads, seq] contiguous on the

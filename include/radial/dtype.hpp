@@ -9,6 +9,11 @@ namespace radial {
 enum class DType { f32, bf16, f16 };
 
 const char* dtype_name(DType dtype);
+
+// The arithmetic of an attention call: the inputs' own dtype (native), or Q, K, V quantised to
+// FP8 e4m3 with scales (fp8: the Hopper FP8 forward, compute capability 9.0, forward only).
+enum class Precision { native, fp8 };
+const char* precision_name(Precision precision);
 inline int dtype_size(DType dtype) { return dtype == DType::f32 ? 4 : 2; }
 
 // bf16 / fp16 as raw bits; conversions round to nearest even.

@@ -19,6 +19,7 @@ DTYPE_F32, DTYPE_BF16, DTYPE_F16 = 0, 1, 2
 DEVICE_CPU, DEVICE_CUDA = 0, 1
 MODELS = {"wan": 0, "hunyuan": 1}
 PATTERNS = {"radial": 0, "dense": 1}
+PRECISIONS = {"native": 0, "fp8": 1}  # RADIAL_PRECISION_*
 
 
 class Geometry(ctypes.Structure):
@@ -103,6 +104,11 @@ _SIGNATURES = {
         [ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor),
          ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_double, ctypes.c_int32,
          ctypes.c_int32, ctypes.c_void_p],
+    ),
+    "radial_attention_with_precision": (
+        ctypes.c_int,
+        [ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_void_p,
+         ctypes.c_double, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32],
     ),
     # For benchmarks and tests: a kernel named by its fields (docs/dispatch.md).
     "radial_attention_with_choice": (

@@ -133,6 +133,39 @@ def _attention_fake(q, k, v, geometry, spec, decay_factor, scale, bhsd, need_lse
     return out, lse
 
 
+@torch.library.custom_op("radial_attention::attention_fp8", mutates_args=())
+def _attention_fp8_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: list[int],
+                      spec: list[int], decay_factor: float, scale: float, bhsd: bool,
+                      need_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The FP8 forward (precision="fp8"): the library quantises q, k, v to e4m3 inside the call.
+    Forward only: attention() refuses it when a gradient may follow."""
+    _check_inputs(q, k, v, geometry, bhsd, fake=False)
+    p = _plan.get(_plan.PlanKey.from_op_args(geometry, spec, decay_factor))
+    q, k, v = (_readable(t) for t in (q, k, v))
+    b, s, h, _ = _sizes(q, bhsd)
+    out = _new_output(q.shape, q.dtype, q.device)
+    lse = _new_output((b, h, s) if need_lse else (0,), torch.float32, q.device)
+    if q.numel() == 0:
+        return out, lse
+    views = [_view(t, bhsd) for t in (q, k, v, out)]
+    lse_pointer = ctypes.c_void_p(lse.data_ptr()) if need_lse else None
+    fp8 = _lib.PRECISIONS["fp8"]
+    if q.device.type == "cuda":
+        stream = torch.cuda.current_stream(q.device).cuda_stream
+        with torch.cuda.device(q.device):
+            status = _lib.lib().radial_attention_with_precision(
+                p.handle, *map(ctypes.byref, views), lse_pointer, scale, 0, stream, fp8)
+    else:  # refused by the library, naming options.precision
+        status = _lib.lib().radial_attention_with_precision(
+            p.handle, *map(ctypes.byref, views), lse_pointer, scale, torch.get_num_threads(),
+            None, fp8)
+    _lib.check(status)
+    return out, lse
+
+
+_attention_fp8_op.register_fake(_attention_fake)
+
+
 def _lib_ready(t: torch.Tensor) -> torch.Tensor:
     """t itself when the library can read it (head dim contiguous, no zero strides: e.g. the
     expanded gradient of a sum), else a contiguous copy."""
@@ -237,7 +270,7 @@ def _wants_grad(*tensors) -> bool:
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=None,
-              layout: str = "bshd", return_lse: bool = False):
+              layout: str = "bshd", return_lse: bool = False, precision: str = "native"):
     """Block-sparse attention under `plan`: softmax(scale * q k^T + mask) v.
 
     q, k, v: [batch, seq, heads, head_dim] (``layout="bshd"``) or [batch, heads, seq,
@@ -249,6 +282,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
 
     Differentiable in q, k and v through the output (the library's backward pass, on the CPU
     and CUDA alike); lse is returned without a gradient (requires_grad False).
+
+    ``precision="fp8"``: the FP8 forward (q and k in e4m3 with one scale per 128-token block, k
+    smoothed by its mean, v with per-channel scales; docs/fp8.md) on CUDA devices of compute
+    capability 9.0 (H100/H200), bf16 or float16, head_dim 64 or 128, block 128; inference only
+    (refused when a gradient may follow), and refused by name elsewhere.
     """
     if isinstance(plan, _plan.Plan):
         key = plan.key
@@ -271,7 +309,17 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan, scale=Non
         scale_value = float(scale)
         if not (math.isfinite(scale_value) and scale_value > 0):
             raise invalid("scale", "a finite float > 0 or None", scale)
+    if precision not in _lib.PRECISIONS:
+        raise invalid("precision", '"native" or "fp8"', repr(precision))
     geometry, spec, decay = key.op_args()
+    if precision == "fp8":
+        if _wants_grad(q, k, v):
+            raise invalid("precision", '"native" when a gradient may follow (fp8 is a forward '
+                          "precision; run it under torch.no_grad() or on tensors without "
+                          "requires_grad)", '"fp8"')
+        out, lse = torch.ops.radial_attention.attention_fp8(
+            q, k, v, geometry, spec, decay, scale_value, layout == "bhsd", bool(return_lse))
+        return (out, lse) if return_lse else out
     need_lse = bool(return_lse) or _wants_grad(q, k, v)
     out, lse = torch.ops.radial_attention.attention(q, k, v, geometry, spec, decay, scale_value,
                                                     layout == "bhsd", need_lse)

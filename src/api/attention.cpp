@@ -178,6 +178,9 @@ void validate_options(const AttentionOptions& options) {
   const int backend = static_cast<int>(options.backend);
   require(backend >= 0 && backend <= static_cast<int>(Backend::cuda), "options.backend",
           "automatic, cpu or cuda", backend);
+  const int precision = static_cast<int>(options.precision);
+  require(precision >= 0 && precision <= static_cast<int>(Precision::fp8), "options.precision",
+          "native or fp8", precision);
 }
 
 void require_host(const TensorView& q, const char* who) {
@@ -235,6 +238,9 @@ void attention(const Plan& plan, const TensorView& q, const TensorView& k, const
   // Each backend checks every argument itself (validate_attention_args), so only the choice
   // of backend is checked here; checking twice would walk the plan twice.
   if (detail::resolve_backend(options, q) == Backend::cpu) {
+    require(options.precision == Precision::native, "options.precision",
+            "native on the CPU backend (fp8 runs on CUDA devices of compute capability 9.0)",
+            precision_name(options.precision));
     attention_cpu(plan, q, k, v, out, lse, options);
     return;
   }

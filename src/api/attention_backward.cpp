@@ -66,7 +66,11 @@ void attention_backward(const Plan& plan, const TensorView& q, const TensorView&
                         const float* lse, const TensorView& d_q, const TensorView& d_k,
                         const TensorView& d_v, const AttentionOptions& options) {
   // As in attention(): each backend checks every argument itself.
-  if (detail::resolve_backend(options, q) == Backend::cpu) {
+  const Backend backend = detail::resolve_backend(options, q);
+  require(options.precision == Precision::native, "options.precision",
+          "native for the backward (fp8 is a forward precision)",
+          precision_name(options.precision));
+  if (backend == Backend::cpu) {
     attention_backward_cpu(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v, options);
     return;
   }

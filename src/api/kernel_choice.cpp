@@ -28,6 +28,7 @@ const Names<HopperSchedule> kSchedules = {{HopperSchedule::serial, "serial"},
 const Names<RowOrder> kRowOrders = {{RowOrder::locality, "locality"},
                                     {RowOrder::heavy_first, "heavy_first"},
                                     {RowOrder::natural, "natural"}};
+const Names<Precision> kPrecisions = {{Precision::native, "native"}, {Precision::fp8, "fp8"}};
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 
 template <class E>
@@ -92,8 +93,29 @@ KernelChoice default_choice(Family family, Direction direction) {
 }
 
 KernelChoice choose_kernel(int arch, DType dtype, int head_dim, int block_size,
-                           Direction direction, bool deterministic) {
+                           Direction direction, bool deterministic, Precision precision) {
   const bool backward = direction == Direction::backward;
+  if (precision == Precision::fp8) {
+    const std::string fp8 = "fp8";
+    require(!backward, "precision", "native for the backward (fp8 is a forward precision)", fp8);
+    require(arch == 90, "precision",
+            "native on this device (fp8 runs on compute capability 9.0, FP8 tensor cores)",
+            fp8 + " on compute capability " +
+                (arch < 0 ? std::string("unknown")
+                          : std::to_string(arch / 10) + "." + std::to_string(arch % 10)));
+    require(hopper_kernel_built(), "precision",
+            "native in this build (fp8 needs the Hopper kernel: CuTe at build time)", fp8);
+    require(dtype == DType::bf16 || dtype == DType::f16, "precision",
+            "native for q.dtype " + std::string(dtype_name(dtype)) + " (fp8 takes bf16 or f16)",
+            fp8);
+    require(head_dim == 64 || head_dim == 128, "precision",
+            "native for head dim " + std::to_string(head_dim) + " (fp8 takes 64 or 128)", fp8);
+    require(block_size == 128, "precision",
+            "native for block size " + std::to_string(block_size) + " (fp8 takes 128)", fp8);
+    KernelChoice c = default_choice(Family::hopper, direction);
+    c.precision = Precision::fp8;
+    return c;
+  }
   // The Hopper backward adds dQ by atomics only; a deterministic backward runs portable. (On an
   // H200, bf16, head dim 128, 40 heads of 18,432 tokens, the Hopper backward took 43.4 ms
   // against the portable kernel's 49.8 with a radial plan, 69.0 against 78.6 dense.)
@@ -159,6 +181,13 @@ KernelChoice parse_choice(std::string_view text) {
                   " (a field of family=portable,direction=backward)",
               value);
       c.deterministic = parse_value(kSwitches, field, value);
+    } else if (field == "precision") {
+      c.precision = parse_value(kPrecisions, field, value);
+      require(c.precision == Precision::native ||
+                  (family == Family::hopper && direction == Direction::forward),
+              "choice.precision", "native with " + only + ", direction=" +
+                  direction_name(direction) + " (fp8 is a field of family=hopper, forward)",
+              value);
     } else if (field == "max_ctas") {
       int n = -1;
       const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -167,7 +196,7 @@ KernelChoice parse_choice(std::string_view text) {
       c.max_ctas = n;
     } else {
       throw Error("choice", "fields family, direction, tile, schedule, row_order, persistent, "
-                  "max_ctas, l2_prefetch, deterministic", "\"" + field + "\"");
+                  "max_ctas, l2_prefetch, deterministic, precision", "\"" + field + "\"");
     }
   }
   require(c.max_ctas == 0 || c.persistent, "choice.max_ctas", "0 unless persistent=on",
@@ -192,6 +221,7 @@ std::string format_choice(const KernelChoice& c) {
   } else {
     text += std::string(",persistent=") + (c.persistent ? "on" : "off");
     if (c.max_ctas > 0) text += ",max_ctas=" + std::to_string(c.max_ctas);
+    if (c.precision != Precision::native) text += ",precision=fp8";
   }
   return text;
 }

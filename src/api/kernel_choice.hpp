@@ -49,14 +49,17 @@ struct KernelChoice {
   // Backward: dQ by a second pass over the plan's rows instead of float32 atomics, so that the
   // gradients are bit-identical run to run (AttentionOptions::deterministic). Portable only.
   bool deterministic = false;
-
+  // fp8: the FP8 forward (family hopper, the default schedule): a quantisation pass, then the
+  // e4m3 kernel (src/cuda/hopper/fwd_fp8_consumer.cuh). Written only when fp8.
+  Precision precision = Precision::native;
 };
 // (Written out: the CUDA files that include this header are C++17.)
 inline bool operator==(const KernelChoice& a, const KernelChoice& b) {
   return a.family == b.family && a.direction == b.direction && a.tile == b.tile &&
          a.schedule == b.schedule && a.row_order == b.row_order &&
          a.persistent == b.persistent && a.max_ctas == b.max_ctas &&
-         a.l2_prefetch == b.l2_prefetch && a.deterministic == b.deterministic;
+         a.l2_prefetch == b.l2_prefetch && a.deterministic == b.deterministic &&
+         a.precision == b.precision;
 }
 inline bool operator!=(const KernelChoice& a, const KernelChoice& b) { return !(a == b); }
 
@@ -70,8 +73,11 @@ KernelChoice default_choice(Family family, Direction direction = Direction::forw
 // capability 9.0 (arch = major * 10 + minor) when it is built in and covers the call (bf16/f16,
 // head dim 64/128, block 128; backward: dQ by atomics, not deterministic), the portable kernel
 // otherwise. `deterministic` (backward only) asks for bit-identical gradients.
+// precision fp8: the Hopper FP8 forward, or an Error naming "precision" when it does not cover
+// the call (another card, not built, dtype, head dim, block size, backward).
 KernelChoice choose_kernel(int arch, DType dtype, int head_dim, int block_size,
-                           Direction direction, bool deterministic = false);
+                           Direction direction, bool deterministic = false,
+                           Precision precision = Precision::native);
 
 // True when this build holds the Hopper kernel (CuTe found at build time).
 bool hopper_kernel_built();
@@ -86,7 +92,7 @@ bool ablation_kernels_built();
 // double_buffer; portable), schedule (serial, overlap, pingpong, q_registers; hopper),
 // row_order (locality, heavy_first, natural), persistent (on, off; hopper), max_ctas (an
 // integer >= 0; with persistent=on), l2_prefetch (on, off; portable), deterministic (on, off;
-// portable, direction=backward). Throws radial::Error
+// portable, direction=backward), precision (native, fp8; hopper, forward). Throws radial::Error
 // naming the field ("choice.schedule") for an unknown field or value, or a field that does
 // not apply to the family.
 KernelChoice parse_choice(std::string_view text);

@@ -256,6 +256,23 @@ radial_status radial_attention(const radial_plan* plan, const radial_tensor* q,
   });
 }
 
+radial_status radial_attention_with_precision(const radial_plan* plan, const radial_tensor* q,
+                                              const radial_tensor* k, const radial_tensor* v,
+                                              const radial_tensor* out, float* lse, double scale,
+                                              int32_t threads, void* stream, int32_t precision) {
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    radial::AttentionOptions options = to_options(scale, threads, stream);
+    radial::require(precision == RADIAL_PRECISION_NATIVE || precision == RADIAL_PRECISION_FP8,
+                    "precision", "RADIAL_PRECISION_NATIVE (0) or RADIAL_PRECISION_FP8 (1)",
+                    precision);
+    options.precision =
+        precision == RADIAL_PRECISION_FP8 ? radial::Precision::fp8 : radial::Precision::native;
+    const Views t = to_views(q, k, v, out);
+    radial::attention(plan->plan, t.q, t.k, t.v, t.out, lse, options);
+  });
+}
+
 radial_status radial_attention_with_choice(const radial_plan* plan, const radial_tensor* q,
                                            const radial_tensor* k, const radial_tensor* v,
                                            const radial_tensor* out, float* lse, double scale,

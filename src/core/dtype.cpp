@@ -4,6 +4,10 @@
 
 namespace radial {
 
+const char* precision_name(Precision precision) {
+  return precision == Precision::fp8 ? "fp8" : "native";
+}
+
 const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::f32: return "float32";

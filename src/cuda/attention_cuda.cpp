@@ -48,9 +48,10 @@ bool portable_only() {
 
 namespace {
 
-KernelChoice pick(const Plan& plan, const TensorView& q, int arch) {
+KernelChoice pick(const Plan& plan, const TensorView& q, int arch,
+                  Precision precision = Precision::native) {
   return choose_kernel(portable_only() ? 0 : arch, q.dtype, static_cast<int>(q.dim),
-                       plan.block_size(), Direction::forward);
+                       plan.block_size(), Direction::forward, false, precision);
 }
 
 // The checks, then params for the choice's row order and persistence, then the dispatcher.
@@ -65,7 +66,8 @@ void run_forward(const Plan& plan, const TensorView& q, const TensorView& k, con
   DeviceGuard guard(q.device_index);
   const int arch = compute_capability(q.device_index);
   const int head_dim = static_cast<int>(q.dim);
-  const KernelChoice choice = chosen != nullptr ? *chosen : pick(plan, q, arch);
+  const KernelChoice choice =
+      chosen != nullptr ? *chosen : pick(plan, q, arch, options.precision);
   require(!choice.persistent || choice.row_order == RowOrder::locality, "choice.row_order",
           "locality with persistent=on (the hand-out order follows it)",
           row_order_name(choice.row_order));

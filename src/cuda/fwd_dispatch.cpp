@@ -71,6 +71,13 @@ void launch_hopper_kernel(const FwdParams& p, const KernelChoice& c, DType dtype
   const int ctas = p.tile_counter != nullptr ? p.ctas
                                              : static_cast<int>(p.batch_heads * p.block_rows);
 #ifdef RADIAL_WITH_HOPPER
+  if (c.precision == Precision::fp8) {
+    require(c.schedule == kDefaultHopperSchedule, "choice.schedule",
+            std::string(schedule_name(kDefaultHopperSchedule)) +
+                " with precision=fp8 (the FP8 kernel has one schedule)",
+            schedule_name(c.schedule));
+    return run_fwd_fp8(p, dtype, head_dim, ctas, stream);
+  }
   if (c.schedule != kDefaultHopperSchedule) {
 #ifdef RADIAL_ABLATION_KERNELS
     switch (c.schedule) {

@@ -11,6 +11,28 @@
 
 namespace radial::cuda_detail {
 
+// The FP8 forward's operands, written by the quantisation pass (hopper/fp8_quantize.cu) into a
+// workspace: Q and K, each minus its mean over the tokens (smoothed), in e4m3 as [batch, heads,
+// padded_seq, head_dim] with one scale per (batch, head, 128-token block); V in e4m3 transposed,
+// [batch, heads, head_dim, padded_seq] (keys permuted within each group of 16, the order of the
+// P fragment), with one scale per (batch, head, channel). padded_seq = block_rows x 128; rows
+// past seq (Q) or key_limit (K, V) are zeros.
+struct Fp8Operands {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* vt = nullptr;
+  const float* q_scale = nullptr;  // [batch x heads, block_rows]
+  const float* k_scale = nullptr;  // [batch x heads, block_rows]
+  const float* v_scale = nullptr;  // [batch x heads, head_dim]
+  // Per key, mean(Q) . (k - mean(K)) in score units: what Q's smoothing took from the key's
+  // scores, added back to them. [batch x heads, padded_seq]
+  const float* k_bias = nullptr;
+  // Per query row, q . mean(K) in score units: what the smoothing took from every score of the
+  // row, added back to its log-sum-exp. [batch x heads, padded_seq]
+  const float* lse_shift = nullptr;
+  int32_t padded_seq = 0;
+};
+
 struct FwdParams {
   const void* q = nullptr;
   const void* k = nullptr;
@@ -39,6 +61,7 @@ struct FwdParams {
   int32_t ctas = 0;   // CTAs of a persistent launch
   float scale = 0.f;       // softmax scale (natural units), for the log-sum-exp
   float scale_log2 = 0.f;  // scale * log2(e): scores go through exp2
+  Fp8Operands fp8;         // precision fp8 only
 };
 
 // The one dispatcher: runs `choice` (src/api/kernel_choice.hpp) for dtype (bf16 or f16), head

@@ -15,6 +15,8 @@ Checks, each printing its numbers and failing loudly:
      against the stock model given the plan's token mask.
   6. radial-train on the GPU: prepare (synthetic MP4s) -> fit (bf16 weights, radial, 20 steps)
      lowers the loss, the LoRA reloads into a fresh pipeline and reproduces the trained model.
+  7. precision="fp8" (H100/H200): a tiny Wan pipeline's frames with the radial layers in fp8
+     against bf16 (the difference printed).
 Usage: python tests/python/gpu_checks.py OUT_DIR
 """
 
@@ -327,6 +329,33 @@ def generation_check(out_dir, device):
         check(f"generate --pattern {pattern} writes {os.path.basename(written)}", ok)
 
 
+def fp8_check(device):
+    """precision="fp8" (issue 14) on H100/H200: a tiny Wan pipeline (head dim 64, block 128) makes
+    the same video with the radial layers in fp8 as in bf16, within a few percent."""
+    import tiny_models
+    import radial_attention.diffusers as radial
+
+    section("FP8 forward: a tiny Wan pipeline's frames, fp8 against bf16 (radial layers)")
+    if device != "cuda" or torch.cuda.get_device_capability() != (9, 0):
+        print("  skipped: fp8 runs on compute capability 9.0")
+        return
+    pipe = tiny_models.wan_pipeline().to(device, torch.bfloat16)
+    frames = {}
+    for precision in ("native", "fp8"):
+        radial.apply(pipe, dense_layers=0, dense_timesteps=1, block_size=128, decay_factor=0.5,
+                     precision=precision)
+        g = torch.Generator(device).manual_seed(0)
+        with torch.no_grad():
+            frames[precision] = pipe(prompt="a cat", num_frames=33, height=128, width=128,
+                                     num_inference_steps=4, generator=g, output_type="pt").frames
+        radial.remove(pipe)
+    fp8, native = (frames[p].float() for p in ("fp8", "native"))
+    l2 = float((fp8 - native).norm() / native.norm())
+    check("fp8 frames close to bf16 (rel. L2 < 3e-2)", bool(torch.isfinite(fp8).all()) and l2 < 3e-2,
+          f"rel. L2 {l2:.2e}, max |diff| {float((fp8 - native).abs().max()):.3f}, mean "
+          f"|diff| {float((fp8 - native).abs().mean()):.4f} (pixels in [0, 1])")
+
+
 def radial_train_check(device):
     import numpy as np
 
@@ -425,6 +454,7 @@ def main():
     compile_checks(wan, wan_inputs, device)
     training_check(device)
     generation_check(out_dir, device)
+    fp8_check(device)
     radial_train_check(device)
 
     if failures:

@@ -115,3 +115,34 @@ def test_kernel_choice_entry():
         assert last_error()[1] == "size"
     finally:
         lib.radial_plan_destroy(handle)
+
+
+def test_precision_entry():
+    """radial_attention_with_precision: NATIVE is radial_attention; FP8 on CPU tensors is refused
+    naming options.precision; an unknown precision is named."""
+    lib = _lib.lib()
+    geometry = _lib.Geometry(2, 64, 0, -1)
+    spec = _lib.PlanSpec(0, 0, 1.0, 64, 0)
+    handle = ctypes.c_void_p()
+    assert lib.radial_plan_create(ctypes.byref(geometry), ctypes.byref(spec), ctypes.byref(handle)) == _lib.OK
+    try:
+        q, k, v = (torch.randn(1, 128, 2, 16) for _ in range(3))
+        outs = [torch.full_like(q, float("nan")) for _ in range(2)]
+        views = [_lib.Tensor(t.data_ptr(), _lib.DTYPE_F32, _lib.DEVICE_CPU, 0, 0, 1, 128, 2, 16,
+                             128 * 32, 32, 16) for t in (q, k, v, *outs)]
+        refs = [ctypes.byref(x) for x in views]
+        native, fp8 = _lib.PRECISIONS["native"], _lib.PRECISIONS["fp8"]
+        assert lib.radial_attention(handle, *refs[:4], None, 0.0, 1, None) == _lib.OK
+        assert lib.radial_attention_with_precision(handle, *refs[:3], refs[4], None, 0.0, 1,
+                                                   None, native) == _lib.OK
+        assert torch.equal(outs[0], outs[1]) and not outs[0].isnan().any()
+        assert lib.radial_attention_with_precision(handle, *refs[:3], refs[4], None, 0.0, 1,
+                                                   None, fp8) == _lib.INVALID_ARGUMENT
+        assert last_error()[1] == "options.precision"
+        assert "native on the CPU backend" in last_error()[0]
+        assert lib.radial_attention_with_precision(handle, *refs[:4], None, 0.0, 1, None,
+                                                   7) == _lib.INVALID_ARGUMENT
+        assert last_error() == ("radial: precision: expected RADIAL_PRECISION_NATIVE (0) or "
+                                "RADIAL_PRECISION_FP8 (1), got 7", "precision")
+    finally:
+        lib.radial_plan_destroy(handle)

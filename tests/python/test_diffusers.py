@@ -232,7 +232,8 @@ def test_apply_arguments_are_checked(wan):
                              (dict(dense_layers=-1), "dense_layers"),
                              (dict(dense_timesteps=1.5), "dense_timesteps"),
                              (dict(block_size=96), "block_size"),
-                             (dict(decay_factor=0.0), "decay_factor")]:
+                             (dict(decay_factor=0.0), "decay_factor"),
+                             (dict(precision="int8"), "precision")]:
         with pytest.raises(RadialError) as info:
             radial.apply(wan, **kwargs)
         assert info.value.argument == argument
@@ -296,3 +297,13 @@ def test_generation_with_lora(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"lora             {tmp_path / 'lora'} (scale 0.5)" in printed
     assert "attention calls  radial 4, dense 4" in printed
+
+
+def test_fp8_precision_reaches_the_library(wan):
+    """apply(precision="fp8") runs the radial layers through the FP8 forward: on the CPU the
+    library refuses it by name (it runs on compute capability 9.0 only)."""
+    radial.apply(wan, dense_layers=0, dense_timesteps=0, precision="fp8")
+    assert radial.state(wan).settings.precision == "fp8"
+    with pytest.raises(RadialError) as info, torch.no_grad():
+        wan(**tiny_models.wan_inputs(seed=0))
+    assert info.value.argument == "options.precision"

@@ -76,3 +76,15 @@ def test_plan_arguments():
 
 def test_runtime_error_type_is_distinct():
     assert not issubclass(ra.RadialRuntimeError, ValueError)
+
+
+def test_precision(plan):
+    q, k, v = qkv(plan)
+    expect("precision", "got 'int8'", ra.attention, q, k, v, plan, precision="int8")
+    # fp8 runs on CUDA devices of compute capability 9.0 only; the library names the option.
+    expect("options.precision", "native on the CPU backend", ra.attention, q, k, v, plan,
+           precision="fp8")
+    # Forward only: refused before the library when a gradient may follow.
+    q.requires_grad_(True)
+    expect("precision", "when a gradient may follow", ra.attention, q, k, v, plan,
+           precision="fp8")

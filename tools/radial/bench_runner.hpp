@@ -46,7 +46,9 @@ std::unique_ptr<AttentionRunner> make_cpu_runner(const BenchShape& shape, Bytes 
 // True when this build has the CUDA backend and a GPU is visible.
 bool cuda_runner_available();
 // Throws radial::Error when !cuda_runner_available().
-std::unique_ptr<AttentionRunner> make_cuda_runner(const BenchShape& shape, const Bytes& q,
-                                                  const Bytes& k, const Bytes& v);
+// precision fp8: every run is the FP8 forward (quantisation included).
+std::unique_ptr<AttentionRunner> make_cuda_runner(
+    const BenchShape& shape, const Bytes& q, const Bytes& k, const Bytes& v,
+    radial::Precision precision = radial::Precision::native);
 
 }  // namespace radial_cli

@@ -41,7 +41,8 @@ class DeviceBuffer {
 
 class CudaRunner final : public AttentionRunner {
  public:
-  CudaRunner(const BenchShape& shape, const Bytes& q, const Bytes& k, const Bytes& v)
+  CudaRunner(const BenchShape& shape, const Bytes& q, const Bytes& k, const Bytes& v,
+             radial::Precision precision)
       : shape_(shape), q_(shape.bytes()), k_(shape.bytes()), v_(shape.bytes()),
         out_{DeviceBuffer(shape.bytes()), DeviceBuffer(shape.bytes())},
         lse_{DeviceBuffer(shape.lse_elements() * 4), DeviceBuffer(shape.lse_elements() * 4)} {
@@ -52,6 +53,7 @@ class CudaRunner final : public AttentionRunner {
     check(cudaEventCreate(&start_), "cudaEventCreate");
     check(cudaEventCreate(&stop_), "cudaEventCreate");
     options_.backend = radial::Backend::cuda;
+    options_.precision = precision;
   }
   ~CudaRunner() override {
     cudaEventDestroy(start_);
@@ -110,10 +112,11 @@ class CudaRunner final : public AttentionRunner {
 bool cuda_runner_available() { return radial::cuda_available(); }
 
 std::unique_ptr<AttentionRunner> make_cuda_runner(const BenchShape& shape, const Bytes& q,
-                                                  const Bytes& k, const Bytes& v) {
+                                                  const Bytes& k, const Bytes& v,
+                                                  radial::Precision precision) {
   radial::require(cuda_runner_available(), "--backend", "a visible CUDA device for cuda",
                   "none");
-  return std::make_unique<CudaRunner>(shape, q, k, v);
+  return std::make_unique<CudaRunner>(shape, q, k, v, precision);
 }
 
 #else
@@ -121,7 +124,7 @@ std::unique_ptr<AttentionRunner> make_cuda_runner(const BenchShape& shape, const
 bool cuda_runner_available() { return false; }
 
 std::unique_ptr<AttentionRunner> make_cuda_runner(const BenchShape&, const Bytes&, const Bytes&,
-                                                  const Bytes&) {
+                                                  const Bytes&, radial::Precision) {
   throw radial::Error("--backend", "auto or cpu (this build has no CUDA backend)", "cuda");
 }
 

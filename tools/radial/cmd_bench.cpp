@@ -125,10 +125,16 @@ int run_bench(const BenchOptions& o) {
   const bool use_cuda = o.backend == "cuda" || (o.backend == "auto" &&
                                                 dtype != radial::DType::f32 &&
                                                 cuda_runner_available());
+  const bool fp8 = o.precision == "fp8";
+  radial::require(!fp8 || use_cuda, "--precision",
+                  "native on the CPU backend (fp8 runs on CUDA devices of compute capability "
+                  "9.0, bf16 or fp16)",
+                  o.precision + " with backend cpu");
   std::unique_ptr<AttentionRunner> runner;
   try {
     Bytes q = random_tensor(shape, rng), k = random_tensor(shape, rng), v = random_tensor(shape, rng);
-    runner = use_cuda ? make_cuda_runner(shape, q, k, v)
+    runner = use_cuda ? make_cuda_runner(shape, q, k, v,
+                                         fp8 ? radial::Precision::fp8 : radial::Precision::native)
                       : make_cpu_runner(shape, std::move(q), std::move(k), std::move(v), o.threads);
   } catch (const std::bad_alloc&) {
     throw radial::Error(kShapeArgument, "inputs and outputs that fit in the free memory",
@@ -178,6 +184,7 @@ int run_bench(const BenchOptions& o) {
     j["heads"] = o.heads;
     j["head_dim"] = o.head_dim;
     j["dtype"] = o.dtype;
+    j["precision"] = o.precision;
     j["iters"] = o.iters;
     j["seed"] = seed;
     j["density"] = stats.density;
@@ -193,6 +200,7 @@ int run_bench(const BenchOptions& o) {
     std::cout << j.dump(2) << '\n';
   } else {
     std::printf("backend         %s\n", runner->device().c_str());
+    if (fp8) std::printf("precision       fp8 (quantisation included in the times)\n");
     std::printf("geometry        %s, %lld frames x %lld tokens/frame", radial::model_name(spec.model),
                 static_cast<long long>(geometry.frames),
                 static_cast<long long>(geometry.tokens_per_frame));

@@ -60,6 +60,11 @@ void add_bench_command(CLI::App& app, radial_cli::BenchOptions& o) {
   cmd->add_option("--backend", o.backend, "auto (CUDA when a GPU is visible, else CPU), cpu or cuda")
       ->check(radial_cli::one_of({"auto", "cpu", "cuda"}))
       ->capture_default_str();
+  cmd->add_option("--precision", o.precision,
+                  "native, or fp8: the FP8 forward, its quantisation included in each timing "
+                  "(CUDA, compute capability 9.0; head dim 64 or 128, block 128)")
+      ->check(radial_cli::one_of({"native", "fp8"}))
+      ->capture_default_str();
   cmd->add_option("--threads", o.threads,
                   "CPU threads (0: all; counts above the hardware threads are capped to them)")
       ->check(radial_cli::int_at_least(0, INT32_MAX))

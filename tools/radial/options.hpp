@@ -44,6 +44,7 @@ struct BenchOptions {
   SpecFlags spec;
   int64_t heads = 1, head_dim = 128, batch = 1;
   std::string dtype = "bf16", backend = "auto";
+  std::string precision = "native";  // or "fp8": the FP8 forward (CUDA, compute capability 9.0)
   int iters = 3, warmup = 1, threads = 0;
   int64_t seed = -1;  // -1: fresh from std::random_device
   bool json = false, progress = false;

@@ -128,7 +128,7 @@ def _wrap_scheduler(pipeline, state: State):
 
 
 def apply(model_or_pipeline, dense_layers=1, dense_timesteps=12, decay_factor=None,
-          block_size=128, pattern="radial", decay_adjacent=False):
+          block_size=128, pattern="radial", decay_adjacent=False, precision="native"):
     """Switches the self-attention of a Wan or HunyuanVideo transformer (or of the
     transformers of a pipeline) to Radial Attention. Applying again replaces the settings.
 
@@ -138,12 +138,14 @@ def apply(model_or_pipeline, dense_layers=1, dense_timesteps=12, decay_factor=No
     0.8 for Wan2.2). block_size: 128 or 64. pattern: "radial"; "dense" runs every block
     through the radial kernel (a check of the kernel against stock attention); "stock" runs
     diffusers' own attention everywhere (a baseline). ("full", the old name of "dense", still
-    works with a DeprecationWarning.) Returns the State shared by the processors.
+    works with a DeprecationWarning.) precision: "native", or "fp8" for the FP8 forward in the
+    radial layers (H100/H200; inference only: refused when a gradient may follow; the dense
+    layers and warm-up steps stay stock). Returns the State shared by the processors.
     """
     transformers, pipeline = _transformers(model_or_pipeline)
     family = _family(transformers[0])
     settings = Settings.make(family, dense_layers, dense_timesteps, decay_factor, block_size,
-                             pattern, decay_adjacent)
+                             pattern, decay_adjacent, precision)
     remove(model_or_pipeline)
     state = State(settings, "timestep")
     scheduler = _wrap_scheduler(pipeline, state) if pipeline is not None else None

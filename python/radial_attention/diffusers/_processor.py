@@ -57,7 +57,7 @@ class RadialProcessorBase:
 
         def run(q, k, v):
             # attention() keeps lse when a gradient may follow (training), for the backward.
-            return attention(q, k, v, plan_key)
+            return attention(q, k, v, plan_key, precision=s.precision)
 
         config = self.context_parallel() if parallel else None
         if config is None:

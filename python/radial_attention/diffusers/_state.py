@@ -29,10 +29,11 @@ class Settings:
     block_size: int
     pattern: str           # PATTERNS
     decay_adjacent: bool
+    precision: str = "native"  # "fp8": the FP8 forward in the radial layers (inference only)
 
     @staticmethod
     def make(model, dense_layers, dense_timesteps, decay_factor, block_size, pattern,
-             decay_adjacent) -> "Settings":
+             decay_adjacent, precision="native") -> "Settings":
         for name, value in (("dense_layers", dense_layers), ("dense_timesteps", dense_timesteps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise invalid(name, "an int >= 0", repr(value))
@@ -46,6 +47,8 @@ class Settings:
             pattern = _DEPRECATED_PATTERNS[pattern]
         if pattern not in PATTERNS:
             raise invalid("pattern", '"radial", "dense" or "stock"', repr(pattern))
+        if precision not in ("native", "fp8"):
+            raise invalid("precision", '"native" or "fp8"', repr(precision))
         if decay_factor is None:
             decay_factor = DEFAULT_DECAY[model]
         try:
@@ -55,7 +58,7 @@ class Settings:
         if not (math.isfinite(decay) and decay > 0):
             raise invalid("decay_factor", "a finite number > 0", repr(decay_factor))
         return Settings(model, dense_layers, dense_timesteps, decay, block_size, pattern,
-                        bool(decay_adjacent))
+                        bool(decay_adjacent), precision)
 
 
 def compiling() -> bool:

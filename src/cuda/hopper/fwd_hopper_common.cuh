@@ -36,6 +36,10 @@ struct Traits {
   using Element = Element_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
   static constexpr int kStages = kStages_;
+  static constexpr bool kFp8 = false;  // see Fp8Traits (fwd_fp8_common.cuh)
+  // setmaxnreg of the producer and consumer warpgroups (40: no spills in the producer).
+  static constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+  static constexpr int kBiasBytes = 0;  // (FP8 only)
   using BM = Int<kBM>;
   using BN = Int<kBN>;
   using HD = Int<kD>;
@@ -96,10 +100,14 @@ __device__ __forceinline__ void wg_issue(Mma& mma, TA& a, TB const& b, TC& c) {
 // which what was accumulated so far must be rescaled. Each thread's accumulator entries
 // i = 4 nt + 2 half + j are row lane / 4 + 8 half of its warp's 16 and column
 // 8 nt + 2 (lane % 4) + j; a row's four threads are one quad.
-template <class TS>
+// kScaled (the FP8 kernel): the entries are raw products that s_scale turns into scores (the
+// quantisation scales), and the probabilities come out multiplied by 2^p_log2 (so that small
+// ones stay normal numbers in e4m3); row_max stays in score units, row_sum carries the factor.
+template <bool kScaled = false, class TS>
 __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, float scale_log2,
                                                float (&row_max)[2], float (&row_sum)[2],
-                                               float (&alpha)[2], int lane) {
+                                               float (&alpha)[2], int lane,
+                                               float s_scale = 1.f, float p_log2 = 0.f) {
   constexpr int kNT = 16;  // 8-key n-tiles
   if (crosses_key_limit(key0, kNT * 8, key_limit)) {
 #pragma unroll
@@ -111,20 +119,23 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
   float base[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    float m = row_max[half];
+    float m = kScaled ? -INFINITY : row_max[half];
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
       m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
     m = quad_max(m);
+    if constexpr (kScaled) m = fmaxf(row_max[half], m * s_scale);
     base[half] = softmax_base(m, scale_log2);
     alpha[half] = softmax_alpha(row_max[half], base[half], scale_log2);
     row_max[half] = m;
+    if constexpr (kScaled) base[half] -= p_log2;
   }
+  const float exp_scale = kScaled ? scale_log2 * s_scale : scale_log2;
   float sum[2] = {0.f, 0.f};
 #pragma unroll
   for (int i = 0; i < kNT * 4; ++i) {
     const int half = (i >> 1) & 1;
-    const float e = softmax_exp(s(i), scale_log2, base[half]);
+    const float e = softmax_exp(s(i), exp_scale, base[half]);
     s(i) = e;
     sum[half] += e;
   }
@@ -165,7 +176,8 @@ template <class Element, class TO>
 __device__ __forceinline__ void store_output(const FwdParams& p, Element* og, const TO& tOrO,
                                              const float (&row_max)[2],
                                              const float (&row_sum)[2], int q0, int tid,
-                                             int lane, int64_t bh) {
+                                             int lane, int64_t bh,
+                                             const float (&lse_add)[2] = {0.f, 0.f}) {
   constexpr int kNT = decltype(size(tOrO))::value / 4;  // 8-column n-tiles of the head dim
   const int warp_row = (tid >> 5) * 16 + (lane >> 2);
 #pragma unroll
@@ -181,7 +193,7 @@ __device__ __forceinline__ void store_output(const FwdParams& p, Element* og, co
             tOrO(nt * 4 + half * 2) * inv, tOrO(nt * 4 + half * 2 + 1) * inv);
       }
       if (p.lse != nullptr && (lane & 3) == 0) {
-        p.lse[bh * p.seq + row] = row_lse(row_max[half], sum, p.scale);
+        p.lse[bh * p.seq + row] = row_lse(row_max[half], sum, p.scale) + lse_add[half];
       }
     }
   }

@@ -51,7 +51,8 @@ template <class T>
 constexpr int smem_bytes() {
   // Q, the K stages, the V stages (1024-aligned for the swizzle), the barriers, + alignment.
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
-  return T::kQBytes + 2 * T::kStages * T::kTileBytes + 256 + 1024;
+  // (FP8: the K stages' key biases too, kBiasBytes each.)
+  return T::kQBytes + 2 * T::kStages * T::kTileBytes + T::kStages * T::kBiasBytes + 256 + 1024;
 }
 
 // One tile: a query block of one (batch, head) and the walk over its key blocks.
@@ -135,7 +136,7 @@ __device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, u
 template <class T>
 __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* tq,
                                         const CUtensorMap* tk, const CUtensorMap* tv,
-                                        uint32_t sq, uint32_t sk, uint32_t sv,
+                                        uint32_t sq, uint32_t sk, uint32_t sv, uint32_t sb,
                                         Barriers<T::kStages>* bars) {
   constexpr int kS = T::kStages;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
@@ -156,12 +157,21 @@ __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* t
       const uint32_t parity = ((it / kS) & 1) ^ 1;  // the previous use's release
       const int key0 = key_start(p, tile, t);
       if (it >= kS) mbar_wait(bar(bars->k_empty[s]), parity);
-      mbar_arrive_expect_tx(bar(bars->k_full[s]), T::kTileBytes);
+      mbar_arrive_expect_tx(bar(bars->k_full[s]), T::kTileBytes + T::kBiasBytes);
       tma_tile<T>(sk + s * T::kTileBytes, tk, bar(bars->k_full[s]), key0, tile.h, tile.b);
+      if constexpr (T::kFp8) {  // the block's key biases (FwdParams::fp8.k_bias) with K
+        bulk_load(sb + s * T::kBiasBytes,
+                  p.fp8.k_bias + tile.bh * p.fp8.padded_seq + key0, T::kBiasBytes,
+                  bar(bars->k_full[s]));
+      }
       if (t == 0) load_q();
       if (it >= kS) mbar_wait(bar(bars->v_empty[s]), parity);
       mbar_arrive_expect_tx(bar(bars->v_full[s]), T::kTileBytes);
-      tma_tile<T>(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, tile.h, tile.b);
+      if constexpr (T::kFp8) {  // V^T: one box of kD rows by the block's 128 keys
+        tma_load_4d(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, 0, tile.h, tile.b);
+      } else {
+        tma_tile<T>(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, tile.h, tile.b);
+      }
     }
   }
 }
@@ -303,6 +313,12 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
   }
 }
 
+// The FP8 consumers (fwd_fp8_consumer.cuh, included by the FP8 instantiations).
+template <class T>
+__device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
+                            typename T::Element* k_smem, typename T::Element* v_smem,
+                            const float* bias_smem, Barriers<T::kStages>* bars);
+
 template <class T, HopperSchedule kSchedule>
 __global__ void __launch_bounds__(kThreads, 1)
     fwd_hopper_kernel(const FwdParams p, const __grid_constant__ CUtensorMap tq,
@@ -317,7 +333,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   Element* q_smem = reinterpret_cast<Element*>(base);
   Element* k_smem = q_smem + T::kBM * T::kD;
   Element* v_smem = k_smem + kS * T::kBN * T::kD;
-  auto* bars = reinterpret_cast<Barriers<kS>*>(v_smem + kS * T::kBN * T::kD);
+  float* bias_smem = reinterpret_cast<float*>(v_smem + kS * T::kBN * T::kD);
+  auto* bars = reinterpret_cast<Barriers<kS>*>(reinterpret_cast<unsigned char*>(bias_smem) +
+                                               kS * T::kBiasBytes);
 
   if (threadIdx.x == 0) {
     mbar_init(smem_addr(&bars->q_full), 1);
@@ -339,14 +357,19 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   if (threadIdx.x < 128) {
-    regs_decrease<40>();
+    regs_decrease<T::kProducerRegs>();
     if (threadIdx.x == 0) {
       produce<T>(p, &tq, &tk, &tv, smem_addr(q_smem), smem_addr(k_smem), smem_addr(v_smem),
-                 bars);
+                 smem_addr(bias_smem), bars);
     }
   } else {
-    regs_increase<232>();  // 128 x 40 + 256 x 232 = 64512 of the 65536 registers
-    consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars);
+    // bf16: 128 x 40 + 256 x 232 = 64512 of the 65536 registers
+    regs_increase<T::kConsumerRegs>();
+    if constexpr (T::kFp8) {
+      consume_fp8<T>(p, q_smem, k_smem, v_smem, bias_smem, bars);
+    } else {
+      consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars);
+    }
   }
 #endif
 }
@@ -354,8 +377,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 // Builds the tensor maps and launches `ctas` CTAs (one per tile, or persistent).
 template <class T, HopperSchedule kSchedule>
 void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
-  const TensorMaps maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element,
-                                                                     cutlass::half_t>);
+  TensorMaps maps;
+  if constexpr (T::kFp8) {
+    maps = make_fp8_tensor_maps(p, T::kD);
+  } else {
+    maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element, cutlass::half_t>);
+  }
   const auto kernel = fwd_hopper_kernel<T, kSchedule>;
   constexpr int kSmem = smem_bytes<T>();
   RADIAL_CUDA_CHECK(

@@ -90,4 +90,39 @@ CUtensorMap make_accum_map(float* data, int head_dim, int rows, int64_t batch_he
   return map;
 }
 
+namespace {
+
+// A packed [batch, heads, rows, cols] byte tensor in boxes of box_rows x cols bytes.
+CUtensorMap packed_bytes_map(const void* data, int cols, int rows, int heads, int64_t batch,
+                             int box_cols, int box_rows) {
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows),
+                              static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(batch)};
+  const cuuint64_t strides[3] = {static_cast<cuuint64_t>(cols),
+                                 static_cast<cuuint64_t>(cols) * rows,
+                                 static_cast<cuuint64_t>(cols) * rows * heads};
+  const cuuint32_t box[4] = {static_cast<cuuint32_t>(box_cols), static_cast<cuuint32_t>(box_rows),
+                             1, 1};
+  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  CUtensorMap map;
+  const CUresult r = encode_function()(
+      &map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, const_cast<void*>(data), dims, strides, box,
+      element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+      box_cols == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    check_cuda(cudaErrorInvalidValue, "cuTensorMapEncodeTiled (FP8 tensor map)");
+  }
+  return map;
+}
+
+}  // namespace
+
+TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim) {
+  const int64_t batch = p.batch_heads / p.heads;
+  const int rows = p.fp8.padded_seq;
+  return {packed_bytes_map(p.fp8.q, head_dim, rows, p.heads, batch, head_dim, 128),
+          packed_bytes_map(p.fp8.k, head_dim, rows, p.heads, batch, head_dim, 128),
+          packed_bytes_map(p.fp8.vt, rows, head_dim, p.heads, batch, 128, head_dim)};
+}
+
 }  // namespace radial::cuda_detail::hopper

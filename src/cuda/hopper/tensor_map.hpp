@@ -17,6 +17,11 @@ struct TensorMaps {
 // 128-byte swizzle; K and V end at key_limit, so masked keys read as zeros.
 TensorMaps make_tensor_maps(const FwdParams& p, int head_dim, bool f16);
 
+// The FP8 forward's operands (FwdParams::fp8): Q and K as [batch, heads, padded_seq, head_dim]
+// bytes with [128 rows, head_dim] boxes (the 128- or 64-byte swizzle: one box a row), V^T as
+// [batch, heads, head_dim, padded_seq] with [head_dim rows, 128 keys] boxes (128-byte swizzle).
+TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim);
+
 // One such map of a [batch, rows, heads, head_dim] tensor (element strides ss, sh, sb) with
 // 64-column x box_rows boxes: the backward's 64-row tiles.
 CUtensorMap make_rows_map(const void* data, int head_dim, bool f16, int rows, int heads,

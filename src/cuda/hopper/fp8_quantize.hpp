@@ -1,0 +1,39 @@
+// The FP8 forward's quantisation pass (fp8_quantize.cu): bf16/f16 Q, K, V in, the e4m3 operands
+// and scales of FwdParams::fp8 out, Q and K smoothed (their means over the valid tokens
+// subtracted per batch, head and channel). q . k = (q - mq) . (k - mk) + mq . (k - mk) + q . mk:
+// the kernel multiplies the smoothed parts in e4m3, adds the second term per key (k_bias, in
+// fp32), and the third, the same for every key of a row, leaves the softmax unchanged and goes
+// back into the log-sum-exp (lse_shift). Large channel means, common in DiT activations, then
+// cost no e4m3 precision.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "cuda/fwd_params.hpp"
+#include "radial/dtype.hpp"
+
+namespace radial::cuda_detail::hopper {
+
+// Where the pass writes, all in one workspace (fp8_workspace_bytes).
+struct Fp8Workspace {
+  Fp8Operands operands;  // q, k, vt, scales, lse_shift, padded_seq
+  float* k_mean = nullptr;      // [batch x heads, head_dim]
+  float* q_mean = nullptr;      // [batch x heads, head_dim]
+  float* partial_qsum = nullptr;  // [batch x heads, chunks, head_dim]: Q's sums per chunk
+  float* partial_sum = nullptr;  // [batch x heads, chunks, head_dim]: K's sums per chunk
+  float* partial_max = nullptr;  // [batch x heads, chunks, head_dim]: V's max |v| per chunk
+  int chunks = 0;
+};
+
+// The workspace's size for the call `p` describes, and its layout from `base`.
+size_t fp8_workspace_bytes(const FwdParams& p, int head_dim);
+Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim);
+
+// Three launches on `stream`: Q's and K's sums and V's maxima per chunk of tokens, their
+// reduction to the means and V's scales, then Q, K (with k_bias) and V^T per 128-token block.
+void quantize_fp8(const FwdParams& p, DType dtype, int head_dim, const Fp8Workspace& w,
+                  cudaStream_t stream);
+
+}  // namespace radial::cuda_detail::hopper

@@ -1,0 +1,119 @@
+// What the FP8 (e4m3) forward adds to the Hopper kernel's pieces (fwd_hopper_common.cuh): its
+// tile shapes and layouts, P in e4m3 in the register order of the 8-bit A operand, and the
+// per-channel V scale of the epilogue. The operands come from the quantisation pass
+// (fp8_quantize.cu; FwdParams::fp8 says what they hold).
+#pragma once
+
+#include <cuda_fp8.h>
+
+#include "cuda/hopper/fwd_fp8_layout.hpp"
+#include "cuda/hopper/fwd_hopper_common.cuh"
+
+namespace radial::cuda_detail::hopper {
+
+// P = exp2(...) x 2^kPLog2: probabilities <= 256, so that the small ones of a long row stay
+// normal e4m3 numbers (down to 2^-6 / 256) instead of flushing to zero; the row sums carry the
+// same factor, so it cancels in the output and comes off the log-sum-exp.
+constexpr float kPLog2 = 8.f;
+
+// Q, K: [128, kD] e4m3 tiles, K-major (kD bytes a row: the 128- or 64-byte swizzle). V^T:
+// [kD, 128 keys], K-major too (FP8 wgmma takes both operands K-major), 128 bytes a row.
+// Output in OutElement (the inputs' dtype). Four stages: the tiles are half the bf16 size.
+// kVariant (comparison builds only, RADIAL_FP8_VARIANT; 0 is the library's), to find what
+// costs time: bit 1, no key bias (scores = raw x scales, Q's smoothing left uncorrected: wrong
+// results unless mean(Q) = 0); bit 2, P V accumulated straight into O by the wgmma (no fp32
+// add per block); bit 4, O rescaled only when a row of the warp has a new maximum (alpha != 1).
+template <class OutElement_, int kHeadDim, int kVariant = 0, int kStages_ = 4>
+struct Fp8Traits {
+  static constexpr bool kKeyBias = (kVariant & 1) == 0;
+  static constexpr bool kAddPerBlock = (kVariant & 2) == 0;
+  static constexpr bool kLazyRescale = (kVariant & 4) != 0;
+  using Element = cutlass::float_e4m3_t;
+  using OutElement = OutElement_;
+  static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
+  static constexpr int kStages = kStages_;
+  static constexpr bool kFp8 = true;
+  static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+  using BM = Int<kBM>;
+  using BN = Int<kBN>;
+  using HD = Int<kD>;
+  using St = Int<kStages>;
+
+  using AtomQK = std::conditional_t<kD == 128, GMMA::Layout_K_SW128_Atom<Element>,
+                                    GMMA::Layout_K_SW64_Atom<Element>>;
+  using SmemLayoutQ = decltype(tile_to_shape(AtomQK{}, Shape<BM, HD>{}));
+  using SmemLayoutKV = decltype(tile_to_shape(AtomQK{}, Shape<BN, HD, St>{}));
+  using SmemLayoutVt =
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<HD, BN, St>{}));
+
+  using MmaQK = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
+      Layout<Shape<_2, _1, _1>>{}));
+  using MmaPV = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<_64, HD, BN>>(),
+      Layout<Shape<_2, _1, _1>>{}));
+
+  static constexpr int kBoxCols = kD;  // one TMA box per Q or K tile
+  static constexpr int kBoxes = 1;
+  static constexpr int kBoxBytes = kBM * kD;
+  static constexpr int kQBytes = kBM * kD;
+  static constexpr int kTileBytes = kBN * kD;  // a K tile, and a V^T tile
+  static constexpr int kBiasBytes = kBN * 4;   // the K tile's key biases (fp32)
+};
+
+__device__ __forceinline__ uint32_t e4m3x2(float lo, float hi) {
+  return __nv_cvt_float2_to_fp8x2(make_float2(lo, hi), __NV_SATFINITE, __NV_E4M3);
+}
+
+// P = S in e4m3, as the A operand of P V^T. Per k-step of 32 keys (accumulator entries
+// 16 ks ..) register r = v1 + 2 v2 (rows +8 v1, keys +16 v2) holds bytes from entries
+// b, b + 1, b + 4, b + 5 with b = 16 ks + 8 v2 + 2 v1 (fp8_vt_key's order).
+template <class TS, class TP>
+__device__ __forceinline__ void convert_fp8(const TS& s, TP& pf) {
+  static_assert(decltype(size(s))::value == 64 && decltype(size(pf))::value == 64, "P sizes");
+  Tensor regs = recast<uint32_t>(pf);  // 16 registers, 4 per k-step
+#pragma unroll
+  for (int ks = 0; ks < 4; ++ks) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int b = 16 * ks + 8 * (r >> 1) + 2 * (r & 1);
+      regs(ks * 4 + r) = e4m3x2(s(b), s(b + 1)) | (e4m3x2(s(b + 4), s(b + 5)) << 16);
+    }
+  }
+}
+
+// S = S x s_scale + the bias of its key (columns 8 nt + 2 (lane % 4) + j of the block, whose
+// 128 biases are in shared memory): the smoothed scores in score units.
+template <class TS>
+__device__ __forceinline__ void dequantise(TS& s, const float* bias, float s_scale, int lane) {
+#pragma unroll
+  for (int nt = 0; nt < 16; ++nt) {
+    // One pair at a time (volatile): loaded all at once, the 32 values would spill.
+    float2 b;
+    asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n"
+                 : "=f"(b.x), "=f"(b.y)
+                 : "r"(smem_addr(bias + nt * 8 + (lane & 3) * 2)));
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      s(nt * 4 + half * 2) = fmaf(s(nt * 4 + half * 2), s_scale, b.x);
+      s(nt * 4 + half * 2 + 1) = fmaf(s(nt * 4 + half * 2 + 1), s_scale, b.y);
+    }
+  }
+}
+
+// O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j).
+template <class TO>
+__device__ __forceinline__ void scale_columns(TO& o, const float* v_scale, int lane) {
+  constexpr int kNT = decltype(size(o))::value / 4;
+#pragma unroll
+  for (int nt = 0; nt < kNT; ++nt) {
+    const float2 sc = __ldg(reinterpret_cast<const float2*>(v_scale + nt * 8 + (lane & 3) * 2));
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      o(nt * 4 + half * 2) *= sc.x;
+      o(nt * 4 + half * 2 + 1) *= sc.y;
+    }
+  }
+}
+
+}  // namespace radial::cuda_detail::hopper

