@@ -1,4 +1,5 @@
-"""Radial Attention for diffusers video pipelines (Wan2.1, Wan2.2, HunyuanVideo).
+"""Radial Attention for diffusers video pipelines (Wan2.1, Wan2.2 incl. TI2V-5B, Wan VACE,
+SkyReels-V2 incl. diffusion forcing, HunyuanVideo T2V and I2V).
 
     import radial_attention.diffusers as radial
     radial.apply(pipe, dense_layers=1, dense_timesteps=12, decay_factor=0.2)
@@ -10,7 +11,11 @@ Every self-attention processor is wrapped: the first ``dense_layers`` blocks and
 diffusers exactly), the rest run the radial block-sparse mask. Cross-attention is untouched.
 The latent geometry is read from each forward's input, so changing resolution or length
 between calls just works. Steps are counted at the pipeline's scheduler when a pipeline is
-given, otherwise from the timesteps the transformer receives.
+given, otherwise from the timesteps the transformer receives (the noisiest token's, where
+they are per token or per frame). SkyReels-V2's diffusion-forcing pipelines deep-copy their
+scheduler per frame, so there a step is the noisiest frame's step in the pipeline's schedule:
+each chunk of a long video starts dense again (docs/models.md). Mask defaults (attention sink,
+decay factor) come from the model's preset, :func:`preset_of`.
 
 Context parallelism (diffusers' ContextParallelConfig; set it up with
 ``radial_attention.parallel.enable_ulysses``, which also gives HunyuanVideo a plan): under
@@ -39,22 +44,41 @@ from ._state import Settings, State, compiling
 _ATTR = "_radial_attention"
 
 
+# family: (diffusers module, class); the Wan processor serves every Wan-like self-attention.
+_FAMILIES = {
+    "wan": ("transformer_wan", "WanTransformer3DModel"),
+    "wan-vace": ("transformer_wan_vace", "WanVACETransformer3DModel"),
+    "skyreels-v2": ("transformer_skyreels_v2", "SkyReelsV2Transformer3DModel"),
+    "hunyuan": ("transformer_hunyuan_video", "HunyuanVideoTransformer3DModel"),
+}
+
+
 def _family(transformer):
-    """"wan" or "hunyuan" for a supported transformer, else None."""
-    try:
-        from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
-    except ImportError:  # pragma: no cover - diffusers without Wan
-        WanTransformer3DModel = ()
-    try:
-        from diffusers.models.transformers.transformer_hunyuan_video import (
-            HunyuanVideoTransformer3DModel)
-    except ImportError:  # pragma: no cover
-        HunyuanVideoTransformer3DModel = ()
-    if WanTransformer3DModel and isinstance(transformer, WanTransformer3DModel):
-        return "wan"
-    if HunyuanVideoTransformer3DModel and isinstance(transformer, HunyuanVideoTransformer3DModel):
-        return "hunyuan"
+    """The family name of a supported transformer (_FAMILIES), else None."""
+    import importlib
+
+    for family, (module, name) in _FAMILIES.items():
+        try:
+            cls = getattr(importlib.import_module(f"diffusers.models.transformers.{module}"), name)
+        except (ImportError, AttributeError):  # pragma: no cover - an older diffusers
+            continue
+        if isinstance(transformer, cls):
+            return family
     return None
+
+
+def preset_of(transformer) -> str:
+    """The model preset of a supported transformer, read from its class and config: its
+    mask defaults (sink rule, decay) are PRESET_RULES[preset]. Wan2.2-TI2V-5B is the Wan
+    transformer of 48 latent channels (its VAE's); HunyuanVideo-I2V the HunyuanVideo one
+    with an image_condition_type."""
+    family = _family(transformer)
+    config = transformer.config
+    if family == "wan" and config.in_channels == 48:
+        return "wan2.2-ti2v-5b"
+    if family == "hunyuan" and getattr(config, "image_condition_type", None):
+        return "hunyuan-i2v"
+    return family
 
 
 def _transformers(target):
@@ -65,7 +89,7 @@ def _transformers(target):
              if t is not None and _family(t)]
     if not found:
         raise invalid("model_or_pipeline",
-                      "a WanTransformer3DModel or HunyuanVideoTransformer3DModel, or a pipeline "
+                      "a Wan, Wan VACE, SkyReels-V2 or HunyuanVideo transformer, or a pipeline "
                       "holding one", type(target).__name__)
     families = {_family(t) for t in found}
     if len(families) > 1:  # pragma: no cover - no such pipeline exists
@@ -74,7 +98,7 @@ def _transformers(target):
 
 
 def _module_of(family):
-    return _wan if family == "wan" else _hunyuan
+    return _hunyuan if family == "hunyuan" else _wan
 
 
 def _make_pre_hook(transformer, family, state: State):
@@ -92,10 +116,15 @@ def _make_pre_hook(transformer, family, state: State):
         if family == "hunyuan":
             mask = kwargs.get("encoder_attention_mask", args[3] if len(args) > 3 else None)
             state.text_valid = _hunyuan.text_valid(mask) if mask is not None else None
-        if state.counting == "timestep":
+        if state.counting in ("timestep", "noise"):
             timestep = kwargs["timestep"] if "timestep" in kwargs else args[1]
-            state.observe_timestep(float(timestep.float().max()) if hasattr(timestep, "float")
-                                   else float(timestep))
+            # Per-token (Wan2.2-TI2V's image frame at 0) or per-frame (diffusion forcing)
+            # timesteps: the noisiest token's.
+            t = float(timestep.float().max()) if hasattr(timestep, "float") else float(timestep)
+            if state.counting == "noise":
+                state.observe_noise(t)
+            else:
+                state.observe_timestep(t)
         return None
 
     return pre_hook
@@ -127,14 +156,21 @@ def _wrap_scheduler(pipeline, state: State):
     return scheduler
 
 
+def _diffusion_forcing(pipeline) -> bool:
+    """SkyReels-V2's diffusion-forcing pipelines (text, image and video to video)."""
+    return "DiffusionForcing" in type(pipeline).__name__
+
+
 def apply(model_or_pipeline, dense_layers=1, dense_timesteps=12, decay_factor=None,
           block_size=128, pattern="radial", decay_adjacent=False):
-    """Switches the self-attention of a Wan or HunyuanVideo transformer (or of the
-    transformers of a pipeline) to Radial Attention. Applying again replaces the settings.
+    """Switches the self-attention of a Wan, Wan VACE, SkyReels-V2 or HunyuanVideo
+    transformer (or of the transformers of a pipeline) to Radial Attention. Applying again
+    replaces the settings.
 
-    dense_layers: the first blocks keep dense (stock) attention. dense_timesteps: the first
-    denoising steps keep it. decay_factor: how fast the band narrows with frame distance
-    (default 0.2 for Wan, 0.95 for HunyuanVideo; the paper uses 1.0 for longer Wan videos,
+    dense_layers: the first blocks keep dense (stock) attention (VACE's control blocks count
+    as the layer they feed). dense_timesteps: the first denoising steps keep it.
+    decay_factor: how fast the band narrows with frame distance (default: the preset's,
+    0.2 for the Wan family, 0.95 for HunyuanVideo; the paper uses 1.0 for longer Wan videos,
     0.8 for Wan2.2). block_size: 128 or 64. pattern: "radial"; "dense" runs every block
     through the radial kernel (a check of the kernel against stock attention); "stock" runs
     diffusers' own attention everywhere (a baseline). ("full", the old name of "dense", still
@@ -142,15 +178,22 @@ def apply(model_or_pipeline, dense_layers=1, dense_timesteps=12, decay_factor=No
     """
     transformers, pipeline = _transformers(model_or_pipeline)
     family = _family(transformers[0])
-    settings = Settings.make(family, dense_layers, dense_timesteps, decay_factor, block_size,
-                             pattern, decay_adjacent)
+    settings = Settings.make(None, dense_layers, dense_timesteps, decay_factor, block_size,
+                             pattern, decay_adjacent, preset=preset_of(transformers[0]))
     remove(model_or_pipeline)
     state = State(settings, "timestep")
-    scheduler = _wrap_scheduler(pipeline, state) if pipeline is not None else None
-    if scheduler is not None:
-        state.counting = "scheduler"
+    scheduler = None
+    if pipeline is not None and _diffusion_forcing(pipeline):
+        # These deep-copy their scheduler once per frame: wrapping its methods would make the
+        # copies step the original. Steps come from the noise levels instead.
+        state.counting = "noise"
+        state.schedule = lambda: getattr(pipeline.scheduler, "timesteps", None)
+    elif pipeline is not None:
+        scheduler = _wrap_scheduler(pipeline, state)
+        if scheduler is not None:
+            state.counting = "scheduler"
     module = _module_of(family)
-    processor_class = _wan.WanRadialProcessor if family == "wan" else _hunyuan.HunyuanRadialProcessor
+    processor_class = _hunyuan.HunyuanRadialProcessor if family == "hunyuan" else _wan.WanRadialProcessor
     for transformer in transformers:
         originals = []
         for layer, attention in module.self_attentions(transformer):
@@ -197,4 +240,4 @@ def set_step(model_or_pipeline, step: int) -> None:
     state(model_or_pipeline).set_step(step)
 
 
-__all__ = ["apply", "remove", "set_step", "state"]
+__all__ = ["apply", "preset_of", "remove", "set_step", "state"]

@@ -18,6 +18,17 @@ PATTERNS = ("radial", "dense", "stock")
 # Old spellings, still read (with a DeprecationWarning): "full" was "dense".
 _DEPRECATED_PATTERNS = {"full": "dense"}
 DEFAULT_DECAY = {"wan": 0.2, "hunyuan": 0.95}
+# Per model preset (radial_attention.diffusers.preset_of): the planner's attention-sink rule
+# ("wan": every frame keeps frame 0 whole; "hunyuan": no sink) and the default decay factor.
+# docs/models.md gives the reason for each.
+PRESET_RULES = {
+    "wan": ("wan", 0.2),
+    "wan2.2-ti2v-5b": ("wan", 0.2),
+    "wan-vace": ("wan", 0.2),
+    "skyreels-v2": ("wan", 0.2),
+    "hunyuan": ("hunyuan", 0.95),
+    "hunyuan-i2v": ("wan", 0.95),
+}
 
 
 @dataclass(frozen=True)
@@ -30,9 +41,16 @@ class Settings:
     pattern: str           # PATTERNS
     decay_adjacent: bool
 
+    preset: str = ""       # the model preset whose defaults were used (PRESET_RULES)
+
     @staticmethod
     def make(model, dense_layers, dense_timesteps, decay_factor, block_size, pattern,
-             decay_adjacent) -> "Settings":
+             decay_adjacent, preset=None) -> "Settings":
+        """model: the planner's sink rule, or None for the preset's."""
+        if preset is not None:
+            rule, preset_decay = PRESET_RULES[preset]
+            model = model or rule
+            decay_factor = preset_decay if decay_factor is None else decay_factor
         for name, value in (("dense_layers", dense_layers), ("dense_timesteps", dense_timesteps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise invalid(name, "an int >= 0", repr(value))
@@ -55,7 +73,7 @@ class Settings:
         if not (math.isfinite(decay) and decay > 0):
             raise invalid("decay_factor", "a finite number > 0", repr(decay_factor))
         return Settings(model, dense_layers, dense_timesteps, decay, block_size, pattern,
-                        bool(decay_adjacent))
+                        bool(decay_adjacent), preset or model)
 
 
 def compiling() -> bool:
@@ -67,7 +85,10 @@ class State:
 
     def __init__(self, settings: Settings, counting: str):
         self.settings = settings
-        self.counting = counting      # "scheduler" (a pipeline was given) or "timestep"
+        # "scheduler" (a pipeline was given), "timestep" (a bare transformer) or "noise"
+        # (diffusion forcing: the step of the noisiest frame in the pipeline's schedule)
+        self.counting = counting
+        self.schedule = None          # "noise": returns the pipeline scheduler's timesteps
         self.step = 0
         self.warmup = settings.dense_timesteps > 0
         self.geometry = None          # (latent frames, tokens per frame) of the current forward
@@ -96,6 +117,17 @@ class State:
         elif t < self.last_timestep:
             self.set_step(self.step + 1)
         self.last_timestep = t
+
+    def observe_noise(self, t: float) -> None:
+        """Diffusion forcing (SkyReels-V2): frames sit at different noise levels and the
+        pipeline steps a copy of its scheduler per frame. The step is that of the noisiest
+        frame the transformer sees: how many of the schedule's timesteps lie above it. A
+        new chunk of a long video starts again at step 0; clean prefix frames do not count."""
+        timesteps = self.schedule()
+        if timesteps is None or len(timesteps) == 0:
+            return
+        timesteps = torch.as_tensor(timesteps).float()
+        self.set_step(int((timesteps > t + 1e-3 * max(1.0, abs(t))).sum()))
 
     def timed(self, fn, device):
         """Runs fn(), adding its wall time to attention_seconds when timing is on."""

@@ -1,7 +1,13 @@
-"""Wan2.1 / Wan2.2 self-attention (WanTransformer3DModel blocks[i].attn1) with the radial mask.
+"""Wan-like self-attention with the radial mask: Wan2.1 / Wan2.2 (WanTransformer3DModel,
+Wan2.2-TI2V-5B included), Wan VACE (WanVACETransformer3DModel) and SkyReels-V2
+(SkyReelsV2Transformer3DModel), blocks[i].attn1.
 
-The video tokens are the whole sequence (frame-major after patchify); the text goes through
-cross-attention (attn2), which stays stock.
+The video tokens are the whole sequence (frame-major after patchify); the text (and the CLIP
+image tokens of the I2V models) goes through cross-attention (attn2), which stays stock.
+VACE's reference images are latent frames in front of the video, so the geometry counts them;
+its control blocks attend over the control tokens, padded to the video's length and laid out
+as the video. SkyReels-V2's block-causal mask (diffusion forcing with causal_block_size > 1)
+reaches attn1 as an attention mask: those calls run stock.
 """
 
 import torch
@@ -49,8 +55,13 @@ class WanRadialProcessor(RadialProcessorBase):
 
 
 def self_attentions(transformer):
-    """(layer index, attention module) of every self-attention, in execution order."""
-    return [(i, block.attn1) for i, block in enumerate(transformer.blocks)]
+    """(layer index, attention module) of every self-attention, in execution order. A VACE
+    control block counts as the layer whose input its hint joins (config.vace_layers), and
+    they all run before the main blocks."""
+    main = [(i, block.attn1) for i, block in enumerate(transformer.blocks)]
+    control = getattr(transformer, "vace_blocks", None) or []
+    return [(transformer.config.vace_layers[j], block.attn1)
+            for j, block in enumerate(control)] + main
 
 
 def latent_geometry(transformer, hidden_states):
