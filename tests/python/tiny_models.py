@@ -117,3 +117,86 @@ def hunyuan_pipeline(seed=0):
 # The HunyuanVideo prompt template for the word-level tokenizers above (the stock template
 # assumes Llama's tokenizer): the prompt alone.
 HUNYUAN_TEMPLATE = {"template": "{}", "crop_start": 0}
+
+
+# --- Wan2.2-TI2V-5B, Wan VACE, SkyReels-V2, HunyuanVideo-I2V (issue 15) ---------------------
+
+def wan_vace_transformer(seed=0, layers=3, heads=2, head_dim=64, in_channels=4, text_dim=32,
+                         vace_layers=(0, 2), vace_in_channels=6):
+    from diffusers import WanVACETransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanVACETransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=head_dim,
+        in_channels=in_channels, out_channels=in_channels, text_dim=text_dim, freq_dim=32,
+        ffn_dim=64, num_layers=layers, rope_max_seq_len=64, vace_layers=list(vace_layers),
+        vace_in_channels=vace_in_channels).eval()
+
+
+def skyreels_transformer(seed=0, layers=3, heads=2, head_dim=64, in_channels=4, text_dim=32,
+                         num_frame_per_block=1):
+    from diffusers import SkyReelsV2Transformer3DModel
+
+    torch.manual_seed(seed)
+    return SkyReelsV2Transformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=heads, attention_head_dim=head_dim,
+        in_channels=in_channels, out_channels=in_channels, text_dim=text_dim, freq_dim=32,
+        ffn_dim=64, num_layers=layers, rope_max_seq_len=64, inject_sample_info=True,
+        num_frame_per_block=num_frame_per_block).eval()
+
+
+def _umt5(seed=0):
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    return UMT5EncoderModel(UMT5Config(
+        vocab_size=32, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1)).eval()
+
+
+def _wan_vae(seed=0):
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(seed)
+    return AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                            temperal_downsample=[False, True, True]).eval()
+
+
+def wan22_ti2v_pipeline(seed=0):
+    """Wan2.2-TI2V-5B in miniature: WanPipeline with expand_timesteps (per-token timesteps)
+    and the Wan2.2 VAE layout (residual, 2x2 pixel patches: 16x spatial, 48 latent channels)."""
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLWan(base_dim=8, z_dim=48, in_channels=12, out_channels=12, is_residual=True,
+                           patch_size=2, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True], scale_factor_spatial=16,
+                           scale_factor_temporal=4, latents_mean=[0.0] * 48,
+                           latents_std=[1.0] * 48).eval()
+    transformer = wan_transformer(seed=seed, layers=2, in_channels=48, text_dim=32)
+    return WanPipeline(tokenizer=_tokenizer(), text_encoder=_umt5(seed), transformer=transformer,
+                       vae=vae, scheduler=UniPCMultistepScheduler(flow_shift=5.0, prediction_type="flow_prediction", use_flow_sigmas=True),
+                       expand_timesteps=True)
+
+
+def wan_vace_pipeline(seed=0):
+    """WanVACEPipeline: 16 latent channels, VAE stride 8, so the control input has
+    2 x 16 (inactive, reactive) + 8 x 8 (mask) = 96 channels."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, WanVACEPipeline
+
+    transformer = wan_vace_transformer(seed=seed, layers=2, in_channels=16, vace_layers=(0, 1),
+                                       vace_in_channels=96)
+    return WanVACEPipeline(tokenizer=_tokenizer(), text_encoder=_umt5(seed), vae=_wan_vae(seed),
+                           transformer=transformer,
+                           scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
+
+
+def skyreels_df_pipeline(seed=0):
+    """SkyReelsV2DiffusionForcingPipeline (the long-video pipeline): 16 latent channels."""
+    from diffusers import SkyReelsV2DiffusionForcingPipeline, UniPCMultistepScheduler
+
+    transformer = skyreels_transformer(seed=seed, layers=2, in_channels=16)
+    return SkyReelsV2DiffusionForcingPipeline(
+        tokenizer=_tokenizer(), text_encoder=_umt5(seed), transformer=transformer,
+        vae=_wan_vae(seed), scheduler=UniPCMultistepScheduler(
+            flow_shift=8.0, prediction_type="flow_prediction", use_flow_sigmas=True))

@@ -1,0 +1,229 @@
+"""radial_attention.diffusers on tiny random Wan2.2-TI2V-5B, Wan VACE, SkyReels-V2 and
+HunyuanVideo-I2V transformers (CPU), each saved and reloaded as diffusers does, and their
+pipelines through python -m radial_attention.generate.
+
+As in test_diffusers.py, the independent check of the radial path is the stock processor fed
+the plan's token mask (diffusers' own SDPA) in the layers that run radial.
+"""
+
+import types
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+import radial_attention as ra  # noqa: E402
+import radial_attention.diffusers as radial  # noqa: E402
+import tiny_models  # noqa: E402
+from test_diffusers import rel, run_masked, stock_output  # noqa: E402
+
+VALID = (9, 5)  # HunyuanVideo-I2V: valid text (and image) tokens of the two batch elements
+
+
+def _wan_attentions(model):
+    from radial_attention.diffusers import _wan
+
+    return _wan.self_attentions(model)
+
+
+def _hunyuan_attentions(model):
+    from radial_attention.diffusers import _hunyuan
+
+    return _hunyuan.self_attentions(model)
+
+
+def _wan5b_inputs(frames, height, width, seed):
+    """Wan2.2-TI2V's image-to-video call: per-token timesteps, 0 on the first (image) frame."""
+    inputs = tiny_models.wan_inputs(frames=frames, height=height, width=width, channels=48,
+                                    seed=seed)
+    per_frame = (height // 2) * (width // 2)
+    t = torch.full((1, frames * per_frame), 500.0)
+    t[:, :per_frame] = 0.0
+    inputs["timestep"] = t
+    return inputs
+
+
+def _vace_inputs(frames, height, width, seed):
+    inputs = tiny_models.wan_inputs(frames=frames, height=height, width=width, seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    inputs["control_hidden_states"] = torch.randn(1, 6, frames, height, width, generator=g)
+    inputs["control_hidden_states_scale"] = torch.tensor([1.0, 0.5])
+    return inputs
+
+
+def _skyreels_inputs(frames, height, width, seed):
+    """Diffusion forcing: one timestep per latent frame, the first frame (a prefix) clean."""
+    inputs = tiny_models.wan_inputs(frames=frames, height=height, width=width, seed=seed)
+    inputs["timestep"] = torch.linspace(0.0, 900.0, frames)[None]
+    inputs.update(enable_diffusion_forcing=True, fps=[1])
+    return inputs
+
+
+def _hunyuan_i2v_inputs(channels):
+    def make(frames, height, width, seed):
+        return tiny_models.hunyuan_inputs(frames=frames, height=height, width=width,
+                                          channels=channels, valid=VALID, seed=seed)
+    return make
+
+
+@dataclass
+class Model:
+    make: Callable          # () -> transformer
+    inputs: Callable        # (frames, latent height, latent width, seed) -> forward kwargs
+    attentions: Callable    # transformer -> [(layer, self-attention)]
+    preset: str
+    rule: str               # the planner's sink rule the preset picks
+    text: int = 0           # joint-attention text tokens (HunyuanVideo)
+
+
+MODELS = {
+    "wan2.2-ti2v-5b": Model(lambda: tiny_models.wan_transformer(in_channels=48), _wan5b_inputs,
+                            _wan_attentions, "wan2.2-ti2v-5b", "wan"),
+    "wan-vace": Model(tiny_models.wan_vace_transformer, _vace_inputs, _wan_attentions,
+                      "wan-vace", "wan"),
+    "skyreels-v2": Model(tiny_models.skyreels_transformer, _skyreels_inputs, _wan_attentions,
+                         "skyreels-v2", "wan"),
+    "hunyuan-i2v-token-replace": Model(
+        lambda: tiny_models.hunyuan_transformer(image_condition_type="token_replace"),
+        _hunyuan_i2v_inputs(4), _hunyuan_attentions, "hunyuan-i2v", "wan", text=12),
+    "hunyuan-i2v-latent-concat": Model(
+        lambda: tiny_models.hunyuan_transformer(in_channels=9, image_condition_type="latent_concat"),
+        _hunyuan_i2v_inputs(9), _hunyuan_attentions, "hunyuan-i2v", "wan", text=12),
+}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def model(request, tmp_path_factory):
+    """(spec, transformer) with the transformer saved and reloaded through diffusers."""
+    spec = MODELS[request.param]
+    original = spec.make()
+    folder = tmp_path_factory.mktemp(request.param)
+    original.save_pretrained(str(folder))
+    reloaded = type(original).from_pretrained(str(folder)).eval()
+    yield spec, reloaded
+    radial.remove(reloaded)
+
+
+def test_preset_and_stock_pattern_equals_stock_exactly(model, seed):
+    spec, transformer = model
+    inputs = spec.inputs(5, 16, 16, seed)
+    expected = stock_output(transformer, inputs)
+    state = radial.apply(transformer, pattern="stock")
+    assert radial.preset_of(transformer) == spec.preset
+    assert (state.settings.preset, state.settings.model) == (spec.preset, spec.rule)
+    assert torch.equal(stock_output(transformer, inputs), expected)
+    assert state.calls == {"stock": len(spec.attentions(transformer))}
+    radial.remove(transformer)
+    assert torch.equal(stock_output(transformer, inputs), expected)
+
+
+def test_dense_pattern_matches_stock(model, seed):
+    spec, transformer = model
+    inputs = spec.inputs(5, 16, 16, seed)
+    expected = stock_output(transformer, inputs)
+    state = radial.apply(transformer, pattern="dense", dense_layers=0, dense_timesteps=0,
+                         block_size=64)
+    got = stock_output(transformer, inputs)
+    radial.remove(transformer)
+    assert rel(got, expected) < 1e-5
+    assert state.calls == {"radial": len(spec.attentions(transformer))}
+
+
+# Latent (frames, height, width): 30 and 99 tokens per frame, 270 and 495 video tokens, none a
+# multiple of the 64-token block.
+@pytest.mark.parametrize("shape", [(9, 10, 12), (5, 18, 22)])
+def test_radial_equals_masked_stock(model, shape, seed):
+    spec, transformer = model
+    frames, height, width = shape
+    inputs = spec.inputs(frames, height, width, seed)
+    stock = stock_output(transformer, inputs)
+    state = radial.apply(transformer, dense_layers=1, dense_timesteps=0, block_size=64,
+                         decay_factor=0.5)
+    got = stock_output(transformer, inputs)
+    radial.remove(transformer)
+    attentions = spec.attentions(transformer)
+    tokens = (height // 2) * (width // 2)
+    assert state.geometry == (frames, tokens)
+    assert (frames * tokens) % 64 != 0
+    radial_layers = sum(layer >= 1 for layer, _ in attentions)
+    assert state.calls == {"stock": len(attentions) - radial_layers, "radial": radial_layers}
+    if spec.text:
+        mask = torch.stack([ra.plan(frames=frames, tokens_per_frame=tokens, text_tokens=spec.text,
+                                    text_valid=v, model=spec.rule, decay_factor=0.5,
+                                    block_size=64).token_mask() for v in VALID])[:, None]
+    else:
+        mask = ra.plan(frames=frames, tokens_per_frame=tokens, model=spec.rule, decay_factor=0.5,
+                       block_size=64).token_mask()
+    video = frames * tokens
+    assert not mask[..., :video, :video].all()  # the mask really masks something
+    expected = run_masked(transformer, attentions,
+                          [mask if layer >= 1 else None for layer, _ in attentions], inputs)
+    assert rel(got, expected) < 1e-5
+    assert rel(got, stock) > 1e-3
+
+
+def test_vace_control_blocks_count_as_the_layer_they_feed():
+    transformer = tiny_models.wan_vace_transformer(layers=3, vace_layers=(0, 2))
+    layers = [layer for layer, _ in _wan_attentions(transformer)]
+    assert layers == [0, 2, 0, 1, 2]  # control blocks run first
+
+
+def test_skyreels_block_causal_attention_runs_stock(seed):
+    """Diffusion forcing with causal blocks hands attn1 a block-causal mask: the radial layout
+    has no causal form, so those calls stay stock (and equal stock exactly)."""
+    transformer = tiny_models.skyreels_transformer(num_frame_per_block=2)
+    inputs = _skyreels_inputs(6, 16, 16, seed)
+    expected = stock_output(transformer, inputs)
+    state = radial.apply(transformer, dense_layers=0, dense_timesteps=0, block_size=64)
+    assert torch.equal(stock_output(transformer, inputs), expected)
+    assert state.calls == {"stock": 3}
+    radial.remove(transformer)
+
+
+def test_per_token_timesteps_are_counted_from_the_noisiest_token(seed):
+    """Wan2.2-TI2V's image-to-video timesteps are 0 on the image frame and t elsewhere."""
+    transformer = tiny_models.wan_transformer(in_channels=48)
+    state = radial.apply(transformer, dense_layers=0, dense_timesteps=1, block_size=64)
+    seen = []
+    for t in (900, 800, 700):
+        inputs = _wan5b_inputs(5, 16, 16, seed)
+        inputs["timestep"] = (inputs["timestep"] > 0).float() * t
+        before = state.calls["radial"]
+        stock_output(transformer, inputs)
+        seen.append((state.step, state.calls["radial"] - before))
+    assert seen == [(0, 0), (1, 3), (2, 3)]
+
+
+def test_diffusion_forcing_steps_follow_the_noisiest_frame(seed):
+    """A step is the noisiest frame's place in the pipeline's schedule: the scheduler is not
+    wrapped (the pipeline deep-copies it per frame), clean prefix frames do not count."""
+    from diffusers import UniPCMultistepScheduler
+
+    class FakeDiffusionForcingPipeline:
+        def __init__(self, transformer):
+            self.transformer = transformer
+            self.scheduler = UniPCMultistepScheduler(flow_shift=8.0, use_flow_sigmas=True,
+                                                     prediction_type="flow_prediction")
+
+    transformer = tiny_models.skyreels_transformer()
+    pipe = FakeDiffusionForcingPipeline(transformer)
+    state = radial.apply(pipe, dense_layers=0, dense_timesteps=2, block_size=64)
+    assert state.counting == "noise" and "step" not in vars(pipe.scheduler)
+    pipe.scheduler.set_timesteps(5)
+    schedule = pipe.scheduler.timesteps.float()
+    inputs = _skyreels_inputs(4, 16, 16, seed)
+    seen = []
+    # rows of a step matrix: frame 0 a clean prefix, the later frames lagging (asynchronous)
+    for row in ([0, 0, 0, 0], [0, 1, 0, 0], [0, 2, 1, 0], [0, 3, 2, 1], [0, 4, 3, 2],
+                [0, 5, 4, 3], [0, 0, 0, 0]):
+        inputs["timestep"] = torch.stack([schedule[i] if i < 5 else torch.tensor(0.0)
+                                          for i in row])[None]
+        inputs["timestep"][0, 0] = 0.0
+        before = state.calls["radial"]
+        stock_output(transformer, inputs)
+        seen.append((state.step, state.calls["radial"] - before))
+    assert seen == [(0, 0), (0, 0), (0, 0), (1, 0), (2, 3), (3, 3), (0, 0)]
+    radial.remove(pipe)
