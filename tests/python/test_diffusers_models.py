@@ -227,3 +227,142 @@ def test_diffusion_forcing_steps_follow_the_noisiest_frame(seed):
         seen.append((state.step, state.calls["radial"] - before))
     assert seen == [(0, 0), (0, 0), (0, 0), (1, 0), (2, 3), (3, 3), (0, 0)]
     radial.remove(pipe)
+
+
+# --- python -m radial_attention.generate on each tiny pipeline -------------------------------
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """A first-frame PNG, a control GIF and a mask GIF (white: regenerate) of random pixels."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (96, 112, 3), dtype=np.uint8)).save(folder / "image.png")
+    control = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(9)]
+    control[0].save(folder / "control.gif", save_all=True, append_images=control[1:])
+    mask = [Image.fromarray(np.full((64, 64, 3), 255 * (i % 2), dtype=np.uint8)) for i in range(9)]
+    mask[0].save(folder / "mask.gif", save_all=True, append_images=mask[1:])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory):
+    """Folders of the tiny pipelines, saved on first use."""
+    root = tmp_path_factory.mktemp("pipelines")
+    saved = {}
+
+    def folder(name):
+        if name not in saved:
+            getattr(tiny_models, name)().save_pretrained(str(root / name))
+            saved[name] = str(root / name)
+        return saved[name]
+
+    return folder
+
+
+@pytest.fixture
+def tiny_hunyuan_template(monkeypatch):
+    """The tiny LLaVA's prompt layout (the stock template assumes Llama's chat tokenizer)."""
+    import functools
+
+    from diffusers import HunyuanVideoImageToVideoPipeline
+
+    call = HunyuanVideoImageToVideoPipeline.__call__
+
+    @functools.wraps(call)
+    def with_template(self, *args, **kwargs):
+        kwargs.update(prompt_template=tiny_models.HUNYUAN_I2V_TEMPLATE, max_sequence_length=16)
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(HunyuanVideoImageToVideoPipeline, "__call__", with_template)
+
+
+# pipeline, flags ({media} is the media folder), what generate must print. Two steps, the
+# first dense, every layer radial after it.
+GENERATIONS = {
+    "wan2.2-ti2v-5b-t2v": ("wan22_ti2v_pipeline", "--frames 9 --height 128 --width 160",
+                           ["model            WanPipeline, preset wan2.2-ti2v-5b (sink rule wan)",
+                            "latent geometry  3 frames x 20 tokens/frame",
+                            "attention calls  radial 4, dense 4"]),
+    "wan2.2-ti2v-5b-i2v": ("wan22_ti2v_pipeline",
+                           "--frames 9 --height 128 --width 160 --image {media}/image.png",
+                           ["model            WanImageToVideoPipeline, preset wan2.2-ti2v-5b",
+                            "latent geometry  3 frames x 20 tokens/frame",
+                            "attention calls  radial 4, dense 4"]),
+    # 3 latent frames and the reference image's; 2 main + 2 control blocks, 2 guidance passes
+    "wan-vace": ("wan_vace_pipeline",
+                 "--frames 9 --height 64 --width 64 --video {media}/control.gif "
+                 "--mask {media}/mask.gif --reference-image {media}/image.png "
+                 "--conditioning-scale 0.8",
+                 ["model            WanVACEPipeline, preset wan-vace (sink rule wan)",
+                  "latent geometry  4 frames x 16 tokens/frame",
+                  "attention calls  radial 8, dense 8"]),
+    # 5 latent frames in chunks of 3 overlapping by 2: 3 chunks, each dense on its first step
+    "skyreels-v2-df-long": ("skyreels_df_pipeline",
+                            "--frames 17 --height 64 --width 64 --base-frames 9 "
+                            "--overlap-history 5 --addnoise-condition 20",
+                            ["model            SkyReelsV2DiffusionForcingPipeline, preset "
+                             "skyreels-v2 (sink rule wan)",
+                             "latent geometry  3 frames x 16 tokens/frame",
+                             "attention calls  radial 12, dense 12"]),
+    # guidance-distilled (no second pass); 1 double- and 1 single-stream block
+    "hunyuan-i2v": ("hunyuan_i2v_pipeline",
+                    "--frames 9 --height 64 --width 64 --image {media}/image.png",
+                    ["model            HunyuanVideoImageToVideoPipeline, preset hunyuan-i2v "
+                     "(sink rule wan)",
+                     "latent geometry  3 frames x 16 tokens/frame",
+                     "attention calls  radial 2, dense 2"]),
+}
+
+
+@pytest.mark.parametrize("name", list(GENERATIONS))
+def test_generate_writes_a_video(name, pipelines, media, tmp_path, capsys, tiny_hunyuan_template):
+    from radial_attention import generate
+
+    pipeline, flags, expected = GENERATIONS[name]
+    out = tmp_path / "video.mp4"
+    generate.main(["--model", pipelines(pipeline), *flags.format(media=media).split(),
+                   "--steps", "2", "--dense-steps", "1", "--dense-layers", "0",
+                   "--block-size", "64", "--device", "cpu", "--dtype", "fp32",
+                   "--output", str(out)])
+    printed = capsys.readouterr().out
+    for line in expected:
+        assert line in printed
+    written = out if out.exists() else tmp_path / "video_frames"
+    assert written.exists() and (written.stat().st_size > 0 or any(written.iterdir()))
+
+
+def test_generate_refuses_conditioning_a_pipeline_does_not_take(pipelines, media):
+    from radial_attention import generate
+
+    common = ["--frames", "9", "--height", "64", "--width", "64", "--steps", "1",
+              "--device", "cpu", "--dtype", "fp32"]
+    with pytest.raises(SystemExit, match="--video: WanPipeline takes no 'video'"):
+        generate.main(["--model", pipelines("wan22_ti2v_pipeline"), "--video",
+                       str(media / "control.gif"), *common])
+    with pytest.raises(SystemExit, match="--image: HunyuanVideoImageToVideoPipeline needs"):
+        generate.main(["--model", pipelines("hunyuan_i2v_pipeline"), *common])
+    with pytest.raises(SystemExit, match="--image: WanPipeline takes no 'image'"):
+        generate.main(["--model", pipelines("wan_pipeline"), "--image",
+                       str(media / "image.png"), *common])
+
+
+def test_diffusion_forcing_pipeline_is_untouched_by_apply(seed):
+    """The long-video pipeline deep-copies its scheduler per frame (wrapping the scheduler's
+    methods, as other pipelines get, makes the copies step the original and UniPC fails):
+    with pattern="stock" the video equals the unpatched pipeline's bit for bit."""
+    pipe = tiny_models.skyreels_df_pipeline()
+
+    def run():
+        return pipe("a cat walks", num_frames=17, base_num_frames=9, overlap_history=5,
+                    height=64, width=64, num_inference_steps=2, output_type="np",
+                    generator=torch.Generator().manual_seed(seed)).frames[0]
+
+    expected = run()
+    state = radial.apply(pipe, pattern="stock")
+    got = run()
+    radial.remove(pipe)
+    assert state.counting == "noise" and state.calls == {"stock": 3 * 2 * 2 * 2}
+    assert (got == expected).all()

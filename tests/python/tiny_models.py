@@ -27,14 +27,14 @@ def wan_inputs(batch=1, frames=5, height=16, width=16, channels=4, text=7, text_
 
 
 def hunyuan_transformer(seed=0, layers=2, single_layers=2, heads=2, head_dim=64, in_channels=4,
-                        text_dim=32, pooled_dim=16, image_condition_type=None):
+                        text_dim=32, pooled_dim=16, image_condition_type=None, out_channels=None):
     from diffusers import HunyuanVideoTransformer3DModel
 
     torch.manual_seed(seed)
     # Rotary axes must add up to the head dim.
     axes = (16, 24, 24) if head_dim == 64 else (head_dim // 4, 3 * head_dim // 8, 3 * head_dim // 8)
     return HunyuanVideoTransformer3DModel(
-        in_channels=in_channels, out_channels=in_channels, num_attention_heads=heads,
+        in_channels=in_channels, out_channels=out_channels or in_channels, num_attention_heads=heads,
         attention_head_dim=head_dim, num_layers=layers, num_single_layers=single_layers,
         num_refiner_layers=1, mlp_ratio=2.0, patch_size=2, patch_size_t=1, qk_norm="rms_norm",
         guidance_embeds=True, text_embed_dim=text_dim, pooled_projection_dim=pooled_dim,
@@ -57,13 +57,16 @@ def hunyuan_inputs(batch=2, frames=5, height=16, width=16, channels=4, text=12, 
                 guidance=torch.full((batch,), 5000.0).to(device))
 
 
-def _tokenizer():
+def _tokenizer(extra=None, split_punctuation=True):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     words = ["<pad>", "</s>", "<unk>"] + "a cat dog walks runs on the grass in snow realistic style".split()
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    vocab = {w: i for i, w in enumerate(words)}
+    vocab.update(extra or {})
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = (pre_tokenizers.Whitespace() if split_punctuation
+                         else pre_tokenizers.WhitespaceSplit())
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
                                    unk_token="<unk>", model_max_length=512)
 
@@ -200,3 +203,50 @@ def skyreels_df_pipeline(seed=0):
         tokenizer=_tokenizer(), text_encoder=_umt5(seed), transformer=transformer,
         vae=_wan_vae(seed), scheduler=UniPCMultistepScheduler(
             flow_shift=8.0, prediction_type="flow_prediction", use_flow_sigmas=True))
+
+
+def hunyuan_i2v_pipeline(seed=0):
+    """HunyuanVideoImageToVideoPipeline: a tiny LLaVA (CLIP vision tower of 49 patches, Llama
+    text model) puts the image's tokens in the text stream; the transformer takes the image
+    latent concatenated to the noise (latent_concat: 4 + 4 + 1 channels in, 4 out). Run it
+    with HUNYUAN_I2V_TEMPLATE (the stock template assumes Llama's chat tokenizer)."""
+    from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler,
+                           HunyuanVideoImageToVideoPipeline)
+    from transformers import (CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig,
+                              LlamaConfig, LlavaConfig, LlavaForConditionalGeneration)
+
+    torch.manual_seed(seed)
+    llava = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=8, intermediate_size=16, projection_dim=8,
+                                       num_attention_heads=2, num_hidden_layers=2, image_size=224,
+                                       patch_size=32),
+        text_config=LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
+                                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                pad_token_id=0, bos_token_id=2, eos_token_id=1),
+        pad_token_id=0, image_token_index=31)).eval()
+    clip = CLIPTextModel(CLIPTextConfig(
+        vocab_size=32, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+        num_attention_heads=2, max_position_embeddings=77, pad_token_id=0, bos_token_id=2,
+        eos_token_id=1, projection_dim=8)).eval()
+    vae = AutoencoderKLHunyuanVideo(
+        latent_channels=4, block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
+        down_block_types=("HunyuanVideoDownBlock3D",) * 4, up_block_types=("HunyuanVideoUpBlock3D",) * 4,
+        mid_block_add_attention=False).eval()
+    transformer = hunyuan_transformer(seed=seed, layers=1, single_layers=1, in_channels=9,
+                                      out_channels=4, text_dim=16, pooled_dim=8,
+                                      image_condition_type="latent_concat")
+    processor = CLIPImageProcessor(crop_size=224, size=224, do_center_crop=True, do_resize=True,
+                                   do_normalize=True)
+    return HunyuanVideoImageToVideoPipeline(
+        text_encoder=llava, transformer=transformer, vae=vae,
+        tokenizer=_tokenizer({"<|end_header_id|>": 30, "imagetoken": 31}, split_punctuation=False),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), text_encoder_2=clip,
+        tokenizer_2=_tokenizer(), image_processor=processor)
+
+
+# Llama-3's chat layout in miniature (the pipeline crops at its <|end_header_id|> tokens): a
+# system and a user header, the image token (expanded to the tiny LLaVA's 7 x 7 image
+# features at 4..52), the prompt from position 5, then the 4 tokens of the assistant header.
+HUNYUAN_I2V_TEMPLATE = {
+    "template": "a <|end_header_id|> a <|end_header_id|> imagetoken {} a a a <|end_header_id|>",
+    "crop_start": 5, "image_emb_len": 49, "image_emb_start": 4, "image_emb_end": 53}
