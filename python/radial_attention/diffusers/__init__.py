@@ -39,7 +39,7 @@ import functools
 
 from .._errors import invalid
 from . import _hunyuan, _wan
-from ._state import Settings, State, compiling
+from ._state import PRESET_RULES, Settings, State, compiling  # noqa: F401
 
 _ATTR = "_radial_attention"
 
@@ -68,17 +68,9 @@ def _family(transformer):
 
 
 def preset_of(transformer) -> str:
-    """The model preset of a supported transformer, read from its class and config: its
-    mask defaults (sink rule, decay) are PRESET_RULES[preset]. Wan2.2-TI2V-5B is the Wan
-    transformer of 48 latent channels (its VAE's); HunyuanVideo-I2V the HunyuanVideo one
-    with an image_condition_type."""
-    family = _family(transformer)
-    config = transformer.config
-    if family == "wan" and config.in_channels == 48:
-        return "wan2.2-ti2v-5b"
-    if family == "hunyuan" and getattr(config, "image_condition_type", None):
-        return "hunyuan-i2v"
-    return family
+    """The model preset of a supported transformer (its module's preset(), from the class and
+    config): its mask defaults (sink rule, decay) are PRESET_RULES[preset]."""
+    return _module_of(_family(transformer)).preset(transformer)
 
 
 def _transformers(target):

@@ -20,10 +20,12 @@ _DEPRECATED_PATTERNS = {"full": "dense"}
 DEFAULT_DECAY = {"wan": 0.2, "hunyuan": 0.95}
 # Per model preset (radial_attention.diffusers.preset_of): the planner's attention-sink rule
 # ("wan": every frame keeps frame 0 whole; "hunyuan": no sink) and the default decay factor.
-# docs/models.md gives the reason for each.
+# docs/models.md gives the reason for each. A stand-in for the C++ model presets
+# (radial_attention.model_preset), which name the same sink and decay: once they are here,
+# Settings.model is the preset name and this table goes.
 PRESET_RULES = {
     "wan": ("wan", 0.2),
-    "wan2.2-ti2v-5b": ("wan", 0.2),
+    "wan2.2-ti2v-5b": ("wan", 0.8),
     "wan-vace": ("wan", 0.2),
     "skyreels-v2": ("wan", 0.2),
     "hunyuan": ("hunyuan", 0.95),

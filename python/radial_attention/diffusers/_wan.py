@@ -68,3 +68,15 @@ def latent_geometry(transformer, hidden_states):
     _, _, frames, height, width = hidden_states.shape
     p_t, p_h, p_w = transformer.config.patch_size
     return frames // p_t, (height // p_h) * (width // p_w)
+
+
+def preset(transformer) -> str:
+    """The model preset: Wan VACE and SkyReels-V2 by their class, Wan2.2-TI2V-5B as the Wan
+    transformer of 48 latent channels (its VAE's; Wan2.1 and Wan2.2 A14B have 16, or 36 for
+    image-to-video)."""
+    name = type(transformer).__name__
+    if name == "WanVACETransformer3DModel":
+        return "wan-vace"
+    if name == "SkyReelsV2Transformer3DModel":
+        return "skyreels-v2"
+    return "wan2.2-ti2v-5b" if transformer.config.in_channels == 48 else "wan"
