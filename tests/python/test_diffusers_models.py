@@ -6,10 +6,6 @@ As in test_diffusers.py, the independent check of the radial path is the stock p
 the plan's token mask (diffusers' own SDPA) in the layers that run radial.
 """
 
-import types
-from dataclasses import dataclass
-from typing import Callable
-
 import pytest
 import torch
 
@@ -18,81 +14,10 @@ pytest.importorskip("diffusers")
 import radial_attention as ra  # noqa: E402
 import radial_attention.diffusers as radial  # noqa: E402
 import tiny_models  # noqa: E402
+import wan_family_models  # noqa: E402
 from test_diffusers import rel, run_masked, stock_output  # noqa: E402
-
-VALID = (9, 5)  # HunyuanVideo-I2V: valid text (and image) tokens of the two batch elements
-
-
-def _wan_attentions(model):
-    from radial_attention.diffusers import _wan
-
-    return _wan.self_attentions(model)
-
-
-def _hunyuan_attentions(model):
-    from radial_attention.diffusers import _hunyuan
-
-    return _hunyuan.self_attentions(model)
-
-
-def _wan5b_inputs(frames, height, width, seed):
-    """Wan2.2-TI2V's image-to-video call: per-token timesteps, 0 on the first (image) frame."""
-    inputs = tiny_models.wan_inputs(frames=frames, height=height, width=width, channels=48,
-                                    seed=seed)
-    per_frame = (height // 2) * (width // 2)
-    t = torch.full((1, frames * per_frame), 500.0)
-    t[:, :per_frame] = 0.0
-    inputs["timestep"] = t
-    return inputs
-
-
-def _vace_inputs(frames, height, width, seed):
-    inputs = tiny_models.wan_inputs(frames=frames, height=height, width=width, seed=seed)
-    g = torch.Generator().manual_seed(seed + 1)
-    inputs["control_hidden_states"] = torch.randn(1, 6, frames, height, width, generator=g)
-    inputs["control_hidden_states_scale"] = torch.tensor([1.0, 0.5])
-    return inputs
-
-
-def _skyreels_inputs(frames, height, width, seed):
-    """Diffusion forcing: one timestep per latent frame, the first frame (a prefix) clean."""
-    inputs = tiny_models.wan_inputs(frames=frames, height=height, width=width, seed=seed)
-    inputs["timestep"] = torch.linspace(0.0, 900.0, frames)[None]
-    inputs.update(enable_diffusion_forcing=True, fps=[1])
-    return inputs
-
-
-def _hunyuan_i2v_inputs(channels):
-    def make(frames, height, width, seed):
-        return tiny_models.hunyuan_inputs(frames=frames, height=height, width=width,
-                                          channels=channels, valid=VALID, seed=seed)
-    return make
-
-
-@dataclass
-class Model:
-    make: Callable          # () -> transformer
-    inputs: Callable        # (frames, latent height, latent width, seed) -> forward kwargs
-    attentions: Callable    # transformer -> [(layer, self-attention)]
-    preset: str
-    rule: str               # the planner's sink rule the preset picks
-    text: int = 0           # joint-attention text tokens (HunyuanVideo)
-
-
-MODELS = {
-    "wan2.2-ti2v-5b": Model(lambda: tiny_models.wan_transformer(in_channels=48), _wan5b_inputs,
-                            _wan_attentions, "wan2.2-ti2v-5b", "wan"),
-    "wan-vace": Model(tiny_models.wan_vace_transformer, _vace_inputs, _wan_attentions,
-                      "wan-vace", "wan"),
-    "skyreels-v2": Model(tiny_models.skyreels_transformer, _skyreels_inputs, _wan_attentions,
-                         "skyreels-v2", "wan"),
-    "hunyuan-i2v-token-replace": Model(
-        lambda: tiny_models.hunyuan_transformer(image_condition_type="token_replace"),
-        _hunyuan_i2v_inputs(4), _hunyuan_attentions, "hunyuan-i2v", "wan", text=12),
-    "hunyuan-i2v-latent-concat": Model(
-        lambda: tiny_models.hunyuan_transformer(in_channels=9, image_condition_type="latent_concat"),
-        _hunyuan_i2v_inputs(9), _hunyuan_attentions, "hunyuan-i2v", "wan", text=12),
-}
+from wan_family_models import (GENERATIONS, MODELS, VALID, skyreels_inputs,  # noqa: E402
+                               wan5b_inputs, wan_attentions, write_media)
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -167,7 +92,7 @@ def test_radial_equals_masked_stock(model, shape, seed):
 
 def test_vace_control_blocks_count_as_the_layer_they_feed():
     transformer = tiny_models.wan_vace_transformer(layers=3, vace_layers=(0, 2))
-    layers = [layer for layer, _ in _wan_attentions(transformer)]
+    layers = [layer for layer, _ in wan_attentions(transformer)]
     assert layers == [0, 2, 0, 1, 2]  # control blocks run first
 
 
@@ -175,7 +100,7 @@ def test_skyreels_block_causal_attention_runs_stock(seed):
     """Diffusion forcing with causal blocks hands attn1 a block-causal mask: the radial layout
     has no causal form, so those calls stay stock (and equal stock exactly)."""
     transformer = tiny_models.skyreels_transformer(num_frame_per_block=2)
-    inputs = _skyreels_inputs(6, 16, 16, seed)
+    inputs = skyreels_inputs(6, 16, 16, seed)
     expected = stock_output(transformer, inputs)
     state = radial.apply(transformer, dense_layers=0, dense_timesteps=0, block_size=64)
     assert torch.equal(stock_output(transformer, inputs), expected)
@@ -189,7 +114,7 @@ def test_per_token_timesteps_are_counted_from_the_noisiest_token(seed):
     state = radial.apply(transformer, dense_layers=0, dense_timesteps=1, block_size=64)
     seen = []
     for t in (900, 800, 700):
-        inputs = _wan5b_inputs(5, 16, 16, seed)
+        inputs = wan5b_inputs(5, 16, 16, seed)
         inputs["timestep"] = (inputs["timestep"] > 0).float() * t
         before = state.calls["radial"]
         stock_output(transformer, inputs)
@@ -214,7 +139,7 @@ def test_diffusion_forcing_steps_follow_the_noisiest_frame(seed):
     assert state.counting == "noise" and "step" not in vars(pipe.scheduler)
     pipe.scheduler.set_timesteps(5)
     schedule = pipe.scheduler.timesteps.float()
-    inputs = _skyreels_inputs(4, 16, 16, seed)
+    inputs = skyreels_inputs(4, 16, 16, seed)
     seen = []
     # rows of a step matrix: frame 0 a clean prefix, the later frames lagging (asynchronous)
     for row in ([0, 0, 0, 0], [0, 1, 0, 0], [0, 2, 1, 0], [0, 3, 2, 1], [0, 4, 3, 2],
@@ -233,18 +158,7 @@ def test_diffusion_forcing_steps_follow_the_noisiest_frame(seed):
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory):
-    """A first-frame PNG, a control GIF and a mask GIF (white: regenerate) of random pixels."""
-    import numpy as np
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("media")
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (96, 112, 3), dtype=np.uint8)).save(folder / "image.png")
-    control = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(9)]
-    control[0].save(folder / "control.gif", save_all=True, append_images=control[1:])
-    mask = [Image.fromarray(np.full((64, 64, 3), 255 * (i % 2), dtype=np.uint8)) for i in range(9)]
-    mask[0].save(folder / "mask.gif", save_all=True, append_images=mask[1:])
-    return folder
+    return write_media(tmp_path_factory.mktemp("media"))
 
 
 @pytest.fixture(scope="module")
@@ -263,58 +177,9 @@ def pipelines(tmp_path_factory):
 
 
 @pytest.fixture
-def tiny_hunyuan_template(monkeypatch):
-    """The tiny LLaVA's prompt layout (the stock template assumes Llama's chat tokenizer)."""
-    import functools
-
-    from diffusers import HunyuanVideoImageToVideoPipeline
-
-    call = HunyuanVideoImageToVideoPipeline.__call__
-
-    @functools.wraps(call)
-    def with_template(self, *args, **kwargs):
-        kwargs.update(prompt_template=tiny_models.HUNYUAN_I2V_TEMPLATE, max_sequence_length=16)
-        return call(self, *args, **kwargs)
-
-    monkeypatch.setattr(HunyuanVideoImageToVideoPipeline, "__call__", with_template)
-
-
-# pipeline, flags ({media} is the media folder), what generate must print. Two steps, the
-# first dense, every layer radial after it.
-GENERATIONS = {
-    "wan2.2-ti2v-5b-t2v": ("wan22_ti2v_pipeline", "--frames 9 --height 128 --width 160",
-                           ["model            WanPipeline, preset wan2.2-ti2v-5b (sink rule wan)",
-                            "latent geometry  3 frames x 20 tokens/frame",
-                            "attention calls  radial 4, dense 4"]),
-    "wan2.2-ti2v-5b-i2v": ("wan22_ti2v_pipeline",
-                           "--frames 9 --height 128 --width 160 --image {media}/image.png",
-                           ["model            WanImageToVideoPipeline, preset wan2.2-ti2v-5b",
-                            "latent geometry  3 frames x 20 tokens/frame",
-                            "attention calls  radial 4, dense 4"]),
-    # 3 latent frames and the reference image's; 2 main + 2 control blocks, 2 guidance passes
-    "wan-vace": ("wan_vace_pipeline",
-                 "--frames 9 --height 64 --width 64 --video {media}/control.gif "
-                 "--mask {media}/mask.gif --reference-image {media}/image.png "
-                 "--conditioning-scale 0.8",
-                 ["model            WanVACEPipeline, preset wan-vace (sink rule wan)",
-                  "latent geometry  4 frames x 16 tokens/frame",
-                  "attention calls  radial 8, dense 8"]),
-    # 5 latent frames in chunks of 3 overlapping by 2: 3 chunks, each dense on its first step
-    "skyreels-v2-df-long": ("skyreels_df_pipeline",
-                            "--frames 17 --height 64 --width 64 --base-frames 9 "
-                            "--overlap-history 5 --addnoise-condition 20",
-                            ["model            SkyReelsV2DiffusionForcingPipeline, preset "
-                             "skyreels-v2 (sink rule wan)",
-                             "latent geometry  3 frames x 16 tokens/frame",
-                             "attention calls  radial 12, dense 12"]),
-    # guidance-distilled (no second pass); 1 double- and 1 single-stream block
-    "hunyuan-i2v": ("hunyuan_i2v_pipeline",
-                    "--frames 9 --height 64 --width 64 --image {media}/image.png",
-                    ["model            HunyuanVideoImageToVideoPipeline, preset hunyuan-i2v "
-                     "(sink rule wan)",
-                     "latent geometry  3 frames x 16 tokens/frame",
-                     "attention calls  radial 2, dense 2"]),
-}
+def tiny_hunyuan_template():
+    with wan_family_models.tiny_hunyuan_template():
+        yield
 
 
 @pytest.mark.parametrize("name", list(GENERATIONS))
