@@ -147,6 +147,12 @@ GENERATIONS = {
                              "skyreels-v2 (sink rule wan)",
                              "latent geometry  3 frames x 16 tokens/frame",
                              "attention calls  radial 12, dense 12"]),
+    # the image as the first latent frame's prefix; the text-to-video folder switches pipeline
+    "skyreels-v2-df-i2v": ("skyreels_df_pipeline",
+                           "--frames 9 --height 64 --width 64 --image {media}/image.png",
+                           ["model            SkyReelsV2DiffusionForcingImageToVideoPipeline",
+                            "latent geometry  3 frames x 16 tokens/frame",
+                            "attention calls  radial 4, dense 4"]),
     # guidance-distilled (no second pass); 1 double- and 1 single-stream block
     "hunyuan-i2v": ("hunyuan_i2v_pipeline",
                     "--frames 9 --height 64 --width 64 --image {media}/image.png",
