@@ -231,3 +231,29 @@ def test_diffusion_forcing_pipeline_is_untouched_by_apply(seed):
     radial.remove(pipe)
     assert state.counting == "noise" and state.calls == {"stock": 3 * 2 * 2 * 2}
     assert (got == expected).all()
+
+
+def unwired_ulysses_worker(rank, world):
+    from radial_attention import RadialError
+    from radial_attention.parallel import enable_ulysses
+
+    found = []
+    for transformer in (tiny_models.wan_vace_transformer(), tiny_models.skyreels_transformer()):
+        try:
+            enable_ulysses(transformer)
+            found.append(None)
+        except RadialError as error:
+            found.append((error.argument, str(error)))
+    return found
+
+
+def test_ulysses_is_refused_clearly_where_not_wired():
+    """diffusers has no context-parallel plan for VACE's control stream or SkyReels-V2's
+    per-frame modulation; enable_ulysses names the model instead of splitting wrongly."""
+    import distributed
+
+    [found] = distributed.run(1, unwired_ulysses_worker)
+    for error, name in zip(found, ("WanVACETransformer3DModel", "SkyReelsV2Transformer3DModel")):
+        assert error is not None
+        argument, message = error
+        assert argument == "model_or_pipeline" and "not wired" in message and name in message
