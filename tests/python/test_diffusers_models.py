@@ -90,6 +90,24 @@ def test_radial_equals_masked_stock(model, shape, seed):
     assert rel(got, stock) > 1e-3
 
 
+@pytest.mark.parametrize("make, preset, rule, decay", [
+    (tiny_models.wan_transformer, "wan", "wan", 0.2),
+    (lambda: tiny_models.wan_transformer(in_channels=48), "wan2.2-ti2v-5b", "wan", 0.8),
+    (tiny_models.wan_vace_transformer, "wan-vace", "wan", 0.2),
+    (tiny_models.skyreels_transformer, "skyreels-v2", "wan", 0.2),
+    (tiny_models.hunyuan_transformer, "hunyuan", "hunyuan", 0.95),
+    (lambda: tiny_models.hunyuan_transformer(image_condition_type="token_replace"),
+     "hunyuan-i2v", "wan", 0.95),
+], ids=["wan", "wan2.2-ti2v-5b", "wan-vace", "skyreels-v2", "hunyuan", "hunyuan-i2v"])
+def test_each_model_gets_its_presets_defaults(make, preset, rule, decay):
+    transformer = make()
+    state = radial.apply(transformer)
+    assert (state.settings.preset, state.settings.model, state.settings.decay_factor) == (
+        preset, rule, decay)
+    assert radial.apply(transformer, decay_factor=0.5).settings.decay_factor == 0.5
+    radial.remove(transformer)
+
+
 def test_vace_control_blocks_count_as_the_layer_they_feed():
     transformer = tiny_models.wan_vace_transformer(layers=3, vace_layers=(0, 2))
     layers = [layer for layer, _ in wan_attentions(transformer)]
