@@ -117,3 +117,103 @@ def hunyuan_pipeline(seed=0):
 # The HunyuanVideo prompt template for the word-level tokenizers above (the stock template
 # assumes Llama's tokenizer): the prompt alone.
 HUNYUAN_TEMPLATE = {"template": "{}", "crop_start": 0}
+
+
+def mochi_transformer(seed=0, layers=2, heads=2, head_dim=64, in_channels=4, text_dim=32,
+                      pooled_dim=32):
+    from diffusers import MochiTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = MochiTransformer3DModel(
+        patch_size=2, num_attention_heads=heads, attention_head_dim=head_dim, num_layers=layers,
+        pooled_projection_dim=pooled_dim, in_channels=in_channels, text_embed_dim=text_dim,
+        time_embed_dim=32, max_sequence_length=16).eval()
+    # Zero-initialised rotary frequencies would make the rotation a no-op: randomise them.
+    torch.nn.init.normal_(model.pos_frequencies, std=0.5)
+    return model
+
+
+def mochi_inputs(batch=2, frames=5, height=16, width=16, channels=4, text=12, valid=(9, 5),
+                 text_dim=32, timestep=500.0, seed=1, device="cpu", dtype=torch.float32):
+    """Text padded at the end (T5's padding); ``valid`` tokens per batch element. A tuple of
+    index lists instead gives a mask with holes."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, channels, frames, height, width, generator=g)
+    enc = torch.randn(batch, text, text_dim, generator=g)
+    mask = torch.zeros(batch, text, dtype=torch.long)
+    for i in range(batch):
+        v = valid[i % len(valid)]
+        if isinstance(v, int):
+            mask[i, :v] = 1
+        else:
+            mask[i, list(v)] = 1
+    return dict(hidden_states=x.to(device, dtype), encoder_hidden_states=enc.to(device, dtype),
+                timestep=torch.full((batch,), float(timestep)).to(device),
+                encoder_attention_mask=mask.to(device))
+
+
+def ltx_transformer(seed=0, layers=2, heads=2, head_dim=64, in_channels=8, text_dim=32):
+    from diffusers import LTXVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    return LTXVideoTransformer3DModel(
+        in_channels=in_channels, out_channels=in_channels, patch_size=1, patch_size_t=1,
+        num_attention_heads=heads, attention_head_dim=head_dim, cross_attention_dim=heads * head_dim,
+        num_layers=layers, caption_channels=text_dim).eval()
+
+
+def ltx_inputs(batch=2, frames=5, height=8, width=8, channels=8, text=12, valid=(9, 5),
+               text_dim=32, timestep=500.0, seed=1, device="cpu", dtype=torch.float32):
+    """Packed latents [B, frames * height * width, C] as the LTX pipeline passes them."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames * height * width, channels, generator=g)
+    enc = torch.randn(batch, text, text_dim, generator=g)
+    mask = torch.zeros(batch, text, dtype=torch.long)
+    for i in range(batch):
+        mask[i, : valid[i % len(valid)]] = 1
+    return dict(hidden_states=x.to(device, dtype), encoder_hidden_states=enc.to(device, dtype),
+                timestep=torch.full((batch,), float(timestep)).to(device),
+                encoder_attention_mask=mask.to(device), num_frames=frames, height=height,
+                width=width, rope_interpolation_scale=(8 / 25, 32, 32))
+
+
+def _t5(d_model=32):
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(T5Config(
+        vocab_size=32, d_model=d_model, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1)).eval()
+
+
+def mochi_pipeline(seed=0):
+    """A complete MochiPipeline (T5 encoder, VAE with Mochi's 8x spatial and 6x temporal
+    compression, transformer, scheduler) of random weights; 12 latent channels (the VAE's
+    latent statistics have 12 entries)."""
+    from diffusers import AutoencoderKLMochi, FlowMatchEulerDiscreteScheduler, MochiPipeline
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLMochi(
+        latent_channels=12, out_channels=3, encoder_block_out_channels=(32, 32, 32, 32),
+        decoder_block_out_channels=(32, 32, 32, 32), layers_per_block=(1, 1, 1, 1, 1)).eval()
+    transformer = mochi_transformer(seed=seed, in_channels=12, text_dim=32)
+    return MochiPipeline(scheduler=FlowMatchEulerDiscreteScheduler(invert_sigmas=True), vae=vae,
+                         text_encoder=_t5(), tokenizer=_tokenizer(), transformer=transformer)
+
+
+def ltx_pipeline(seed=0):
+    """A complete LTXPipeline (T5 encoder, VAE with LTX-Video's 32x spatial and 8x temporal
+    compression, transformer, scheduler) of random weights; 8 latent channels."""
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False,) * 5, upsample_residual=(False,) * 4,
+        upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=4, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False).eval()
+    transformer = ltx_transformer(seed=seed, in_channels=8, text_dim=32)
+    return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=_t5(),
+                       tokenizer=_tokenizer(), transformer=transformer)

@@ -17,12 +17,11 @@ from .._errors import invalid
 PATTERNS = ("radial", "dense", "stock")
 # Old spellings, still read (with a DeprecationWarning): "full" was "dense".
 _DEPRECATED_PATTERNS = {"full": "dense"}
-DEFAULT_DECAY = {"wan": 0.2, "hunyuan": 0.95}
 
 
 @dataclass(frozen=True)
 class Settings:
-    model: str             # "wan" or "hunyuan": the planner's attention-sink rule
+    model: str             # the model preset ("wan", "mochi", ...): its attention-sink rule
     dense_layers: int      # the first blocks run dense attention, diffusers' own (stock)
     dense_timesteps: int   # the first denoising steps likewise
     decay_factor: float
@@ -33,6 +32,12 @@ class Settings:
     @staticmethod
     def make(model, dense_layers, dense_timesteps, decay_factor, block_size, pattern,
              decay_adjacent) -> "Settings":
+        """None for dense_layers, dense_timesteps or decay_factor: the model preset's."""
+        from ..plan import model_preset
+
+        preset = model_preset(model)
+        dense_layers = preset.dense_layers if dense_layers is None else dense_layers
+        dense_timesteps = preset.dense_timesteps if dense_timesteps is None else dense_timesteps
         for name, value in (("dense_layers", dense_layers), ("dense_timesteps", dense_timesteps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise invalid(name, "an int >= 0", repr(value))
@@ -47,7 +52,7 @@ class Settings:
         if pattern not in PATTERNS:
             raise invalid("pattern", '"radial", "dense" or "stock"', repr(pattern))
         if decay_factor is None:
-            decay_factor = DEFAULT_DECAY[model]
+            decay_factor = preset.decay_factor
         try:
             decay = float(decay_factor)
         except (TypeError, ValueError):
