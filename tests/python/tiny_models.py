@@ -217,3 +217,22 @@ def ltx_pipeline(seed=0):
     transformer = ltx_transformer(seed=seed, in_channels=8, text_dim=32)
     return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=_t5(),
                        tokenizer=_tokenizer(), transformer=transformer)
+
+
+def wan22_ti2v_5b_pipeline(seed=0):
+    """A WanPipeline configured as Wan2.2-TI2V-5B's: its VAE (48 latent channels, patchified,
+    16x spatial compression) and a transformer taking 48 channels; random weights, tiny."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    text_encoder = UMT5EncoderModel(UMT5Config(
+        vocab_size=32, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1)).eval()
+    vae = AutoencoderKLWan(base_dim=16, z_dim=48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True], is_residual=True,
+                           in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
+                           latents_mean=[0.0] * 48, latents_std=[1.0] * 48).eval()
+    transformer = wan_transformer(seed=seed, layers=2, in_channels=48, text_dim=32)
+    return WanPipeline(tokenizer=_tokenizer(), text_encoder=text_encoder, transformer=transformer,
+                       vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0))
