@@ -206,7 +206,16 @@ TEST_F(Cli, BadValuesNameTheArgument) {
   expect_usage_error(run_cli(geo + "--decay-factor 0"), {"--decay-factor", "0"});
   expect_usage_error(run_cli(geo + "--decay-factor nan"), {"--decay-factor", "nan"});
   expect_usage_error(run_cli(geo + "--decay-factor 0.5x"), {"--decay-factor", "0.5x"});
-  expect_usage_error(run_cli(geo + "--model flux"), {"--model", "wan", "hunyuan", "flux"});
+  expect_usage_error(run_cli(geo + "--model flux"),
+                     {"--model", "wan", "hunyuan", "mochi", "ltx-video", "skyreels-v2", "flux"});
+  // Pixel sizes a model's VAE and patch cannot take, named with the nearest valid ones.
+  expect_usage_error(run_cli("plan --model mochi --video-frames 161 --height 480 --width 848"),
+                     {"video_frames", "6k + 1", "mochi", "157", "163", "161"});
+  expect_usage_error(run_cli("plan --model ltx-video --video-frames 161 --height 500 --width 704"),
+                     {"height", "multiple of 32", "480", "512", "500"});
+  expect_usage_error(
+      run_cli("plan --model wan2.2-ti2v-5b --video-frames 121 --height 720 --width 1280"),
+      {"height", "multiple of 32", "704", "736", "720"});
   expect_usage_error(run_cli("plan --frames 0 --tokens-per-frame 200"), {"--frames", ">= 1", "0"});
   expect_usage_error(run_cli("plan --frames 3 --tokens-per-frame abc"),
                      {"--tokens-per-frame", "abc"});

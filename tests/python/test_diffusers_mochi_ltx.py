@@ -1,5 +1,5 @@
-"""radial_attention.diffusers on tiny random Mochi-1 and LTX-Video transformers and pipelines
-(CPU). One MODELS entry per family; test_diffusers.py covers Wan and HunyuanVideo.
+"""radial_attention.diffusers on tiny random Mochi-1 and LTX-Video transformers (saved and
+reloaded as diffusers does) and pipelines (CPU). One MODELS entry per family; test_diffusers.py covers Wan and HunyuanVideo.
 
 The independent check of the radial path: the library's op replaced by dense attention under
 the plan's token mask (torch's SDPA) must give what the radial processor gives.
@@ -51,9 +51,15 @@ def family(request):
     return request.param
 
 
-def test_stock_pattern_equals_stock_exactly(family, seed):
+def reloaded(model, folder):
+    """The model saved with save_pretrained and loaded back with from_pretrained."""
+    model.save_pretrained(str(folder))
+    return type(model).from_pretrained(str(folder)).eval()
+
+
+def test_stock_pattern_equals_stock_exactly(family, seed, tmp_path):
     m = MODELS[family]
-    model, inputs = m["transformer"](), m["inputs"](seed=seed)
+    model, inputs = reloaded(m["transformer"](), tmp_path), m["inputs"](seed=seed)
     expected = run(model, inputs)
     state = radial.apply(model, pattern="stock")
     assert state.settings.model == m["preset"]
@@ -64,9 +70,9 @@ def test_stock_pattern_equals_stock_exactly(family, seed):
     assert all(type(b.attn1.processor).__name__ == m["stock"] for b in model.transformer_blocks)
 
 
-def test_dense_pattern_matches_stock(family, seed):
+def test_dense_pattern_matches_stock(family, seed, tmp_path):
     m = MODELS[family]
-    model, inputs = m["transformer"](), m["inputs"](seed=seed)
+    model, inputs = reloaded(m["transformer"](), tmp_path), m["inputs"](seed=seed)
     expected = run(model, inputs)
     state = radial.apply(model, pattern="dense", dense_layers=0, dense_timesteps=0, block_size=64)
     assert rel(run(model, inputs), expected) < 1e-5
@@ -85,11 +91,12 @@ def test_mochi_text_mask_with_holes_matches_stock(seed):
 # Latent (frames, height, width): tokens per frame 64, 60 (not a multiple of the block, nor is
 # the sequence) and 15.
 @pytest.mark.parametrize("shape", [(6, 16, 16), (7, 12, 20), (9, 6, 10)])
-def test_radial_equals_masked_reference(family, shape, seed, monkeypatch):
+def test_radial_equals_masked_reference(family, shape, seed, monkeypatch, tmp_path):
     m = MODELS[family]
     frames, height, width = shape
     h, w = height * m["patch"] // 2, width * m["patch"] // 2  # same tokens per frame for both
-    model, inputs = m["transformer"](), m["inputs"](frames=frames, height=h, width=w, seed=seed)
+    model = reloaded(m["transformer"](), tmp_path)
+    inputs = m["inputs"](frames=frames, height=h, width=w, seed=seed)
     stock = run(model, inputs)
     state = radial.apply(model, dense_layers=1, dense_timesteps=0, block_size=64, decay_factor=0.5)
     got = run(model, inputs)
