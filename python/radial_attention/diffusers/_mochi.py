@@ -3,7 +3,9 @@
 One self-attention runs over the video tokens followed by the text tokens (T5, padded to 256).
 The stock processor attends, per batch element, over the video and the valid text tokens
 only (its mask's nonzero positions, gathered), and leaves zeros at the padded text rows; so
-does this one, with the radial plan over the video and the gathered text dense.
+does this one, with the radial plan over the video and the gathered text dense. Like the stock
+processor, it reads the mask's valid positions on the host in every layer, so a Mochi-1
+transformer compiles with graph breaks there (not with fullgraph=True).
 """
 
 import torch
