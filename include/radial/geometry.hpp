@@ -8,7 +8,9 @@ namespace radial {
 
 // The supported video models (radial/model_preset.hpp: their VAE and patch sizes and mask
 // rules). New models are appended: the order is the C ABI's RADIAL_MODEL_* numbering.
-enum class Model { wan, hunyuan, mochi, ltx_video, wan22_ti2v_5b, wan_vace, hunyuan_i2v, skyreels_v2 };
+enum class Model {
+  wan, hunyuan, mochi, ltx_video, wan22_ti2v_5b, wan_vace, hunyuan_i2v, skyreels_v2
+};
 
 // A preset's name ("wan", "hunyuan", "mochi", "ltx-video", ...); throws Error otherwise.
 Model parse_model(const std::string& name);
