@@ -1,10 +1,11 @@
 """Text-to-video with Radial Attention: python -m radial_attention.generate --model ID_OR_DIR ...
 
 Loads a diffusers Wan2.1 / Wan2.2 (TI2V-5B too) / Wan VACE / SkyReels-V2 / HunyuanVideo
-(T2V, I2V) pipeline (a hub id or a local folder), switches its self-attention to Radial
-Attention (or runs diffusers' own attention with --pattern stock, or every block through the
-radial kernel with --pattern dense), generates one video, writes it as MP4 (PNG frames when
-no video writer is installed) and prints the time spent in attention and in total.
+(T2V, I2V) / Mochi-1 / LTX-Video pipeline (a hub id or a local folder), switches its
+self-attention to Radial Attention (or runs diffusers' own attention with --pattern stock, or
+every block through the radial kernel with --pattern dense), generates one video, writes it
+as MP4 (PNG frames when no video writer is installed) and prints the time spent in attention
+and in total.
 
 Conditioning inputs, passed to the pipelines that take them (a flag a pipeline does not take
 is refused by name): --image (image-to-video; a Wan2.2-TI2V-5B or SkyReels-V2
@@ -34,7 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--model", required=True, help="diffusers model id or local pipeline folder")
     p.add_argument("--prompt", default="A cat walks on the grass, realistic style.")
     p.add_argument("--negative-prompt", default=None)
-    p.add_argument("--frames", type=int, default=81, help="video frames (4k + 1)")
+    p.add_argument("--frames", type=int, default=81,
+                   help="video frames (the model's rule: 4k + 1; Mochi-1 6k + 1, LTX-Video 8k + 1)")
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--width", type=int, default=832)
     p.add_argument("--steps", type=int, default=50, help="denoising steps")
@@ -44,11 +46,17 @@ def parse_args(argv=None):
     p.add_argument("--pattern", choices=("radial", "dense", "stock"), default="radial",
                    help="radial: Radial Attention; dense: every block through the radial "
                         "kernel; stock: diffusers' own attention (a baseline)")
-    p.add_argument("--dense-layers", type=int, default=1, help="first blocks kept dense")
-    p.add_argument("--dense-steps", type=int, default=12, help="first denoising steps kept dense")
+    p.add_argument("--dense-layers", type=int, default=None,
+                   help="first blocks kept dense (default: the model preset's, 1)")
+    p.add_argument("--dense-steps", type=int, default=None,
+                   help="first denoising steps kept dense (default: the model preset's, e.g. 12; "
+                        "Mochi-1 16)")
     p.add_argument("--decay-factor", type=float, default=None,
-                   help="band decay (default: the model preset's, 0.2 for the Wan family, "
-                        "0.95 for HunyuanVideo)")
+                   help="band decay (default: the model preset's, e.g. 0.2 for Wan, 0.95 for "
+                        "HunyuanVideo and Mochi-1; docs/models.md)")
+    p.add_argument("--preset", default=None,
+                   help="model preset whose mask rules apply (default: the pipeline's; "
+                        "radial plan --help lists them)")
     p.add_argument("--block-size", type=int, choices=(64, 128), default=128)
     p.add_argument("--lora", action="append", default=[],
                    help="LoRA weights (file, folder or hub id); may be repeated")
@@ -231,7 +239,7 @@ def generate(args, ranks):
 
     state = radial.apply(pipe, dense_layers=args.dense_layers, dense_timesteps=args.dense_steps,
                          decay_factor=args.decay_factor, block_size=args.block_size,
-                         pattern=args.pattern)
+                         pattern=args.pattern, model=args.preset)
     state.timing = True
     if ranks is not None:
         parallel.enable_ulysses(pipe)
@@ -257,10 +265,10 @@ def generate(args, ranks):
 
     written = write_video(result.frames[0], args.output, args.fps)
     geometry = state.geometry
-    print(f"pattern          {args.pattern} (dense layers {args.dense_layers}, dense steps "
-          f"{args.dense_steps}, decay {state.settings.decay_factor}, block {args.block_size})")
-    print(f"model            {type(pipe).__name__}, preset {state.settings.preset} "
-          f"(sink rule {state.settings.model})")
+    s = state.settings
+    print(f"pattern          {args.pattern} ({s.model}: dense layers {s.dense_layers}, dense steps "
+          f"{s.dense_timesteps}, decay {s.decay_factor}, block {args.block_size})")
+    print(f"model            {type(pipe).__name__}, preset {s.model}")
     if geometry is not None:
         print(f"latent geometry  {geometry[0]} frames x {geometry[1]} tokens/frame")
     if ranks is not None:

@@ -38,7 +38,7 @@ def test_preset_and_stock_pattern_equals_stock_exactly(model, seed):
     expected = stock_output(transformer, inputs)
     state = radial.apply(transformer, pattern="stock")
     assert radial.preset_of(transformer) == spec.preset
-    assert (state.settings.preset, state.settings.model) == (spec.preset, spec.rule)
+    assert state.settings.model == spec.preset
     assert torch.equal(stock_output(transformer, inputs), expected)
     assert state.calls == {"stock": len(spec.attentions(transformer))}
     radial.remove(transformer)
@@ -102,10 +102,13 @@ def test_radial_equals_masked_stock(model, shape, seed):
 def test_each_model_gets_its_presets_defaults(make, preset, rule, decay):
     transformer = make()
     state = radial.apply(transformer)
-    assert (state.settings.preset, state.settings.model, state.settings.decay_factor) == (
-        preset, rule, decay)
+    assert (state.settings.model, state.settings.decay_factor) == (preset, decay)
     assert radial.apply(transformer, decay_factor=0.5).settings.decay_factor == 0.5
     radial.remove(transformer)
+    # the preset's attention sink: its plan is the one of the sink rule it names
+    plans = [ra.plan(frames=6, tokens_per_frame=100, text_tokens=12, text_valid=9, model=m,
+                     decay_factor=0.5, block_size=64).token_mask() for m in (preset, rule)]
+    assert torch.equal(*plans)
 
 
 def test_vace_control_blocks_count_as_the_layer_they_feed():
@@ -223,7 +226,7 @@ def test_generate_refuses_conditioning_a_pipeline_does_not_take(pipelines, media
     common = ["--frames", "9", "--height", "64", "--width", "64", "--steps", "1",
               "--device", "cpu", "--dtype", "fp32"]
     with pytest.raises(SystemExit, match="--video: WanPipeline takes no 'video'"):
-        generate.main(["--model", pipelines("wan22_ti2v_pipeline"), "--video",
+        generate.main(["--model", pipelines("wan22_ti2v_5b_pipeline"), "--video",
                        str(media / "control.gif"), *common])
     with pytest.raises(SystemExit, match="--image: HunyuanVideoImageToVideoPipeline needs"):
         generate.main(["--model", pipelines("hunyuan_i2v_pipeline"), *common])

@@ -165,23 +165,6 @@ def _wan_vae(seed=0):
                             temperal_downsample=[False, True, True]).eval()
 
 
-def wan22_ti2v_pipeline(seed=0):
-    """Wan2.2-TI2V-5B in miniature: WanPipeline with expand_timesteps (per-token timesteps)
-    and the Wan2.2 VAE layout (residual, 2x2 pixel patches: 16x spatial, 48 latent channels)."""
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline
-
-    torch.manual_seed(seed)
-    vae = AutoencoderKLWan(base_dim=8, z_dim=48, in_channels=12, out_channels=12, is_residual=True,
-                           patch_size=2, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True], scale_factor_spatial=16,
-                           scale_factor_temporal=4, latents_mean=[0.0] * 48,
-                           latents_std=[1.0] * 48).eval()
-    transformer = wan_transformer(seed=seed, layers=2, in_channels=48, text_dim=32)
-    return WanPipeline(tokenizer=_tokenizer(), text_encoder=_umt5(seed), transformer=transformer,
-                       vae=vae, scheduler=UniPCMultistepScheduler(flow_shift=5.0, prediction_type="flow_prediction", use_flow_sigmas=True),
-                       expand_timesteps=True)
-
-
 def wan_vace_pipeline(seed=0):
     """WanVACEPipeline: 16 latent channels, VAE stride 8, so the control input has
     2 x 16 (inactive, reactive) + 8 x 8 (mask) = 96 channels."""
@@ -250,3 +233,124 @@ def hunyuan_i2v_pipeline(seed=0):
 HUNYUAN_I2V_TEMPLATE = {
     "template": "a <|end_header_id|> a <|end_header_id|> imagetoken {} a a a <|end_header_id|>",
     "crop_start": 5, "image_emb_len": 49, "image_emb_start": 4, "image_emb_end": 53}
+
+def mochi_transformer(seed=0, layers=2, heads=2, head_dim=64, in_channels=4, text_dim=32,
+                      pooled_dim=32):
+    from diffusers import MochiTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = MochiTransformer3DModel(
+        patch_size=2, num_attention_heads=heads, attention_head_dim=head_dim, num_layers=layers,
+        pooled_projection_dim=pooled_dim, in_channels=in_channels, text_embed_dim=text_dim,
+        time_embed_dim=32, max_sequence_length=16).eval()
+    # Zero-initialised rotary frequencies would make the rotation a no-op: randomise them.
+    torch.nn.init.normal_(model.pos_frequencies, std=0.5)
+    return model
+
+
+def mochi_inputs(batch=2, frames=5, height=16, width=16, channels=4, text=12, valid=(9, 5),
+                 text_dim=32, timestep=500.0, seed=1, device="cpu", dtype=torch.float32):
+    """Text padded at the end (T5's padding); ``valid`` tokens per batch element. A tuple of
+    index lists instead gives a mask with holes."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, channels, frames, height, width, generator=g)
+    enc = torch.randn(batch, text, text_dim, generator=g)
+    mask = torch.zeros(batch, text, dtype=torch.long)
+    for i in range(batch):
+        v = valid[i % len(valid)]
+        if isinstance(v, int):
+            mask[i, :v] = 1
+        else:
+            mask[i, list(v)] = 1
+    return dict(hidden_states=x.to(device, dtype), encoder_hidden_states=enc.to(device, dtype),
+                timestep=torch.full((batch,), float(timestep)).to(device),
+                encoder_attention_mask=mask.to(device))
+
+
+def ltx_transformer(seed=0, layers=2, heads=2, head_dim=64, in_channels=8, text_dim=32):
+    from diffusers import LTXVideoTransformer3DModel
+
+    torch.manual_seed(seed)
+    return LTXVideoTransformer3DModel(
+        in_channels=in_channels, out_channels=in_channels, patch_size=1, patch_size_t=1,
+        num_attention_heads=heads, attention_head_dim=head_dim, cross_attention_dim=heads * head_dim,
+        num_layers=layers, caption_channels=text_dim).eval()
+
+
+def ltx_inputs(batch=2, frames=5, height=8, width=8, channels=8, text=12, valid=(9, 5),
+               text_dim=32, timestep=500.0, seed=1, device="cpu", dtype=torch.float32):
+    """Packed latents [B, frames * height * width, C] as the LTX pipeline passes them."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames * height * width, channels, generator=g)
+    enc = torch.randn(batch, text, text_dim, generator=g)
+    mask = torch.zeros(batch, text, dtype=torch.long)
+    for i in range(batch):
+        mask[i, : valid[i % len(valid)]] = 1
+    return dict(hidden_states=x.to(device, dtype), encoder_hidden_states=enc.to(device, dtype),
+                timestep=torch.full((batch,), float(timestep)).to(device),
+                encoder_attention_mask=mask.to(device), num_frames=frames, height=height,
+                width=width, rope_interpolation_scale=(8 / 25, 32, 32))
+
+
+def _t5(d_model=32):
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(T5Config(
+        vocab_size=32, d_model=d_model, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1)).eval()
+
+
+def mochi_pipeline(seed=0):
+    """A complete MochiPipeline (T5 encoder, VAE with Mochi's 8x spatial and 6x temporal
+    compression, transformer, scheduler) of random weights; 12 latent channels (the VAE's
+    latent statistics have 12 entries)."""
+    from diffusers import AutoencoderKLMochi, FlowMatchEulerDiscreteScheduler, MochiPipeline
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLMochi(
+        latent_channels=12, out_channels=3, encoder_block_out_channels=(32, 32, 32, 32),
+        decoder_block_out_channels=(32, 32, 32, 32), layers_per_block=(1, 1, 1, 1, 1)).eval()
+    transformer = mochi_transformer(seed=seed, in_channels=12, text_dim=32)
+    return MochiPipeline(scheduler=FlowMatchEulerDiscreteScheduler(invert_sigmas=True), vae=vae,
+                         text_encoder=_t5(), tokenizer=_tokenizer(), transformer=transformer)
+
+
+def ltx_pipeline(seed=0):
+    """A complete LTXPipeline (T5 encoder, VAE with LTX-Video's 32x spatial and 8x temporal
+    compression, transformer, scheduler) of random weights; 8 latent channels."""
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False,) * 5, upsample_residual=(False,) * 4,
+        upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=4, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False).eval()
+    transformer = ltx_transformer(seed=seed, in_channels=8, text_dim=32)
+    return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=_t5(),
+                       tokenizer=_tokenizer(), transformer=transformer)
+
+
+def wan22_ti2v_5b_pipeline(seed=0):
+    """A WanPipeline configured as Wan2.2-TI2V-5B's: its VAE (48 latent channels, patchified,
+    16x spatial compression), a transformer taking 48 channels and expand_timesteps (one
+    timestep per token; the image-to-video pipeline made from it puts the image in the first
+    latent frame); random weights, tiny."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(seed)
+    text_encoder = UMT5EncoderModel(UMT5Config(
+        vocab_size=32, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1)).eval()
+    vae = AutoencoderKLWan(base_dim=16, z_dim=48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True], is_residual=True,
+                           in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
+                           latents_mean=[0.0] * 48, latents_std=[1.0] * 48).eval()
+    transformer = wan_transformer(seed=seed, layers=2, in_channels=48, text_dim=32)
+    return WanPipeline(tokenizer=_tokenizer(), text_encoder=text_encoder, transformer=transformer,
+                       vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0),
+                       expand_timesteps=True)

@@ -122,11 +122,11 @@ def tiny_hunyuan_template():
 # pipeline, flags ({media} is the media folder), what generate must print. Two steps, the
 # first dense, every layer radial after it.
 GENERATIONS = {
-    "wan2.2-ti2v-5b-t2v": ("wan22_ti2v_pipeline", "--frames 9 --height 128 --width 160",
-                           ["model            WanPipeline, preset wan2.2-ti2v-5b (sink rule wan)",
+    "wan2.2-ti2v-5b-t2v": ("wan22_ti2v_5b_pipeline", "--frames 9 --height 128 --width 160",
+                           ["model            WanPipeline, preset wan2.2-ti2v-5b",
                             "latent geometry  3 frames x 20 tokens/frame",
                             "attention calls  radial 4, dense 4"]),
-    "wan2.2-ti2v-5b-i2v": ("wan22_ti2v_pipeline",
+    "wan2.2-ti2v-5b-i2v": ("wan22_ti2v_5b_pipeline",
                            "--frames 9 --height 128 --width 160 --image {media}/image.png",
                            ["model            WanImageToVideoPipeline, preset wan2.2-ti2v-5b",
                             "latent geometry  3 frames x 20 tokens/frame",
@@ -136,7 +136,7 @@ GENERATIONS = {
                  "--frames 9 --height 64 --width 64 --video {media}/control.gif "
                  "--mask {media}/mask.gif --reference-image {media}/image.png "
                  "--conditioning-scale 0.8",
-                 ["model            WanVACEPipeline, preset wan-vace (sink rule wan)",
+                 ["model            WanVACEPipeline, preset wan-vace",
                   "latent geometry  4 frames x 16 tokens/frame",
                   "attention calls  radial 8, dense 8"]),
     # 5 latent frames in chunks of 3 overlapping by 2: 3 chunks, each dense on its first step
@@ -144,7 +144,7 @@ GENERATIONS = {
                             "--frames 17 --height 64 --width 64 --base-frames 9 "
                             "--overlap-history 5 --addnoise-condition 20",
                             ["model            SkyReelsV2DiffusionForcingPipeline, preset "
-                             "skyreels-v2 (sink rule wan)",
+                             "skyreels-v2",
                              "latent geometry  3 frames x 16 tokens/frame",
                              "attention calls  radial 12, dense 12"]),
     # the image as the first latent frame's prefix; the text-to-video folder switches pipeline
@@ -156,8 +156,7 @@ GENERATIONS = {
     # guidance-distilled (no second pass); 1 double- and 1 single-stream block
     "hunyuan-i2v": ("hunyuan_i2v_pipeline",
                     "--frames 9 --height 64 --width 64 --image {media}/image.png",
-                    ["model            HunyuanVideoImageToVideoPipeline, preset hunyuan-i2v "
-                     "(sink rule wan)",
+                    ["model            HunyuanVideoImageToVideoPipeline, preset hunyuan-i2v",
                      "latent geometry  3 frames x 16 tokens/frame",
                      "attention calls  radial 2, dense 2"]),
 }

@@ -17,25 +17,11 @@ from .._errors import invalid
 PATTERNS = ("radial", "dense", "stock")
 # Old spellings, still read (with a DeprecationWarning): "full" was "dense".
 _DEPRECATED_PATTERNS = {"full": "dense"}
-DEFAULT_DECAY = {"wan": 0.2, "hunyuan": 0.95}
-# Per model preset (radial_attention.diffusers.preset_of): the planner's attention-sink rule
-# ("wan": every frame keeps frame 0 whole; "hunyuan": no sink) and the default decay factor.
-# docs/models.md gives the reason for each. A stand-in for the C++ model presets
-# (radial_attention.model_preset), which name the same sink and decay: once they are here,
-# Settings.model is the preset name and this table goes.
-PRESET_RULES = {
-    "wan": ("wan", 0.2),
-    "wan2.2-ti2v-5b": ("wan", 0.8),
-    "wan-vace": ("wan", 0.2),
-    "skyreels-v2": ("wan", 0.2),
-    "hunyuan": ("hunyuan", 0.95),
-    "hunyuan-i2v": ("wan", 0.95),
-}
 
 
 @dataclass(frozen=True)
 class Settings:
-    model: str             # "wan" or "hunyuan": the planner's attention-sink rule
+    model: str             # the model preset ("wan", "mochi", ...): its attention-sink rule
     dense_layers: int      # the first blocks run dense attention, diffusers' own (stock)
     dense_timesteps: int   # the first denoising steps likewise
     decay_factor: float
@@ -43,16 +29,15 @@ class Settings:
     pattern: str           # PATTERNS
     decay_adjacent: bool
 
-    preset: str = ""       # the model preset whose defaults were used (PRESET_RULES)
-
     @staticmethod
     def make(model, dense_layers, dense_timesteps, decay_factor, block_size, pattern,
-             decay_adjacent, preset=None) -> "Settings":
-        """model: the planner's sink rule, or None for the preset's."""
-        if preset is not None:
-            rule, preset_decay = PRESET_RULES[preset]
-            model = model or rule
-            decay_factor = preset_decay if decay_factor is None else decay_factor
+             decay_adjacent) -> "Settings":
+        """None for dense_layers, dense_timesteps or decay_factor: the model preset's."""
+        from ..plan import model_preset
+
+        preset = model_preset(model)
+        dense_layers = preset.dense_layers if dense_layers is None else dense_layers
+        dense_timesteps = preset.dense_timesteps if dense_timesteps is None else dense_timesteps
         for name, value in (("dense_layers", dense_layers), ("dense_timesteps", dense_timesteps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise invalid(name, "an int >= 0", repr(value))
@@ -67,7 +52,7 @@ class Settings:
         if pattern not in PATTERNS:
             raise invalid("pattern", '"radial", "dense" or "stock"', repr(pattern))
         if decay_factor is None:
-            decay_factor = DEFAULT_DECAY[model]
+            decay_factor = preset.decay_factor
         try:
             decay = float(decay_factor)
         except (TypeError, ValueError):
@@ -75,7 +60,7 @@ class Settings:
         if not (math.isfinite(decay) and decay > 0):
             raise invalid("decay_factor", "a finite number > 0", repr(decay_factor))
         return Settings(model, dense_layers, dense_timesteps, decay, block_size, pattern,
-                        bool(decay_adjacent), preset or model)
+                        bool(decay_adjacent))
 
 
 def compiling() -> bool:
