@@ -434,7 +434,7 @@ def main():
     gpu_models.run(out_dir, device, check, section)
     import gpu_checks_wan  # Wan2.2-TI2V-5B, Wan VACE, SkyReels-V2, HunyuanVideo-I2V
 
-    gpu_checks_wan.run(out_dir, device, check, model_checks)
+    gpu_checks_wan.run(out_dir, device, sys.modules[__name__])
     radial_train_check(device)
 
     if failures:
