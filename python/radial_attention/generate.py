@@ -150,15 +150,16 @@ _IMAGE_TO_VIDEO = {"WanPipeline": "WanImageToVideoPipeline",
                    "SkyReelsV2DiffusionForcingPipeline": "SkyReelsV2DiffusionForcingImageToVideoPipeline"}
 
 
-def _for_image(pipe):
+def _for_image(pipe, dtype):
     """The image-to-video pipeline of a text-to-video one that has it: Wan2.2-TI2V-5B (a
-    WanPipeline with expand_timesteps) and SkyReels-V2 diffusion forcing."""
+    WanPipeline with expand_timesteps) and SkyReels-V2 diffusion forcing. dtype: from_pipe
+    casts every component to its torch_dtype, float32 unless told."""
     import diffusers
 
     name = _IMAGE_TO_VIDEO.get(type(pipe).__name__)
     if name == "WanImageToVideoPipeline" and not pipe.config.get("expand_timesteps", False):
         name = None  # Wan2.1 / A14B text-to-video: the image-to-video models are others
-    return getattr(diffusers, name).from_pipe(pipe) if name else pipe
+    return getattr(diffusers, name).from_pipe(pipe, torch_dtype=dtype) if name else pipe
 
 
 def conditioning(args, pipe):
@@ -222,7 +223,7 @@ def generate(args, ranks):
     dtype = getattr(torch, _DTYPES[args.dtype])
     pipe = DiffusionPipeline.from_pretrained(args.model, torch_dtype=dtype)
     if args.image is not None and "image" not in inspect.signature(pipe.__call__).parameters:
-        pipe = _for_image(pipe)
+        pipe = _for_image(pipe, dtype)
     extra = conditioning(args, pipe)
     vae = getattr(pipe, "vae", None)
     if vae is not None and type(vae).__name__ == "AutoencoderKLWan" and vae.dtype != torch.float32:

@@ -278,3 +278,17 @@ def test_ulysses_is_refused_clearly_where_not_wired():
         assert error is not None
         argument, message = error
         assert argument == "model_or_pipeline" and "not wired" in message and name in message
+
+
+def test_the_image_to_video_switch_keeps_the_dtype(pipelines):
+    """diffusers' from_pipe casts to float32 unless told: the CUDA kernels then refuse it."""
+    from diffusers import DiffusionPipeline
+
+    from radial_attention import generate
+
+    for name, expected in (("wan22_ti2v_5b_pipeline", "WanImageToVideoPipeline"),
+                           ("skyreels_df_pipeline", "SkyReelsV2DiffusionForcingImageToVideoPipeline")):
+        pipe = DiffusionPipeline.from_pretrained(pipelines(name), torch_dtype=torch.bfloat16)
+        switched = generate._for_image(pipe, torch.bfloat16)
+        assert type(switched).__name__ == expected
+        assert switched.transformer.dtype == torch.bfloat16
