@@ -206,7 +206,16 @@ TEST_F(Cli, BadValuesNameTheArgument) {
   expect_usage_error(run_cli(geo + "--decay-factor 0"), {"--decay-factor", "0"});
   expect_usage_error(run_cli(geo + "--decay-factor nan"), {"--decay-factor", "nan"});
   expect_usage_error(run_cli(geo + "--decay-factor 0.5x"), {"--decay-factor", "0.5x"});
-  expect_usage_error(run_cli(geo + "--model flux"), {"--model", "wan", "hunyuan", "flux"});
+  expect_usage_error(run_cli(geo + "--model flux"),
+                     {"--model", "wan", "hunyuan", "mochi", "ltx-video", "skyreels-v2", "flux"});
+  // Pixel sizes a model's VAE and patch cannot take, named with the nearest valid ones.
+  expect_usage_error(run_cli("plan --model mochi --video-frames 161 --height 480 --width 848"),
+                     {"video_frames", "6k + 1", "mochi", "157", "163", "161"});
+  expect_usage_error(run_cli("plan --model ltx-video --video-frames 161 --height 500 --width 704"),
+                     {"height", "multiple of 32", "480", "512", "500"});
+  expect_usage_error(
+      run_cli("plan --model wan2.2-ti2v-5b --video-frames 121 --height 720 --width 1280"),
+      {"height", "multiple of 32", "704", "736", "720"});
   expect_usage_error(run_cli("plan --frames 0 --tokens-per-frame 200"), {"--frames", ">= 1", "0"});
   expect_usage_error(run_cli("plan --frames 3 --tokens-per-frame abc"),
                      {"--tokens-per-frame", "abc"});
@@ -252,8 +261,13 @@ TEST_F(Cli, JsonMatchesMakePlan) {
        plan_of(radial::Model::wan, 18, 3840, 0.2, 128)},
       {"--model hunyuan --frames 13 --tokens-per-frame 1560 --decay-factor 0.95",
        plan_of(radial::Model::hunyuan, 13, 1560, 0.95, 128)},
+      // No --decay-factor: the preset's (0.2 for wan, 0.95 for mochi, 1.0 for ltx-video).
       {"--model wan --frames 9 --tokens-per-frame 384 --block-size 64",
-       plan_of(radial::Model::wan, 9, 384, 1.0, 64)},
+       plan_of(radial::Model::wan, 9, 384, 0.2, 64)},
+      {"--model mochi --video-frames 163 --height 480 --width 848 --text-tokens 256",
+       plan_of(radial::Model::mochi, 28, 30 * 53, 0.95, 128, false, 256)},
+      {"--model ltx-video --video-frames 161 --height 512 --width 704",
+       plan_of(radial::Model::ltx_video, 21, 16 * 22, 1.0, 128)},
       {"--model wan --frames 21 --tokens-per-frame 1560 --decay-factor 0.2 --decay-adjacent",
        plan_of(radial::Model::wan, 21, 1560, 0.2, 128, true)},
       {"--model hunyuan --frames 7 --tokens-per-frame 300 --decay-factor 0.5 --text-tokens 256 "

@@ -69,7 +69,8 @@ TEST(PlanErrors, TokenCountsThatOverflow32BitIndices) {
 }
 
 TEST(GeometryErrors, ModelPresets) {
-  expect_error([] { parse_model("sora"); }, {"model", "\"wan\" or \"hunyuan\"", "\"sora\""});
+  expect_error([] { parse_model("sora"); },
+               {"model", "\"wan\", \"hunyuan\", \"mochi\"", "or \"skyreels-v2\"", "\"sora\""});
   expect_error([] { geometry_from_video(Model::wan, 82, 720, 1280); },
                {"video_frames", "4k + 1", "81", "85", "got 82"});
   expect_error([] { geometry_from_video(Model::hunyuan, 0, 720, 1280); }, {"video_frames", "got 0"});

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "golden_mask.hpp"
+#include "radial/model_preset.hpp"
 #include "radial/plan.hpp"
 
 using namespace radial;
@@ -23,7 +24,11 @@ int bit_len(int64_t x) {
 
 // The rules of radial-mask.md, written the slow way: a token-level T x T mask per frame pair,
 // shrunk cell by cell. Independent of src/plan (no shared code).
+// docs/models.md: every model but HunyuanVideo (T2V) and Mochi-1 keeps the first-frame sink.
+bool has_sink(Model model) { return model != Model::hunyuan && model != Model::mochi; }
+
 BlockMask brute_force(const Geometry& g, const PlanSpec& spec) {
+  const bool sink = has_sink(spec.model);
   const int64_t F = g.frames, T = g.tokens_per_frame, B = spec.block_size;
   const int64_t N = F * T, S = g.total_tokens(), nb = (S + B - 1) / B, k = (T + B - 1) / B;
   std::vector<std::vector<char>> grid(nb, std::vector<char>(nb, 0));
@@ -32,12 +37,12 @@ BlockMask brute_force(const Geometry& g, const PlanSpec& spec) {
       const int64_t dist = std::abs(i - j);
       // A pair whose L is all false keeps nothing: skipped, so that thousands of tiny frames
       // stay affordable (same rule as below, checked first).
-      if (!(spec.model == Model::wan && j == 0)) {
+      if (!(sink && j == 0)) {
         const double len = std::pow(2.0, bit_len(T)) / std::pow(2.0, bit_len(dist));
         if (len < 128 && dist % static_cast<int64_t>(std::floor(128 / len)) != 0) continue;
       }
       std::vector<std::vector<char>> L(T, std::vector<char>(T, 0));
-      if (spec.model == Model::wan && j == 0) {
+      if (sink && j == 0) {
         for (auto& row : L) std::fill(row.begin(), row.end(), 1);
       } else {
         double w;
@@ -122,7 +127,8 @@ TEST(PlanProperties, MatchesTokenLevelBruteForceOnRandomGeometries) {
                              ? std::uniform_int_distribution<int64_t>(1, 300)(rng)
                              : 0;
     const int64_t valid = text ? std::uniform_int_distribution<int64_t>(0, text)(rng) : -1;
-    const PlanSpec spec = spec_of(rng() % 2 ? Model::wan : Model::hunyuan, decays[rng() % 8],
+    const auto model = static_cast<Model>(rng() % model_presets().size());  // every preset
+    const PlanSpec spec = spec_of(model, decays[rng() % 8],
                                   rng() % 2 ? 128 : 64, rng() % 4 == 0);
     const Geometry g = geom(F, T, text, valid);
     SCOPED_TRACE("F=" + std::to_string(F) + " T=" + std::to_string(T) + " text=" +
@@ -142,7 +148,7 @@ TEST(PlanProperties, TinyFramesOverManyBlockRowsMatchBruteForce) {
   // per frame: hundreds of frames over a dozen and more rows, with text and padding.
   for (const int64_t T : {1, 3, 7, 31, 63}) {
     for (const int block : {64, 128}) {
-      for (const Model model : {Model::wan, Model::hunyuan}) {
+      for (const Model model : {Model::wan, Model::hunyuan, Model::mochi, Model::ltx_video}) {
         const Geometry g = geom(1000 / T, T, T % 2 ? 40 : 0, T % 2 ? 25 : -1);
         const PlanSpec spec = spec_of(model, 1.0, block);
         SCOPED_TRACE("T=" + std::to_string(T) + " B=" + std::to_string(block) + " " +

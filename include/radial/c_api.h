@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define RADIAL_ABI_VERSION 2
+#define RADIAL_ABI_VERSION 3
 
 typedef enum radial_status {
   RADIAL_OK = 0,
@@ -36,7 +36,18 @@ typedef enum radial_status {
 /* Element types and devices; the numbers match the order of the C++ enums. */
 enum { RADIAL_DTYPE_F32 = 0, RADIAL_DTYPE_BF16 = 1, RADIAL_DTYPE_F16 = 2 };
 enum { RADIAL_DEVICE_CPU = 0, RADIAL_DEVICE_CUDA = 1 };
-enum { RADIAL_MODEL_WAN = 0, RADIAL_MODEL_HUNYUAN = 1 };
+/* The model presets (radial/model_preset.hpp); new models are appended, never renumbered. */
+enum {
+  RADIAL_MODEL_WAN = 0,
+  RADIAL_MODEL_HUNYUAN = 1,
+  RADIAL_MODEL_MOCHI = 2,
+  RADIAL_MODEL_LTX_VIDEO = 3,
+  RADIAL_MODEL_WAN22_TI2V_5B = 4,
+  RADIAL_MODEL_WAN_VACE = 5,
+  RADIAL_MODEL_HUNYUAN_I2V = 6,
+  RADIAL_MODEL_SKYREELS_V2 = 7,
+  RADIAL_MODEL_COUNT = 8
+};
 enum { RADIAL_PATTERN_RADIAL = 0, RADIAL_PATTERN_DENSE = 1 };
 /* The arithmetic of a forward call (radial::Precision): the inputs' dtype, or FP8 e4m3. */
 enum { RADIAL_PRECISION_NATIVE = 0, RADIAL_PRECISION_FP8 = 1 };
@@ -55,6 +66,20 @@ typedef struct radial_plan_spec {
   int32_t block_size;     /* 128 or 64 */
   int32_t decay_adjacent; /* 0 or 1 */
 } radial_plan_spec;
+
+/* One model preset: its name, VAE and patch sizes and default mask rules (docs/models.md). */
+typedef struct radial_model_preset {
+  const char* name;             /* "wan", "ltx-video", ...: static storage */
+  const char* description;      /* the models it covers: static storage */
+  int64_t temporal_compression; /* video frames = t * k + 1 -> k + 1 latent frames */
+  int64_t spatial_compression;  /* VAE pixels per latent in height and width */
+  int64_t patch_size;           /* transformer patch in height and width */
+  int32_t attention_sink;       /* 1: every query keeps the first latent frame */
+  int32_t dense_layers;         /* default: the first blocks keep dense attention */
+  int32_t dense_timesteps;      /* default: the first denoising steps keep it */
+  int32_t reserved;
+  double decay_factor;          /* default decay */
+} radial_model_preset;
 
 typedef struct radial_plan_info {
   int64_t seq_len;
@@ -101,6 +126,9 @@ RADIAL_C_EXPORT radial_status radial_geometry_from_video(int32_t model, int64_t 
                                                          int64_t height, int64_t width,
                                                          int64_t text_tokens, int64_t text_valid,
                                                          radial_geometry* out);
+
+/* The preset of a RADIAL_MODEL_* code (0 .. RADIAL_MODEL_COUNT - 1). */
+RADIAL_C_EXPORT radial_status radial_model_preset_get(int32_t model, radial_model_preset* out);
 
 /* Plans one attention; *out is owned by the caller and released with radial_plan_destroy. */
 RADIAL_C_EXPORT radial_status radial_plan_create(const radial_geometry* geometry,

@@ -6,10 +6,14 @@
 
 namespace radial {
 
-// The two model families differ in their latent sizes and in the attention sink.
-enum class Model { wan, hunyuan };
+// The supported video models (radial/model_preset.hpp: their VAE and patch sizes and mask
+// rules). New models are appended: the order is the C ABI's RADIAL_MODEL_* numbering.
+enum class Model {
+  wan, hunyuan, mochi, ltx_video, wan22_ti2v_5b, wan_vace, hunyuan_i2v, skyreels_v2
+};
 
-Model parse_model(const std::string& name);  // "wan" or "hunyuan"; throws Error otherwise
+// A preset's name ("wan", "hunyuan", "mochi", "ltx-video", ...); throws Error otherwise.
+Model parse_model(const std::string& name);
 const char* model_name(Model model);
 
 // What one self-attention sees: F latent frames of T tokens each (frame-major), followed by
@@ -30,10 +34,11 @@ struct Geometry {
   void validate() const;
 };
 
-// Latent geometry from what users type: video frames and pixel height and width.
-//  wan:     latent frames 1 + frames / 4 (frames = 4k + 1), tokens (h / 16) * (w / 16)
-//  hunyuan: latent frames 1 + (frames - 1) / 4 (frames = 4k + 1), tokens (h / 16) * (w / 16)
-// Sizes that do not divide get an Error naming the nearest valid sizes.
+// Latent geometry from what users type: video frames and pixel height and width, through the
+// model's preset: frames = t * k + 1 -> k + 1 latent frames (t the VAE's temporal compression:
+// 4 for Wan and HunyuanVideo, 6 for Mochi-1, 8 for LTX-Video), tokens per frame
+// (h / p) * (w / p) (p = VAE spatial compression x patch: 16, or 32 for LTX-Video and
+// Wan2.2-TI2V-5B). Sizes that do not divide get an Error naming the nearest valid sizes.
 Geometry geometry_from_video(Model model, int64_t video_frames, int64_t height, int64_t width,
                              int64_t text_tokens = 0, int64_t text_valid = -1);
 

@@ -9,7 +9,8 @@ For diffusers pipelines see ``radial_attention.diffusers.apply``.
 
 from ._errors import RadialError, RadialRuntimeError
 from .ops import attention
-from .plan import Plan, PlanKey, clear_cache, geometry_from_video, plan
+from .plan import (ModelPreset, Plan, PlanKey, clear_cache, geometry_from_video, model_preset,
+                   plan, plan_for_video)
 
 __version__ = "0.1.0"
 
@@ -27,5 +28,6 @@ def built_with_cuda() -> bool:
     return bool(_lib.lib().radial_built_with_cuda())
 
 
-__all__ = ["Plan", "PlanKey", "RadialError", "RadialRuntimeError", "attention", "built_with_cuda",
-           "clear_cache", "cuda_available", "geometry_from_video", "plan"]
+__all__ = ["ModelPreset", "Plan", "PlanKey", "RadialError", "RadialRuntimeError", "attention",
+           "built_with_cuda", "clear_cache", "cuda_available", "geometry_from_video",
+           "model_preset", "plan", "plan_for_video"]

@@ -11,13 +11,16 @@ import threading
 
 from ._errors import RadialError, RadialRuntimeError
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 # Numbers of the C enums (include/radial/c_api.h).
 OK, INVALID_ARGUMENT, OUT_OF_MEMORY, RUNTIME = 0, 1, 2, 3
 DTYPE_F32, DTYPE_BF16, DTYPE_F16 = 0, 1, 2
 DEVICE_CPU, DEVICE_CUDA = 0, 1
-MODELS = {"wan": 0, "hunyuan": 1}
+# The model presets (RADIAL_MODEL_*): appended, never renumbered. Their sizes and defaults come
+# from the library (radial_attention.plan.model_preset).
+MODELS = {"wan": 0, "hunyuan": 1, "mochi": 2, "ltx-video": 3, "wan2.2-ti2v-5b": 4,
+          "wan-vace": 5, "hunyuan-i2v": 6, "skyreels-v2": 7}
 PATTERNS = {"radial": 0, "dense": 1}
 PRECISIONS = {"native": 0, "fp8": 1}  # RADIAL_PRECISION_*
 
@@ -38,6 +41,21 @@ class PlanSpec(ctypes.Structure):
         ("decay_factor", ctypes.c_double),
         ("block_size", ctypes.c_int32),
         ("decay_adjacent", ctypes.c_int32),
+    ]
+
+
+class ModelPreset(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("description", ctypes.c_char_p),
+        ("temporal_compression", ctypes.c_int64),
+        ("spatial_compression", ctypes.c_int64),
+        ("patch_size", ctypes.c_int64),
+        ("attention_sink", ctypes.c_int32),
+        ("dense_layers", ctypes.c_int32),
+        ("dense_timesteps", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
+        ("decay_factor", ctypes.c_double),
     ]
 
 
@@ -88,6 +106,7 @@ _SIGNATURES = {
         [ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
          ctypes.c_int64, _P(Geometry)],
     ),
+    "radial_model_preset_get": (ctypes.c_int, [ctypes.c_int32, _P(ModelPreset)]),
     "radial_plan_create": (ctypes.c_int, [_P(Geometry), _P(PlanSpec), _P(ctypes.c_void_p)]),
     "radial_plan_create_dense": (ctypes.c_int, [_P(Geometry), ctypes.c_int32, _P(ctypes.c_void_p)]),
     "radial_plan_destroy": (None, [ctypes.c_void_p]),

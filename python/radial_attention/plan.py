@@ -49,7 +49,8 @@ class PlanKey:
         models = {v: k for k, v in _lib.MODELS.items()}
         patterns = {v: k for k, v in _lib.PATTERNS.items()}
         if spec[0] not in models:
-            raise invalid("model", "0 (wan) or 1 (hunyuan)", spec[0])
+            raise invalid("model", "a model code 0.." + str(len(models) - 1) + " ("
+                          + ", ".join(f"{v} {k}" for k, v in _lib.MODELS.items()) + ")", spec[0])
         if spec[1] not in patterns:
             raise invalid("pattern", "0 (radial) or 1 (dense)", spec[1])
         return PlanKey(int(geometry[0]), int(geometry[1]), int(geometry[2]), int(geometry[3]),
@@ -191,17 +192,70 @@ def _as_int(value, argument, bits=64):
     return _lib.c_int(value, argument, bits)
 
 
+def _model_names() -> str:
+    names = [f'"{name}"' for name in _lib.MODELS]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, str) or model not in _lib.MODELS:
+        raise invalid("model", _model_names(), repr(model))
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """A model's VAE and patch sizes and its default mask rules (docs/models.md), as the
+    library's preset table has them."""
+
+    name: str
+    description: str
+    temporal_compression: int  # video frames = t * k + 1 -> k + 1 latent frames
+    spatial_compression: int   # VAE pixels per latent in height and width
+    patch_size: int            # transformer patch in height and width
+    attention_sink: bool       # every query keeps the whole first latent frame
+    decay_factor: float
+    dense_layers: int
+    dense_timesteps: int
+
+    @property
+    def pixels_per_token(self) -> int:
+        return self.spatial_compression * self.patch_size
+
+
+def model_preset(model: str) -> ModelPreset:
+    """The preset of a model name ("wan", "hunyuan", "mochi", "ltx-video", ...)."""
+    _check_model(model)
+    out = _lib.ModelPreset()
+    _lib.check(_lib.lib().radial_model_preset_get(_lib.MODELS[model], ctypes.byref(out)))
+    return ModelPreset(out.name.decode(), out.description.decode(), out.temporal_compression,
+                       out.spatial_compression, out.patch_size, bool(out.attention_sink),
+                       out.decay_factor, out.dense_layers, out.dense_timesteps)
+
+
 def geometry_from_video(model: str, video_frames: int, height: int, width: int,
                         text_tokens: int = 0, text_valid: int = -1):
-    """(frames, tokens_per_frame) of the latent video for a model's VAE and patch size."""
-    if model not in _lib.MODELS:
-        raise invalid("model", '"wan" or "hunyuan"', repr(model))
+    """(frames, tokens_per_frame) of the latent video for a model's VAE and patch size
+    (its preset); sizes the model cannot take raise RadialError naming the nearest ones."""
+    _check_model(model)
     out = _lib.Geometry()
     _lib.check(_lib.lib().radial_geometry_from_video(
         _lib.MODELS[model], _as_int(video_frames, "video_frames"), _as_int(height, "height"),
         _as_int(width, "width"), _as_int(text_tokens, "text_tokens"),
         _as_int(text_valid, "text_valid"), ctypes.byref(out)))
     return out.frames, out.tokens_per_frame
+
+
+def plan_for_video(model: str, video_frames: int, height: int, width: int, *, text_tokens=0,
+                   text_valid=-1, decay_factor=None, block_size=128, pattern="radial",
+                   decay_adjacent=False) -> Plan:
+    """The plan of one attention of ``model`` at a video size in pixels, with the model's
+    default decay factor unless one is given (e.g. ``plan_for_video("mochi", 163, 480, 848,
+    text_tokens=256)``)."""
+    if decay_factor is None:
+        decay_factor = model_preset(model).decay_factor
+    return plan(video_frames=video_frames, height=height, width=width, text_tokens=text_tokens,
+                text_valid=text_valid, model=model, decay_factor=decay_factor,
+                block_size=block_size, pattern=pattern, decay_adjacent=decay_adjacent)
 
 
 def plan(frames=None, tokens_per_frame=None, *, video_frames=None, height=None, width=None,
@@ -212,11 +266,12 @@ def plan(frames=None, tokens_per_frame=None, *, video_frames=None, height=None, 
     Give the latent geometry (``frames``, ``tokens_per_frame``: h * w after patchify) or the
     video one (``video_frames``, ``height``, ``width`` in pixels, turned into latent sizes by
     the ``model``'s preset). ``text_tokens`` are appended after the video tokens (joint
-    attention, HunyuanVideo); keys past ``text_valid`` of them are padding (-1: all valid).
+    attention: HunyuanVideo, Mochi-1); keys past ``text_valid`` of them are padding (-1: all
+    valid). ``model`` is a preset name (``model_preset``): it sets the attention-sink rule and,
+    for pixel sizes, the VAE and patch arithmetic.
     ``pattern="dense"`` keeps every block (for dense warm-up steps and layers).
     """
-    if model not in _lib.MODELS:
-        raise invalid("model", '"wan" or "hunyuan"', repr(model))
+    _check_model(model)
     if pattern not in _lib.PATTERNS:
         raise invalid("pattern", '"radial" or "dense"', repr(pattern))
     if video_frames is not None or height is not None or width is not None:

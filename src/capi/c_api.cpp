@@ -9,6 +9,7 @@
 
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
+#include "radial/model_preset.hpp"
 #include "radial/plan.hpp"
 #include "radial/tensor.hpp"
 #include "api/kernel_choice.hpp"
@@ -60,10 +61,16 @@ void require_pointer(const T* pointer, const char* argument) {
   radial::require(pointer != nullptr, argument, "a non-null pointer", "NULL");
 }
 
+// The C codes are the C++ enum's order, as the preset table is.
+static_assert(RADIAL_MODEL_COUNT == static_cast<int>(radial::Model::skyreels_v2) + 1,
+              "every radial::Model needs its RADIAL_MODEL_* code");
+
 radial::Model to_model(int32_t model, const char* argument) {
-  radial::require(model == RADIAL_MODEL_WAN || model == RADIAL_MODEL_HUNYUAN, argument,
-                  "RADIAL_MODEL_WAN (0) or RADIAL_MODEL_HUNYUAN (1)", model);
-  return model == RADIAL_MODEL_WAN ? radial::Model::wan : radial::Model::hunyuan;
+  radial::require(model >= 0 && model < RADIAL_MODEL_COUNT, argument,
+                  "a RADIAL_MODEL_* code 0.." + std::to_string(RADIAL_MODEL_COUNT - 1) + " (" +
+                      radial::model_names() + ")",
+                  model);
+  return static_cast<radial::Model>(model);
 }
 
 radial::Geometry to_geometry(const radial_geometry* g) {
@@ -135,6 +142,16 @@ radial_status radial_geometry_from_video(int32_t model, int64_t video_frames, in
     const radial::Geometry g = radial::geometry_from_video(
         to_model(model, "model"), video_frames, height, width, text_tokens, text_valid);
     *out = radial_geometry{g.frames, g.tokens_per_frame, g.text_tokens, g.text_valid};
+  });
+}
+
+radial_status radial_model_preset_get(int32_t model, radial_model_preset* out) {
+  return guarded([&] {
+    require_pointer(out, "out");
+    const radial::ModelPreset& p = radial::model_preset(to_model(model, "model"));
+    *out = radial_model_preset{p.name, p.description, p.temporal_compression,
+                               p.spatial_compression, p.patch_size, p.attention_sink ? 1 : 0,
+                               p.dense_layers, p.dense_timesteps, 0, p.decay_factor};
   });
 }
 

@@ -6,16 +6,17 @@
 
 #include "core/checked_math.hpp"
 #include "radial/error.hpp"
+#include "radial/model_preset.hpp"
 
 namespace radial {
 
 Model parse_model(const std::string& name) {
-  if (name == "wan") return Model::wan;
-  if (name == "hunyuan") return Model::hunyuan;
-  throw Error("model", "\"wan\" or \"hunyuan\"", "\"" + name + "\"");
+  for (const ModelPreset& preset : model_presets())
+    if (name == preset.name) return preset.model;
+  throw Error("model", model_names(), "\"" + name + "\"");
 }
 
-const char* model_name(Model model) { return model == Model::wan ? "wan" : "hunyuan"; }
+const char* model_name(Model model) { return model_preset(model).name; }
 
 void Geometry::validate() const {
   require(frames >= 1, "frames", "an integer >= 1", frames);
@@ -54,21 +55,27 @@ std::string nearest(int64_t value, int64_t step, int64_t offset, int64_t minimum
 
 Geometry geometry_from_video(Model model, int64_t video_frames, int64_t height, int64_t width,
                              int64_t text_tokens, int64_t text_valid) {
-  // Both VAEs compress time by 4 after a first frame kept on its own: frames = 4k + 1.
-  require(video_frames >= 1 && (video_frames - 1) % 4 == 0, "video_frames",
-          "4k + 1 frames (" + nearest(video_frames, 4, 1, 1) + ")", video_frames);
-  // VAE /8 and patch 2 -> /16 in each spatial direction.
-  require(height >= 16 && height % 16 == 0, "height",
-          "a multiple of 16 (" + nearest(height, 16, 0, 16) + ")", height);
-  require(width >= 16 && width % 16 == 0, "width",
-          "a multiple of 16 (" + nearest(width, 16, 0, 16) + ")", width);
+  const ModelPreset& preset = model_preset(model);
+  // Causal VAEs encode the first frame on its own, then t frames per latent frame.
+  const int64_t t = preset.temporal_compression, p = preset.pixels_per_token();
+  const std::string step = std::to_string(t), side = std::to_string(p);
+  require(video_frames >= 1 && (video_frames - 1) % t == 0, "video_frames",
+          step + "k + 1 frames for " + preset.name + " (" + nearest(video_frames, t, 1, 1) + ")",
+          video_frames);
+  require(height >= p && height % p == 0, "height",
+          "a multiple of " + side + " for " + preset.name + " (" + nearest(height, p, 0, p) + ")",
+          height);
+  require(width >= p && width % p == 0, "width",
+          "a multiple of " + side + " for " + preset.name + " (" + nearest(width, p, 0, p) + ")",
+          width);
   Geometry g;
-  g.frames = model == Model::wan ? 1 + video_frames / 4 : 1 + (video_frames - 1) / 4;
+  g.frames = 1 + (video_frames - 1) / t;
   // Checked here so that a product that wraps is named in the user's terms (pixels).
   constexpr int64_t limit = std::numeric_limits<int32_t>::max();
-  const auto tokens = checked::mul(height / 16, width / 16);
+  const auto tokens = checked::mul(height / p, width / p);
   require(tokens && *tokens <= limit, "height * width",
-          "at most " + std::to_string(limit) + " tokens per frame ((height / 16) * (width / 16))",
+          "at most " + std::to_string(limit) + " tokens per frame ((height / " + side +
+              ") * (width / " + side + "))",
           std::to_string(height) + " * " + std::to_string(width));
   g.tokens_per_frame = *tokens;
   g.text_tokens = text_tokens;

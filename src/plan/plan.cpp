@@ -15,6 +15,7 @@
 #include "plan/plan_access.hpp"
 #include "plan/radial_rules.hpp"
 #include "radial/error.hpp"
+#include "radial/model_preset.hpp"
 
 namespace radial {
 
@@ -27,6 +28,7 @@ void validate_spec(const PlanSpec& spec) {
           spec.block_size);
   require(std::isfinite(spec.decay_factor) && spec.decay_factor > 0, "decay_factor",
           "a finite number > 0", spec.decay_factor);
+  model_preset(spec.model);  // throws for a Model cast from an integer out of range
 }
 
 std::string geometry_text(const Plan& plan) {
@@ -213,15 +215,15 @@ void write_tiny_frame_rows(Plan& plan, RowWriter& out) {
   const PlanSpec& spec = plan.spec;
   const int64_t T = g.tokens_per_frame, B = spec.block_size;
   const FramePairMask self = plan_detail::distance_mask(0, T, spec);
-  const FramePairMask sink = plan_detail::frame_pair_mask(0, 0, T, spec);
-  const bool wan = spec.model == Model::wan;
+  const FramePairMask sink_mask = plan_detail::frame_pair_mask(0, 0, T, spec);
+  const bool sink = model_preset(spec.model).attention_sink;
   // By s: does any frame starting at offset s, s + T, ... < B of a block keep its block?
   std::vector<char> keeps_self(static_cast<size_t>(T), 0), keeps_sink(static_cast<size_t>(T), 0);
   for (int64_t s = 0; s < T; ++s) {
     for (int64_t rr = s; rr < B; rr += T) {
       if (self.any && !plan_detail::shrink_band_to_blocks(T, B, rr, rr, self.half_width).empty())
         keeps_self[s] = 1;
-      if (wan && !plan_detail::shrink_band_to_blocks(T, B, rr, 0, sink.half_width).empty())
+      if (sink && !plan_detail::shrink_band_to_blocks(T, B, rr, 0, sink_mask.half_width).empty())
         keeps_sink[s] = 1;
     }
   }
@@ -244,13 +246,13 @@ void write_radial_rows(Plan& plan, RowWriter& out) {
   const PlanSpec& spec = plan.spec;
   const int64_t F = g.frames, T = g.tokens_per_frame, B = spec.block_size;
   const int64_t k = (T + B - 1) / B;  // canvas blocks per frame
-  const bool wan = spec.model == Model::wan;
+  const bool sink = model_preset(spec.model).attention_sink;
 
   // Distances the thinning keeps, and their masks; the others cost nothing (tiny frames come
   // in millions).
   const std::vector<int64_t> distances = plan_detail::kept_distances(F, T);
   if (T < B && distances.size() == 1 && distances[0] == 0) return write_tiny_frame_rows(plan, out);
-  // Each pair a query frame visits is of a kind: slot 0 Wan's sink (key frame 0, whatever the
+  // Each pair a query frame visits is of a kind: slot 0 the attention sink (key frame 0, whatever the
   // distance), then per kept distance d the earlier key frame (slot 1 + 2d) and the later one
   // (slot 2 + 2d). Its mask depends only on the kind.
   std::vector<FramePairMask> masks(1 + 2 * distances.size());
@@ -258,10 +260,10 @@ void write_radial_rows(Plan& plan, RowWriter& out) {
   for (size_t d = 0; d < distances.size(); ++d)
     masks[1 + 2 * d] = masks[2 + 2 * d] = plan_detail::distance_mask(distances[d], T, spec);
   auto for_each_pair = [&](int64_t i, auto&& visit) {
-    if (wan) visit(i, 0, 0);
+    if (sink) visit(i, 0, 0);
     for (size_t d = 0; d < distances.size(); ++d) {
       const int64_t dist = distances[d];
-      if (i - dist >= 0 && !(wan && i == dist)) visit(i, i - dist, 1 + 2 * d);
+      if (i - dist >= 0 && !(sink && i == dist)) visit(i, i - dist, 1 + 2 * d);
       if (dist && i + dist < F) visit(i, i + dist, 2 + 2 * d);
     }
   };

@@ -1,5 +1,7 @@
 #include "plan/radial_rules.hpp"
 
+#include "radial/model_preset.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -51,8 +53,9 @@ std::vector<int64_t> kept_distances(int64_t frames, int64_t tokens_per_frame) {
 
 FramePairMask frame_pair_mask(int64_t i, int64_t j, int64_t tokens_per_frame,
                               const PlanSpec& spec) {
-  // Wan keeps every query's attention on the first frame (the attention sink).
-  if (spec.model == Model::wan && j == 0) return {true, tokens_per_frame};
+  // Wan (and the models whose preset says so) keeps every query's attention on the first
+  // frame: the attention sink.
+  if (j == 0 && model_preset(spec.model).attention_sink) return {true, tokens_per_frame};
   return distance_mask(i > j ? i - j : j - i, tokens_per_frame, spec);
 }
 

@@ -103,7 +103,8 @@ void check_plan(const radial_plan* plan, const radial_geometry& g) {
 
 void fuzz_abi_call(int n) {
   if (rng() % 3 == 0) {
-    const int32_t model = rng() % 8 ? static_cast<int32_t>(rng() % 2) : static_cast<int32_t>(value());
+    const int32_t model = rng() % 8 ? static_cast<int32_t>(rng() % RADIAL_MODEL_COUNT)
+                                    : static_cast<int32_t>(value());
     const int64_t frames = rng() % 2 ? static_cast<int64_t>(1 + 4 * (rng() % 30)) : value();
     const int64_t h = rng() % 2 ? static_cast<int64_t>(16 * (1 + rng() % 64)) : value();
     const int64_t w = rng() % 2 ? static_cast<int64_t>(16 * (1 + rng() % 64)) : value();
@@ -132,7 +133,8 @@ void fuzz_abi_call(int n) {
                     rng() % 2 ? -1 : value()};
   radial_plan_spec spec{};
   spec.pattern = rng() % 8 ? static_cast<int32_t>(rng() % 4 == 0) : static_cast<int32_t>(value());
-  spec.model = rng() % 8 ? static_cast<int32_t>(rng() % 2) : static_cast<int32_t>(value());
+  spec.model = rng() % 8 ? static_cast<int32_t>(rng() % RADIAL_MODEL_COUNT)
+                         : static_cast<int32_t>(value());
   const double decays[] = {0.2, 1.0, 0.95, 1e-308, 5e-324, 0.0, -1.0, 1e308,
                            std::numeric_limits<double>::infinity(),
                            std::numeric_limits<double>::quiet_NaN()};

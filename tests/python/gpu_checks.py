@@ -13,6 +13,10 @@ Checks, each printing its numbers and failing loudly:
      reference (gradients poisoned with NaN first); opcheck with the autograd tests; a
      compiled training step; a tiny Wan transformer training with gradient checkpointing
      against the stock model given the plan's token mask.
+  5b. gpu_models.py: Mochi-1, LTX-Video (and the other families in its table): the same
+     transformer checks and their pipelines writing videos;
+  5c. tiny Wan2.2-TI2V-5B, Wan VACE, SkyReels-V2 and HunyuanVideo-I2V transformers as in 2,
+     and their pipelines through radial_attention.generate (gpu_checks_wan.py);
   6. radial-train on the GPU: prepare (synthetic MP4s) -> fit (bf16 weights, radial, 20 steps)
      lowers the loss, the LoRA reloads into a fresh pipeline and reproduces the trained model.
   7. precision="fp8" (H100/H200): a tiny Wan pipeline's frames with the radial layers in fp8
@@ -455,6 +459,12 @@ def main():
     training_check(device)
     generation_check(out_dir, device)
     fp8_check(device)
+    import gpu_models  # every other model family's tiny transformer and pipeline
+
+    gpu_models.run(out_dir, device, check, section)
+    import gpu_checks_wan  # Wan2.2-TI2V-5B, Wan VACE, SkyReels-V2, HunyuanVideo-I2V
+
+    gpu_checks_wan.run(out_dir, device, sys.modules[__name__])
     radial_train_check(device)
 
     if failures:

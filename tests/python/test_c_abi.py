@@ -38,7 +38,7 @@ def test_enums_out_of_range_are_named():
     lib = _lib.lib()
     geometry = _lib.Geometry(2, 64, 0, -1)
     handle = ctypes.c_void_p()
-    spec = _lib.PlanSpec(0, 7, 1.0, 64, 0)
+    spec = _lib.PlanSpec(0, len(_lib.MODELS), 1.0, 64, 0)
     assert lib.radial_plan_create(ctypes.byref(geometry), ctypes.byref(spec), ctypes.byref(handle)) == _lib.INVALID_ARGUMENT
     assert last_error()[1] == "model"
     spec = _lib.PlanSpec(0, 0, 1.0, 64, 0)

@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "mask_dump.hpp"
+#include "radial/model_preset.hpp"
+
 namespace radial_cli {
 
 namespace {
@@ -76,9 +79,17 @@ CLI::Validator one_of(std::vector<std::string> words) {
 void add_geometry_flags(CLI::App& app, GeometryFlags& f) {
   const char* latent = "Latent geometry";
   const char* pixel = "Pixel geometry (model presets)";
-  app.add_option("--model", f.model, "Model family: wan (Wan2.1/2.2, attention sink) or hunyuan")
-      ->check(one_of({"wan", "hunyuan"}))
-      ->capture_default_str();
+  // Every preset by name, with the models it covers and what it does to pixels and frames.
+  std::vector<std::string> names;
+  std::string help = "Model preset (VAE and patch sizes, attention sink, default decay):";
+  for (const radial::ModelPreset& p : radial::model_presets()) {
+    names.emplace_back(p.name);
+    help += std::string("\n  ") + p.name + ": " + p.description + "; frames " +
+            std::to_string(p.temporal_compression) + "k+1, sides multiples of " +
+            std::to_string(p.pixels_per_token()) + (p.attention_sink ? ", sink" : "") +
+            ", decay " + format_decimal(p.decay_factor);
+  }
+  app.add_option("--model", f.model, help)->check(one_of(names))->capture_default_str();
   app.add_option("--frames", f.frames, "Latent frames F")
       ->check(int_at_least(1))
       ->type_name("F")
@@ -87,15 +98,15 @@ void add_geometry_flags(CLI::App& app, GeometryFlags& f) {
       ->check(int_at_least(1))
       ->type_name("T")
       ->group(latent);
-  app.add_option("--video-frames", f.video_frames, "Video frames (4k+1)")
+  app.add_option("--video-frames", f.video_frames, "Video frames (4k+1; the model's rule)")
       ->check(int_at_least(1))
       ->type_name("N")
       ->group(pixel);
-  app.add_option("--height", f.height, "Pixel height (multiple of 16)")
+  app.add_option("--height", f.height, "Pixel height (multiple of 16; the model's rule)")
       ->check(int_at_least(1))
       ->type_name("H")
       ->group(pixel);
-  app.add_option("--width", f.width, "Pixel width (multiple of 16)")
+  app.add_option("--width", f.width, "Pixel width (multiple of 16; the model's rule)")
       ->check(int_at_least(1))
       ->type_name("W")
       ->group(pixel);
@@ -109,10 +120,10 @@ void add_geometry_flags(CLI::App& app, GeometryFlags& f) {
 }
 
 void add_spec_flags(CLI::App& app, SpecFlags& f, bool with_dense) {
-  app.add_option("--decay-factor", f.decay_factor, "Band decay factor d (> 0)")
+  app.add_option("--decay-factor", f.decay_factor,
+                 "Band decay factor d (> 0; default: the model preset's)")
       ->check(positive_finite())
-      ->type_name("D")
-      ->capture_default_str();
+      ->type_name("D");
   app.add_option("--block-size", f.block_size, "Block size: 64 or 128")
       ->check(one_of({"64", "128"}))
       ->type_name("B")

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "radial/model_preset.hpp"
+
 namespace radial_cli {
 
 std::string GeometryFlags::describe_source() const {
@@ -43,7 +45,7 @@ radial::PlanSpec SpecFlags::spec(radial::Model model) const {
   radial::PlanSpec s;
   s.pattern = dense ? radial::Pattern::dense : radial::Pattern::radial;
   s.model = model;
-  s.decay_factor = decay_factor;
+  s.decay_factor = decay_factor > 0 ? decay_factor : radial::model_preset(model).decay_factor;
   s.block_size = block_size;
   s.decay_adjacent = decay_adjacent;
   return s;

@@ -25,7 +25,7 @@ struct GeometryFlags {
 };
 
 struct SpecFlags {
-  double decay_factor = 1.0;
+  double decay_factor = -1.0;  // not given: the model preset's
   int block_size = 128;
   bool decay_adjacent = false;
   bool dense = false;

@@ -106,3 +106,8 @@ def latent_geometry(transformer, hidden_states):
 def text_valid(encoder_attention_mask):
     """Valid text tokens per batch element (the stock model treats the mask as a prefix)."""
     return [int(n) for n in encoder_attention_mask.sum(dim=1).tolist()]
+
+
+def preset(transformer) -> str:
+    """HunyuanVideo-I2V is the HunyuanVideo transformer with an image_condition_type."""
+    return "hunyuan-i2v" if getattr(transformer.config, "image_condition_type", None) else "hunyuan"

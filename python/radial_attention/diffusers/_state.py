@@ -17,12 +17,11 @@ from .._errors import invalid
 PATTERNS = ("radial", "dense", "stock")
 # Old spellings, still read (with a DeprecationWarning): "full" was "dense".
 _DEPRECATED_PATTERNS = {"full": "dense"}
-DEFAULT_DECAY = {"wan": 0.2, "hunyuan": 0.95}
 
 
 @dataclass(frozen=True)
 class Settings:
-    model: str             # "wan" or "hunyuan": the planner's attention-sink rule
+    model: str             # the model preset ("wan", "mochi", ...): its attention-sink rule
     dense_layers: int      # the first blocks run dense attention, diffusers' own (stock)
     dense_timesteps: int   # the first denoising steps likewise
     decay_factor: float
@@ -34,6 +33,12 @@ class Settings:
     @staticmethod
     def make(model, dense_layers, dense_timesteps, decay_factor, block_size, pattern,
              decay_adjacent, precision="native") -> "Settings":
+        """None for dense_layers, dense_timesteps or decay_factor: the model preset's."""
+        from ..plan import model_preset
+
+        preset = model_preset(model)
+        dense_layers = preset.dense_layers if dense_layers is None else dense_layers
+        dense_timesteps = preset.dense_timesteps if dense_timesteps is None else dense_timesteps
         for name, value in (("dense_layers", dense_layers), ("dense_timesteps", dense_timesteps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise invalid(name, "an int >= 0", repr(value))
@@ -50,7 +55,7 @@ class Settings:
         if precision not in ("native", "fp8"):
             raise invalid("precision", '"native" or "fp8"', repr(precision))
         if decay_factor is None:
-            decay_factor = DEFAULT_DECAY[model]
+            decay_factor = preset.decay_factor
         try:
             decay = float(decay_factor)
         except (TypeError, ValueError):
@@ -70,7 +75,10 @@ class State:
 
     def __init__(self, settings: Settings, counting: str):
         self.settings = settings
-        self.counting = counting      # "scheduler" (a pipeline was given) or "timestep"
+        # "scheduler" (a pipeline was given), "timestep" (a bare transformer) or "noise"
+        # (diffusion forcing: the step of the noisiest frame in the pipeline's schedule)
+        self.counting = counting
+        self.schedule = None          # "noise": returns the pipeline scheduler's timesteps
         self.step = 0
         self.warmup = settings.dense_timesteps > 0
         self.geometry = None          # (latent frames, tokens per frame) of the current forward
@@ -99,6 +107,17 @@ class State:
         elif t < self.last_timestep:
             self.set_step(self.step + 1)
         self.last_timestep = t
+
+    def observe_noise(self, t: float) -> None:
+        """Diffusion forcing (SkyReels-V2): frames sit at different noise levels and the
+        pipeline steps a copy of its scheduler per frame. The step is that of the noisiest
+        frame the transformer sees: how many of the schedule's timesteps lie above it. A
+        new chunk of a long video starts again at step 0; clean prefix frames do not count."""
+        timesteps = self.schedule()
+        if timesteps is None or len(timesteps) == 0:
+            return
+        timesteps = torch.as_tensor(timesteps).float()
+        self.set_step(int((timesteps > t + 1e-3 * max(1.0, abs(t))).sum()))
 
     def timed(self, fn, device):
         """Runs fn(), adding its wall time to attention_seconds when timing is on."""

@@ -1,7 +1,13 @@
-"""Wan2.1 / Wan2.2 self-attention (WanTransformer3DModel blocks[i].attn1) with the radial mask.
+"""Wan-like self-attention with the radial mask: Wan2.1 / Wan2.2 (WanTransformer3DModel,
+Wan2.2-TI2V-5B included), Wan VACE (WanVACETransformer3DModel) and SkyReels-V2
+(SkyReelsV2Transformer3DModel), blocks[i].attn1.
 
-The video tokens are the whole sequence (frame-major after patchify); the text goes through
-cross-attention (attn2), which stays stock.
+The video tokens are the whole sequence (frame-major after patchify); the text (and the CLIP
+image tokens of the I2V models) goes through cross-attention (attn2), which stays stock.
+VACE's reference images are latent frames in front of the video, so the geometry counts them;
+its control blocks attend over the control tokens, padded to the video's length and laid out
+as the video. SkyReels-V2's block-causal mask (diffusion forcing with causal_block_size > 1)
+reaches attn1 as an attention mask: those calls run stock.
 """
 
 import torch
@@ -49,11 +55,28 @@ class WanRadialProcessor(RadialProcessorBase):
 
 
 def self_attentions(transformer):
-    """(layer index, attention module) of every self-attention, in execution order."""
-    return [(i, block.attn1) for i, block in enumerate(transformer.blocks)]
+    """(layer index, attention module) of every self-attention, in execution order. A VACE
+    control block counts as the layer whose input its hint joins (config.vace_layers), and
+    they all run before the main blocks."""
+    main = [(i, block.attn1) for i, block in enumerate(transformer.blocks)]
+    control = getattr(transformer, "vace_blocks", None) or []
+    return [(transformer.config.vace_layers[j], block.attn1)
+            for j, block in enumerate(control)] + main
 
 
 def latent_geometry(transformer, hidden_states):
     _, _, frames, height, width = hidden_states.shape
     p_t, p_h, p_w = transformer.config.patch_size
     return frames // p_t, (height // p_h) * (width // p_w)
+
+
+def preset(transformer) -> str:
+    """The model preset: Wan VACE and SkyReels-V2 by their class, Wan2.2-TI2V-5B as the Wan
+    transformer of 48 latent channels (its VAE's; Wan2.1 and Wan2.2 A14B have 16, or 36 for
+    image-to-video)."""
+    name = type(transformer).__name__
+    if name == "WanVACETransformer3DModel":
+        return "wan-vace"
+    if name == "SkyReelsV2Transformer3DModel":
+        return "skyreels-v2"
+    return "wan2.2-ti2v-5b" if transformer.config.in_channels == 48 else "wan"

@@ -38,6 +38,9 @@ def hunyuan_cp_plan():
 
 
 def _cp_plan(transformer, family):
+    if family not in ("wan", "hunyuan"):
+        raise invalid("model_or_pipeline", "a Wan or HunyuanVideo model (Ulysses parallelism "
+                      "is not wired for the others yet)", type(transformer).__name__)
     if family == "wan":
         return transformer._cp_plan
     condition = getattr(transformer.config, "image_condition_type", None)
