@@ -122,9 +122,17 @@ def time_steps(model, kwargs, steps, device, sdpa_backend=None):
 
     context = nullcontext
     if sdpa_backend is not None:
-        from torch.nn.attention import sdpa_kernel
+        import inspect
 
-        context = lambda: sdpa_kernel(sdpa_backend)  # noqa: E731
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        # The chosen backend first; MATH after it for the small attentions it cannot take
+        # (Mochi's text pooler has one head of 4096 channels).
+        backends = [sdpa_backend, SDPBackend.MATH]
+        if "set_priority" in inspect.signature(sdpa_kernel).parameters:
+            context = lambda: sdpa_kernel(backends, set_priority=True)  # noqa: E731
+        else:
+            context = lambda: sdpa_kernel(backends)  # noqa: E731
 
     def step():
         with torch.no_grad(), context():
@@ -180,7 +188,10 @@ def run_model(args, name, device):
     geometry = spec["tiny_size"] if args.tiny else spec["size"]
     preset = ra.model_preset(name)
     kwargs, latent_frames, video_tokens = inputs(name, spec, config, geometry, device)
-    text = kwargs["encoder_hidden_states"].shape[1] if spec["cls"] == "MochiTransformer3DModel" else 0
+    # Joint attention (Mochi-1): the video and the valid text tokens, which both the stock and
+    # the radial processor gather; Wan's text goes through cross-attention.
+    mask = kwargs.get("encoder_attention_mask")
+    text = int(mask.sum()) if mask is not None else 0
     print(f"== {spec['title']}: {geometry[0]} frames {geometry[2]}x{geometry[1]} -> "
           f"{latent_frames} latent frames, {video_tokens} video tokens", flush=True)
     backend = best_sdpa_backend(config, video_tokens + text, device)
@@ -195,7 +206,8 @@ def run_model(args, name, device):
         for layers in (args.layers, half):
             setattr(model, attr, torch.nn.ModuleList(list(all_blocks)[:layers]))
             if pattern == "radial":
-                state = radial.apply(model, dense_layers=0, dense_timesteps=0, block_size=128)
+                state = radial.apply(model, dense_layers=0, dense_timesteps=0, block_size=128,
+                                     model=name)
             try:
                 t, finite = time_steps(model, kwargs, args.steps, device,
                                        backend if pattern == "stock" else None)
@@ -244,7 +256,7 @@ def write_markdown(args, rows, device, path):
         f, h, w = r["size"]
         video = f"{f} x {w}x{h}"
         tokens = f"{r['latent_frames']} x {r['tokens'] // r['latent_frames']} = {r['tokens']}" + (
-            f" + {r['text']} text" if r["text"] else "")
+            f" + {r['text']} valid text" if r["text"] else "")
         for pattern, backend in (("stock", r["backend"]),
                                  ("radial", f"radial_attention (density {r['density']:.3f}, decay {r['decay']})")):
             t = r[pattern]

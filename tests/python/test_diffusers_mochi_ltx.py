@@ -38,7 +38,7 @@ def run(model, inputs):
         return model(**inputs).sample
 
 
-def masked_reference(q, k, v, plan_key):
+def masked_reference(q, k, v, plan_key, **_options):
     """Dense attention of [B, S, H, D] tensors under the plan's token mask (SDPA, float64)."""
     mask = get_plan(plan_key).token_mask()
     out = torch.nn.functional.scaled_dot_product_attention(
