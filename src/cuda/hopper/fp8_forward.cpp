@@ -49,17 +49,12 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas,
   if (variant != 0) {
 #ifdef RADIAL_ABLATION_KERNELS
     if (variant == 8) return;  // the quantisation pass alone, to time it (no output)
-    require(bf16 && head_dim == 128 && (variant == 1 || variant == 2 || variant == 3 ||
-                                        variant == 4 || variant == 6),
-            "RADIAL_FP8_VARIANT",
-            "0, or 1, 2, 3, 4, 6 for bf16, head dim 128 (8: the quantisation pass only)",
-            variant);
+    require(bf16 && head_dim == 128 && variant >= 1 && variant <= 3, "RADIAL_FP8_VARIANT",
+            "0, or 1..3 for bf16, head dim 128 (8: the quantisation pass only)", variant);
     switch (variant) {
       case 1: return launch_fwd_hopper_fp8_bf16_d128_v1(q, ctas, stream);
       case 2: return launch_fwd_hopper_fp8_bf16_d128_v2(q, ctas, stream);
-      case 3: return launch_fwd_hopper_fp8_bf16_d128_v3(q, ctas, stream);
-      case 4: return launch_fwd_hopper_fp8_bf16_d128_v4(q, ctas, stream);
-      default: return launch_fwd_hopper_fp8_bf16_d128_v6(q, ctas, stream);
+      default: return launch_fwd_hopper_fp8_bf16_d128_v3(q, ctas, stream);
     }
 #else
     throw Error("RADIAL_FP8_VARIANT", "0 (the variants are built with RADIAL_ABLATION_KERNELS)",

@@ -111,16 +111,9 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
         warpgroup_fence_operand(tOrP);
         mbar_arrive(bar(bars->v_empty[sp]));
-        // Lazy (a variant): most blocks move no row's maximum, and then alpha is exactly 1.
-        const bool moved = !T::kLazyRescale ||
-                           __any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f);
         if constexpr (T::kAddPerBlock) {
-          if (moved) {
-            add_rescale(tOrO, tOrOt, alpha);
-          } else {
-            add(tOrO, tOrOt);
-          }
-        } else if (moved) {
+          add_rescale(tOrO, tOrOt, alpha);
+        } else {
           rescale(tOrO, alpha);
         }
         convert_fp8(tSrS, tOrP);
