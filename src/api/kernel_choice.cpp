@@ -116,9 +116,10 @@ KernelChoice choose_kernel(int arch, DType dtype, int head_dim, int block_size,
     c.precision = Precision::fp8;
     return c;
   }
-  // The Hopper backward adds dQ by atomics only; a deterministic backward runs portable. (On an
-  // H200, bf16, head dim 128, 40 heads of 18,432 tokens, the Hopper backward took 43.4 ms
-  // against the portable kernel's 49.8 with a radial plan, 69.0 against 78.6 dense.)
+  // The Hopper backward adds dQ by float32 reductions in arrival order, so a deterministic
+  // backward runs portable. (On an H200, bf16, head dim 128, 40 heads of 18,432 tokens, the
+  // Hopper backward took 25.9 ms against the portable kernel's 49.7 with a radial plan, 41.0
+  // against 79.2 dense.)
   const bool hopper_covers = arch == 90 && hopper_kernel_built() &&
                              (dtype == DType::bf16 || dtype == DType::f16) &&
                              (head_dim == 64 || head_dim == 128) && block_size == 128 &&
