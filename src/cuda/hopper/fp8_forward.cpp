@@ -58,7 +58,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas,
     }
 #else
     throw Error("RADIAL_FP8_VARIANT", "0 (the variants are built with RADIAL_ABLATION_KERNELS)",
-                variant);
+                std::to_string(variant));
 #endif
   }
   if (head_dim == 128) {
