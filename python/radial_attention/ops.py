@@ -95,10 +95,9 @@ def _view(t: torch.Tensor, bhsd: bool) -> _lib.Tensor:
                        b, s, h, d, sb, ss, sh)
 
 
-@torch.library.custom_op("radial_attention::attention", mutates_args=())
-def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: list[int],
-                  spec: list[int], decay_factor: float, scale: float, bhsd: bool,
-                  need_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _forward(q, k, v, geometry, spec, decay_factor, scale, bhsd, need_lse, precision):
+    """One forward through the library (radial_attention_with_precision; "native" is
+    radial_attention's arithmetic, "fp8" the FP8 forward, refused by the library off Hopper)."""
     _check_inputs(q, k, v, geometry, bhsd, fake=False)
     p = _plan.get(_plan.PlanKey.from_op_args(geometry, spec, decay_factor))
     # The library wants the head dim contiguous and strides >= 1; other strides pass as they are.
@@ -108,20 +107,27 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: l
     lse = _new_output((b, h, s) if need_lse else (0,), torch.float32, q.device)
     if q.numel() == 0:
         return out, lse
-    stream = None
-    if q.device.type == "cuda":
-        stream = torch.cuda.current_stream(q.device).cuda_stream
     views = [_view(t, bhsd) for t in (q, k, v, out)]
     lse_pointer = ctypes.c_void_p(lse.data_ptr()) if need_lse else None
+    code = _lib.PRECISIONS[precision]
     if q.device.type == "cuda":
+        stream = torch.cuda.current_stream(q.device).cuda_stream
         with torch.cuda.device(q.device):
-            status = _lib.lib().radial_attention(p.handle, *map(ctypes.byref, views), lse_pointer,
-                                                 scale, 0, stream)
+            status = _lib.lib().radial_attention_with_precision(
+                p.handle, *map(ctypes.byref, views), lse_pointer, scale, 0, stream, code)
     else:
-        status = _lib.lib().radial_attention(p.handle, *map(ctypes.byref, views), lse_pointer,
-                                             scale, torch.get_num_threads(), None)
+        status = _lib.lib().radial_attention_with_precision(
+            p.handle, *map(ctypes.byref, views), lse_pointer, scale, torch.get_num_threads(),
+            None, code)
     _lib.check(status)
     return out, lse
+
+
+@torch.library.custom_op("radial_attention::attention", mutates_args=())
+def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometry: list[int],
+                  spec: list[int], decay_factor: float, scale: float, bhsd: bool,
+                  need_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    return _forward(q, k, v, geometry, spec, decay_factor, scale, bhsd, need_lse, "native")
 
 
 @_attention_op.register_fake
@@ -139,28 +145,7 @@ def _attention_fp8_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, geometr
                       need_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The FP8 forward (precision="fp8"): the library quantises q, k, v to e4m3 inside the call.
     Forward only: attention() refuses it when a gradient may follow."""
-    _check_inputs(q, k, v, geometry, bhsd, fake=False)
-    p = _plan.get(_plan.PlanKey.from_op_args(geometry, spec, decay_factor))
-    q, k, v = (_readable(t) for t in (q, k, v))
-    b, s, h, _ = _sizes(q, bhsd)
-    out = _new_output(q.shape, q.dtype, q.device)
-    lse = _new_output((b, h, s) if need_lse else (0,), torch.float32, q.device)
-    if q.numel() == 0:
-        return out, lse
-    views = [_view(t, bhsd) for t in (q, k, v, out)]
-    lse_pointer = ctypes.c_void_p(lse.data_ptr()) if need_lse else None
-    fp8 = _lib.PRECISIONS["fp8"]
-    if q.device.type == "cuda":
-        stream = torch.cuda.current_stream(q.device).cuda_stream
-        with torch.cuda.device(q.device):
-            status = _lib.lib().radial_attention_with_precision(
-                p.handle, *map(ctypes.byref, views), lse_pointer, scale, 0, stream, fp8)
-    else:  # refused by the library, naming options.precision
-        status = _lib.lib().radial_attention_with_precision(
-            p.handle, *map(ctypes.byref, views), lse_pointer, scale, torch.get_num_threads(),
-            None, fp8)
-    _lib.check(status)
-    return out, lse
+    return _forward(q, k, v, geometry, spec, decay_factor, scale, bhsd, need_lse, "fp8")
 
 
 _attention_fp8_op.register_fake(_attention_fake)
