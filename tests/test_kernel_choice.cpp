@@ -179,3 +179,27 @@ TEST(KernelChoice, ChooserPicksHopperOnlyWhereItCovers) {
 
 }  // namespace
 }  // namespace radial
+
+TEST(KernelChoice, VariantIsAHopperFieldAndFp8VariantsNeedFp8) {
+  const KernelChoice c = parse_choice("family=hopper,precision=fp8,variant=fp8_no_key_bias");
+  EXPECT_EQ(c.variant, Variant::fp8_no_key_bias);
+  EXPECT_TRUE(fp8_variant(c.variant));
+  EXPECT_FALSE(fp8_variant(Variant::standard));
+  EXPECT_EQ(parse_choice(format_choice(c)), c);
+  EXPECT_NE(format_choice(c).find("variant=fp8_no_key_bias"), std::string::npos);
+  // The library's variant is not printed, and naming it changes nothing.
+  EXPECT_EQ(format_choice(default_choice(Family::hopper)).find("variant"), std::string::npos);
+  EXPECT_EQ(parse_choice("family=hopper,variant=standard"), default_choice(Family::hopper));
+  // Field order does not matter for the cross-field check.
+  EXPECT_EQ(parse_choice("family=hopper,variant=fp8_direct_o,precision=fp8").variant,
+            Variant::fp8_direct_o);
+  EXPECT_EQ(refused_field("family=portable,variant=standard"), "choice.variant");
+  EXPECT_EQ(refused_field("family=hopper,variant=fp8_direct_o"), "choice.variant");
+  EXPECT_EQ(refused_field("family=hopper,precision=fp8,variant=fast"), "choice.variant");
+  // The chooser never picks a comparison variant.
+  if (hopper_kernel_built()) {
+    EXPECT_EQ(choose_kernel(90, DType::bf16, 128, 128, Direction::forward, false, Precision::fp8)
+                  .variant,
+              Variant::standard);
+  }
+}

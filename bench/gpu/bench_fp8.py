@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Times the FP8 forward (precision fp8, its quantisation pass included) beside the bf16 Hopper
-kernel on bench.py's cases, with the FP8 kernel's comparison variants (RADIAL_FP8_VARIANT,
-src/cuda/hopper/fwd_fp8_common.cuh; a build with RADIAL_ABLATION_KERNELS=ON; variant 8 is the
+kernel on bench.py's cases, with the FP8 kernel's comparison variants (the kernel choice's variant field, named as in
+src/api/kernel_choice.hpp; a build with RADIAL_ABLATION_KERNELS=ON; fp8_quantize_only is the
 quantisation pass alone, whose output is not written), in alternating rounds. Prints ms, effective TFLOP/s, the speed-up over bf16 and the relative error against the
 bf16 output (torch.randn inputs). The full table against Flex and cuDNN is bench.py with
 --choices fp8.
 
-usage: bench_fp8.py BUILD_DIR [--cases 0,5] [--variants 0,1,2,3] [--rounds 2]
+usage: bench_fp8.py BUILD_DIR [--cases 0,5] [--variants standard,fp8_no_key_bias] [--rounds 2]
 """
 import argparse
 import os
@@ -27,12 +27,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--cases", default="0,5")
-    ap.add_argument("--variants", default="0")
+    ap.add_argument("--variants", default="standard",
+                    help="comma-separated KernelChoice variants of the FP8 kernel")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     shim = Shim(args.build)
-    variants = [int(x) for x in args.variants.split(",") if x]
-    kernels = [("bf16", BF16, 0)] + [(f"fp8 v{v}", FP8, v) for v in variants]
+    variants = [x.strip() for x in args.variants.split(",") if x.strip()]
+    kernels = [("bf16", BF16)] + [
+        ("fp8" if v == "standard" else v, FP8 + ("" if v == "standard" else f",variant={v}"))
+        for v in variants]
     print(f"{torch.cuda.get_device_name(0)}; bf16 inputs, head dim {D}, block {BLOCK}")
     for ci in (int(x) for x in args.cases.split(",")):
         name, model, frames, height, width, decay, heads = CASES[ci][:7]
@@ -44,24 +47,22 @@ def main():
         q, k, v = (torch.randn(1, S, heads, D, device="cuda", dtype=torch.bfloat16)
                    for _ in range(3))
         outs = {}
-        times = {label: [] for label, _, _ in kernels}
+        times = {label: [] for label, _ in kernels}
         for rnd in range(args.rounds):
             order = kernels if rnd % 2 == 0 else kernels[::-1]
-            for label, choice, variant in order:
-                os.environ["RADIAL_FP8_VARIANT"] = str(variant)
+            for label, choice in order:
                 out = torch.full_like(q, float("nan"))
                 ms, _ = shim.time(plan, q, k, v, out, None, 0.0, choice, 1, 5)
                 times[label].append(ms)
                 outs[label] = out
         base = statistics.mean(times["bf16"])
         print(f"{name} (S {S}, {heads} heads)")
-        for label, _, _ in kernels:
+        for label, _ in kernels:
             ms = statistics.mean(times[label])
             err = rel_err(outs[label], outs["bf16"])
-            print(f"  {label:8s} {ms:8.2f} ms  {flops / ms * 1e-9:7.1f} TFLOP/s  "
+            print(f"  {label:26s} {ms:8.2f} ms  {flops / ms * 1e-9:7.1f} TFLOP/s  "
                   f"x{base / ms:.2f} vs bf16  rel. error vs bf16 {err:.2e}  "
                   f"rounds {' '.join(f'{x:.2f}' for x in times[label])}", flush=True)
-    os.environ["RADIAL_FP8_VARIANT"] = "0"
 
 
 if __name__ == "__main__":

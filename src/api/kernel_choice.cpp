@@ -29,6 +29,13 @@ const Names<RowOrder> kRowOrders = {{RowOrder::locality, "locality"},
                                     {RowOrder::heavy_first, "heavy_first"},
                                     {RowOrder::natural, "natural"}};
 const Names<Precision> kPrecisions = {{Precision::native, "native"}, {Precision::fp8, "fp8"}};
+const Names<Variant> kVariants = {
+    {Variant::standard, "standard"},
+    {Variant::fp8_no_key_bias, "fp8_no_key_bias"},
+    {Variant::fp8_direct_o, "fp8_direct_o"},
+    {Variant::fp8_no_key_bias_direct_o, "fp8_no_key_bias_direct_o"},
+    {Variant::fp8_quantize_only, "fp8_quantize_only"},
+};
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 
 template <class E>
@@ -68,6 +75,10 @@ const char* direction_name(Direction direction) { return name_of(kDirections, di
 const char* tile_name(PortableTile tile) { return name_of(kTiles, tile); }
 const char* schedule_name(HopperSchedule schedule) { return name_of(kSchedules, schedule); }
 const char* row_order_name(RowOrder order) { return name_of(kRowOrders, order); }
+const char* variant_name(Variant variant) { return name_of(kVariants, variant); }
+bool fp8_variant(Variant variant) {
+  return std::string_view(variant_name(variant)).substr(0, 4) == "fp8_";
+}
 
 bool hopper_kernel_built() {
 #ifdef RADIAL_WITH_HOPPER
@@ -189,6 +200,10 @@ KernelChoice parse_choice(std::string_view text) {
               "choice.precision", "native with " + only + ", direction=" +
                   direction_name(direction) + " (fp8 is a field of family=hopper, forward)",
               value);
+    } else if (field == "variant") {
+      require(family == Family::hopper, "choice.variant",
+              "no variant with " + only + " (a field of family=hopper)", value);
+      c.variant = parse_value(kVariants, field, value);
     } else if (field == "max_ctas") {
       int n = -1;
       const auto [end, status] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -197,11 +212,14 @@ KernelChoice parse_choice(std::string_view text) {
       c.max_ctas = n;
     } else {
       throw Error("choice", "fields family, direction, tile, schedule, row_order, persistent, "
-                  "max_ctas, l2_prefetch, deterministic, precision", "\"" + field + "\"");
+                  "max_ctas, l2_prefetch, deterministic, precision, variant",
+                  "\"" + field + "\"");
     }
   }
   require(c.max_ctas == 0 || c.persistent, "choice.max_ctas", "0 unless persistent=on",
           c.max_ctas);
+  require(!fp8_variant(c.variant) || c.precision == Precision::fp8, "choice.variant",
+          "an fp8_ variant only with precision=fp8", variant_name(c.variant));
   return c;
 }
 
@@ -223,6 +241,7 @@ std::string format_choice(const KernelChoice& c) {
     text += std::string(",persistent=") + (c.persistent ? "on" : "off");
     if (c.max_ctas > 0) text += ",max_ctas=" + std::to_string(c.max_ctas);
     if (c.precision != Precision::native) text += ",precision=fp8";
+    if (c.variant != Variant::standard) text += std::string(",variant=") + variant_name(c.variant);
   }
   return text;
 }

@@ -31,6 +31,20 @@ constexpr HopperSchedule kDefaultHopperSchedule = HopperSchedule::q_registers;
 // The order of a head's block rows: the locality order with rotated block lists, heavy rows
 // first (lists unrotated), or natural order (src/schedule/row_order.hpp).
 enum class RowOrder { locality, heavy_first, natural };
+// A named comparison variant of the chosen kernel, built only with RADIAL_ABLATION_KERNELS and
+// never picked by choose_kernel: it exists to time one idea against the library's kernel in the
+// same run (bench/gpu/HOPPER_NOTES.md says what each measured). standard is the library's.
+// fp8_*: the FP8 forward (precision=fp8, bf16, head dim 128; Fp8Traits): no_key_bias drops
+// the per-key bias that undoes Q's smoothing (wrong results unless mean(Q) = 0); direct_o
+// accumulates P V straight into O; quantize_only runs the quantisation pass and no kernel (its
+// output is not written; for timing the pass).
+enum class Variant {
+  standard,
+  fp8_no_key_bias,
+  fp8_direct_o,
+  fp8_no_key_bias_direct_o,
+  fp8_quantize_only,
+};
 
 struct KernelChoice {
   Family family = Family::portable;
@@ -52,6 +66,7 @@ struct KernelChoice {
   // fp8: the FP8 forward (family hopper, the default schedule): a quantisation pass, then the
   // e4m3 kernel (src/cuda/hopper/fwd_fp8_consumer.cuh). Written only when fp8.
   Precision precision = Precision::native;
+  Variant variant = Variant::standard;  // family hopper; comparison builds only
 };
 // (Written out: the CUDA files that include this header are C++17.)
 inline bool operator==(const KernelChoice& a, const KernelChoice& b) {
@@ -59,7 +74,7 @@ inline bool operator==(const KernelChoice& a, const KernelChoice& b) {
          a.schedule == b.schedule && a.row_order == b.row_order &&
          a.persistent == b.persistent && a.max_ctas == b.max_ctas &&
          a.l2_prefetch == b.l2_prefetch && a.deterministic == b.deterministic &&
-         a.precision == b.precision;
+         a.precision == b.precision && a.variant == b.variant;
 }
 inline bool operator!=(const KernelChoice& a, const KernelChoice& b) { return !(a == b); }
 
@@ -92,7 +107,8 @@ bool ablation_kernels_built();
 // double_buffer; portable), schedule (serial, overlap, pingpong, q_registers; hopper),
 // row_order (locality, heavy_first, natural), persistent (on, off; hopper), max_ctas (an
 // integer >= 0; with persistent=on), l2_prefetch (on, off; portable), deterministic (on, off;
-// portable, direction=backward), precision (native, fp8; hopper, forward). Throws radial::Error
+// portable, direction=backward), precision (native, fp8; hopper, forward), variant (standard,
+// fp8_no_key_bias, ...; hopper; an fp8_ variant needs precision=fp8). Throws radial::Error
 // naming the field ("choice.schedule") for an unknown field or value, or a field that does
 // not apply to the family.
 KernelChoice parse_choice(std::string_view text);
@@ -104,5 +120,8 @@ const char* direction_name(Direction direction);
 const char* tile_name(PortableTile tile);
 const char* schedule_name(HopperSchedule schedule);
 const char* row_order_name(RowOrder order);
+const char* variant_name(Variant variant);
+// True for the variants of the FP8 forward (they need precision=fp8).
+bool fp8_variant(Variant variant);
 
 }  // namespace radial

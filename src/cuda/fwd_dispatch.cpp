@@ -76,8 +76,11 @@ void launch_hopper_kernel(const FwdParams& p, const KernelChoice& c, DType dtype
             std::string(schedule_name(kDefaultHopperSchedule)) +
                 " with precision=fp8 (the FP8 kernel has one schedule)",
             schedule_name(c.schedule));
-    return run_fwd_fp8(p, dtype, head_dim, ctas, stream);
+    return run_fwd_fp8(p, dtype, head_dim, ctas, c.variant, stream);
   }
+  require(c.variant == Variant::standard, "choice.variant",
+          "standard without precision=fp8 (the variants built are the FP8 kernel's)",
+          variant_name(c.variant));
   if (c.schedule != kDefaultHopperSchedule) {
 #ifdef RADIAL_ABLATION_KERNELS
     switch (c.schedule) {

@@ -285,6 +285,62 @@ TEST(Fp8Dispatch, PrecisionOptionRunsTheFp8Kernel) {
   EXPECT_NE(public_fp8, bits(true, Precision::native)) << "fp8 must not round like bf16";
 }
 
+// The FP8 kernel's comparison variants (KernelChoice::variant, built with
+// RADIAL_ABLATION_KERNELS) meet the library kernel's bounds on DiT-like inputs, so that a
+// variant that gets faster by getting wrong shows here before a benchmark reports it. The
+// no_key_bias variants skip Q's smoothing correction, so they run on Gaussian q (mean about 0)
+// against the Gaussian bounds. A variant on the native path is refused naming choice.variant.
+TEST(Fp8Variants, MatchFloat64Reference) {
+  RADIAL_REQUIRE_FP8();
+  const Plan plan = make_plan(geo(8, 512), spec(Model::wan, 0.5));
+  const CaseSpec c = run(DType::bf16, 1, 2, 128, Layout::bshd);
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  {
+    TestTensor q(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+    q.randomize(seed);
+    TestTensor out(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+    try {
+      cuda_detail::attention_cuda_with(plan, q.device_view(), q.device_view(), q.device_view(),
+                                       out.device_view(), nullptr, AttentionOptions{},
+                                       [] {
+                                         KernelChoice k = parse_choice(kNative);
+                                         k.variant = Variant::fp8_direct_o;
+                                         return k;
+                                       }());
+      ADD_FAILURE() << "a variant of the FP8 kernel ran on the native path";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.argument(), "choice.variant");
+    }
+  }
+  if (!ablation_kernels_built()) GTEST_SKIP() << "the comparison variants are not built";
+  const std::vector<std::pair<const char*, Inputs>> variants = {
+      {"fp8_direct_o", Inputs::dit},
+      {"fp8_no_key_bias", Inputs::gaussian},
+      {"fp8_no_key_bias_direct_o", Inputs::gaussian},
+  };
+  for (const auto& [variant, inputs] : variants) {
+    SCOPED_TRACE(variant);
+    TestTensor q(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+    TestTensor k(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+    TestTensor v(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
+    fill(q, seed, inputs, false);
+    fill(k, seed + 1, inputs, false);
+    fill(v, seed + 2, inputs, true);
+    const ReferenceResult ref =
+        attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), c.scale);
+    const Errors e =
+        measure(plan, c, q, k, v, ref, std::string(kFp8) + ",variant=" + variant);
+    std::cout << "  " << variant << ": cosine " << e.cosine << ", rel. L2 " << e.rel_l2 << "\n";
+    EXPECT_EQ(e.non_finite_out, 0);
+    EXPECT_EQ(e.touched_gaps, 0);
+    EXPECT_EQ(e.bad_lse, 0);
+    const bool gaussian = inputs == Inputs::gaussian;
+    EXPECT_GE(e.cosine, gaussian ? kGaussianMinCosine : kMinCosine);
+    EXPECT_LE(e.rel_l2, gaussian ? kGaussianMaxRelL2 : kMaxRelL2);
+  }
+}
+
 // What the FP8 forward does not cover is refused, naming precision.
 TEST(Fp8Errors, UnsupportedCallsNamePrecision) {
   RADIAL_REQUIRE_FP8();

@@ -2,7 +2,6 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -35,31 +34,28 @@ cudaMemPool_t workspace_pool(int device) {
   return pool;
 }
 
-// RADIAL_FP8_VARIANT (read at each call, so that a benchmark can switch it between calls): a
-// comparison variant of the FP8 kernel, 0 for the library's.
-int fp8_variant() {
-  const char* env = std::getenv("RADIAL_FP8_VARIANT");
-  return env != nullptr ? std::atoi(env) : 0;
-}
-
-void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas,
+void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Variant variant,
                    cudaStream_t stream) {
   const bool bf16 = dtype == DType::bf16;
-  const int variant = fp8_variant();
-  if (variant != 0) {
+  if (variant != Variant::standard) {
+    require(fp8_variant(variant), "choice.variant", "standard or an fp8_ variant",
+            variant_name(variant));
 #ifdef RADIAL_ABLATION_KERNELS
-    if (variant == 8) return;  // the quantisation pass alone, to time it (no output)
-    require(bf16 && head_dim == 128 && variant >= 1 && variant <= 3, "RADIAL_FP8_VARIANT",
-            "0, or 1..3 for bf16, head dim 128 (8: the quantisation pass only)", variant);
+    if (variant == Variant::fp8_quantize_only) return;  // the pass alone, to time it
+    require(bf16 && head_dim == 128, "choice.variant",
+            "standard for this dtype and head dim (the variants are built for bf16, head dim 128)",
+            variant_name(variant));
     switch (variant) {
-      case 1: return launch_fwd_hopper_fp8_bf16_d128_v1(q, ctas, stream);
-      case 2: return launch_fwd_hopper_fp8_bf16_d128_v2(q, ctas, stream);
-      default: return launch_fwd_hopper_fp8_bf16_d128_v3(q, ctas, stream);
+      case Variant::fp8_no_key_bias: return launch_fwd_hopper_fp8_bf16_d128_v1(q, ctas, stream);
+      case Variant::fp8_direct_o: return launch_fwd_hopper_fp8_bf16_d128_v2(q, ctas, stream);
+      case Variant::fp8_no_key_bias_direct_o:
+        return launch_fwd_hopper_fp8_bf16_d128_v3(q, ctas, stream);
+      default: break;
     }
-#else
-    throw Error("RADIAL_FP8_VARIANT", "0 (the variants are built with RADIAL_ABLATION_KERNELS)",
-                std::to_string(variant));
 #endif
+    throw Error("choice.variant",
+                "standard (the comparison variants are built with RADIAL_ABLATION_KERNELS)",
+                variant_name(variant));
   }
   if (head_dim == 128) {
     (bf16 ? launch_fwd_hopper_fp8_bf16_d128 : launch_fwd_hopper_fp8_f16_d128)(q, ctas, stream);
@@ -70,7 +66,8 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas,
 
 }  // namespace
 
-void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, cudaStream_t stream) {
+void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Variant variant,
+                 cudaStream_t stream) {
   int device = 0;
   RADIAL_CUDA_CHECK(cudaGetDevice(&device));
   void* base = nullptr;
@@ -81,7 +78,7 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, cudaSt
   q.fp8 = w.operands;
   try {
     hopper::quantize_fp8(p, dtype, head_dim, w, stream);
-    launch_kernel(q, dtype, head_dim, ctas, stream);
+    launch_kernel(q, dtype, head_dim, ctas, variant, stream);
   } catch (...) {
     cudaFreeAsync(base, stream);
     throw;

@@ -19,7 +19,7 @@ constexpr float kPLog2 = 8.f;
 // Q, K: [128, kD] e4m3 tiles, K-major (kD bytes a row: the 128- or 64-byte swizzle). V^T:
 // [kD, 128 keys], K-major too (FP8 wgmma takes both operands K-major), 128 bytes a row.
 // Output in OutElement (the inputs' dtype). Four stages: the tiles are half the bf16 size.
-// kVariant (comparison builds only, RADIAL_FP8_VARIANT; 0 is the library's), to find what
+// kVariant (comparison builds only, KernelChoice::variant fp8_*; 0 is the library's), to find what
 // costs time: bit 1, no key bias (scores = raw x scales, Q's smoothing left uncorrected: wrong
 // results unless mean(Q) = 0); bit 2, P V accumulated straight into O by the wgmma (no fp32
 // add per block). (H200: 1.24x, 1.12x and 1.24x the library's 1.06x over bf16; bench/gpu/HOPPER_NOTES.md.)

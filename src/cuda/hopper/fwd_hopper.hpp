@@ -24,15 +24,17 @@ void launch_fwd_hopper_fp8_f16_d128(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d64(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_f16_d64(const FwdParams&, int ctas, cudaStream_t);
 // Comparison variants of the FP8 kernel (bf16, head dim 128; Fp8Traits::kVariant), built with
-// RADIAL_ABLATION_KERNELS and run when RADIAL_FP8_VARIANT=1..3 is set (8: the quantisation
-// pass alone, for timing).
+// RADIAL_ABLATION_KERNELS and run for the choice's fp8_ variants (KernelChoice::variant).
 void launch_fwd_hopper_fp8_bf16_d128_v1(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d128_v2(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d128_v3(const FwdParams&, int ctas, cudaStream_t);
 // The FP8 forward (precision fp8): a workspace from a per-device stream-ordered memory pool,
 // the quantisation pass (fp8_quantize.hpp), the FP8 kernel, the workspace freed, all on
 // `stream`. The caller has checked what launch_fwd_hopper_* need.
-void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, cudaStream_t stream);
+// `variant`: standard, or an fp8_ comparison variant (refused, naming choice.variant, when it is
+// not built or does not cover the call).
+void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Variant variant,
+                 cudaStream_t stream);
 // The other schedules for bf16, head dim 128, for comparison (built with
 // RADIAL_ABLATION_KERNELS; files fwd_hopper_bf16_d128_<schedule>.cu).
 void launch_fwd_hopper_bf16_d128_serial(const FwdParams&, int ctas, cudaStream_t);
