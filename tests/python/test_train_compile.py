@@ -156,3 +156,22 @@ def test_cli_and_toml_take_compile(tmp_path):
     toml.write_text("compile = true\n")
     assert cli.parse_args(base + ["--config", str(toml)]).compile is True
     assert cli.parse_args(base + ["--config", str(toml), "--compile", "false"]).compile is False
+
+
+def test_bench_train_tiny_compiled(tmp_path, monkeypatch):
+    """bench/gpu/bench_train.py --tiny --compile: dense and radial with compiled blocks, the
+    table says so (aot_eager here: the logic, not Inductor's speed)."""
+    import pathlib
+
+    monkeypatch.setattr(compiled_mod, "BACKEND", "aot_eager")
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[2] / "bench" / "gpu"))
+    import bench_train
+
+    out = tmp_path / "train.md"
+    assert bench_train.main([str(out), "--tiny", "--frames", "17", "--steps", "1", "--layers", "2",
+                             "--compile"]) == 0
+    text = out.read_text()
+    assert "Blocks: compiled, dense and radial alike" in text
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 17 |")]
+    assert [r[2].strip() for r in rows[:2]] == ["dense", "radial"]
+    assert all(r[3].strip().endswith(", compiled blocks") and float(r[4]) > 0 for r in rows[:2])
