@@ -20,7 +20,8 @@ the LoRA's casts), the same absolute time on both sides, which is what caps radi
 The warm-up step compiles (its time is printed); the timed steps run the compiled blocks.
 
 usage: bench_train.py OUT_MD [--commit SHA] [--layers 4] [--frames 81,321] [--steps 3]
-                      [--decay-factor 1.0] [--rank 32] [--compile] [--tiny]
+                      [--decay-factor 1.0] [--rank 32] [--compile] [--sdpa auto] [--tiny]
+  --sdpa  the dense side's SDPA backend (cudnn, flash, efficient, math); auto times them first
   --tiny  a tiny model on the CPU (or GPU when present) at a few frames: checks the logic here
 """
 import argparse
@@ -42,6 +43,9 @@ TINY = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=64, 
             out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64, cross_attn_norm=True,
             qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=64)
 FULL_LAYERS = 40
+# --sdpa names -> torch.nn.attention.SDPBackend member names
+SDPA_BACKENDS = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION",
+                 "efficient": "EFFICIENT_ATTENTION", "math": "MATH"}
 
 
 def parse_args(argv=None):
@@ -59,6 +63,8 @@ def parse_args(argv=None):
     p.add_argument("--text-tokens", type=int, default=512)
     p.add_argument("--compile", action="store_true",
                    help="torch.compile each block (dense and radial alike), as fit --compile")
+    p.add_argument("--sdpa", choices=("auto",) + tuple(SDPA_BACKENDS), default="auto",
+                   help="dense attention's SDPA backend (auto: the fastest, timed at the case's shape)")
     p.add_argument("--tiny", action="store_true", help="tiny model and sizes (a logic check)")
     args = p.parse_args(argv)
     if args.layers < 2 or args.layers % 2:
@@ -194,7 +200,12 @@ def run_case(args, config, frames, device):
     rows = []
     kwargs, target = inputs(config, frames, args.height, args.width, args.text_tokens, device)
     seq = kwargs["hidden_states"].shape[2] * (args.height // 16) * (args.width // 16)
-    backend = best_sdpa_backend(config, frames, args.height, args.width, device)
+    if args.sdpa == "auto":
+        backend = best_sdpa_backend(config, frames, args.height, args.width, device)
+    else:  # given: saves the timing of every backend at the case's shape (a minute at 321 frames)
+        from torch.nn.attention import SDPBackend
+
+        backend = getattr(SDPBackend, SDPA_BACKENDS[args.sdpa])
     model, params = build(config, args.layers, device, args.rank)
     if args.compile:
         compiled.compile_blocks(model)
@@ -275,7 +286,9 @@ def write_markdown(args, rows, ratios, device, path):
              f"{args.text_tokens} text tokens, batch 1; {args.layers} blocks timed (and {args.layers // 2} "
              f"for the per-layer figures); median of {args.steps} steps after a warm-up. Radial: "
              f"decay {args.decay_factor}, block 128, every timed block radial. Dense: diffusers' stock "
-             "attention under the fastest SDPA backend for the shape (timed first). Blocks: "
+             + ("attention under the fastest SDPA backend for the shape (timed first). "
+                if args.sdpa == "auto" else f"attention under the SDPA backend given ({args.sdpa}). ")
+             + "Blocks: "
              + ("compiled, dense and radial alike (torch.compile of each block, Inductor, static "
                 "shapes, as `radial-train fit --compile`; the warm-up step compiles)."
                 if args.compile else "eager (no torch.compile)."), "",
