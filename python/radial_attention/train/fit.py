@@ -9,6 +9,9 @@ noise, and the transformer at timestep 1000 sigma learns the velocity noise - x_
 squared error). Gradients are accumulated over micro-batches, averaged over ranks
 (all-reduce), clipped, and AdamW steps with a linear warm-up of the learning rate.
 
+``compile``: the transformer's repeated blocks run under torch.compile (compiled.py); the
+same step, its elementwise work fused, one compilation per bucket.
+
 Sequence parallelism (``ulysses`` N > 1, under torchrun with a multiple of N processes): the
 transformer runs under diffusers' context parallelism (radial_attention.parallel.enable_ulysses)
 in Ulysses groups of N consecutive ranks. The ranks of one group train on the same samples
@@ -214,7 +217,9 @@ def _to(batch, device):
 
 def fit(config: FitConfig) -> dict:
     """Trains; returns {"losses": [loss of each step run], "lora": path, "checkpoints": [...],
-    "transformer": the trained model, "attention_calls": radial / stock processor calls}."""
+    "transformer": the trained model (its blocks still compiled with config.compile),
+    "attention_calls": radial / stock processor calls (eager calls only: compiled blocks do
+    not count)}."""
     config.check()
     family = models.family_of(config.model)
     tconfig = models.transformer_config(config.model, config.transformer)
