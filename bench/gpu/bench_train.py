@@ -18,6 +18,8 @@ Peak GPU memory is torch.cuda.max_memory_allocated over the timed steps of the L
 shapes): it fuses the blocks' elementwise work (float32 norms and modulation, RoPE, gates,
 the LoRA's casts), the same absolute time on both sides, which is what caps radial's ratio.
 The warm-up step compiles (its time is printed); the timed steps run the compiled blocks.
+The dense blocks are traced inside the SDPA backend's context, and the backend is chosen when
+the graph is traced: the compiled graph calls that backend's kernel (cuDNN) as eager does.
 
 usage: bench_train.py OUT_MD [--commit SHA] [--layers 4] [--frames 81,321] [--steps 3]
                       [--decay-factor 1.0] [--rank 32] [--compile] [--sdpa auto] [--tiny]
