@@ -13,8 +13,17 @@ the other parameters) is the fixed cost. The 40-block estimate: fixed + 40 layer
 against fixed + 1 dense layer + 39 radial layers (the dense first layer, as at inference).
 Peak GPU memory is torch.cuda.max_memory_allocated over the timed steps of the L-block model.
 
+--compile compiles every block, dense and radial alike, as `radial-train fit --compile` does
+(radial_attention.train.compiled: torch.compile of each repeated block, Inductor, static
+shapes): it fuses the blocks' elementwise work (float32 norms and modulation, RoPE, gates,
+the LoRA's casts), the same absolute time on both sides, which is what caps radial's ratio.
+The warm-up step compiles (its time is printed); the timed steps run the compiled blocks.
+The dense blocks are traced inside the SDPA backend's context, and the backend is chosen when
+the graph is traced: the compiled graph calls that backend's kernel (cuDNN) as eager does.
+
 usage: bench_train.py OUT_MD [--commit SHA] [--layers 4] [--frames 81,321] [--steps 3]
-                      [--decay-factor 1.0] [--rank 32] [--tiny]
+                      [--decay-factor 1.0] [--rank 32] [--compile] [--sdpa auto] [--tiny]
+  --sdpa  the dense side's SDPA backend (cudnn, flash, efficient, math); auto times them first
   --tiny  a tiny model on the CPU (or GPU when present) at a few frames: checks the logic here
 """
 import argparse
@@ -36,6 +45,9 @@ TINY = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=64, 
             out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64, cross_attn_norm=True,
             qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=64)
 FULL_LAYERS = 40
+# --sdpa names -> torch.nn.attention.SDPBackend member names
+SDPA_BACKENDS = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION",
+                 "efficient": "EFFICIENT_ATTENTION", "math": "MATH"}
 
 
 def parse_args(argv=None):
@@ -51,6 +63,10 @@ def parse_args(argv=None):
                    help="radial band decay (1.0: the paper's setting for longer Wan videos)")
     p.add_argument("--rank", type=int, default=32)
     p.add_argument("--text-tokens", type=int, default=512)
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile each block (dense and radial alike), as fit --compile")
+    p.add_argument("--sdpa", choices=("auto",) + tuple(SDPA_BACKENDS), default="auto",
+                   help="dense attention's SDPA backend (auto: the fastest, timed at the case's shape)")
     p.add_argument("--tiny", action="store_true", help="tiny model and sizes (a logic check)")
     args = p.parse_args(argv)
     if args.layers < 2 or args.layers % 2:
@@ -130,8 +146,10 @@ def time_steps(model, params, kwargs, target, steps, device, sdpa_backend=None):
             loss.backward()
         optimizer.step()
 
-    step()  # warm-up (allocator, kernels, radial plan)
+    start = time.perf_counter()
+    step()  # warm-up (allocator, kernels, radial plan; compilation of compiled blocks)
     sync(device)
+    print(f"   warm-up step {time.perf_counter() - start:.1f} s", flush=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = []
@@ -179,12 +197,20 @@ def best_sdpa_backend(config, frames, height, width, device):
 
 def run_case(args, config, frames, device):
     import radial_attention.diffusers as radial
+    from radial_attention.train import compiled
 
     rows = []
     kwargs, target = inputs(config, frames, args.height, args.width, args.text_tokens, device)
     seq = kwargs["hidden_states"].shape[2] * (args.height // 16) * (args.width // 16)
-    backend = best_sdpa_backend(config, frames, args.height, args.width, device)
+    if args.sdpa == "auto":
+        backend = best_sdpa_backend(config, frames, args.height, args.width, device)
+    else:  # given: saves the timing of every backend at the case's shape (a minute at 321 frames)
+        from torch.nn.attention import SDPBackend
+
+        backend = getattr(SDPBackend, SDPA_BACKENDS[args.sdpa])
     model, params = build(config, args.layers, device, args.rank)
+    if args.compile:
+        compiled.compile_blocks(model)
     half = args.layers // 2
     all_blocks = model.blocks
     for name in ("dense", "radial"):
@@ -224,7 +250,8 @@ def run_case(args, config, frames, device):
                               decay_factor=args.decay_factor, block_size=128).density
         rows.append(dict(frames=frames, seq=seq, attention=name,
                          backend=(backend.name if name == "dense"
-                                  else f"radial_attention (density {density:.3f})"),
+                                  else f"radial_attention (density {density:.3f})")
+                         + (", compiled blocks" if args.compile else ""),
                          step=times[args.layers], per_layer=per_layer, fixed=fixed, peak=peak))
     model.blocks = all_blocks
     del model, params
@@ -261,7 +288,12 @@ def write_markdown(args, rows, ratios, device, path):
              f"{args.text_tokens} text tokens, batch 1; {args.layers} blocks timed (and {args.layers // 2} "
              f"for the per-layer figures); median of {args.steps} steps after a warm-up. Radial: "
              f"decay {args.decay_factor}, block 128, every timed block radial. Dense: diffusers' stock "
-             "attention under the fastest SDPA backend for the shape (timed first).", "",
+             + ("attention under the fastest SDPA backend for the shape (timed first). "
+                if args.sdpa == "auto" else f"attention under the SDPA backend given ({args.sdpa}). ")
+             + "Blocks: "
+             + ("compiled, dense and radial alike (torch.compile of each block, Inductor, static "
+                "shapes, as `radial-train fit --compile`; the warm-up step compiles)."
+                if args.compile else "eager (no torch.compile)."), "",
              "| frames | tokens | attention | backend | step (s) | per layer (s) | fixed (s) | peak GiB |",
              "|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in rows:
@@ -292,10 +324,15 @@ def main(argv=None):
         print("bench_train.py: needs a CUDA GPU for the full-width model (use --tiny here)", file=sys.stderr)
         return 2
     config = TINY if args.tiny else WAN_14B
+    from radial_attention.train import compiled
+
     rows = []
-    for frames in args.frames:
-        print(f"== {frames} frames {args.height}x{args.width}", flush=True)
-        rows += run_case(args, config, frames, device)
+    # Compiled blocks: about 4 graphs per frame count (dense and radial, each with and without
+    # a gradient at the block's input); room for them all, so that none runs eagerly.
+    with compiled.recompile_limit(compiled.GRAPHS_PER_SHAPE * 2 * len(args.frames)):
+        for frames in args.frames:
+            print(f"== {frames} frames {args.height}x{args.width}", flush=True)
+            rows += run_case(args, config, frames, device)
     ratios = summarise(rows, args.layers)
     print(write_markdown(args, rows, ratios, device, args.out_md))
     return 0

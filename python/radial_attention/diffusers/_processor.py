@@ -18,6 +18,10 @@ class RadialProcessorBase:
         self.stock = stock
         self.layer = layer
         self.state = state
+        # use_stock() reads this bool rather than the layer index: torch.compile specialises
+        # on the ints it reads, so a compiled block (one graph reused by every block) would
+        # recompile for each layer index; a bool gives two graphs, dense and radial.
+        self.dense_layer = layer < state.settings.dense_layers
 
     # diffusers writes these on processors (set_attention_backend, enable_parallelism); they
     # belong to the stock processor, which runs the dense steps and layers.
@@ -39,7 +43,7 @@ class RadialProcessorBase:
 
     def use_stock(self) -> bool:
         s = self.state.settings
-        return (s.pattern == "stock" or self.layer < s.dense_layers or self.state.warmup
+        return (s.pattern == "stock" or self.dense_layer or self.state.warmup
                 or self.state.geometry is None)
 
     def count(self, kind: str) -> None:

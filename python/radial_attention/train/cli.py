@@ -100,6 +100,9 @@ def build_parser():
     fit.add_argument("--grad-accum", type=int, default=1)
     fit.add_argument("--max-grad-norm", type=float, default=1.0, help="0: no clipping")
     fit.add_argument("--gradient-checkpointing", type=_bool, nargs="?", const=True, default=True)
+    fit.add_argument("--compile", type=_bool, nargs="?", const=True, default=False,
+                     help="torch.compile the transformer's repeated blocks (Inductor; the first "
+                          "step of each bucket compiles, later steps run faster)")
     fit.add_argument("--shift", type=float, default=None, help="timestep shift (default: the scheduler's)")
     fit.add_argument("--timestep-sampling", choices=("uniform", "logit_normal"), default="uniform")
     fit.add_argument("--timestep-range", type=_range, default=(0.0, 1000.0),

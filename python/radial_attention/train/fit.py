@@ -9,6 +9,9 @@ noise, and the transformer at timestep 1000 sigma learns the velocity noise - x_
 squared error). Gradients are accumulated over micro-batches, averaged over ranks
 (all-reduce), clipped, and AdamW steps with a linear warm-up of the learning rate.
 
+``compile``: the transformer's repeated blocks run under torch.compile (compiled.py); the
+same step, its elementwise work fused, one compilation per bucket.
+
 Sequence parallelism (``ulysses`` N > 1, under torchrun with a multiple of N processes): the
 transformer runs under diffusers' context parallelism (radial_attention.parallel.enable_ulysses)
 in Ulysses groups of N consecutive ranks. The ranks of one group train on the same samples
@@ -31,6 +34,7 @@ import torch
 from .._errors import invalid
 from . import cache as _cache
 from . import checkpoint as _checkpoint
+from . import compiled as _compiled
 from . import lora as _lora
 from . import models
 
@@ -64,6 +68,7 @@ class FitConfig:
     grad_accum: int = 1
     max_grad_norm: float = 1.0          # 0: no clipping
     gradient_checkpointing: bool = True
+    compile: bool = False               # torch.compile the repeated blocks (train/compiled.py)
     shift: Optional[float] = None       # default: the pipeline scheduler's
     timestep_sampling: str = "uniform"  # or "logit_normal"
     timestep_range: tuple = (0.0, 1000.0)
@@ -99,6 +104,12 @@ class FitConfig:
             raise invalid("learning_rate", "a number > 0", self.learning_rate)
         if self.transformer not in ("transformer", "transformer_2"):
             raise invalid("transformer", '"transformer" or "transformer_2"', repr(self.transformer))
+        if not isinstance(self.compile, bool):
+            raise invalid("compile", "true or false", repr(self.compile))
+        if self.compile and self.ulysses > 1:
+            # Not tested under diffusers' context-parallel hooks: refused rather than guessed.
+            raise invalid("compile", "false with ulysses > 1 (compiled blocks are supported for "
+                          "one process or data parallelism)", f"true with ulysses {self.ulysses}")
 
 
 def check_ulysses(ulysses: int, world: int) -> None:
@@ -206,7 +217,9 @@ def _to(batch, device):
 
 def fit(config: FitConfig) -> dict:
     """Trains; returns {"losses": [loss of each step run], "lora": path, "checkpoints": [...],
-    "transformer": the trained model, "attention_calls": radial / stock processor calls}."""
+    "transformer": the trained model (its blocks still compiled with config.compile),
+    "attention_calls": radial / stock processor calls (eager calls only: compiled blocks do
+    not count)}."""
     config.check()
     family = models.family_of(config.model)
     tconfig = models.transformer_config(config.model, config.transformer)
@@ -248,6 +261,10 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
     attention_state = radial.apply(transformer, dense_layers=config.dense_layers,
                                    dense_timesteps=0, decay_factor=config.decay_factor,
                                    block_size=config.block_size, pattern=config.pattern)
+    graphs = 0
+    if config.compile:
+        _compiled.compile_blocks(transformer)
+        graphs = _compiled.expected_graphs(cache, family)
     ulysses_group = None
     if config.ulysses > 1:
         from .. import parallel
@@ -303,52 +320,54 @@ def _fit(config, family, cache, shift, alpha, text_length, dtype, device, dist, 
         output.mkdir(parents=True, exist_ok=True)
         _truncate_log(log_path, start)
     bar = tqdm(total=config.max_steps, initial=start, desc="fit", disable=not (config.progress and dist.main))
-    for step in range(start, config.max_steps):
-        began = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), dtype=torch.float64, device=device)
-        for micro in range(config.grad_accum):
-            indices, positions = micro_batch(step * config.grad_accum + micro)
-            batch = _to(cache.collate(indices), device)
-            drawn = [draw(config, shift, batch["latents"].shape[1:],
-                          sample_generator(config.seed, step, micro, p)) for p in positions]
-            noise = torch.stack([n for n, _ in drawn]).to(device)
-            sigma = torch.stack([s for _, s in drawn]).to(device)
-            loss = flow_matching_loss(transformer, family, batch, noise, sigma, dtype, text_length,
-                                      config.guidance)
-            (loss / config.grad_accum).backward()
-            total += loss.detach().double() / config.grad_accum
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        if ulysses_group is not None:
-            from .. import parallel
+    # Compiled blocks: room for a graph per bucket (a no-op when eager or few buckets).
+    with _compiled.recompile_limit(graphs):
+        for step in range(start, config.max_steps):
+            began = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            for micro in range(config.grad_accum):
+                indices, positions = micro_batch(step * config.grad_accum + micro)
+                batch = _to(cache.collate(indices), device)
+                drawn = [draw(config, shift, batch["latents"].shape[1:],
+                              sample_generator(config.seed, step, micro, p)) for p in positions]
+                noise = torch.stack([n for n, _ in drawn]).to(device)
+                sigma = torch.stack([s for _, s in drawn]).to(device)
+                loss = flow_matching_loss(transformer, family, batch, noise, sigma, dtype, text_length,
+                                          config.guidance)
+                (loss / config.grad_accum).backward()
+                total += loss.detach().double() / config.grad_accum
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            if ulysses_group is not None:
+                from .. import parallel
 
-            # Each rank's part of the group's samples' gradient -> the whole of it.
-            parallel.sum_gradients(params, ulysses_group)
-        # Every member of a Ulysses group now holds the group's gradient and loss: the mean
-        # over all ranks is the mean over the data-parallel groups.
-        dist.mean_([p.grad for p in params])
-        dist.mean_([total])
-        if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        loss_value = float(total)
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"radial-train fit: the loss is {loss_value} at step {step + 1}")
-        losses.append(loss_value)
-        seconds = time.perf_counter() - began
-        bar.set_postfix(loss=f"{loss_value:.4f}", s_per_step=f"{seconds:.2f}")
-        bar.update(1)
-        done = step + 1
-        if dist.main:
-            with open(log_path, "a") as f:
-                f.write(json.dumps({"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
-                                    "seconds": round(seconds, 4)}) + "\n")
-        if (config.checkpoint_every and done % config.checkpoint_every == 0) or done == config.max_steps:
-            saved.append(_save_checkpoint(config, dist, ckpt_dir, done, transformer, optimizer,
-                                          scheduler, settings))
+                # Each rank's part of the group's samples' gradient -> the whole of it.
+                parallel.sum_gradients(params, ulysses_group)
+            # Every member of a Ulysses group now holds the group's gradient and loss: the mean
+            # over all ranks is the mean over the data-parallel groups.
+            dist.mean_([p.grad for p in params])
+            dist.mean_([total])
+            if config.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            loss_value = float(total)
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"radial-train fit: the loss is {loss_value} at step {step + 1}")
+            losses.append(loss_value)
+            seconds = time.perf_counter() - began
+            bar.set_postfix(loss=f"{loss_value:.4f}", s_per_step=f"{seconds:.2f}")
+            bar.update(1)
+            done = step + 1
+            if dist.main:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
+                                        "seconds": round(seconds, 4)}) + "\n")
+            if (config.checkpoint_every and done % config.checkpoint_every == 0) or done == config.max_steps:
+                saved.append(_save_checkpoint(config, dist, ckpt_dir, done, transformer, optimizer,
+                                              scheduler, settings))
     bar.close()
 
     radial.remove(transformer)
