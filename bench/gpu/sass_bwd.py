@@ -7,7 +7,9 @@ C7517/C7518: waits injected), and the SASS counts of its main loop (the loop, fo
 backward branch, that holds the most HGMMA) and of the whole kernel: shared stores and loads,
 named barriers, wgmma issues, arrives and waits, proxy fences, mbarrier operations, TMA adds,
 exponentials, conversions, local-memory traffic. Prints a markdown table (bench/gpu/HOPPER_NOTES.md
-"backward round 3" keeps one).
+"backward round 3" keeps one). Also builds and runs bench/gpu/bwd_rs_layout.cu (host only): the
+register variants' claim that S^T's accumulator entries are their A operand's values, entry for
+entry; exits 1 when it finds a mismatch.
 
 usage: sass_bwd.py [FILE.cu ...] [--keep DIR] [--jobs N]
   FILE.cu  instantiation files (default: every src/cuda/hopper/bwd_hopper*.cu)
@@ -75,13 +77,27 @@ def cutlass_include():
     return os.path.join(os.path.dirname(cutlass_library.__file__), "source", "include")
 
 
+def nvcc_flags():
+    return ["-DRADIAL_ABLATION_KERNELS=1", "-I", os.path.join(ROOT, "include"), "-I",
+            os.path.join(ROOT, "src"), "-isystem", cutlass_include(), "-O3", "-DNDEBUG",
+            "-gencode=arch=compute_90a,code=sm_90a", "--expt-relaxed-constexpr", "-std=c++17"]
+
+
+def layout_check(nvcc, out_dir):
+    """Builds and runs bwd_rs_layout.cu; returns (ok, its output)."""
+    exe = os.path.join(out_dir, "bwd_rs_layout")
+    src = os.path.join(ROOT, "bench", "gpu", "bwd_rs_layout.cu")
+    build = subprocess.run([nvcc, *nvcc_flags(), "-o", exe, src], capture_output=True, text=True)
+    if build.returncode != 0:
+        return False, build.stdout + build.stderr
+    run = subprocess.run([exe], capture_output=True, text=True)
+    return run.returncode == 0, run.stdout + run.stderr
+
+
 def compile_cubin(nvcc, cu, out_dir):
     stem = os.path.splitext(os.path.basename(cu))[0]
     cubin = os.path.join(out_dir, stem + ".cubin")
-    cmd = [nvcc, "-DRADIAL_ABLATION_KERNELS=1", "-I", os.path.join(ROOT, "include"), "-I",
-           os.path.join(ROOT, "src"), "-isystem", cutlass_include(), "-O3", "-DNDEBUG",
-           "-gencode=arch=compute_90a,code=sm_90a", "--expt-relaxed-constexpr", "-lineinfo",
-           "-std=c++17", "-Xptxas", "-v", "-cubin", "-o", cubin, cu]
+    cmd = [nvcc, *nvcc_flags(), "-lineinfo", "-Xptxas", "-v", "-cubin", "-o", cubin, cu]
     run = subprocess.run(cmd, capture_output=True, text=True)
     log = run.stdout + run.stderr
     with open(os.path.join(out_dir, stem + ".ptxas.txt"), "w") as f:
@@ -215,8 +231,12 @@ def main():
     print("|" + "---|" * (2 + len(labels)))
     for (kernel, operands), _, _, whole in rows:
         print(f"| {kernel} | {operands} | " + " | ".join(str(whole[x]) for x in labels) + " |")
+    ok, text = layout_check(nvcc, out_dir)
+    print("\nbwd_rs_layout.cu (S^T accumulator entries against the RS A operand's values):")
+    print(text.rstrip())
     print(f"\n(cubins, ptxas logs and SASS in {out_dir})")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
