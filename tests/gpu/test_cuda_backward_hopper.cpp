@@ -3,9 +3,11 @@
 // CUDA forward, gradients poisoned with NaN): the block-128 cases of test_cuda_backward.cpp
 // (both dtypes, head dims 64 and 128, every layout, batch, tails, padded text keys, key blocks
 // no query keeps, dense plans, rows keeping only their diagonal), the small case the sanitizers
-// run on, and which kernel the automatic choice takes. A timing test prints the Hopper and the
-// portable kernels' speed on a Wan-like geometry (never asserted). Skipped, saying why, unless
-// the Hopper kernel is built in and the device is compute capability 9.0.
+// run on, and which kernel the automatic choice takes; the same cases for the comparison
+// variants (choice variant=bwd_*, built with RADIAL_ABLATION_KERNELS). A timing test prints the
+// Hopper (and variants') and the portable kernels' speed on a Wan-like geometry (never
+// asserted). Skipped, saying why, unless the Hopper kernel is built in and the device is
+// compute capability 9.0.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
@@ -280,9 +282,10 @@ TEST(CudaBackwardHopperChoice, AutomaticAndForced) {
   }
 }
 
-// Speed of both kernels on a Wan-like geometry (40 heads, 18,432 tokens, head dim 128, bf16),
-// a radial plan and a dense one: milliseconds per backward and effective TFLOP/s (2.5 x the
-// forward's 4 x 128 x 128 x dim FLOPs per kept block). Printed, never asserted.
+// Speed of both kernels (and of the Hopper backward's comparison variants where built) on a
+// Wan-like geometry (40 heads, 18,432 tokens, head dim 128, bf16), a radial plan and a dense
+// one: milliseconds per backward and effective TFLOP/s (2.5 x the forward's 4 x 128 x 128 x dim
+// FLOPs per kept block). Printed, never asserted.
 TEST(CudaBackwardHopperTiming, PrintsSpeed) {
   RADIAL_REQUIRE_HOPPER();
   const int64_t heads = 40, dim = 128;
@@ -326,7 +329,11 @@ TEST(CudaBackwardHopperTiming, PrintsSpeed) {
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const double flops = 2.5 * 4.0 * static_cast<double>(plan.row_offset.back()) * 128 * 128 *
                          static_cast<double>(dim * heads);
-    for (const KernelChoice& kernel : {portable_choice(), hopper_choice()}) {
+    std::vector<KernelChoice> kernels = {portable_choice(), hopper_choice()};
+    if (ablation_kernels_built()) {  // the comparison variants too, in the same run
+      for (const char* variant : kBwdVariants) kernels.push_back(variant_choice(variant));
+    }
+    for (const KernelChoice& kernel : kernels) {
       const auto once = [&] {
         cuda_detail::attention_backward_cuda_with(plan, q, k, v, out, d_out, lse_ptr, d_q, d_k,
                                                   d_v, AttentionOptions{}, kernel);
@@ -343,7 +350,11 @@ TEST(CudaBackwardHopperTiming, PrintsSpeed) {
       ms /= reps;
       std::cout << "  " << (dense ? "dense " : "radial") << " plan ("
                 << plan.row_offset.back() << " of " << int64_t{plan.block_rows} * plan.block_cols
-                << " blocks), " << (kernel.family == Family::hopper ? "hopper  " : "portable")
+                << " blocks), "
+                << (kernel.family == Family::portable ? std::string("portable")
+                    : kernel.variant == Variant::standard
+                        ? std::string("hopper  ")
+                        : std::string("hopper ") + variant_name(kernel.variant))
                 << ": " << ms << " ms, " << flops / (ms * 1e-3) / 1e12 << " TFLOP/s\n";
     }
   }
