@@ -43,6 +43,7 @@ COUNTED = [
     ("LDS", "LDS"),
     ("BAR", "BAR"),
     ("FENCE.VIEW.ASYNC", "fence.async"),
+    ("MEMBAR", "MEMBAR"),
     ("SYNCS", "mbarrier"),
     ("UTMAREDG", "TMA add"),
     ("MUFU.EX2", "EX2"),
