@@ -17,7 +17,8 @@
 // preprocess zeroed (by atomics or bulk reduce-adds: Schedule), which the portable conversion
 // kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
 // from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
-// and read as zeros; key blocks no query keeps write zeros.
+// and read as zeros; key blocks no query keeps write zeros. Comparison variants (Operands) take
+// dV's and dK's A operands P^T and dS^T from registers instead (RS wgmma).
 #pragma once
 
 #include <cuda.h>
@@ -120,8 +121,9 @@ struct BwdTraits {
   // dS^T as (keys of a half, query rows, 2 buffers x 2 warpgroups), stored as the products
   // leave it (rows contiguous: pairs of entries per 32-bit store): the A operand of dS^T Q,
   // and seen transposed (rows, keys, slab) the MN-major A operand of dS K. P^T likewise, one
-  // buffer per warpgroup (only its own dV product reads it). Both from shared memory rather
-  // than registers: P^T held in registers across the dS step made ptxas spill at head dim 128.
+  // buffer per warpgroup (only its own dV product reads it). Both from shared memory in the
+  // library's kernel (P^T in registers spilled in the earlier 384-thread kernel; at 256
+  // threads the Operands variants take them from registers with 229-242 registers, no spill).
   using SmemLayoutdSt =
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _4>{}));
   using SmemLayoutdS = decltype(composition(
