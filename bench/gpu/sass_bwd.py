@@ -55,7 +55,10 @@ COUNTED = [
 INSTR = re.compile(r"^\s+/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)(.*?);")
 FUNC = re.compile(r"^\s+Function : (\S+)")
 BRANCH_TARGET = re.compile(r"(0x[0-9a-f]+)\s*$")
-KERNEL = re.compile(r"BwdTraitsIN7cutlass\d+(bfloat16_t|half_t)ELi(\d+)ELi(\d+)EEELi(\d+)E(?:Li(\d+)E)?")
+# bwd_hopper_kernel<BwdTraits<Element, D, stages>, schedule, operands> (operands absent before
+# round 3).
+KERNEL = re.compile(
+    r"BwdTraitsIN7cutlass\d+(bfloat16_t|half_t)ELi(\d+)ELi(\d+)EEELi(\d+)E(?:Li(\d+)E)?")
 OPERANDS = {0: "P^T, dS^T from shared (library)", 1: "P^T from registers (bwd_rs_dv)",
             2: "P^T, dS^T from registers (bwd_rs_dv_dk)"}
 
@@ -217,8 +220,8 @@ def main():
                 out.writelines(f"{a:06x} {o}{r}\n" for a, o, r in instrs)
     rows.sort(key=lambda r: r[0])
     labels = [lbl for _, lbl in COUNTED]
-    print("| kernel | A operands of dV, dK | registers | spills (st/ld B) | barriers | ptxas advice |"
-          + " | ".join(f"loop {x}" for x in labels) + " |")
+    print("| kernel | A operands of dV, dK | registers | spills (st/ld B) | barriers | "
+          "ptxas advice | " + " | ".join(f"loop {x}" for x in labels) + " |")
     print("|" + "---|" * (6 + len(labels)))
     for (kernel, operands), f, loop, _ in rows:
         advice = ", ".join(f"{k} x{v}" for k, v in sorted(f["advice"].items())) or "none"

@@ -1,6 +1,6 @@
-// The Hopper backward (src/cuda/hopper/bwd_hopper_kernel.cuh), asked for explicitly with
-// an explicit kernel choice, against the float64 reference on fresh random inputs (out and lse from the
-// CUDA forward, gradients poisoned with NaN): the block-128 cases of test_cuda_backward.cpp
+// The Hopper backward (src/cuda/hopper/bwd_hopper_kernel.cuh), asked for explicitly with an
+// explicit kernel choice, against the float64 reference on fresh random inputs (out and lse
+// from the CUDA forward, gradients poisoned with NaN): the block-128 cases of test_cuda_backward.cpp
 // (both dtypes, head dims 64 and 128, every layout, batch, tails, padded text keys, key blocks
 // no query keeps, dense plans, rows keeping only their diagonal), the small case the sanitizers
 // run on, and which kernel the automatic choice takes; the same cases for the comparison
