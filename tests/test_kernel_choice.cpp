@@ -149,6 +149,39 @@ TEST(KernelChoice, ChooserRefusesFp8WhereItDoesNotRun) {
   }
 }
 
+TEST(KernelChoice, BwdVariantsNeedDirectionBackward) {
+  for (const char* name : {"bwd_rs_dv", "bwd_rs_dv_dk"}) {
+    SCOPED_TRACE(name);
+    const KernelChoice c =
+        parse_choice(std::string("family=hopper,direction=backward,variant=") + name);
+    EXPECT_EQ(variant_name(c.variant), std::string(name));
+    EXPECT_TRUE(bwd_variant(c.variant));
+    EXPECT_FALSE(fp8_variant(c.variant));
+    EXPECT_EQ(c.direction, Direction::backward);
+    // Format / parse round trip, the variant printed.
+    EXPECT_EQ(parse_choice(format_choice(c)), c);
+    EXPECT_NE(format_choice(c).find(std::string("variant=") + name), std::string::npos);
+    // Field order does not matter for the cross-field check.
+    EXPECT_EQ(parse_choice(std::string("variant=") + name + ",direction=backward,family=hopper"),
+              c);
+    // Forward (named or by default) or the portable family: refused, naming the field.
+    EXPECT_EQ(refused_field(std::string("family=hopper,variant=") + name), "choice.variant");
+    EXPECT_EQ(refused_field(std::string("family=hopper,direction=forward,variant=") + name),
+              "choice.variant");
+    EXPECT_EQ(refused_field(std::string("family=portable,direction=backward,variant=") + name),
+              "choice.variant");
+  }
+  EXPECT_FALSE(bwd_variant(Variant::standard));
+  EXPECT_FALSE(bwd_variant(Variant::fp8_direct_o));
+  // The chooser never picks one; the library's backward choice has the standard variant.
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    for (int d : {64, 128}) {
+      EXPECT_EQ(choose_kernel(90, dtype, d, 128, Direction::backward).variant, Variant::standard);
+    }
+  }
+  EXPECT_EQ(default_choice(Family::hopper, Direction::backward).variant, Variant::standard);
+}
+
 TEST(KernelChoice, ChooserPicksHopperOnlyWhereItCovers) {
   const Family hopper = hopper_kernel_built() ? Family::hopper : Family::portable;
   const Direction fwd = Direction::forward;

@@ -10,12 +10,21 @@ modes (float32 atomics and the deterministic second pass), when the library has 
 Prints a table and writes it as markdown, naming the card, the date and the commit.
 
 usage: bench_backward.py OUT_MD [--commit SHA] [--quick] [--cases 0,1] [--peers flex,cudnn,flash]
-                         [--flash-all] [--c-abi-all]
+                         [--flash-all] [--c-abi-all] [--choices 'A;B'] [--choices-only]
+                         [--rounds N]
   --quick      radial only (no peers), fewer repetitions, for tuning runs
   --cases      which cases, in which order (indices into CASES; default all)
   --peers      which peers to time (default all three)
   --flash-all  also time SDPA flash on the cases above 200k tokens (minutes more)
   --c-abi-all  also time the C ABI's two dQ modes on the cases above 200k tokens
+  --choices    backward kernel choices (src/api/kernel_choice.hpp text, separated by ';'), each
+               timed through the C ABI (radial_attention_backward_with_choice, backward alone)
+               on every case, with its gradients' largest relative L2 difference from the
+               op's; a second table compares them with the first choice, e.g.
+               'family=hopper,direction=backward;family=hopper,direction=backward,variant=bwd_rs_dv'
+  --choices-only  time the choices alone (no op, C ABI modes or peers)
+  --rounds     time the choices this many times, alternating (A B A B), the table taking the
+               mean of the rounds' medians, so that they see the same heating (default 1)
 On the cases above 200k tokens every timing is 1 warm-up + 3 runs, the dense SDPA peers'
 1 + 2 (about 10 s a run on an H200), so that the six cases fit two 10-minute device calls.
 The radial_attention package must be importable with its library built with CUDA
@@ -83,6 +92,27 @@ class CBackward:
                            0.0, 0, int(deterministic), stream))
 
 
+class CBackwardWithChoice:
+    """The library's backward with a kernel named by choice text, through the C ABI
+    (radial_attention_backward_with_choice)."""
+
+    def __init__(self):
+        from radial_attention import _lib
+        self.lib = _lib.lib()
+        self.check = _lib.check
+        if not hasattr(self.lib, "radial_attention_backward_with_choice"):
+            raise AttributeError("radial_attention_backward_with_choice")
+        self.fn = self.lib.radial_attention_backward_with_choice
+
+    def __call__(self, torch, plan, tensors, lse, grads, choice):
+        from radial_attention import ops
+        views = [ops._view(x, True) for x in tensors + grads]  # bhsd
+        stream = torch.cuda.current_stream().cuda_stream
+        refs = [ctypes.byref(x) for x in views]
+        self.check(self.fn(plan.handle, *refs[:5], ctypes.c_void_p(lse.data_ptr()), *refs[5:],
+                           0.0, 0, stream, choice.encode()))
+
+
 def cell(ms, flops, mark=""):
     return f"{ms:.1f} ({flops / ms / 1e9:.0f}){mark}" if ms else "-"
 
@@ -141,7 +171,66 @@ def render(args, torch, card, props, rows):
         cells.append(f"{r['flex_fb'] / r['radial_fb']:.2f}x" if "flex_fb" in r else "-")
         cells.append(f"{r['err_flex']:.1e}" if "err_flex" in r else "-")
         lines.append("| " + " | ".join(cells) + " |")
+    if args.choices:
+        lines += render_choices(args, rows)
     return "\n".join(lines) + "\n"
+
+
+def render_choices(args, rows):
+    """The kernel choices' table: backward alone through the C ABI, against the first."""
+    lines = [
+        "",
+        f"Kernel choices (`--choices`, {args.rounds} round(s) alternating, the mean of the"
+        " rounds' medians): the backward alone through radial_attention_backward_with_choice"
+        " (dQ by float32 adds). `vs first`: time of the first choice over this one (> 1:"
+        " faster); `vs cuDNN per FLOP`: TFLOP/s over cuDNN's dense bwd in the same run, where"
+        " timed; `err vs op`: largest relative L2 difference of dQ, dK, dV from the op's"
+        " gradients (the library's kernel: rounding and dQ's add order only; with"
+        " --choices-only, from the first choice's).",
+        "",
+        "| case | choice | bwd ms (TFLOP/s) | vs first | vs cuDNN per FLOP | err vs op |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        first = None
+        for choice in args.choices:
+            ms = r.get("choice_ms", {}).get(choice)
+            if ms is None:
+                continue
+            first = first or ms
+            flops = BWD_FACTOR * r["flops"]
+            per_flop = "-"
+            if "cudnn_bwd" in r:
+                per_flop = f"{(flops / ms) / (BWD_FACTOR * r['dense_flops'] / r['cudnn_bwd']):.2f}"
+            err = r.get("choice_err", {}).get(choice)
+            lines.append(f"| {r['name']} | `{choice}` | {cell(ms, flops)} | {first / ms:.3f} | "
+                         f"{per_flop} | {'-' if err is None else f'{err:.1e}'} |")
+    return lines
+
+
+def time_choices(torch, radial_attention, c_choice, args, plan, q, k, v, d_out, ours, row,
+                 warmup, reps):
+    """Each of args.choices through the C ABI, args.rounds times alternating; their gradients'
+    largest relative difference from the op's (`ours`; the first choice's without it)."""
+    with torch.no_grad():
+        out, lse = radial_attention.attention(q, k, v, plan, layout="bhsd", return_lse=True)
+    tensors = [q.detach(), k.detach(), v.detach(), out, d_out]
+    times = {c: [] for c in args.choices}
+    row["choice_err"] = {}
+    reference = list(ours) if ours is not None else None
+    for _ in range(args.rounds):
+        for choice in args.choices:
+            grads = [torch.full_like(q, float("nan")) for _ in range(3)]
+            c_choice(torch, plan, tensors, lse, grads, choice)  # also the first warm-up
+            if reference is None:
+                reference = [g.clone() for g in grads]
+            row["choice_err"][choice] = max(row["choice_err"].get(choice, 0.0),
+                                            *(rel_err(a, b) for a, b in zip(grads, reference)))
+            times[choice].append(median_ms(
+                lambda: c_choice(torch, plan, tensors, lse, grads, choice), warmup, reps))
+            del grads
+    row["choice_ms"] = {c: sum(t) / len(t) for c, t in times.items()}
+    del out, lse, tensors, reference
 
 
 def main():
@@ -153,12 +242,19 @@ def main():
     ap.add_argument("--peers", default="flex,cudnn,flash")
     ap.add_argument("--flash-all", action="store_true")
     ap.add_argument("--c-abi-all", action="store_true")
+    ap.add_argument("--choices", default="")
+    ap.add_argument("--choices-only", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
+    args.choices = [c.strip() for c in args.choices.split(";") if c.strip()]
+    if args.choices_only and not args.choices:
+        ap.error("--choices-only needs --choices")
 
     import torch
     import radial_attention
 
-    peers = set() if args.quick else {x for x in args.peers.split(",") if x}
+    peers = set() if args.quick or args.choices_only else {x for x in args.peers.split(",") if x}
+    c_choice = CBackwardWithChoice() if args.choices else None
     case_ids = [int(c) for c in args.cases.split(",") if c] or list(range(len(CASES)))
     try:
         c_backward = CBackward()
@@ -209,8 +305,13 @@ def main():
                 lambda: torch.autograd.grad(fwd(), (q, k, v), d_out), warmup, reps)
             return grads
 
-        ours = timed("radial", radial_fwd)
-        if c_backward is not None and (not big or args.c_abi_all):
+        ours = None if args.choices_only else timed("radial", radial_fwd)
+        if c_choice is not None:
+            time_choices(torch, radial_attention, c_choice, args, plan, q, k, v, d_out, ours,
+                         row, warmup, reps)
+        if args.choices_only:
+            pass
+        elif c_backward is not None and (not big or args.c_abi_all):
             with torch.no_grad():
                 out, lse = radial_attention.attention(q, k, v, plan, layout="bhsd",
                                                       return_lse=True)
@@ -220,7 +321,7 @@ def main():
                 row[key] = median_ms(
                     lambda: c_backward(torch, plan, tensors, lse, grads, det), warmup, reps)
             del out, lse, grads, tensors
-        if "flex" in peers:
+        if "flex" in peers and ours is not None:
             bm = flex_block_mask(torch, plan)
             theirs = timed("flex", lambda: flex(q, k, v, block_mask=bm))
             row["err_flex"] = max(rel_err(a, b) for a, b in zip(ours, theirs))
@@ -235,6 +336,7 @@ def main():
         rows.append(row)
         print(f"[{time.time() - started:6.1f}s] {name}: S={S} density={plan.density:.3f} "
               + " ".join(f"{key}={row[key]:.2f}ms" for key, _, _, _ in TIMED if key in row)
+              + "".join(f" [{c}]={ms:.2f}ms" for c, ms in row.get("choice_ms", {}).items())
               + f"  case {time.time() - t_case:.0f}s", flush=True)
         del q, k, v, d_out, ours
         torch.cuda.empty_cache()

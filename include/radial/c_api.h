@@ -189,6 +189,18 @@ RADIAL_C_EXPORT radial_status radial_attention_with_choice(
     const radial_tensor* v, const radial_tensor* out, float* lse, double scale, int32_t threads,
     void* stream, const char* choice);
 
+/* For benchmarks and tests, likewise: radial_attention_backward (dQ by float32 adds, not
+ * deterministic) with an explicit kernel choice for CUDA tensors, e.g.
+ * "family=hopper,direction=backward,variant=bwd_rs_dv" or
+ * "family=portable,direction=backward,deterministic=on"; NULL or "": what
+ * radial_attention_backward runs with deterministic 0. Refused like radial_attention_with_choice
+ * (a forward choice names "choice.direction"). */
+RADIAL_C_EXPORT radial_status radial_attention_backward_with_choice(
+    const radial_plan* plan, const radial_tensor* q, const radial_tensor* k,
+    const radial_tensor* v, const radial_tensor* out, const radial_tensor* d_out,
+    const float* lse, const radial_tensor* d_q, const radial_tensor* d_k,
+    const radial_tensor* d_v, double scale, int32_t threads, void* stream, const char* choice);
+
 /* The kernel radial_attention runs for tensors like q under the plan, as choice text ("cpu"
  * for CPU tensors), into text (size bytes, NUL-terminated). */
 RADIAL_C_EXPORT radial_status radial_kernel_choice(const radial_plan* plan, const radial_tensor* q,

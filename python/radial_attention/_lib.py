@@ -135,6 +135,12 @@ _SIGNATURES = {
         [ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_void_p,
          ctypes.c_double, ctypes.c_int32, ctypes.c_void_p, ctypes.c_char_p],
     ),
+    "radial_attention_backward_with_choice": (
+        ctypes.c_int,
+        [ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor), _P(Tensor),
+         ctypes.c_void_p, _P(Tensor), _P(Tensor), _P(Tensor), ctypes.c_double, ctypes.c_int32,
+         ctypes.c_void_p, ctypes.c_char_p],
+    ),
     "radial_kernel_choice": (
         ctypes.c_int, [ctypes.c_void_p, _P(Tensor), ctypes.c_char_p, ctypes.c_int32]),
 }

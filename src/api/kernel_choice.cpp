@@ -35,6 +35,8 @@ const Names<Variant> kVariants = {
     {Variant::fp8_direct_o, "fp8_direct_o"},
     {Variant::fp8_no_key_bias_direct_o, "fp8_no_key_bias_direct_o"},
     {Variant::fp8_quantize_only, "fp8_quantize_only"},
+    {Variant::bwd_rs_dv, "bwd_rs_dv"},
+    {Variant::bwd_rs_dv_dk, "bwd_rs_dv_dk"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 
@@ -78,6 +80,9 @@ const char* row_order_name(RowOrder order) { return name_of(kRowOrders, order); 
 const char* variant_name(Variant variant) { return name_of(kVariants, variant); }
 bool fp8_variant(Variant variant) {
   return std::string_view(variant_name(variant)).substr(0, 4) == "fp8_";
+}
+bool bwd_variant(Variant variant) {
+  return std::string_view(variant_name(variant)).substr(0, 4) == "bwd_";
 }
 
 bool hopper_kernel_built() {
@@ -220,6 +225,8 @@ KernelChoice parse_choice(std::string_view text) {
           c.max_ctas);
   require(!fp8_variant(c.variant) || c.precision == Precision::fp8, "choice.variant",
           "an fp8_ variant only with precision=fp8", variant_name(c.variant));
+  require(!bwd_variant(c.variant) || direction == Direction::backward, "choice.variant",
+          "a bwd_ variant only with direction=backward", variant_name(c.variant));
   return c;
 }
 

@@ -38,12 +38,17 @@ enum class RowOrder { locality, heavy_first, natural };
 // the per-key bias that undoes Q's smoothing (wrong results unless mean(Q) = 0); direct_o
 // accumulates P V straight into O; quantize_only runs the quantisation pass and no kernel (its
 // output is not written; for timing the pass).
+// bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
+// bwd_hopper_kernel.cuh, Operands): rs_dv takes dV's product's P^T from registers instead of
+// shared memory, rs_dv_dk also dK's product's dS^T (dS^T still goes to shared memory for dQ).
 enum class Variant {
   standard,
   fp8_no_key_bias,
   fp8_direct_o,
   fp8_no_key_bias_direct_o,
   fp8_quantize_only,
+  bwd_rs_dv,
+  bwd_rs_dv_dk,
 };
 
 struct KernelChoice {
@@ -108,7 +113,8 @@ bool ablation_kernels_built();
 // row_order (locality, heavy_first, natural), persistent (on, off; hopper), max_ctas (an
 // integer >= 0; with persistent=on), l2_prefetch (on, off; portable), deterministic (on, off;
 // portable, direction=backward), precision (native, fp8; hopper, forward), variant (standard,
-// fp8_no_key_bias, ...; hopper; an fp8_ variant needs precision=fp8). Throws radial::Error
+// fp8_no_key_bias, ...; hopper; an fp8_ variant needs precision=fp8, a bwd_ variant
+// direction=backward). Throws radial::Error
 // naming the field ("choice.schedule") for an unknown field or value, or a field that does
 // not apply to the family.
 KernelChoice parse_choice(std::string_view text);
@@ -123,5 +129,7 @@ const char* row_order_name(RowOrder order);
 const char* variant_name(Variant variant);
 // True for the variants of the FP8 forward (they need precision=fp8).
 bool fp8_variant(Variant variant);
+// True for the variants of the Hopper backward (they need direction=backward).
+bool bwd_variant(Variant variant);
 
 }  // namespace radial

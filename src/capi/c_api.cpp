@@ -374,4 +374,40 @@ radial_status radial_attention_backward(const radial_plan* plan, const radial_te
   });
 }
 
+radial_status radial_attention_backward_with_choice(
+    const radial_plan* plan, const radial_tensor* q, const radial_tensor* k,
+    const radial_tensor* v, const radial_tensor* out, const radial_tensor* d_out,
+    const float* lse, const radial_tensor* d_q, const radial_tensor* d_k,
+    const radial_tensor* d_v, double scale, int32_t threads, void* stream, const char* choice) {
+  if (choice == nullptr || choice[0] == '\0') {
+    return radial_attention_backward(plan, q, k, v, out, d_out, lse, d_q, d_k, d_v, scale,
+                                     threads, 0, stream);
+  }
+  return guarded([&] {
+    require_pointer(plan, "plan");
+    const radial::AttentionOptions options = to_options(scale, threads, stream);
+    // One statement each, in argument order (see radial_attention).
+    const radial::TensorView qv = to_view(q, "q");
+    const radial::TensorView kv = to_view(k, "k");
+    const radial::TensorView vv = to_view(v, "v");
+    const radial::TensorView ov = to_view(out, "out");
+    const radial::TensorView gv = to_view(d_out, "d_out");
+    const radial::TensorView dqv = to_view(d_q, "d_q");
+    const radial::TensorView dkv = to_view(d_k, "d_k");
+    const radial::TensorView dvv = to_view(d_v, "d_v");
+    // Parsed first, so that a bad choice is named whatever the build.
+    const radial::KernelChoice parsed = radial::parse_choice(choice);
+    radial::require(qv.device == radial::Device::cuda, "choice",
+                    "NULL or \"\" for CPU tensors (a kernel choice names a CUDA kernel)",
+                    std::string("\"") + choice + "\"");
+#ifdef RADIAL_WITH_CUDA
+    radial::cuda_detail::attention_backward_cuda_with(plan->plan, qv, kv, vv, ov, gv, lse, dqv,
+                                                      dkv, dvv, options, parsed);
+#else
+    (void)parsed, (void)kv, (void)vv, (void)ov, (void)gv, (void)dqv, (void)dkv, (void)dvv;
+    throw radial::Error("q.device", "cpu (this build has no CUDA)", "cuda");
+#endif
+  });
+}
+
 }  // extern "C"

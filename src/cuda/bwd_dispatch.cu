@@ -57,6 +57,27 @@ BwdMainKernel hopper_main(DType dtype, int head_dim) {
 #endif
 }
 
+// A comparison variant's instantiation (bwd_hopper_rs_*.cu). The caller has checked that the
+// build holds them, the dtype and the head dim.
+BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
+#if defined(RADIAL_WITH_HOPPER) && defined(RADIAL_ABLATION_KERNELS)
+  const bool bf16 = dtype == DType::bf16, d64 = head_dim == 64;
+  if (variant == Variant::bwd_rs_dv) {
+    return d64 ? (bf16 ? launch_bwd_hopper_rs_dv_bf16_d64 : launch_bwd_hopper_rs_dv_f16_d64)
+               : (bf16 ? launch_bwd_hopper_rs_dv_bf16_d128 : launch_bwd_hopper_rs_dv_f16_d128);
+  }
+  if (variant == Variant::bwd_rs_dv_dk) {
+    return d64 ? (bf16 ? launch_bwd_hopper_rs_dv_dk_bf16_d64 : launch_bwd_hopper_rs_dv_dk_f16_d64)
+               : (bf16 ? launch_bwd_hopper_rs_dv_dk_bf16_d128
+                       : launch_bwd_hopper_rs_dv_dk_f16_d128);
+  }
+#else
+  (void)dtype, (void)head_dim;  // (launch_bwd has refused the variants in this build)
+#endif
+  throw Error("choice.variant", "standard, bwd_rs_dv or bwd_rs_dv_dk for the backward",
+              variant_name(variant));
+}
+
 std::string arch_text(int arch) {
   return arch < 0 ? std::string("unknown")
                   : std::to_string(arch / 10) + "." + std::to_string(arch % 10);
@@ -72,8 +93,30 @@ void launch_bwd(const BwdParams& params, const KernelChoice& choice, DType dtype
   // one shape, walking the plan's columns heaviest first.
   require(choice.tile == PortableTile::standard && !choice.l2_prefetch, "choice.tile",
           "the standard tile without prefetch for the backward", tile_name(choice.tile));
+  // The comparison variants (KernelChoice::variant) are the Hopper backward's bwd_ ones.
+  const bool variant = choice.variant != Variant::standard;
+  require(!variant || (choice.family == Family::hopper && bwd_variant(choice.variant)),
+          "choice.variant",
+          "standard, or a bwd_ variant of family=hopper, for the backward",
+          std::string(variant_name(choice.variant)) + " with family=" +
+              family_name(choice.family));
   BwdMainKernel main = nullptr;
   if (choice.family == Family::hopper) {
+    if (variant) {
+      require(hopper_kernel_built() && ablation_kernels_built(), "choice.variant",
+              "standard in this build (the bwd_ variants need the Hopper kernel and "
+              "RADIAL_ABLATION_KERNELS)",
+              variant_name(choice.variant));
+      // What the variants cover, named as theirs (the same calls as the library's kernel).
+      require((dtype == DType::bf16 || dtype == DType::f16) &&
+                  (head_dim == 64 || head_dim == 128) && block_size == 128,
+              "choice.variant",
+              "standard for this call (the bwd_ variants take bf16 or f16, head dim 64 or "
+              "128, block size 128)",
+              std::string(variant_name(choice.variant)) + " with " + dtype_name(dtype) +
+                  ", head dim " + std::to_string(head_dim) + ", block size " +
+                  std::to_string(block_size));
+    }
     require(hopper_kernel_built(), "choice.family",
             "a family built in (the Hopper kernel needs CuTe at build time: pip install "
             "nvidia-cutlass==4.2.0.0, RADIAL_HOPPER=AUTO or ON)",
@@ -89,7 +132,8 @@ void launch_bwd(const BwdParams& params, const KernelChoice& choice, DType dtype
             "off for the Hopper backward (it adds dQ by atomics; family=portable has the "
             "deterministic pass)",
             "on");
-    main = hopper_main(dtype, head_dim);
+    main = variant ? hopper_variant_main(choice.variant, dtype, head_dim)
+                   : hopper_main(dtype, head_dim);
   }
   const bool deterministic = choice.deterministic;
   const bool bf16 = dtype == DType::bf16;

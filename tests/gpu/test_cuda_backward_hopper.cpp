@@ -1,11 +1,13 @@
-// The Hopper backward (src/cuda/hopper/bwd_hopper_kernel.cuh), asked for explicitly with
-// an explicit kernel choice, against the float64 reference on fresh random inputs (out and lse from the
-// CUDA forward, gradients poisoned with NaN): the block-128 cases of test_cuda_backward.cpp
+// The Hopper backward (src/cuda/hopper/bwd_hopper_kernel.cuh), asked for explicitly with an
+// explicit kernel choice, against the float64 reference on fresh random inputs (out and lse
+// from the CUDA forward, gradients poisoned with NaN): the block-128 cases of test_cuda_backward.cpp
 // (both dtypes, head dims 64 and 128, every layout, batch, tails, padded text keys, key blocks
 // no query keeps, dense plans, rows keeping only their diagonal), the small case the sanitizers
-// run on, and which kernel the automatic choice takes. A timing test prints the Hopper and the
-// portable kernels' speed on a Wan-like geometry (never asserted). Skipped, saying why, unless
-// the Hopper kernel is built in and the device is compute capability 9.0.
+// run on, and which kernel the automatic choice takes; the same cases for the comparison
+// variants (choice variant=bwd_*, built with RADIAL_ABLATION_KERNELS). A timing test prints the
+// Hopper (and variants') and the portable kernels' speed on a Wan-like geometry (never
+// asserted). Skipped, saying why, unless the Hopper kernel is built in and the device is
+// compute capability 9.0.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime_api.h>
@@ -16,6 +18,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../../src/cuda/bwd_params.hpp"
@@ -99,14 +102,15 @@ int64_t empty_columns(const Plan& plan) {
   return n;
 }
 
+// `kernel`: the library's Hopper backward, or a comparison variant of it.
 void expect_hopper_gradients_match(const Plan& plan, const CaseSpec& spec,
-                                   const std::string& name) {
+                                   const std::string& name,
+                                   const KernelChoice& kernel = hopper_choice()) {
   BackwardCase c(plan, spec, std::random_device{}());
   SCOPED_TRACE("seed " + std::to_string(c.seed) + ", seq " + std::to_string(plan.seq_len) +
-               ", key_limit " + std::to_string(plan.key_limit));
+               ", key_limit " + std::to_string(plan.key_limit) + ", " + format_choice(kernel));
   c.forward();
-  const KernelChoice hopper = hopper_choice();
-  c.backward(false, &hopper);
+  c.backward(false, &kernel);
   const Gradients64 ref = reference_backward(plan, *c.q, *c.k, *c.v, *c.d_out, spec.scale);
   const GradientErrors e = compare(c, ref);
   EXPECT_EQ(e.non_finite, 0) << "gradients left unwritten (NaN) or not finite";
@@ -116,8 +120,11 @@ void expect_hopper_gradients_match(const Plan& plan, const CaseSpec& spec,
   EXPECT_LT(e.dq, tol) << "dQ";
   EXPECT_LT(e.dk, tol) << "dK";
   EXPECT_LT(e.dv, tol) << "dV";
-  std::cout << "  hopper " << name << ": rel. error dQ " << e.dq << ", dK " << e.dk << ", dV "
-            << e.dv << "\n";
+  std::cout << "  hopper" << (kernel.variant == Variant::standard
+                                   ? std::string()
+                                   : std::string(" ") + variant_name(kernel.variant))
+            << " " << name << ": rel. error dQ " << e.dq << ", dK " << e.dk << ", dV " << e.dv
+            << "\n";
 }
 
 class CudaBackwardHopper : public ::testing::TestWithParam<HopperCase> {};
@@ -139,6 +146,46 @@ TEST_P(CudaBackwardHopper, MatchesFloat64Reference) {
 INSTANTIATE_TEST_SUITE_P(Cases, CudaBackwardHopper, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name; });
 
+// The comparison variants of the Hopper backward (KernelChoice::variant bwd_*, built with
+// RADIAL_ABLATION_KERNELS: P^T, and dS^T, from registers for dV's and dK's products) on the
+// same cases and bounds as the library's kernel, so that a variant that gets faster by getting
+// wrong shows here before a benchmark reports it.
+const char* const kBwdVariants[] = {"bwd_rs_dv", "bwd_rs_dv_dk"};
+
+KernelChoice variant_choice(const std::string& variant) {
+  return parse_choice("family=hopper,direction=backward,variant=" + variant);
+}
+
+#define RADIAL_REQUIRE_BWD_VARIANTS()                                                      \
+  do {                                                                                     \
+    RADIAL_REQUIRE_HOPPER();                                                               \
+    if (!ablation_kernels_built()) {                                                       \
+      GTEST_SKIP() << "the Hopper backward's variants are not built (RADIAL_ABLATION_KERNELS)"; \
+    }                                                                                      \
+  } while (0)
+
+class CudaBackwardHopperVariant
+    : public ::testing::TestWithParam<std::tuple<const char*, HopperCase>> {};
+
+TEST_P(CudaBackwardHopperVariant, MatchesFloat64Reference) {
+  RADIAL_REQUIRE_BWD_VARIANTS();
+  const auto& [variant, c] = GetParam();
+  const Plan plan = c.dense ? make_dense_plan(c.geometry, c.spec.block_size)
+                            : make_plan(c.geometry, c.spec);
+  if (c.name.find("empty_columns") != std::string::npos) {
+    ASSERT_GT(empty_columns(plan), 0) << "the case must have key blocks no query keeps";
+  }
+  expect_hopper_gradients_match(plan, c.run, c.name, variant_choice(variant));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaBackwardHopperVariant,
+                         ::testing::Combine(::testing::ValuesIn(kBwdVariants),
+                                            ::testing::ValuesIn(cases())),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param)) + "_" +
+                                  std::get<1>(info.param).name;
+                         });
+
 // The case compute-sanitizer memcheck and racecheck run on (scripts/gpu/test): small, a tail,
 // masked text keys, both dtypes and head dims.
 TEST(CudaBackwardHopperSmall, SanitizerCase) {
@@ -146,6 +193,26 @@ TEST(CudaBackwardHopperSmall, SanitizerCase) {
   const Plan plan = make_plan(geo(2, 100, 30, 17), spec(Model::hunyuan, 0.95, 128));
   expect_hopper_gradients_match(plan, run(DType::bf16, 1, 1, 64, Layout::packed), "bf16 d64");
   expect_hopper_gradients_match(plan, run(DType::f16, 1, 2, 128, Layout::bshd), "f16 d128");
+}
+
+// The same small case for each comparison variant (memcheck and racecheck run it too): 330
+// tokens of which 17 of 30 text keys valid, so the last key block is partly padded and the
+// variants' register P^T carries the zeroed keys into dV; and a mostly padded case whose key
+// blocks past key_limit no query keeps (their dK and dV must be written as zeros).
+TEST(CudaBackwardHopperSmall, VariantSanitizerCase) {
+  RADIAL_REQUIRE_BWD_VARIANTS();
+  const Plan plan = make_plan(geo(2, 100, 30, 17), spec(Model::hunyuan, 0.95, 128));
+  const Plan padded = make_plan(geo(2, 160, 400, 20), spec(Model::hunyuan, 0.95, 128));
+  ASSERT_GT(empty_columns(padded), 0) << "the case must have key blocks no query keeps";
+  for (const char* variant : kBwdVariants) {
+    SCOPED_TRACE(variant);
+    const KernelChoice k = variant_choice(variant);
+    expect_hopper_gradients_match(plan, run(DType::bf16, 1, 1, 64, Layout::packed), "bf16 d64",
+                                  k);
+    expect_hopper_gradients_match(plan, run(DType::f16, 1, 2, 128, Layout::bshd), "f16 d128", k);
+    expect_hopper_gradients_match(padded, run(DType::bf16, 1, 1, 128, Layout::bhsd),
+                                  "bf16 d128 padded", k);
+  }
 }
 
 // What the automatic choice takes, and that asking for the Hopper kernel where it cannot run is
@@ -176,11 +243,49 @@ TEST(CudaBackwardHopperChoice, AutomaticAndForced) {
   } catch (const Error& e) {
     EXPECT_EQ(e.argument(), "choice.deterministic") << e.what();
   }
+  // A backward variant where it is not built, or on the portable family: refused by name.
+  const auto refused = [&](const KernelChoice& kernel) -> std::string {
+    try {
+      cuda_detail::attention_backward_cuda_with(
+          plan, c.q->device_view(), c.k->device_view(), c.v->device_view(),
+          c.out->device_view(), c.d_out->device_view(), c.lse_ptr(), c.d_q->device_view(),
+          c.d_k->device_view(), c.d_v->device_view(), AttentionOptions{}, kernel);
+    } catch (const Error& e) {
+      return e.argument();
+    }
+    return "(nothing thrown)";
+  };
+  KernelChoice portable_variant = portable_choice();
+  portable_variant.variant = Variant::bwd_rs_dv;
+  EXPECT_EQ(refused(portable_variant), "choice.variant");
+  KernelChoice fp8_variant_here = hopper_choice();
+  fp8_variant_here.variant = Variant::fp8_direct_o;
+  EXPECT_EQ(refused(fp8_variant_here), "choice.variant");
+  if (!ablation_kernels_built()) {
+    EXPECT_EQ(refused(parse_choice("family=hopper,direction=backward,variant=bwd_rs_dv")),
+              "choice.variant");
+  } else {
+    // A call the variants do not cover (block 64): refused naming the variant.
+    const Plan plan64 = make_plan(geo(2, 100, 30, 17), spec(Model::hunyuan, 0.95, 64));
+    BackwardCase c64(plan64, run(DType::bf16, 1, 1, 64, Layout::bshd), 2);
+    c64.forward();
+    try {
+      cuda_detail::attention_backward_cuda_with(
+          plan64, c64.q->device_view(), c64.k->device_view(), c64.v->device_view(),
+          c64.out->device_view(), c64.d_out->device_view(), c64.lse_ptr(),
+          c64.d_q->device_view(), c64.d_k->device_view(), c64.d_v->device_view(),
+          AttentionOptions{}, parse_choice("family=hopper,direction=backward,variant=bwd_rs_dv"));
+      ADD_FAILURE() << "no error for a backward variant on a block-64 plan";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.argument(), "choice.variant") << e.what();
+    }
+  }
 }
 
-// Speed of both kernels on a Wan-like geometry (40 heads, 18,432 tokens, head dim 128, bf16),
-// a radial plan and a dense one: milliseconds per backward and effective TFLOP/s (2.5 x the
-// forward's 4 x 128 x 128 x dim FLOPs per kept block). Printed, never asserted.
+// Speed of both kernels (and of the Hopper backward's comparison variants where built) on a
+// Wan-like geometry (40 heads, 18,432 tokens, head dim 128, bf16), a radial plan and a dense
+// one: milliseconds per backward and effective TFLOP/s (2.5 x the forward's 4 x 128 x 128 x dim
+// FLOPs per kept block). Printed, never asserted.
 TEST(CudaBackwardHopperTiming, PrintsSpeed) {
   RADIAL_REQUIRE_HOPPER();
   const int64_t heads = 40, dim = 128;
@@ -224,7 +329,11 @@ TEST(CudaBackwardHopperTiming, PrintsSpeed) {
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const double flops = 2.5 * 4.0 * static_cast<double>(plan.row_offset.back()) * 128 * 128 *
                          static_cast<double>(dim * heads);
-    for (const KernelChoice& kernel : {portable_choice(), hopper_choice()}) {
+    std::vector<KernelChoice> kernels = {portable_choice(), hopper_choice()};
+    if (ablation_kernels_built()) {  // the comparison variants too, in the same run
+      for (const char* variant : kBwdVariants) kernels.push_back(variant_choice(variant));
+    }
+    for (const KernelChoice& kernel : kernels) {
       const auto once = [&] {
         cuda_detail::attention_backward_cuda_with(plan, q, k, v, out, d_out, lse_ptr, d_q, d_k,
                                                   d_v, AttentionOptions{}, kernel);
@@ -241,7 +350,11 @@ TEST(CudaBackwardHopperTiming, PrintsSpeed) {
       ms /= reps;
       std::cout << "  " << (dense ? "dense " : "radial") << " plan ("
                 << plan.row_offset.back() << " of " << int64_t{plan.block_rows} * plan.block_cols
-                << " blocks), " << (kernel.family == Family::hopper ? "hopper  " : "portable")
+                << " blocks), "
+                << (kernel.family == Family::portable ? std::string("portable")
+                    : kernel.variant == Variant::standard
+                        ? std::string("hopper  ")
+                        : std::string("hopper ") + variant_name(kernel.variant))
                 << ": " << ms << " ms, " << flops / (ms * 1e-3) / 1e12 << " TFLOP/s\n";
     }
   }

@@ -198,6 +198,49 @@ def test_backward_op_bad_inputs(seed):
     expect("q.seq", "got 192", call, d_out, q, k, v, out, lse, other)
 
 
+def test_c_abi_backward_with_choice(seed):
+    """radial_attention_backward_with_choice: NULL or "" runs what radial_attention_backward
+    runs (deterministic 0); a choice names a CUDA kernel, so CPU tensors refuse one; bad text,
+    or a backward variant without direction=backward, is named by its field."""
+    lib = _lib.lib()
+    plan = ra.plan(frames=2, tokens_per_frame=64, block_size=64)
+    q, k, v, out, d_out = random_tensors((1, plan.seq_len, 1, 16), torch.float32, seed, 5)
+    grads = [torch.full_like(q, float("nan")) for _ in range(6)]
+    lse = torch.empty(1, 1, plan.seq_len)
+
+    def view(t):
+        return _lib.Tensor(t.data_ptr(), _lib.DTYPE_F32, _lib.DEVICE_CPU, 0, 0, 1, plan.seq_len,
+                           1, 16, plan.seq_len * 16, 16, 16)
+
+    refs = [ctypes.byref(view(t)) for t in (q, k, v, out, d_out, *grads)]
+    lse_pointer = ctypes.c_void_p(lse.data_ptr())
+    assert lib.radial_attention(plan.handle, *refs[:4], lse_pointer, 0.0, 1, None) == _lib.OK
+
+    def call(choice, grad_refs):
+        return lib.radial_attention_backward_with_choice(plan.handle, *refs[:5], lse_pointer,
+                                                         *grad_refs, 0.0, 1, None, choice)
+
+    assert lib.radial_attention_backward(plan.handle, *refs[:5], lse_pointer, *refs[5:8], 0.0, 1,
+                                         0, None) == _lib.OK
+    for choice in (None, b""):
+        for g in grads[3:]:
+            g.fill_(float("nan"))
+        assert call(choice, refs[8:]) == _lib.OK
+        for a, b in zip(grads[:3], grads[3:]):
+            assert torch.isfinite(b).all() and torch.equal(a, b)
+
+    def refused(choice, grad_refs=refs[8:]):
+        assert call(choice, grad_refs) == _lib.INVALID_ARGUMENT
+        return lib.radial_last_error_argument().decode()
+
+    assert refused(b"family=hopper,direction=backward,variant=bwd_rs_dv") == "choice"
+    assert refused(b"family=volta") == "choice.family"
+    assert refused(b"family=hopper,variant=bwd_rs_dv") == "choice.variant"
+    assert refused(b"family=portable,direction=backward,variant=bwd_rs_dv") == "choice.variant"
+    # The tensors are read first: a missing d_q is named whatever the choice.
+    assert refused(b"family=volta", [None, *refs[9:]]) == "d_q"
+
+
 def test_c_abi_backward_bad_pointers(seed):
     lib = _lib.lib()
     plan = ra.plan(frames=2, tokens_per_frame=64, block_size=64)

@@ -17,4 +17,17 @@ void launch_bwd_hopper_f16_d128(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_bf16_d64(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_f16_d64(const BwdParams&, cudaStream_t);
 
+#ifdef RADIAL_ABLATION_KERNELS
+// Comparison variants (bwd_hopper_rs_*.cu; choice variant=bwd_rs_dv, bwd_rs_dv_dk): dV's
+// product with P^T from registers; dV's and dK's with P^T and dS^T from registers.
+void launch_bwd_hopper_rs_dv_bf16_d128(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_rs_dv_f16_d128(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_rs_dv_bf16_d64(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_rs_dv_f16_d64(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_rs_dv_dk_bf16_d128(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_rs_dv_dk_f16_d128(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_rs_dv_dk_bf16_d64(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_rs_dv_dk_f16_d64(const BwdParams&, cudaStream_t);
+#endif
+
 }  // namespace radial::cuda_detail

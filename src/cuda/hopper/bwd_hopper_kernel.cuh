@@ -17,7 +17,8 @@
 // preprocess zeroed (by atomics or bulk reduce-adds: Schedule), which the portable conversion
 // kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
 // from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
-// and read as zeros; key blocks no query keeps write zeros.
+// and read as zeros; key blocks no query keeps write zeros. Comparison variants (Operands) take
+// dV's and dK's A operands P^T and dS^T from registers instead (RS wgmma).
 #pragma once
 
 #include <cuda.h>
@@ -81,6 +82,16 @@ constexpr int dq_mode(int schedule) {
                                         : schedule;
 }
 
+// Where dV's and dK's products take their A operand (P^T, dS^T) from (A/B-compared,
+// HOPPER_NOTES "backward round 3"). In the keys-as-M layout the S^T and dP^T accumulators of a
+// thread are exactly the A-operand registers of dV = P^T dO and dK = dS^T Q (entry i of both is
+// key wrow + 8 ((i / 2) % 2), query 8 (i / 4) + qcol + i % 2), so the rounded values can feed
+// an RS product with no shuffle, as the forward's P does:
+//   kSmemPdS: both through shared memory (the library's);
+//   kRegsP: P^T from registers (no P^T store, fence or warpgroup barrier), dS^T from shared;
+//   kRegsPdS: both from registers (dS^T is still stored for dQ's product).
+enum Operands : int { kSmemPdS = 0, kRegsP = 1, kRegsPdS = 2 };
+
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
   using Element = Element_;
@@ -110,8 +121,9 @@ struct BwdTraits {
   // dS^T as (keys of a half, query rows, 2 buffers x 2 warpgroups), stored as the products
   // leave it (rows contiguous: pairs of entries per 32-bit store): the A operand of dS^T Q,
   // and seen transposed (rows, keys, slab) the MN-major A operand of dS K. P^T likewise, one
-  // buffer per warpgroup (only its own dV product reads it). Both from shared memory rather
-  // than registers: P^T held in registers across the dS step made ptxas spill at head dim 128.
+  // buffer per warpgroup (only its own dV product reads it). Both from shared memory in the
+  // library's kernel (P^T in registers spilled in the earlier 384-thread kernel; at 256
+  // threads the Operands variants take them from registers with 229-242 registers, no spill).
   using SmemLayoutdSt =
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _4>{}));
   using SmemLayoutdS = decltype(composition(
@@ -126,6 +138,14 @@ struct BwdTraits {
   using MmaKV = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
                            GMMA::Major::MN>()));
+  // The same with P^T or dS^T from registers (Operands kRegsP, kRegsPdS).
+  using MmaKVrs = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<KH, HD, QT>, GMMA::Major::K,
+                           GMMA::Major::MN>()));
+  // A register A operand of those: (values (2, 2, 2), M 1, K 4) of 16-bit entries, value i
+  // (flat, column-major) at key wrow + 8 ((i / 2) % 2), query 8 (i / 4) + qcol + i % 2 like
+  // accumulator entry i of S^T (two entries per 32-bit register, as the products read them).
+  using FragAKV = Layout<Shape<Shape<_2, _2, _2>, _1, Int<kQT / 16>>>;
   using MmaDQ = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<QT, _64, KH>, GMMA::Major::MN,
                            GMMA::Major::MN>()));
@@ -323,12 +343,16 @@ __device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, c
 // The two warpgroups (threads 0..255). Accumulator entry i of a thread is row
 // lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
 // (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T, int kSchedule>
+template <class T, int kSchedule, int kOperands>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars,
                                         const Maps& maps, const CUtensorMap* tdq) {
   using Element = typename T::Element;
   constexpr int kS = T::kStages, D = T::kD;
+  constexpr bool kRegP = kOperands != kSmemPdS, kRegDS = kOperands == kRegsPdS;
+  // P^T from registers replaces the early-dV step (its store and barrier).
+  static_assert(!kRegP || (kSchedule != kLateDV && pipelined(kSchedule)),
+                "P^T from registers: pipelined schedules");
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const int tid = static_cast<int>(threadIdx.x);
   const int wg = tid >> 7;
@@ -375,6 +399,17 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Tensor tKVrQt = thr_kv.partition_fragment_B(sQt);    // (.., stage)
   Tensor tQrdS = thr_dq.partition_fragment_A(sdS);     // (.., slab)
   Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);    // (.., column pass, half)
+  // P^T and dS^T as register A operands (kRegsP, kRegsPdS; unused otherwise), and the B
+  // operands of those products (the same descriptors as thr_kv's).
+  typename T::MmaKVrs mma_kv_rs;
+  auto thr_kv_rs = mma_kv_rs.get_thread_slice(t);
+  Tensor tKVsdOt = thr_kv_rs.partition_fragment_B(sdOt);  // (.., stage)
+  Tensor tKVsQt = thr_kv_rs.partition_fragment_B(sQt);    // (.., stage)
+  Tensor tdVrP = make_tensor<Element>(typename T::FragAKV{});
+  Tensor tdKrdS = make_tensor<Element>(typename T::FragAKV{});
+  static_assert(size(tdVrP) == 32, "a 64 x 64 A operand over a warpgroup");
+  Tensor tdVrP32 = recast<uint32_t>(tdVrP);   // entry pairs (2 i, 2 i + 1)
+  Tensor tdKrdS32 = recast<uint32_t>(tdKrdS);
   Tensor tdVrdV = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
   Tensor tdKrdK = partition_fragment_C(mma_kv, Shape<typename T::KH, typename T::HD>{});
   static_assert(size(tdVrdV) == D / 2, "fragment sizes");
@@ -480,10 +515,18 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         if (mask && key0 + wrow + 8 * h >= p.key_limit) p0 = p1 = 0.f;
         S(i) = p0;
         S(i + 1) = p1;
-        sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
+        if constexpr (kRegP) {
+          tdVrP32(i / 2) = pack2<Element>(p0, p1);
+        } else {
+          sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
+        }
       }
     }
-    if constexpr (kSchedule != kLateDV) {
+    if constexpr (kRegP) {
+      // P^T from this thread's registers: no store, fence or barrier before dV's product.
+      issue<false>(mma_kv_rs, tdVrP, tKVsdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+      warpgroup_wait<1>();  // dP^T (dV's product may still run)
+    } else if constexpr (kSchedule != kLateDV) {
       // P^T is this warpgroup's alone: once its 128 threads have stored it, dV's product runs
       // under the dS step.
       fence_proxy_async();
@@ -502,8 +545,9 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int i = 4 * nt + 2 * h;
-        sts_b32(ds_slab + h * 1024 + chunk,
-                pack2<Element>(S(i) * (dP(i) - e.x), S(i + 1) * (dP(i + 1) - e.y)));
+        const uint32_t ds = pack2<Element>(S(i) * (dP(i) - e.x), S(i + 1) * (dP(i + 1) - e.y));
+        sts_b32(ds_slab + h * 1024 + chunk, ds);  // for dQ's product (and dK's from shared)
+        if constexpr (kRegDS) tdKrdS32(i / 2) = ds;
       }
     }
     fence_proxy_async();
@@ -522,7 +566,11 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     } else {  // head dim 64: all 64 columns, this warpgroup's keys
       issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
     }
-    issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    if constexpr (kRegDS) {
+      issue<false>(mma_kv_rs, tdKrdS, tKVsQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    } else {
+      issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);
+    }
     // dQ is in (dK's product, issued last, may still run): it goes out meanwhile.
     warpgroup_wait<1>();
     warpgroup_fence_operand(tdQrdQ);
@@ -613,7 +661,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   }
 }
 
-template <class T, int kSchedule>
+template <class T, int kSchedule, int kOperands>
 __global__ void __launch_bounds__(kThreads, 1)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
@@ -637,11 +685,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
   const Column c = load_column(p);
-  consume<T, kSchedule>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
+  consume<T, kSchedule, kOperands>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
 #endif
 }
 
-template <class T>
+// kOperands other than kSmemPdS: the comparison variants (bwd_hopper_rs_*.cu).
+template <class T, int kOperands = kSmemPdS>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
@@ -657,7 +706,7 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
   const CUtensorMap tdq =
       hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
-  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule>;
+  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule, kOperands>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
