@@ -244,6 +244,23 @@ radial::AttentionOptions to_options(double scale, int32_t threads, void* stream)
   return options;
 }
 
+// The backward's eight tensors as views, checked one at a time in argument order (so that the
+// first bad one is the one named, as in radial_attention).
+struct BackwardViews {
+  radial::TensorView q, k, v, out, d_out, d_q, d_k, d_v;
+  BackwardViews(const radial_tensor* q_, const radial_tensor* k_, const radial_tensor* v_,
+                const radial_tensor* out_, const radial_tensor* d_out_, const radial_tensor* d_q_,
+                const radial_tensor* d_k_, const radial_tensor* d_v_)
+      : q(to_view(q_, "q")),
+        k(to_view(k_, "k")),
+        v(to_view(v_, "v")),
+        out(to_view(out_, "out")),
+        d_out(to_view(d_out_, "d_out")),
+        d_q(to_view(d_q_, "d_q")),
+        d_k(to_view(d_k_, "d_k")),
+        d_v(to_view(d_v_, "d_v")) {}
+};
+
 // q, k, v, out as views. One statement each: the order of argument evaluation is unspecified,
 // and the first bad tensor must be the one named.
 struct Views {
@@ -350,27 +367,13 @@ radial_status radial_attention_backward(const radial_plan* plan, const radial_te
                                         void* stream) {
   return guarded([&] {
     require_pointer(plan, "plan");
-    radial::AttentionOptions options;
-    radial::require(std::isfinite(scale) && scale >= 0, "scale",
-                    "a finite number > 0 (0 means 1 / sqrt(head_dim))", scale);
-    options.scale = scale;
-    radial::require(threads >= 0, "threads",
-                    "0 (all) or a positive count (capped to the hardware threads)", threads);
-    options.threads = threads;
+    radial::AttentionOptions options = to_options(scale, threads, stream);
     radial::require(deterministic == 0 || deterministic == 1, "deterministic", "0 or 1",
                     deterministic);
     options.deterministic = deterministic != 0;
-    options.stream = stream;
-    // One statement each, in argument order (see radial_attention).
-    const radial::TensorView qv = to_view(q, "q");
-    const radial::TensorView kv = to_view(k, "k");
-    const radial::TensorView vv = to_view(v, "v");
-    const radial::TensorView ov = to_view(out, "out");
-    const radial::TensorView gv = to_view(d_out, "d_out");
-    const radial::TensorView dqv = to_view(d_q, "d_q");
-    const radial::TensorView dkv = to_view(d_k, "d_k");
-    const radial::TensorView dvv = to_view(d_v, "d_v");
-    radial::attention_backward(plan->plan, qv, kv, vv, ov, gv, lse, dqv, dkv, dvv, options);
+    const BackwardViews t(q, k, v, out, d_out, d_q, d_k, d_v);
+    radial::attention_backward(plan->plan, t.q, t.k, t.v, t.out, t.d_out, lse, t.d_q, t.d_k,
+                               t.d_v, options);
   });
 }
 
@@ -386,25 +389,17 @@ radial_status radial_attention_backward_with_choice(
   return guarded([&] {
     require_pointer(plan, "plan");
     const radial::AttentionOptions options = to_options(scale, threads, stream);
-    // One statement each, in argument order (see radial_attention).
-    const radial::TensorView qv = to_view(q, "q");
-    const radial::TensorView kv = to_view(k, "k");
-    const radial::TensorView vv = to_view(v, "v");
-    const radial::TensorView ov = to_view(out, "out");
-    const radial::TensorView gv = to_view(d_out, "d_out");
-    const radial::TensorView dqv = to_view(d_q, "d_q");
-    const radial::TensorView dkv = to_view(d_k, "d_k");
-    const radial::TensorView dvv = to_view(d_v, "d_v");
+    const BackwardViews t(q, k, v, out, d_out, d_q, d_k, d_v);
     // Parsed first, so that a bad choice is named whatever the build.
     const radial::KernelChoice parsed = radial::parse_choice(choice);
-    radial::require(qv.device == radial::Device::cuda, "choice",
+    radial::require(t.q.device == radial::Device::cuda, "choice",
                     "NULL or \"\" for CPU tensors (a kernel choice names a CUDA kernel)",
                     std::string("\"") + choice + "\"");
 #ifdef RADIAL_WITH_CUDA
-    radial::cuda_detail::attention_backward_cuda_with(plan->plan, qv, kv, vv, ov, gv, lse, dqv,
-                                                      dkv, dvv, options, parsed);
+    radial::cuda_detail::attention_backward_cuda_with(plan->plan, t.q, t.k, t.v, t.out, t.d_out,
+                                                      lse, t.d_q, t.d_k, t.d_v, options, parsed);
 #else
-    (void)parsed, (void)kv, (void)vv, (void)ov, (void)gv, (void)dqv, (void)dkv, (void)dvv;
+    (void)parsed, (void)options;
     throw radial::Error("q.device", "cpu (this build has no CUDA)", "cuda");
 #endif
   });
