@@ -177,9 +177,6 @@ TEST(KernelChoice, ChooserPicksHopperOnlyWhereItCovers) {
   EXPECT_THROW(parse_choice("family=hopper,direction=backward,deterministic=on"), Error);
 }
 
-}  // namespace
-}  // namespace radial
-
 TEST(KernelChoice, VariantIsAHopperFieldAndFp8VariantsNeedFp8) {
   const KernelChoice c = parse_choice("family=hopper,precision=fp8,variant=fp8_no_key_bias");
   EXPECT_EQ(c.variant, Variant::fp8_no_key_bias);
@@ -203,3 +200,6 @@ TEST(KernelChoice, VariantIsAHopperFieldAndFp8VariantsNeedFp8) {
               Variant::standard);
   }
 }
+
+}  // namespace
+}  // namespace radial
