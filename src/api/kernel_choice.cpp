@@ -35,6 +35,13 @@ const Names<Variant> kVariants = {
     {Variant::fp8_direct_o, "fp8_direct_o"},
     {Variant::fp8_no_key_bias_direct_o, "fp8_no_key_bias_direct_o"},
     {Variant::fp8_quantize_only, "fp8_quantize_only"},
+    {Variant::fp8_fma_o, "fp8_fma_o"},
+    {Variant::fp8_late_wait, "fp8_late_wait"},
+    {Variant::fp8_fma_o_late_wait, "fp8_fma_o_late_wait"},
+    {Variant::fp8_prefetch, "fp8_prefetch"},
+    {Variant::fp8_round3, "fp8_round3"},
+    {Variant::fp8_no_key_bias_round3, "fp8_no_key_bias_round3"},
+    {Variant::bf16_late_wait, "bf16_late_wait"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

@@ -37,13 +37,24 @@ enum class RowOrder { locality, heavy_first, natural };
 // fp8_*: the FP8 forward (precision=fp8, bf16, head dim 128; Fp8Traits): no_key_bias drops
 // the per-key bias that undoes Q's smoothing (wrong results unless mean(Q) = 0); direct_o
 // accumulates P V straight into O; quantize_only runs the quantisation pass and no kernel (its
-// output is not written; for timing the pass).
+// output is not written; for timing the pass). Round 3 (same results as the library's up to
+// rounding; Fp8Traits says what each does): fma_o, late_wait, fma_o_late_wait, prefetch,
+// round3 (all three), no_key_bias_round3 (a ceiling: wrong unless mean(Q) = 0).
+// bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
+// wait for P V kept below the exponentials (Traits::kLateWait).
 enum class Variant {
   standard,
   fp8_no_key_bias,
   fp8_direct_o,
   fp8_no_key_bias_direct_o,
   fp8_quantize_only,
+  fp8_fma_o,
+  fp8_late_wait,
+  fp8_fma_o_late_wait,
+  fp8_prefetch,
+  fp8_round3,
+  fp8_no_key_bias_round3,
+  bf16_late_wait,
 };
 
 struct KernelChoice {

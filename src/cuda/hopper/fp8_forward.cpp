@@ -50,6 +50,13 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_direct_o: return launch_fwd_hopper_fp8_bf16_d128_v2(q, ctas, stream);
       case Variant::fp8_no_key_bias_direct_o:
         return launch_fwd_hopper_fp8_bf16_d128_v3(q, ctas, stream);
+      case Variant::fp8_fma_o: return launch_fwd_hopper_fp8_bf16_d128_v4(q, ctas, stream);
+      case Variant::fp8_late_wait: return launch_fwd_hopper_fp8_bf16_d128_v5(q, ctas, stream);
+      case Variant::fp8_fma_o_late_wait: return launch_fwd_hopper_fp8_bf16_d128_v6(q, ctas, stream);
+      case Variant::fp8_prefetch: return launch_fwd_hopper_fp8_bf16_d128_v7(q, ctas, stream);
+      case Variant::fp8_round3: return launch_fwd_hopper_fp8_bf16_d128_v8(q, ctas, stream);
+      case Variant::fp8_no_key_bias_round3:
+        return launch_fwd_hopper_fp8_bf16_d128_v9(q, ctas, stream);
       default: break;
     }
 #endif

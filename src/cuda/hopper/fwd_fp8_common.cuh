@@ -23,10 +23,20 @@ constexpr float kPLog2 = 8.f;
 // costs time: bit 1, no key bias (scores = raw x scales, Q's smoothing left uncorrected: wrong
 // results unless mean(Q) = 0); bit 2, P V accumulated straight into O by the wgmma (no fp32
 // add per block). (H200: 1.24x, 1.12x and 1.24x the library's 1.06x over bf16; bench/gpu/HOPPER_NOTES.md.)
+// Round 3's candidates (same results as the library's, up to rounding; not yet timed):
+// bit 4, O = O x alpha(t-1) + P V(t-1), one FFMA per O entry instead of an add and a multiply
+// (O lags one block behind the running maximum); bit 8, the wait for P V kept below the
+// exponentials (ptxas otherwise hoists it above the softmax, so no exponential runs under the
+// P V product); bit 16, the next block's first key and K scale loaded one block ahead (two
+// dependent global loads off the path to the S product's issue).
 template <class OutElement_, int kHeadDim, int kVariant = 0, int kStages_ = 4>
 struct Fp8Traits {
   static constexpr bool kKeyBias = (kVariant & 1) == 0;
   static constexpr bool kAddPerBlock = (kVariant & 2) == 0;
+  static constexpr bool kFmaO = (kVariant & 4) != 0;
+  static constexpr bool kLateWait = (kVariant & 8) != 0;
+  static constexpr bool kPrefetch = (kVariant & 16) != 0;
+  static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;

@@ -293,6 +293,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax(tSrS, key_start(p, tile, t), p.key_limit, p.scale_log2, row_max,
                        row_sum, alpha, lane);
+        if constexpr (T::kLateWait) end_block(row_sum[0]);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tOrO);
         warpgroup_fence_operand(tOrP);
