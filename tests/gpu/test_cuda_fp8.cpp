@@ -352,7 +352,7 @@ TEST(Fp8Variants, MatchFloat64Reference) {
 
 // Round 3's variants on the library's bf16 head-dim-128 cases (partial last blocks, text keys
 // masked from key_limit, long rows, persistent CTAs), held to the library's bounds, lse
-// included. Those that only move instructions or loads (late_wait, prefetch) must give the
+// included. Those that only move instructions or loads (late_wait, prefetch, bias_vec) give the
 // library's bits, and those built on fma_o (its rounding differs: O x alpha + P V in one FFMA)
 // the bits of fp8_fma_o.
 class Fp8Round3 : public ::testing::TestWithParam<std::string> {};
@@ -373,6 +373,8 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_fma_o", ""},
       {"fp8_fma_o_late_wait", "fp8_fma_o"},
       {"fp8_round3", "fp8_fma_o"},
+      {"fp8_bias_vec", "standard"},
+      {"fp8_round3_bias_vec", "fp8_fma_o"},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -57,6 +57,9 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_round3: return launch_fwd_hopper_fp8_bf16_d128_v8(q, ctas, stream);
       case Variant::fp8_no_key_bias_round3:
         return launch_fwd_hopper_fp8_bf16_d128_v9(q, ctas, stream);
+      case Variant::fp8_bias_vec: return launch_fwd_hopper_fp8_bf16_d128_v10(q, ctas, stream);
+      case Variant::fp8_round3_bias_vec:
+        return launch_fwd_hopper_fp8_bf16_d128_v11(q, ctas, stream);
       default: break;
     }
 #endif
@@ -80,7 +83,9 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   void* base = nullptr;
   RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(&base, hopper::fp8_workspace_bytes(p, head_dim),
                                             workspace_pool(device), stream));
-  const hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim);
+  hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim);
+  // (A variant that reads the key biases as 16-byte loads wants them in V^T's key order.)
+  w.k_bias_vt_order = variant == Variant::fp8_bias_vec || variant == Variant::fp8_round3_bias_vec;
   FwdParams q = p;
   q.fp8 = w.operands;
   try {

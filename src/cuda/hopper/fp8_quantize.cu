@@ -205,7 +205,9 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
     for (int c = 0; c < 8; ++c) dot = fmaf(x[i][c], which == 0 ? k_mean[c] : q_mean[c], dot);
 #pragma unroll
     for (int o = kG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + r0 + i * kRows] = dot;
+    const int key = r0 + i * kRows;
+    const int at = which == 1 && w.k_bias_vt_order ? (key & ~15) | fp8_vt_position(key & 15) : key;
+    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + at] = dot;
     if (which == 0 && valid) {
 #pragma unroll
       for (int c = 0; c < 8; ++c) x[i][c] -= q_mean[c];

@@ -25,6 +25,9 @@ struct Fp8Workspace {
   float* partial_sum = nullptr;  // [batch x heads, chunks, head_dim]: K's sums per chunk
   float* partial_max = nullptr;  // [batch x heads, chunks, head_dim]: V's max |v| per chunk
   int chunks = 0;
+  // k_bias's keys in fp8_vt_position order within each group of 16, as V^T's (the variants
+  // with Fp8Traits::kBiasVec read a thread's four biases of two n-tiles as one 16-byte load).
+  bool k_bias_vt_order = false;
 };
 
 // The workspace's size for the call `p` describes, and its layout from `base`.

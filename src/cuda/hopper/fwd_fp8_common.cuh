@@ -28,7 +28,9 @@ constexpr float kPLog2 = 8.f;
 // (O lags one block behind the running maximum); bit 8, the wait for P V kept below the
 // exponentials (ptxas otherwise hoists it above the softmax, so no exponential runs under the
 // P V product); bit 16, the next block's first key and K scale loaded one block ahead (two
-// dependent global loads off the path to the S product's issue).
+// dependent global loads off the path to the S product's issue); bit 32, the key biases read
+// as 16-byte loads, one ahead (the pass writes them in V^T's key order: Fp8Workspace::
+// k_bias_vt_order), instead of 16 8-byte loads each waited for before its four FFMAs.
 template <class OutElement_, int kHeadDim, int kVariant = 0, int kStages_ = 4>
 struct Fp8Traits {
   static constexpr bool kKeyBias = (kVariant & 1) == 0;
@@ -36,6 +38,7 @@ struct Fp8Traits {
   static constexpr bool kFmaO = (kVariant & 4) != 0;
   static constexpr bool kLateWait = (kVariant & 8) != 0;
   static constexpr bool kPrefetch = (kVariant & 16) != 0;
+  static constexpr bool kBiasVec = (kVariant & 32) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
@@ -107,6 +110,34 @@ __device__ __forceinline__ void dequantise(TS& s, const float* bias, float s_sca
       s(nt * 4 + half * 2) = fmaf(s(nt * 4 + half * 2), s_scale, b.x);
       s(nt * 4 + half * 2 + 1) = fmaf(s(nt * 4 + half * 2 + 1), s_scale, b.y);
     }
+  }
+}
+
+// The same with the biases in fp8_vt_position order within each 16 keys (Fp8Traits::kBiasVec):
+// thread t of a quad finds the keys 2t, 2t+1, 8+2t, 9+2t of n-tiles 2g, 2g+1 at 16 g + 4 t,
+// one 16-byte load, issued a group ahead of its use.
+template <class TS>
+__device__ __forceinline__ void dequantise_vec(TS& s, const float* bias, float s_scale, int lane) {
+  const auto load = [&](int g) {
+    float4 b;
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(b.x), "=f"(b.y), "=f"(b.z), "=f"(b.w)
+                 : "r"(smem_addr(bias + g * 16 + (lane & 3) * 4)));
+    return b;
+  };
+  float4 b = load(0);
+#pragma unroll
+  for (int g = 0; g < 8; ++g) {
+    const float4 next = load(g < 7 ? g + 1 : g);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int lo = 8 * g + half * 2, hi = 8 * g + 4 + half * 2;  // n-tiles 2g and 2g+1
+      s(lo) = fmaf(s(lo), s_scale, b.x);
+      s(lo + 1) = fmaf(s(lo + 1), s_scale, b.y);
+      s(hi) = fmaf(s(hi), s_scale, b.z);
+      s(hi + 1) = fmaf(s(hi + 1), s_scale, b.w);
+    }
+    b = next;
   }
 }
 

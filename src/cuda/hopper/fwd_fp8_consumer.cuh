@@ -115,7 +115,11 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
         if (n == 1) mbar_arrive(q_empty);
-        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        if constexpr (T::kKeyBias && T::kBiasVec) {
+          dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        } else if constexpr (T::kKeyBias) {
+          dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        }
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
                              lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
@@ -138,7 +142,11 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
         if (t == n - 1) mbar_arrive(q_empty);
-        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        if constexpr (T::kKeyBias && T::kBiasVec) {
+          dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        } else if constexpr (T::kKeyBias) {
+          dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        }
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
                              lane, T::kKeyBias ? 1.f : s_scale, kPLog2);

@@ -34,7 +34,7 @@ file(GLOB RADIAL_HOPPER_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cu
 # (fwd_hopper_bf16_d128_late_wait.cu, fwd_hopper_fp8_bf16_d128_v<n>.cu) are for comparison.
 if(NOT RADIAL_ABLATION_KERNELS)
   list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_bf16_d128_(serial|overlap|pingpong|late_wait)\\.cu$")
-  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_fp8_bf16_d128_v[0-9]\\.cu$")
+  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_fp8_bf16_d128_v[0-9]+\\.cu$")
 endif()
 add_library(radial_hopper OBJECT ${RADIAL_HOPPER_SOURCES})
 set_target_properties(radial_hopper PROPERTIES CUDA_ARCHITECTURES OFF POSITION_INDEPENDENT_CODE ON)
