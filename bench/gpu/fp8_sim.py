@@ -174,7 +174,7 @@ def main():
     scale = D ** -0.5
     print(f"seq {args.seq}, {args.heads} heads, head dim {D}, dense rows "
           f"({args.seq // BLOCK} key blocks), {args.seeds} seeds; cosine / relative L2 against "
-          "float64 attention on the same (fp32-rounded) inputs, worst over seeds\n")
+          "float64 attention on the same inputs, worst over seeds\n")
     print("| scheme | DiT-like cosine | DiT-like rel. L2 | Gaussian cosine | Gaussian rel. L2 |")
     print("|---|---|---|---|---|")
     results = {s: {"dit": [], "gaussian": []} for s in schemes}

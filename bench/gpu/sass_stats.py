@@ -231,7 +231,12 @@ def main():
     parser.add_argument("--sass-dir", help="keep each file's SASS here")
     args = parser.parse_args()
 
-    sources = sorted(glob.glob(os.path.join(HOPPER, "fwd_hopper_fp8_bf16_d128*.cu")))
+    def variant_number(path):  # the library's file first, then v1, v2, ..., v10
+        m = re.search(r"_v(\d+)\.cu$", path)
+        return int(m.group(1)) if m else 0
+
+    sources = sorted(glob.glob(os.path.join(HOPPER, "fwd_hopper_fp8_bf16_d128*.cu")),
+                     key=variant_number)
     sources += [os.path.join(HOPPER, f) for f in ("fwd_hopper_bf16_d128.cu",
                                                   "fwd_hopper_bf16_d128_late_wait.cu")]
     if args.only:

@@ -1,6 +1,6 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 10
-// (Fp8Traits::kVariant 32: the key biases by 16-byte loads, one ahead; built with RADIAL_ABLATION_KERNELS,
-// picked by the choice variant=fp8_bias_vec).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 10 (Fp8Traits::kVariant 32: the key
+// biases by 16-byte loads; built with RADIAL_ABLATION_KERNELS, picked by the choice
+// variant=fp8_bias_vec).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {

@@ -1,6 +1,6 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 11
-// (Fp8Traits::kVariant 60: bits 4, 8, 16 and 32: round 3 with the key biases by 16-byte
-// loads; built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_round3_bias_vec).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 11 (Fp8Traits::kVariant 60: bits 4,
+// 8, 16 and 32: round 3 with the key biases by 16-byte loads; built with RADIAL_ABLATION_KERNELS,
+// picked by the choice variant=fp8_round3_bias_vec).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {

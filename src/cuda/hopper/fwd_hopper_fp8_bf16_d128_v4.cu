@@ -1,5 +1,5 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 4
-// (Fp8Traits::kVariant 4: O = O x alpha(t-1) + P V(t-1), one FFMA per entry; built with RADIAL_ABLATION_KERNELS, picked by the
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 4 (Fp8Traits::kVariant 4: O = O x
+// alpha(t-1) + P V(t-1), one FFMA per entry; built with RADIAL_ABLATION_KERNELS, picked by the
 // choice variant=fp8_fma_o).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 

@@ -1,6 +1,6 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 5
-// (Fp8Traits::kVariant 8: the wait for P V kept below the exponentials; built with RADIAL_ABLATION_KERNELS, picked by the
-// choice variant=fp8_late_wait).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 5 (Fp8Traits::kVariant 8: the wait
+// for P V kept below the exponentials; built with RADIAL_ABLATION_KERNELS, picked by the choice
+// variant=fp8_late_wait).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {

@@ -1,5 +1,5 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 7
-// (Fp8Traits::kVariant 16: the next blocks' first keys and K scales loaded ahead; built with RADIAL_ABLATION_KERNELS, picked by the
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 7 (Fp8Traits::kVariant 16: the next
+// blocks' first keys and K scales loaded ahead; built with RADIAL_ABLATION_KERNELS, picked by the
 // choice variant=fp8_prefetch).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 

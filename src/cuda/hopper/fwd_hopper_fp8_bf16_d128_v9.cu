@@ -1,7 +1,6 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 9
-// (Fp8Traits::kVariant 29: bits 1, 4, 8 and 16: round 3 without the key bias; wrong
-// results unless mean(Q) = 0, a ceiling; built with RADIAL_ABLATION_KERNELS, picked by the
-// choice variant=fp8_no_key_bias_round3).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 9 (Fp8Traits::kVariant 29: bits 1,
+// 4, 8 and 16: round 3 without the key bias; wrong results unless mean(Q) = 0, a ceiling; built
+// with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_no_key_bias_round3).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {
