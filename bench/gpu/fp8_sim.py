@@ -12,6 +12,8 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
   f16_exp     the exponentials on packed halves (ex2.approx.f16x2: argument and result in f16),
               P converted from f16 to e4m3, row sums of 4 f16 values then fp32
   f16_sum     fp32 exponentials, row sums in f16 partial sums of 4 then fp32
+  sum_tensor  row sums of the e4m3-rounded P (what a column of ones in V^T would give: the
+              sums from the tensor cores, P V's accumulator, added per block in fp32)
   bias_e4m3xN the key bias added by the tensor cores as N e4m3 terms (an extra k-step of Q K^T
               whose K columns hold the bias / (q_scale k_scale) split into N e4m3 numbers;
               their exponent range is not simulated: each term's column would need a
@@ -139,7 +141,7 @@ def fp8_attention(q, k, v, scale, scheme):
                 p = f16(np.exp2(f16(arg)))
             else:
                 p = f32(np.exp2(arg))
-            rs = f32(rs * alpha + row_sum(p, scheme))
+            rs = f32(rs * alpha + row_sum(e4m3(p) if scheme == "sum_tensor" else p, scheme))
             ot = f32(e4m3(p) @ v8[h, t * BLOCK:(t + 1) * BLOCK])
             if scheme == "fma_o":  # O lags a block: O x alpha(t-1) + Ot(t-1); done at the end
                 o = f32(o * alpha_prev[:, None] + (ot_prev if t else 0.0))
@@ -169,7 +171,7 @@ def main():
     ap.add_argument("--heads", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
-    schemes = ["library", "fma_o", "f16_exp", "f16_sum", "bias_e4m3x1", "bias_e4m3x2",
+    schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
                "bias_e4m3x3", "no_key_bias"]
     scale = D ** -0.5
     print(f"seq {args.seq}, {args.heads} heads, head dim {D}, dense rows "
