@@ -218,6 +218,7 @@ TEST(KernelChoice, EveryVariantNameRoundTrips) {
   EXPECT_FALSE(fp8_variant(Variant::bf16_late_wait));
   EXPECT_TRUE(fp8_variant(Variant::fp8_round3));
   EXPECT_TRUE(fp8_variant(Variant::fp8_round3_bias_vec));
+  EXPECT_TRUE(fp8_variant(Variant::fp8_round3_sum_tensor));
   EXPECT_EQ(refused_field("family=hopper,variant=fp8_round3"), "choice.variant");
   EXPECT_EQ(refused_field("family=portable,variant=bf16_late_wait"), "choice.variant");
 }

@@ -43,6 +43,8 @@ const Names<Variant> kVariants = {
     {Variant::fp8_no_key_bias_round3, "fp8_no_key_bias_round3"},
     {Variant::fp8_bias_vec, "fp8_bias_vec"},
     {Variant::fp8_round3_bias_vec, "fp8_round3_bias_vec"},
+    {Variant::fp8_sum_tensor, "fp8_sum_tensor"},
+    {Variant::fp8_round3_sum_tensor, "fp8_round3_sum_tensor"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};

@@ -40,7 +40,8 @@ enum class RowOrder { locality, heavy_first, natural };
 // output is not written; for timing the pass). Round 3 (same results as the library's up to
 // rounding; Fp8Traits says what each does): fma_o, late_wait, fma_o_late_wait, prefetch,
 // round3 (all three), no_key_bias_round3 (a ceiling: wrong unless mean(Q) = 0), bias_vec (the
-// key biases by 16-byte loads), round3_bias_vec (round3 and bias_vec).
+// key biases by 16-byte loads), round3_bias_vec (round3 and bias_vec), sum_tensor (the row
+// sums by the tensor cores: a column of ones in V^T), round3_sum_tensor (round3 and sum_tensor).
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
 enum class Variant {
@@ -57,6 +58,8 @@ enum class Variant {
   fp8_no_key_bias_round3,
   fp8_bias_vec,
   fp8_round3_bias_vec,
+  fp8_sum_tensor,
+  fp8_round3_sum_tensor,
   bf16_late_wait,
 };
 

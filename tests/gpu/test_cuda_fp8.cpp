@@ -375,6 +375,8 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_round3", "fp8_fma_o"},
       {"fp8_bias_vec", "standard"},
       {"fp8_round3_bias_vec", "fp8_fma_o"},
+      {"fp8_sum_tensor", ""},  // (the row sums of the rounded P: other bits)
+      {"fp8_round3_sum_tensor", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -60,6 +60,9 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_bias_vec: return launch_fwd_hopper_fp8_bf16_d128_v10(q, ctas, stream);
       case Variant::fp8_round3_bias_vec:
         return launch_fwd_hopper_fp8_bf16_d128_v11(q, ctas, stream);
+      case Variant::fp8_sum_tensor: return launch_fwd_hopper_fp8_bf16_d128_v12(q, ctas, stream);
+      case Variant::fp8_round3_sum_tensor:
+        return launch_fwd_hopper_fp8_bf16_d128_v13(q, ctas, stream);
       default: break;
     }
 #endif
@@ -81,9 +84,13 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   int device = 0;
   RADIAL_CUDA_CHECK(cudaGetDevice(&device));
   void* base = nullptr;
-  RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(&base, hopper::fp8_workspace_bytes(p, head_dim),
-                                            workspace_pool(device), stream));
-  hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim);
+  // (The variants with the row sums by the tensor cores want V^T with 8 more rows.)
+  const bool sum_tensor =
+      variant == Variant::fp8_sum_tensor || variant == Variant::fp8_round3_sum_tensor;
+  const int vt_rows = head_dim + (sum_tensor ? 8 : 0);
+  RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(
+      &base, hopper::fp8_workspace_bytes(p, head_dim, vt_rows), workspace_pool(device), stream));
+  hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim, vt_rows);
   // (A variant that reads the key biases as 16-byte loads wants them in V^T's key order.)
   w.k_bias_vt_order = variant == Variant::fp8_bias_vec || variant == Variant::fp8_round3_bias_vec;
   FwdParams q = p;

@@ -61,11 +61,11 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrVt = thr_pv.partition_fragment_B(sVt);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
-  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HD>{});
-  Tensor tOrOt = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HD>{});
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
+  Tensor tOrOt = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
   Tensor tOrP =
       make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
-  static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kD / 2,
+  static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kVtRows / 2,
                 "fragment sizes");
 
   int it = 0;  // K/V blocks consumed so far, over all tiles
@@ -150,6 +150,8 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
                              lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        // (With kSumTensor the FADDs of row_sum[0] then stay, and only row 0's exponentials are
+        // kept above the wait: the other half may sink below the branch.)
         if constexpr (T::kLateWait) end_block(row_sum[0]);
         warpgroup_wait<0>();
         warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
@@ -182,7 +184,12 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
       }
     }
     it += n;
-    scale_columns(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
+    if constexpr (T::kSumTensor) {
+      // P V's column kD (n-tile kD / 8, entry j = 0 of the quad's first thread; the other
+      // threads' extra columns are zeros) is the row sum: the quad sum in store_output adds it.
+      row_sum[0] = tOrO(T::kD / 2), row_sum[1] = tOrO(T::kD / 2 + 2);
+    }
+    scale_columns<T::kD / 8>(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
     // The smoothing took q . mean(K) from every score of the row; the log-sum-exp gets it back,
     // and loses the 2^kPLog2 that the row sums carry.
     float lse_add[2] = {0.f, 0.f};
@@ -197,7 +204,8 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
       }
     }
     OutElement* og = static_cast<OutElement*>(p.out) + tile.b * p.o_sb + tile.h * p.o_sh;
-    store_output(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh, lse_add);
+    store_output<T::kD / 8>(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh,
+                            lse_add);
   }
 }
 

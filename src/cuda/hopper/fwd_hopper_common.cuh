@@ -80,6 +80,8 @@ struct Traits {
   static constexpr int kBoxBytes = kBN * kBoxCols * 2;
   static constexpr int kQBytes = kBM * kD * 2;
   static constexpr int kTileBytes = kBN * kD * 2;
+  static constexpr int kVtBytes = kTileBytes;  // (the FP8 kernel's V^T may have more rows)
+  static constexpr int kVtRows = kD;
 };
 
 // Issues one warpgroup-wide matrix product C (+)= A B over the whole K extent as one wgmma
@@ -184,14 +186,16 @@ __device__ __forceinline__ uint32_t pack2(float a, float b) {
 }
 
 // Normalises the rows (full sums over each quad), stores them as element pairs, and the
-// log-sum-exp when asked. tid: 0..255 over the consumer warpgroups.
-template <class Element, class TO>
+// log-sum-exp when asked. tid: 0..255 over the consumer warpgroups. kNTOut: the n-tiles stored
+// (0: all of O's; the FP8 kernel's row-sum columns are not stored).
+template <int kNTOut = 0, class Element, class TO>
 __device__ __forceinline__ void store_output(const FwdParams& p, Element* og, const TO& tOrO,
                                              const float (&row_max)[2],
                                              const float (&row_sum)[2], int q0, int tid,
                                              int lane, int64_t bh,
                                              const float (&lse_add)[2] = {0.f, 0.f}) {
-  constexpr int kNT = decltype(size(tOrO))::value / 4;  // 8-column n-tiles of the head dim
+  // 8-column n-tiles of the head dim
+  constexpr int kNT = kNTOut > 0 ? kNTOut : decltype(size(tOrO))::value / 4;
   const int warp_row = (tid >> 5) * 16 + (lane >> 2);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
