@@ -234,5 +234,30 @@ TEST(KernelChoice, VariantIsAHopperFieldAndFp8VariantsNeedFp8) {
   }
 }
 
+// Every variant's name parses back to it (the fp8_ ones with precision=fp8, the bwd_ ones with
+// direction=backward); bf16_late_wait belongs to the native Hopper kernel and is refused with
+// precision=fp8 only at dispatch. Variant::bwd_rs_dv_dk is the enum's last value.
+TEST(KernelChoice, EveryVariantNameRoundTrips) {
+  for (int i = 0; i <= static_cast<int>(Variant::bwd_rs_dv_dk); ++i) {
+    const Variant v = static_cast<Variant>(i);
+    const std::string name = variant_name(v);
+    SCOPED_TRACE(name);
+    EXPECT_NE(name, "?");
+    const bool backward = name.rfind("bwd_", 0) == 0;
+    const std::string text = std::string("family=hopper,") +
+                             (backward ? "direction=backward," : "") +
+                             (fp8_variant(v) ? "precision=fp8," : "") + "variant=" + name;
+    const KernelChoice c = parse_choice(text);
+    EXPECT_EQ(c.variant, v);
+    EXPECT_EQ(parse_choice(format_choice(c)), c);
+  }
+  EXPECT_FALSE(fp8_variant(Variant::bf16_late_wait));
+  EXPECT_TRUE(fp8_variant(Variant::fp8_round3));
+  EXPECT_TRUE(fp8_variant(Variant::fp8_round3_bias_vec));
+  EXPECT_TRUE(fp8_variant(Variant::fp8_round3_sum_tensor));
+  EXPECT_EQ(refused_field("family=hopper,variant=fp8_round3"), "choice.variant");
+  EXPECT_EQ(refused_field("family=portable,variant=bf16_late_wait"), "choice.variant");
+}
+
 }  // namespace
 }  // namespace radial

@@ -73,6 +73,11 @@ CHOICES = {
     "hopper_q_registers": ("family=hopper,schedule=q_registers", "radial Hopper, Q in registers"),
     # The FP8 forward, its quantisation pass included in every timing (precision="fp8").
     "fp8": ("family=hopper,precision=fp8", "radial FP8 (e4m3, quantisation included)"),
+    # Comparison builds (RADIAL_ABLATION_KERNELS=ON; bench/gpu/HOPPER_NOTES.md, FP8 round 3).
+    "fp8_round3": ("family=hopper,precision=fp8,variant=fp8_round3",
+                   "radial FP8, round 3 variant (fma_o, late_wait, prefetch)"),
+    "bf16_late_wait": ("family=hopper,variant=bf16_late_wait",
+                       "radial Hopper, P V wait below the exponentials"),
 }
 
 

@@ -2,7 +2,8 @@
 """Times the FP8 forward (precision fp8, its quantisation pass included) beside the bf16 Hopper
 kernel on bench.py's cases, with the FP8 kernel's comparison variants (the kernel choice's variant field, named as in
 src/api/kernel_choice.hpp; a build with RADIAL_ABLATION_KERNELS=ON; fp8_quantize_only is the
-quantisation pass alone, whose output is not written), in alternating rounds. Prints ms, effective TFLOP/s, the speed-up over bf16 and the relative error against the
+quantisation pass alone, whose output is not written; bf16_* are the bf16 kernel's variants,
+timed beside it), in alternating rounds. Prints ms, effective TFLOP/s, the speed-up over bf16 and the relative error against the
 bf16 output (torch.randn inputs). The full table against Flex and cuDNN is bench.py with
 --choices fp8.
 
@@ -34,6 +35,7 @@ def main():
     shim = Shim(args.build)
     variants = [x.strip() for x in args.variants.split(",") if x.strip()]
     kernels = [("bf16", BF16)] + [
+        (v, BF16 + f",variant={v}") if v.startswith("bf16_") else
         ("fp8" if v == "standard" else v, FP8 + ("" if v == "standard" else f",variant={v}"))
         for v in variants]
     print(f"{torch.cuda.get_device_name(0)}; bf16 inputs, head dim {D}, block {BLOCK}")

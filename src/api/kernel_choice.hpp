@@ -37,6 +37,13 @@ enum class RowOrder { locality, heavy_first, natural };
 // fp8_*: the FP8 forward (precision=fp8, bf16, head dim 128; Fp8Traits): no_key_bias drops
 // the per-key bias that undoes Q's smoothing (wrong results unless mean(Q) = 0); direct_o
 // accumulates P V straight into O; quantize_only runs the quantisation pass and no kernel (its
+// output is not written; for timing the pass). Round 3 (same results as the library's up to
+// rounding; Fp8Traits says what each does): fma_o, late_wait, fma_o_late_wait, prefetch,
+// round3 (all three), no_key_bias_round3 (a ceiling: wrong unless mean(Q) = 0), bias_vec (the
+// key biases by 16-byte loads), round3_bias_vec (round3 and bias_vec), sum_tensor (the row
+// sums by the tensor cores: a column of ones in V^T), round3_sum_tensor (round3 and sum_tensor).
+// bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
+// wait for P V kept below the exponentials (Traits::kLateWait).
 // output is not written; for timing the pass).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
 // bwd_hopper_kernel.cuh, Operands): rs_dv takes dV's product's P^T from registers instead of
@@ -47,6 +54,17 @@ enum class Variant {
   fp8_direct_o,
   fp8_no_key_bias_direct_o,
   fp8_quantize_only,
+  fp8_fma_o,
+  fp8_late_wait,
+  fp8_fma_o_late_wait,
+  fp8_prefetch,
+  fp8_round3,
+  fp8_no_key_bias_round3,
+  fp8_bias_vec,
+  fp8_round3_bias_vec,
+  fp8_sum_tensor,
+  fp8_round3_sum_tensor,
+  bf16_late_wait,
   bwd_rs_dv,
   bwd_rs_dv_dk,
 };

@@ -78,9 +78,19 @@ void launch_hopper_kernel(const FwdParams& p, const KernelChoice& c, DType dtype
             schedule_name(c.schedule));
     return run_fwd_fp8(p, dtype, head_dim, ctas, c.variant, stream);
   }
-  require(c.variant == Variant::standard, "choice.variant",
-          "standard without precision=fp8 (the variants built are the FP8 kernel's)",
-          variant_name(c.variant));
+  if (c.variant != Variant::standard) {
+    require(c.variant == Variant::bf16_late_wait && bf16 && head_dim == 128 &&
+                c.schedule == kDefaultHopperSchedule,
+            "choice.variant",
+            "standard, or bf16_late_wait for bf16, head dim 128 and the default schedule, "
+            "without precision=fp8",
+            variant_name(c.variant));
+    require(ablation_kernels_built(), "choice.variant", std::string("standard") + kAblationHint,
+            variant_name(c.variant));
+#ifdef RADIAL_ABLATION_KERNELS
+    return launch_fwd_hopper_bf16_d128_late_wait(p, ctas, stream);
+#endif
+  }
   if (c.schedule != kDefaultHopperSchedule) {
 #ifdef RADIAL_ABLATION_KERNELS
     switch (c.schedule) {

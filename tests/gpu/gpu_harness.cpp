@@ -161,7 +161,8 @@ std::string choice_not_built(const std::string& text) {
   const KernelChoice c = parse_choice(text);
   const bool ablation = c.family == Family::portable
                             ? c.tile != PortableTile::standard || c.l2_prefetch
-                            : c.schedule != kDefaultHopperSchedule;
+                            : c.schedule != kDefaultHopperSchedule ||
+                                  c.variant != Variant::standard;
   if (ablation && !ablation_kernels_built()) {
     return "\"" + text + "\" is built for comparison only (RADIAL_ABLATION_KERNELS=ON)";
   }

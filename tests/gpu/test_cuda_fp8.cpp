@@ -10,9 +10,11 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -106,9 +108,11 @@ struct Errors {
   int64_t non_finite_out = 0, bad_lse = 0, touched_gaps = 0;
 };
 
-// Runs `choice` on the inputs and compares with the reference.
+// Runs `choice` on the inputs and compares with the reference; `bits`, when given, gets the
+// output's elements and then the lse's.
 Errors measure(const Plan& plan, const CaseSpec& c, const TestTensor& q, const TestTensor& k,
-               const TestTensor& v, const ReferenceResult& ref, const std::string& choice) {
+               const TestTensor& v, const ReferenceResult& ref, const std::string& choice,
+               std::vector<uint32_t>* bits = nullptr) {
   const int64_t S = plan.seq_len;
   const Layout out_layout = c.layout == Layout::bshd ? Layout::bshd : Layout::padded;
   TestTensor out(c.dtype, out_layout, c.batch, S, c.heads, c.dim);
@@ -127,6 +131,10 @@ Errors measure(const Plan& plan, const CaseSpec& c, const TestTensor& q, const T
   EXPECT_EQ(cudaMemcpy(lse.data(), lse_device.get(), n_lse * sizeof(float),
                        cudaMemcpyDeviceToHost),
             cudaSuccess);
+  if (bits != nullptr) {
+    bits->assign(out.host.begin(), out.host.end());
+    for (const float l : lse) bits->push_back(std::bit_cast<uint32_t>(l));
+  }
   Errors e;
   double dot = 0, oo = 0, rr = 0, err2 = 0;
   for (int64_t b = 0; b < c.batch; ++b)
@@ -318,6 +326,7 @@ TEST(Fp8Variants, MatchFloat64Reference) {
       {"fp8_direct_o", Inputs::dit},
       {"fp8_no_key_bias", Inputs::gaussian},
       {"fp8_no_key_bias_direct_o", Inputs::gaussian},
+      {"fp8_no_key_bias_round3", Inputs::gaussian},
   };
   for (const auto& [variant, inputs] : variants) {
     SCOPED_TRACE(variant);
@@ -340,6 +349,73 @@ TEST(Fp8Variants, MatchFloat64Reference) {
     EXPECT_LE(e.rel_l2, gaussian ? kGaussianMaxRelL2 : kMaxRelL2);
   }
 }
+
+// Round 3's variants on the library's bf16 head-dim-128 cases (partial last blocks, text keys
+// masked from key_limit, long rows, persistent CTAs), held to the library's bounds, lse
+// included. Those that only move instructions or loads (late_wait, prefetch, bias_vec) give the
+// library's bits, and those built on fma_o (its rounding differs: O x alpha + P V in one FFMA)
+// the bits of fp8_fma_o.
+class Fp8Round3 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
+  RADIAL_REQUIRE_FP8();
+  if (!ablation_kernels_built()) GTEST_SKIP() << "the comparison variants are not built";
+  const std::vector<Fp8Case> all = cases();
+  const auto found = std::find_if(all.begin(), all.end(),
+                                  [](const Fp8Case& c) { return c.name == GetParam(); });
+  ASSERT_NE(found, all.end()) << "no case " << GetParam() << " in cases()";
+  const Fp8Case& c = *found;
+  // {variant, the variant whose bits it must give}
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {"standard", ""},
+      {"fp8_late_wait", "standard"},
+      {"fp8_prefetch", "standard"},
+      {"fp8_fma_o", ""},
+      {"fp8_fma_o_late_wait", "fp8_fma_o"},
+      {"fp8_round3", "fp8_fma_o"},
+      {"fp8_bias_vec", "standard"},
+      {"fp8_round3_bias_vec", "fp8_fma_o"},
+      {"fp8_sum_tensor", ""},  // (the row sums of the rounded P: other bits)
+      {"fp8_round3_sum_tensor", ""},
+  };
+  const Plan plan = make_plan(c.geometry, c.spec);
+  const int64_t S = plan.seq_len;
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  TestTensor q(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
+  TestTensor k(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
+  TestTensor v(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
+  fill(q, seed, c.inputs, false);
+  fill(k, seed + 1, c.inputs, false);
+  fill(v, seed + 2, c.inputs, true);
+  const ReferenceResult ref =
+      attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), c.run.scale);
+  std::string base = kFp8;
+  if (c.max_ctas > 0) base += ",persistent=on,max_ctas=" + std::to_string(c.max_ctas);
+  std::map<std::string, std::vector<uint32_t>> bits;
+  for (const auto& [variant, same_as] : variants) {
+    SCOPED_TRACE(variant);
+    const Errors e =
+        measure(plan, c.run, q, k, v, ref, base + ",variant=" + variant, &bits[variant]);
+    std::cout << "  " << c.name << " " << variant << ": cosine " << e.cosine << ", rel. L2 "
+              << e.rel_l2 << ", lse max error " << e.lse_max << "\n";
+    EXPECT_EQ(e.non_finite_out, 0);
+    EXPECT_EQ(e.touched_gaps, 0);
+    EXPECT_EQ(e.bad_lse, 0);
+    EXPECT_GE(e.cosine, kMinCosine);
+    EXPECT_LE(e.rel_l2, kMaxRelL2);
+    EXPECT_EQ(e.lse_over_bound, 0) << "lse max error " << e.lse_max;
+    EXPECT_LE(e.lse_mean, kLseAbs);
+    if (!same_as.empty()) {
+      EXPECT_TRUE(bits[variant] == bits[same_as]) << "bits differ from " << same_as;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Fp8Round3,
+                         ::testing::Values("dit_wan_bshd", "dit_hunyuan_text_packed_scale",
+                                           "dit_wan_long_batch2", "dit_persistent_wan_3ctas"),
+                         [](const auto& info) { return info.param; });
 
 // What the FP8 forward does not cover is refused, naming precision.
 TEST(Fp8Errors, UnsupportedCallsNamePrecision) {

@@ -26,6 +26,8 @@ const char* const kHopperOverlap = "family=hopper,schedule=overlap";
 const char* const kHopperPingpong = "family=hopper,schedule=pingpong";
 const char* const kHopperPersistent = "family=hopper,persistent=on";
 const char* const kHopperQRegisters = "family=hopper,schedule=q_registers";
+// The library's schedule with the wait for P V kept below the exponentials (a comparison build).
+const char* const kHopperLateWait = "family=hopper,variant=bf16_late_wait";
 const char* const kPortable = "family=portable";
 
 // Empty when the Hopper kernel can run here, else why not.
@@ -108,7 +110,8 @@ std::vector<Case> cases() {
                                                    {"_overlap", kHopperOverlap},
                                                    {"_pingpong", kHopperPingpong},
                                                    {"_persistent", kHopperPersistent},
-                                                   {"_q_registers", kHopperQRegisters}};
+                                                   {"_q_registers", kHopperQRegisters},
+                                                   {"_late_wait", kHopperLateWait}};
   std::vector<Case> all;
   for (const Case& c : base_cases()) {
     for (const auto& [suffix, choice] : schedules) {

@@ -50,6 +50,19 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_direct_o: return launch_fwd_hopper_fp8_bf16_d128_v2(q, ctas, stream);
       case Variant::fp8_no_key_bias_direct_o:
         return launch_fwd_hopper_fp8_bf16_d128_v3(q, ctas, stream);
+      case Variant::fp8_fma_o: return launch_fwd_hopper_fp8_bf16_d128_v4(q, ctas, stream);
+      case Variant::fp8_late_wait: return launch_fwd_hopper_fp8_bf16_d128_v5(q, ctas, stream);
+      case Variant::fp8_fma_o_late_wait: return launch_fwd_hopper_fp8_bf16_d128_v6(q, ctas, stream);
+      case Variant::fp8_prefetch: return launch_fwd_hopper_fp8_bf16_d128_v7(q, ctas, stream);
+      case Variant::fp8_round3: return launch_fwd_hopper_fp8_bf16_d128_v8(q, ctas, stream);
+      case Variant::fp8_no_key_bias_round3:
+        return launch_fwd_hopper_fp8_bf16_d128_v9(q, ctas, stream);
+      case Variant::fp8_bias_vec: return launch_fwd_hopper_fp8_bf16_d128_v10(q, ctas, stream);
+      case Variant::fp8_round3_bias_vec:
+        return launch_fwd_hopper_fp8_bf16_d128_v11(q, ctas, stream);
+      case Variant::fp8_sum_tensor: return launch_fwd_hopper_fp8_bf16_d128_v12(q, ctas, stream);
+      case Variant::fp8_round3_sum_tensor:
+        return launch_fwd_hopper_fp8_bf16_d128_v13(q, ctas, stream);
       default: break;
     }
 #endif
@@ -71,9 +84,15 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   int device = 0;
   RADIAL_CUDA_CHECK(cudaGetDevice(&device));
   void* base = nullptr;
-  RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(&base, hopper::fp8_workspace_bytes(p, head_dim),
-                                            workspace_pool(device), stream));
-  const hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim);
+  // (The variants with the row sums by the tensor cores want V^T with 8 more rows.)
+  const bool sum_tensor =
+      variant == Variant::fp8_sum_tensor || variant == Variant::fp8_round3_sum_tensor;
+  const int vt_rows = head_dim + (sum_tensor ? 8 : 0);
+  RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(
+      &base, hopper::fp8_workspace_bytes(p, head_dim, vt_rows), workspace_pool(device), stream));
+  hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim, vt_rows);
+  // (A variant that reads the key biases as 16-byte loads wants them in V^T's key order.)
+  w.k_bias_vt_order = variant == Variant::fp8_bias_vec || variant == Variant::fp8_round3_bias_vec;
   FwdParams q = p;
   q.fp8 = w.operands;
   try {

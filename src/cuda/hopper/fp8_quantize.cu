@@ -181,11 +181,18 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
     }
     __syncthreads();
     uint8_t* dst = static_cast<uint8_t*>(const_cast<void*>(w.operands.vt)) +
-                   static_cast<int64_t>(bh) * D * padded + blk * 128;
+                   static_cast<int64_t>(bh) * w.vt_rows * padded + blk * 128;
     for (int c = threadIdx.x; c < D * 8; c += kThreads) {
       const int d = c >> 3, part = c & 7;
       *reinterpret_cast<uint4*>(dst + static_cast<int64_t>(d) * padded + part * 16) =
           *reinterpret_cast<const uint4*>(&vt[d][part * 16]);
+    }
+    // The rows past the head dim (Fp8Workspace::vt_rows): ones (e4m3 0x38), then zeros.
+    for (int c = threadIdx.x; c < (w.vt_rows - D) * 8; c += kThreads) {
+      const int d = D + (c >> 3), part = c & 7;
+      const uint32_t word = d == D ? 0x38383838u : 0u;
+      *reinterpret_cast<uint4*>(dst + static_cast<int64_t>(d) * padded + part * 16) =
+          make_uint4(word, word, word, word);
     }
     return;
   }
@@ -205,7 +212,9 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
     for (int c = 0; c < 8; ++c) dot = fmaf(x[i][c], which == 0 ? k_mean[c] : q_mean[c], dot);
 #pragma unroll
     for (int o = kG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + r0 + i * kRows] = dot;
+    const int key = r0 + i * kRows;
+    const int at = which == 1 && w.k_bias_vt_order ? (key & ~15) | fp8_vt_position(key & 15) : key;
+    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + at] = dot;
     if (which == 0 && valid) {
 #pragma unroll
       for (int c = 0; c < 8; ++c) x[i][c] -= q_mean[c];
@@ -250,18 +259,19 @@ void launch_all(const FwdParams& p, const Fp8Workspace& w, cudaStream_t stream) 
 
 }  // namespace
 
-size_t fp8_workspace_bytes(const FwdParams& p, int head_dim) {
+size_t fp8_workspace_bytes(const FwdParams& p, int head_dim, int vt_rows) {
   const size_t bh = static_cast<size_t>(p.batch_heads);
   const size_t padded = static_cast<size_t>(p.block_rows) * 128;
   const size_t chunks = chunk_count(p);
-  return 3 * align256(bh * padded * head_dim) +                // q, k, vt
+  const size_t rows = static_cast<size_t>(vt_rows > 0 ? vt_rows : head_dim);
+  return 2 * align256(bh * padded * head_dim) + align256(bh * padded * rows) +  // q, k, vt
          2 * align256(bh * p.block_rows * sizeof(float)) +     // q_scale, k_scale
          3 * align256(bh * head_dim * sizeof(float)) +         // v_scale, k_mean, q_mean
          2 * align256(bh * padded * sizeof(float)) +           // lse_shift, k_bias
          3 * align256(bh * chunks * head_dim * sizeof(float));  // partial sums and maxima
 }
 
-Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim) {
+Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim, int vt_rows) {
   const size_t bh = static_cast<size_t>(p.batch_heads);
   const size_t padded = static_cast<size_t>(p.block_rows) * 128;
   Fp8Workspace w;
@@ -274,7 +284,8 @@ Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim) {
   };
   w.operands.q = take(bh * padded * head_dim);
   w.operands.k = take(bh * padded * head_dim);
-  w.operands.vt = take(bh * padded * head_dim);
+  w.vt_rows = vt_rows > 0 ? vt_rows : head_dim;
+  w.operands.vt = take(bh * padded * w.vt_rows);
   w.operands.q_scale = reinterpret_cast<float*>(take(bh * p.block_rows * sizeof(float)));
   w.operands.k_scale = reinterpret_cast<float*>(take(bh * p.block_rows * sizeof(float)));
   w.operands.v_scale = reinterpret_cast<float*>(take(bh * head_dim * sizeof(float)));

@@ -25,11 +25,18 @@ struct Fp8Workspace {
   float* partial_sum = nullptr;  // [batch x heads, chunks, head_dim]: K's sums per chunk
   float* partial_max = nullptr;  // [batch x heads, chunks, head_dim]: V's max |v| per chunk
   int chunks = 0;
+  // k_bias's keys in fp8_vt_position order within each group of 16, as V^T's (the variants
+  // with Fp8Traits::kBiasVec read a thread's four biases of two n-tiles as one 16-byte load).
+  bool k_bias_vt_order = false;
+  // V^T's rows per (batch, head): head_dim, or head_dim + 8 for the variants with
+  // Fp8Traits::kSumTensor (row head_dim all ones, the rest zeros: P V's row sums).
+  int vt_rows = 0;
 };
 
-// The workspace's size for the call `p` describes, and its layout from `base`.
-size_t fp8_workspace_bytes(const FwdParams& p, int head_dim);
-Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim);
+// The workspace's size for the call `p` describes (V^T with vt_rows rows a head, 0: head_dim),
+// and its layout from `base`.
+size_t fp8_workspace_bytes(const FwdParams& p, int head_dim, int vt_rows = 0);
+Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim, int vt_rows = 0);
 
 // Three launches on `stream`: Q's and K's sums and V's maxima per chunk of tokens, their
 // reduction to the means and V's scales, then Q, K (with k_bias) and V^T per 128-token block.

@@ -8,6 +8,9 @@
 
 #include "cuda/hopper/fwd_fp8_layout.hpp"
 #include "cuda/hopper/fwd_hopper_common.cuh"
+// after CuTe's GMMA definitions (fwd_hopper_common.cuh), which it needs: the N = 136 product
+#include <cute/arch/mma_sm90_gmma_ext.hpp>
+#include <cute/atom/mma_traits_sm90_gmma_ext.hpp>
 
 namespace radial::cuda_detail::hopper {
 
@@ -23,10 +26,27 @@ constexpr float kPLog2 = 8.f;
 // costs time: bit 1, no key bias (scores = raw x scales, Q's smoothing left uncorrected: wrong
 // results unless mean(Q) = 0); bit 2, P V accumulated straight into O by the wgmma (no fp32
 // add per block). (H200: 1.24x, 1.12x and 1.24x the library's 1.06x over bf16; bench/gpu/HOPPER_NOTES.md.)
+// Round 3's candidates (same results as the library's, up to rounding; not yet timed):
+// bit 4, O = O x alpha(t-1) + P V(t-1), one FFMA per O entry instead of an add and a multiply
+// (O lags one block behind the running maximum); bit 8, the wait for P V kept below the
+// exponentials (ptxas otherwise hoists it above the softmax, so no exponential runs under the
+// P V product); bit 16, the next block's first key and K scale loaded one block ahead (two
+// dependent global loads off the path to the S product's issue); bit 32, the key biases read
+// as 16-byte loads, one ahead (the pass writes them in V^T's key order: Fp8Workspace::
+// k_bias_vt_order), instead of 16 8-byte loads each waited for before its four FFMAs; bit 64,
+// the row sums by the tensor cores: V^T gets 8 more rows (the first all ones, the rest zeros;
+// kVtRows), so P V's column kD is the row's sum of the e4m3 P, rescaled and added with O, and
+// the softmax's 64 FADDs a block go.
 template <class OutElement_, int kHeadDim, int kVariant = 0, int kStages_ = 4>
 struct Fp8Traits {
   static constexpr bool kKeyBias = (kVariant & 1) == 0;
   static constexpr bool kAddPerBlock = (kVariant & 2) == 0;
+  static constexpr bool kFmaO = (kVariant & 4) != 0;
+  static constexpr bool kLateWait = (kVariant & 8) != 0;
+  static constexpr bool kPrefetch = (kVariant & 16) != 0;
+  static constexpr bool kBiasVec = (kVariant & 32) != 0;
+  static constexpr bool kSumTensor = (kVariant & 64) != 0;
+  static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
@@ -37,26 +57,32 @@ struct Fp8Traits {
   using BN = Int<kBN>;
   using HD = Int<kD>;
   using St = Int<kStages>;
+  static constexpr int kVtRows = kSumTensor ? kD + 8 : kD;  // V^T's rows: P V's N
+  using HDV = Int<kVtRows>;
 
   using AtomQK = std::conditional_t<kD == 128, GMMA::Layout_K_SW128_Atom<Element>,
                                     GMMA::Layout_K_SW64_Atom<Element>>;
   using SmemLayoutQ = decltype(tile_to_shape(AtomQK{}, Shape<BM, HD>{}));
   using SmemLayoutKV = decltype(tile_to_shape(AtomQK{}, Shape<BN, HD, St>{}));
   using SmemLayoutVt =
-      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<HD, BN, St>{}));
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<HDV, BN, St>{}));
 
   using MmaQK = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
       Layout<Shape<_2, _1, _1>>{}));
-  using MmaPV = decltype(make_tiled_mma(
-      GMMA::rs_op_selector<Element, Element, float, Shape<_64, HD, BN>>(),
-      Layout<Shape<_2, _1, _1>>{}));
+  // (N = 136 is one of CuTe's extended shapes, which its selector offers only with
+  // CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED: named directly.)
+  using PVAtom = std::conditional_t<
+      kSumTensor && kD == 128, SM90::GMMA::MMA_64x136x32_F32E4M3E4M3_RS_TN<>,
+      decltype(GMMA::rs_op_selector<Element, Element, float, Shape<_64, HDV, BN>>())>;
+  using MmaPV = decltype(make_tiled_mma(PVAtom{}, Layout<Shape<_2, _1, _1>>{}));
 
   static constexpr int kBoxCols = kD;  // one TMA box per Q or K tile
   static constexpr int kBoxes = 1;
   static constexpr int kBoxBytes = kBM * kD;
   static constexpr int kQBytes = kBM * kD;
-  static constexpr int kTileBytes = kBN * kD;  // a K tile, and a V^T tile
+  static constexpr int kTileBytes = kBN * kD;  // a K tile
+  static constexpr int kVtBytes = kBN * kVtRows;  // a V^T tile
   static constexpr int kBiasBytes = kBN * 4;   // the K tile's key biases (fp32)
 };
 
@@ -100,10 +126,38 @@ __device__ __forceinline__ void dequantise(TS& s, const float* bias, float s_sca
   }
 }
 
-// O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j).
-template <class TO>
+// The same with the biases in fp8_vt_position order within each 16 keys (Fp8Traits::kBiasVec):
+// thread t of a quad finds the keys 2t, 2t+1, 8+2t, 9+2t of n-tiles 2g, 2g+1 at 16 g + 4 t,
+// one 16-byte load, issued a group ahead of its use.
+template <class TS>
+__device__ __forceinline__ void dequantise_vec(TS& s, const float* bias, float s_scale, int lane) {
+  const auto load = [&](int g) {
+    float4 b;
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(b.x), "=f"(b.y), "=f"(b.z), "=f"(b.w)
+                 : "r"(smem_addr(bias + g * 16 + (lane & 3) * 4)));
+    return b;
+  };
+  float4 b = load(0);
+#pragma unroll
+  for (int g = 0; g < 8; ++g) {
+    const float4 next = load(g < 7 ? g + 1 : g);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int lo = 8 * g + half * 2, hi = 8 * g + 4 + half * 2;  // n-tiles 2g and 2g+1
+      s(lo) = fmaf(s(lo), s_scale, b.x);
+      s(lo + 1) = fmaf(s(lo + 1), s_scale, b.y);
+      s(hi) = fmaf(s(hi), s_scale, b.z);
+      s(hi + 1) = fmaf(s(hi + 1), s_scale, b.w);
+    }
+    b = next;
+  }
+}
+
+// O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j), over the first
+// kNT n-tiles (the head dim's; kSumTensor's extra columns hold the row sums).
+template <int kNT, class TO>
 __device__ __forceinline__ void scale_columns(TO& o, const float* v_scale, int lane) {
-  constexpr int kNT = decltype(size(o))::value / 4;
 #pragma unroll
   for (int nt = 0; nt < kNT; ++nt) {
     const float2 sc = __ldg(reinterpret_cast<const float2*>(v_scale + nt * 8 + (lane & 3) * 2));

@@ -2,7 +2,8 @@
 // producer, the tile hand-out and the epilogue's stores are the bf16 kernel's).
 //
 // The overlap schedule with Q from shared memory: S(t) = Q K^T(t) (e4m3, fp32 accumulator)
-// and P(t-1) V(t-1) issued together, the softmax of S(t) under P V. The scores are dequantised
+// and P(t-1) V(t-1) issued together, the softmax of S(t) meant to run under P V (ptxas hoists
+// the wait for P V above the exponentials unless Fp8Traits::kLateWait). The scores are dequantised
 // (q_scale x k_scale of the blocks, plus each key's bias from Q's smoothing, which the producer
 // loads with K), P is quantised to e4m3 in registers
 // (times 2^kPLog2), and each block's P V goes to a zeroed accumulator that is added to O in
@@ -29,6 +30,14 @@ __device__ __forceinline__ void add(TO& o, const TO& ot) {
   for (int i = 0; i < size(o); ++i) o(i) += ot(i);
 }
 
+// O = O x alpha + Ot per row, one FFMA an entry (Fp8Traits::kFmaO: O then holds the blocks
+// before the last under the maximum before the last, and alpha is the previous block's).
+template <class TO>
+__device__ __forceinline__ void fma_add(TO& o, const TO& ot, const float (&alpha)[2]) {
+#pragma unroll
+  for (int i = 0; i < size(o); ++i) o(i) = fmaf(o(i), alpha[(i >> 1) & 1], ot(i));
+}
+
 template <class T>
 __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
                             typename T::Element* k_smem, typename T::Element* v_smem,
@@ -52,11 +61,11 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tOrVt = thr_pv.partition_fragment_B(sVt);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
-  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HD>{});
-  Tensor tOrOt = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HD>{});
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
+  Tensor tOrOt = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
   Tensor tOrP =
       make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
-  static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kD / 2,
+  static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kVtRows / 2,
                 "fragment sizes");
 
   int it = 0;  // K/V blocks consumed so far, over all tiles
@@ -73,25 +82,55 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
     if (n == 0) mbar_arrive(q_empty);
 
     if (n > 0) {
+      // Block t's first key and its S dequantisation scale. kPrefetch: loaded ahead so that no
+      // load is waited for before S is issued: block t+2's first key and block t+1's K scale
+      // go out during block t (the K scale's address needs the key loaded a block earlier).
+      int key0_next = 0, key0_after = 0;  // kPrefetch: blocks t+1 and t+2 (clamped to n-1)
+      float k_scale_next = 0.f;            // kPrefetch: block t+1's
+      if constexpr (T::kPrefetch) {
+        key0_next = key_start(p, tile, 0);
+        k_scale_next = __ldg(k_scale + key0_next / 128);
+        key0_after = key_start(p, tile, min(1, n - 1));
+      }
+      const auto block_scale = [&](int t, int& key0, float& s_scale) {
+        if constexpr (T::kPrefetch) {
+          key0 = key0_next;
+          s_scale = q_scale * k_scale_next;
+          k_scale_next = __ldg(k_scale + key0_after / 128);
+          key0_next = key0_after;
+          key0_after = key_start(p, tile, min(t + 2, n - 1));
+        } else {
+          key0 = key_start(p, tile, t);
+          s_scale = q_scale * __ldg(k_scale + key0 / 128);
+        }
+      };
+      float alpha_prev[2];  // kFmaO: the previous block's alpha
       {  // block 0: S only
         const int s = it % kS;
-        const int key0 = key_start(p, tile, 0);
-        const float s_scale = q_scale * __ldg(k_scale + key0 / 128);
+        int key0;
+        float s_scale;
+        block_scale(0, key0, s_scale);
         mbar_wait(bar(bars->k_full[s]), (it / kS) & 1);
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
         if (n == 1) mbar_arrive(q_empty);
-        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        if constexpr (T::kKeyBias && T::kBiasVec) {
+          dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        } else if constexpr (T::kKeyBias) {
+          dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        }
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
                              lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        alpha_prev[0] = alpha[0], alpha_prev[1] = alpha[1];
         convert_fp8(tSrS, tOrP);
       }
       for (int t = 1; t < n; ++t) {
         const int s = (it + t) % kS, sp = (it + t - 1) % kS;
-        const int key0 = key_start(p, tile, t);
-        const float s_scale = q_scale * __ldg(k_scale + key0 / 128);
+        int key0;
+        float s_scale;
+        block_scale(t, key0, s_scale);
         mbar_wait(bar(bars->k_full[s]), ((it + t) / kS) & 1);
         mbar_wait(bar(bars->v_full[sp]), ((it + t - 1) / kS) & 1);
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
@@ -103,15 +142,25 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
         if (t == n - 1) mbar_arrive(q_empty);
-        if constexpr (T::kKeyBias) dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        if constexpr (T::kKeyBias && T::kBiasVec) {
+          dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        } else if constexpr (T::kKeyBias) {
+          dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        }
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
                              lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        // (With kSumTensor the FADDs of row_sum[0] then stay, and only row 0's exponentials are
+        // kept above the wait: the other half may sink below the branch.)
+        if constexpr (T::kLateWait) end_block(row_sum[0]);
         warpgroup_wait<0>();
         warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
         warpgroup_fence_operand(tOrP);
         mbar_arrive(bar(bars->v_empty[sp]));
-        if constexpr (T::kAddPerBlock) {
+        if constexpr (T::kFmaO) {
+          fma_add(tOrO, tOrOt, alpha_prev);
+          alpha_prev[0] = alpha[0], alpha_prev[1] = alpha[1];
+        } else if constexpr (T::kAddPerBlock) {
           add_rescale(tOrO, tOrOt, alpha);
         } else {
           rescale(tOrO, alpha);
@@ -128,10 +177,19 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
       warpgroup_wait<0>();
       warpgroup_fence_operand(T::kAddPerBlock ? tOrOt : tOrO);
       mbar_arrive(bar(bars->v_empty[sp]));
-      if constexpr (T::kAddPerBlock) add(tOrO, tOrOt);
+      if constexpr (T::kFmaO) {
+        fma_add(tOrO, tOrOt, alpha_prev);
+      } else if constexpr (T::kAddPerBlock) {
+        add(tOrO, tOrOt);
+      }
     }
     it += n;
-    scale_columns(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
+    if constexpr (T::kSumTensor) {
+      // P V's column kD (n-tile kD / 8, entry j = 0 of the quad's first thread; the other
+      // threads' extra columns are zeros) is the row sum: the quad sum in store_output adds it.
+      row_sum[0] = tOrO(T::kD / 2), row_sum[1] = tOrO(T::kD / 2 + 2);
+    }
+    scale_columns<T::kD / 8>(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
     // The smoothing took q . mean(K) from every score of the row; the log-sum-exp gets it back,
     // and loses the 2^kPLog2 that the row sums carry.
     float lse_add[2] = {0.f, 0.f};
@@ -146,7 +204,8 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
       }
     }
     OutElement* og = static_cast<OutElement*>(p.out) + tile.b * p.o_sb + tile.h * p.o_sh;
-    store_output(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh, lse_add);
+    store_output<T::kD / 8>(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh,
+                            lse_add);
   }
 }
 

@@ -28,6 +28,16 @@ void launch_fwd_hopper_fp8_f16_d64(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d128_v1(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d128_v2(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d128_v3(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v4(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v5(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v6(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v7(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v8(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v9(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v10(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v11(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v12(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v13(const FwdParams&, int ctas, cudaStream_t);
 // The FP8 forward (precision fp8): a workspace from a per-device stream-ordered memory pool,
 // the quantisation pass (fp8_quantize.hpp), the FP8 kernel, the workspace freed, all on
 // `stream`. The caller has checked what launch_fwd_hopper_* need.
@@ -40,5 +50,7 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
 void launch_fwd_hopper_bf16_d128_serial(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_bf16_d128_overlap(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_bf16_d128_pingpong(const FwdParams&, int ctas, cudaStream_t);
+// The library's schedule with Traits::kLateWait (KernelChoice::variant bf16_late_wait).
+void launch_fwd_hopper_bf16_d128_late_wait(const FwdParams&, int ctas, cudaStream_t);
 
 }  // namespace radial::cuda_detail

@@ -31,11 +31,16 @@ using namespace cute;
 // step, K and V in kStages shared-memory stages.
 // Stages: D 128 Q 32 KB + 2 x 64 KB (3 stages, 224 KB, also fit and gained nothing on an
 // H100); D 64 Q 16 KB + 4 x 32 KB, deeper for the shorter steps.
-template <class Element_, int kHeadDim, int kStages_ = (kHeadDim == 64 ? 4 : 2)>
+// kLateWait (a comparison build, KernelChoice::variant bf16_late_wait): the overlap schedules
+// keep the wait for P V below the exponentials (end_block), which ptxas otherwise hoists above
+// the softmax, so that the softmax runs under the P V product as the schedule intends.
+template <class Element_, int kHeadDim, int kStages_ = (kHeadDim == 64 ? 4 : 2),
+          bool kLateWait_ = false>
 struct Traits {
   using Element = Element_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
   static constexpr int kStages = kStages_;
+  static constexpr bool kLateWait = kLateWait_;
   static constexpr bool kFp8 = false;  // see Fp8Traits (fwd_fp8_common.cuh)
   // setmaxnreg of the producer and consumer warpgroups (40: no spills in the producer).
   static constexpr int kProducerRegs = 40, kConsumerRegs = 232;
@@ -75,6 +80,8 @@ struct Traits {
   static constexpr int kBoxBytes = kBN * kBoxCols * 2;
   static constexpr int kQBytes = kBM * kD * 2;
   static constexpr int kTileBytes = kBN * kD * 2;
+  static constexpr int kVtBytes = kTileBytes;  // (the FP8 kernel's V^T may have more rows)
+  static constexpr int kVtRows = kD;
 };
 
 // Issues one warpgroup-wide matrix product C (+)= A B over the whole K extent as one wgmma
@@ -143,6 +150,14 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
   row_sum[1] = softmax_sum(row_sum[1], alpha[1], sum[1]);
 }
 
+// A branch that is never taken (row sums are never negative) ends the basic block here.
+// ptxas moves a wgmma wait up to the start of its basic block: in the overlap schedules the wait
+// for P V, written after the softmax, lands above the exponentials (cuobjdump -sass: no MUFU
+// between the two waits), and with this call before it, it stays below them.
+__device__ __forceinline__ void end_block(float never_negative) {
+  if (never_negative < 0.f) __trap();
+}
+
 // O *= alpha per row (O's entries follow the same i = 4 nt + 2 half + j order).
 template <class TO>
 __device__ __forceinline__ void rescale(TO& o, const float (&alpha)[2]) {
@@ -171,14 +186,16 @@ __device__ __forceinline__ uint32_t pack2(float a, float b) {
 }
 
 // Normalises the rows (full sums over each quad), stores them as element pairs, and the
-// log-sum-exp when asked. tid: 0..255 over the consumer warpgroups.
-template <class Element, class TO>
+// log-sum-exp when asked. tid: 0..255 over the consumer warpgroups. kNTOut: the n-tiles stored
+// (0: all of O's; the FP8 kernel's row-sum columns are not stored).
+template <int kNTOut = 0, class Element, class TO>
 __device__ __forceinline__ void store_output(const FwdParams& p, Element* og, const TO& tOrO,
                                              const float (&row_max)[2],
                                              const float (&row_sum)[2], int q0, int tid,
                                              int lane, int64_t bh,
                                              const float (&lse_add)[2] = {0.f, 0.f}) {
-  constexpr int kNT = decltype(size(tOrO))::value / 4;  // 8-column n-tiles of the head dim
+  // 8-column n-tiles of the head dim
+  constexpr int kNT = kNTOut > 0 ? kNTOut : decltype(size(tOrO))::value / 4;
   const int warp_row = (tid >> 5) * 16 + (lane >> 2);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {

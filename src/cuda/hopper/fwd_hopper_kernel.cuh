@@ -52,7 +52,8 @@ constexpr int smem_bytes() {
   // Q, the K stages, the V stages (1024-aligned for the swizzle), the barriers, + alignment.
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   // (FP8: the K stages' key biases too, kBiasBytes each.)
-  return T::kQBytes + 2 * T::kStages * T::kTileBytes + T::kStages * T::kBiasBytes + 256 + 1024;
+  return T::kQBytes + T::kStages * (T::kTileBytes + T::kVtBytes) + T::kStages * T::kBiasBytes +
+         256 + 1024;
 }
 
 // One tile: a query block of one (batch, head) and the walk over its key blocks.
@@ -166,9 +167,9 @@ __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* t
       }
       if (t == 0) load_q();
       if (it >= kS) mbar_wait(bar(bars->v_empty[s]), parity);
-      mbar_arrive_expect_tx(bar(bars->v_full[s]), T::kTileBytes);
+      mbar_arrive_expect_tx(bar(bars->v_full[s]), T::kVtBytes);
       if constexpr (T::kFp8) {  // V^T: one box of kD rows by the block's 128 keys
-        tma_load_4d(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, 0, tile.h, tile.b);
+        tma_load_4d(sv + s * T::kVtBytes, tv, bar(bars->v_full[s]), key0, 0, tile.h, tile.b);
       } else {
         tma_tile<T>(sv + s * T::kTileBytes, tv, bar(bars->v_full[s]), key0, tile.h, tile.b);
       }
@@ -293,6 +294,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
         mbar_arrive(bar(bars->k_empty[s]));
         online_softmax(tSrS, key_start(p, tile, t), p.key_limit, p.scale_log2, row_max,
                        row_sum, alpha, lane);
+        if constexpr (T::kLateWait) end_block(row_sum[0]);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tOrO);
         warpgroup_fence_operand(tOrP);
@@ -333,7 +335,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   Element* q_smem = reinterpret_cast<Element*>(base);
   Element* k_smem = q_smem + T::kBM * T::kD;
   Element* v_smem = k_smem + kS * T::kBN * T::kD;
-  float* bias_smem = reinterpret_cast<float*>(v_smem + kS * T::kBN * T::kD);
+  float* bias_smem = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(v_smem) +
+                                              kS * T::kVtBytes);
   auto* bars = reinterpret_cast<Barriers<kS>*>(reinterpret_cast<unsigned char*>(bias_smem) +
                                                kS * T::kBiasBytes);
 
@@ -379,7 +382,7 @@ template <class T, HopperSchedule kSchedule>
 void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
   TensorMaps maps;
   if constexpr (T::kFp8) {
-    maps = make_fp8_tensor_maps(p, T::kD);
+    maps = make_fp8_tensor_maps(p, T::kD, T::kVtRows);
   } else {
     maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element, cutlass::half_t>);
   }

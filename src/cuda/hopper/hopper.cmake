@@ -30,11 +30,12 @@ message(STATUS "radial: Hopper kernel built (CuTe from ${RADIAL_CUTLASS_INCLUDE}
 
 file(GLOB RADIAL_HOPPER_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cu
      ${CMAKE_CURRENT_LIST_DIR}/*.cpp)
-# The schedules other than the library's (fwd_hopper_bf16_d128_<schedule>.cu), the FP8 and the
-# backward variants are for comparison.
+# The schedules other than the library's (fwd_hopper_bf16_d128_<schedule>.cu) and the variants
+# (fwd_hopper_bf16_d128_late_wait.cu, fwd_hopper_fp8_bf16_d128_v<n>.cu, the backward's
+# bwd_hopper_rs_*.cu) are for comparison.
 if(NOT RADIAL_ABLATION_KERNELS)
-  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_bf16_d128_(serial|overlap|pingpong)\\.cu$")
-  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_fp8_bf16_d128_v[0-9]\\.cu$")
+  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_bf16_d128_(serial|overlap|pingpong|late_wait)\\.cu$")
+  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_fp8_bf16_d128_v[0-9]+\\.cu$")
   # The backward's variants with P^T and dS^T from registers (choice variant=bwd_rs_*).
   list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "bwd_hopper_rs_[a-z0-9_]+\\.cu$")
 endif()

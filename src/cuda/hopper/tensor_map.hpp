@@ -19,8 +19,9 @@ TensorMaps make_tensor_maps(const FwdParams& p, int head_dim, bool f16);
 
 // The FP8 forward's operands (FwdParams::fp8): Q and K as [batch, heads, padded_seq, head_dim]
 // bytes with [128 rows, head_dim] boxes (the 128- or 64-byte swizzle: one box a row), V^T as
-// [batch, heads, head_dim, padded_seq] with [head_dim rows, 128 keys] boxes (128-byte swizzle).
-TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim);
+// [batch, heads, vt_rows, padded_seq] with [vt_rows, 128 keys] boxes (128-byte swizzle; vt_rows
+// is head_dim, or head_dim + 8 with the row sums' column of ones, Fp8Workspace::vt_rows).
+TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim, int vt_rows);
 
 // One such map of a [batch, rows, heads, head_dim] tensor (element strides ss, sh, sb) with
 // 64-column x box_rows boxes: the backward's 64-row tiles.

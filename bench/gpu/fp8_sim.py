@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Float64 simulation of the FP8 forward's numerics (docs/fp8.md) and of cheaper variants of
+its per-score work, against exact attention, on the GPU test's input generators
+(tests/gpu/test_cuda_fp8.cpp: DiT-like and Gaussian). No GPU needed; bench/gpu/HOPPER_NOTES.md,
+"The FP8 forward", round 3, has the numbers.
+
+Schemes (all: Q and K smoothed by their means, e4m3 with one scale per 128-token block, V in
+e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key blocks):
+  library     scores dequantised in fp32 with the per-key bias of Q's smoothing, exp2 and row
+              sums in fp32, O += P V per block in fp32 (O = (O + Ot) x alpha)
+  fma_o       O = O x alpha(t-1) + Ot (one FFMA; the variant fp8_fma_o)
+  f16_exp     the exponentials on packed halves (ex2.approx.f16x2: argument and result in f16),
+              P converted from f16 to e4m3, row sums of 4 f16 values then fp32
+  f16_sum     fp32 exponentials, row sums in f16 partial sums of 4 then fp32
+  sum_tensor  row sums of the e4m3-rounded P (what a column of ones in V^T would give: the
+              sums from the tensor cores, P V's accumulator, added per block in fp32)
+  bias_e4m3xN the key bias added by the tensor cores as N e4m3 terms (an extra k-step of Q K^T
+              whose K columns hold the bias / (q_scale k_scale) split into N e4m3 numbers;
+              their exponent range is not simulated: each term's column would need a
+              power-of-two factor, and the bias / q_scale a Q-independent form)
+  no_key_bias the bias left out (the variant fp8_no_key_bias: wrong unless mean(Q) = 0)
+
+  bench/gpu/fp8_sim.py [--seq 2048] [--heads 2] [--seeds 3]
+"""
+import argparse
+
+import numpy as np
+import torch
+
+D, BLOCK, P_LOG2 = 128, 128, 8.0
+E4M3_MAX = 448.0
+
+
+def e4m3(x):
+    """Round to e4m3 (nearest even, saturating at +-448 like cvt.satfinite)."""
+    t = torch.from_numpy(np.clip(np.asarray(x, dtype=np.float32), -E4M3_MAX, E4M3_MAX))
+    return t.to(torch.float8_e4m3fn).to(torch.float64).numpy()
+
+
+def e4m3_unbounded(x):
+    """e4m3's 3 mantissa bits without its exponent range (a term whose column carries a
+    power-of-two factor that keeps it in range)."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.floor(np.log2(np.where(x == 0, 1.0, np.abs(x))))
+    return np.where(x == 0, 0.0, np.round(x / 2.0 ** e * 8.0) / 8.0 * 2.0 ** e)
+
+
+def f32(x):
+    return np.asarray(x, dtype=np.float32).astype(np.float64)
+
+
+def f16(x):
+    return np.asarray(x, dtype=np.float16).astype(np.float64)
+
+
+def dit(rng, heads, seq, is_v):
+    """The GPU test's DiT-like generator (tests/gpu/test_cuda_fp8.cpp, Inputs::dit)."""
+    out = np.empty((heads, seq, D))
+    for h in range(heads):
+        mu = rng.normal(size=D)
+        sigma = np.ones(D)
+        if not is_v:
+            big = rng.uniform(size=D) < 0.05
+            mu = mu + big * 3.0 * rng.normal(size=D)
+            sigma = np.exp(0.3 * rng.normal(size=D))
+        x = mu + sigma * rng.normal(size=(seq, D))
+        if not is_v:
+            offset = int(rng.uniform() * 100)
+            x[(np.arange(seq) + offset) % 100 == 0] *= 2.0
+        out[h] = x
+    return out
+
+
+def gaussian(rng, heads, seq, is_v):
+    return rng.normal(size=(heads, seq, D))
+
+
+def exact(q, k, v, scale):
+    s = np.einsum("hqd,hkd->hqk", q, k) * scale
+    s -= s.max(-1, keepdims=True)
+    p = np.exp(s)
+    return np.einsum("hqk,hkd->hqd", p, v) / p.sum(-1, keepdims=True)
+
+
+def block_quantise(x):
+    """e4m3 per 128-token block of each head: (values in e4m3 units, scale per token)."""
+    h, s, _ = x.shape
+    blocks = x.reshape(h, s // BLOCK, BLOCK, D)
+    scale = np.abs(blocks).max(axis=(2, 3), keepdims=True) / E4M3_MAX
+    scale = np.where(scale > 0, f32(scale), 1.0)
+    return e4m3(blocks / scale).reshape(h, s, D), np.repeat(scale.reshape(h, -1), BLOCK, axis=1)
+
+
+def row_sum(p, scheme):
+    """A block's row sums: fp32, or f16 partial sums of 4 values then fp32."""
+    if scheme in ("f16_exp", "f16_sum"):
+        parts = f16(p).reshape(*p.shape[:-1], -1, 4)
+        acc = f16(parts[..., 0])
+        for i in range(1, 4):
+            acc = f16(acc + f16(parts[..., i]))
+        return f32(acc.sum(-1))
+    return f32(p.sum(-1))
+
+
+def fp8_attention(q, k, v, scale, scheme):
+    heads, seq, _ = q.shape
+    scale_log2 = scale * np.log2(np.e)
+    mq, mk = q.mean(1, keepdims=True), k.mean(1, keepdims=True)
+    q8, sq = block_quantise(q - mq)
+    k8, sk = block_quantise(k - mk)
+    bias = f32(np.einsum("hd,hkd->hk", mq[:, 0], k - mk))  # mean(Q) . (k - mean(K)), per key
+    sv = np.abs(v).max(1, keepdims=True) / E4M3_MAX
+    v8 = e4m3(v / sv)
+    out = np.empty_like(q)
+    for h in range(heads):
+        raw = f32(q8[h] @ k8[h].T)  # the e4m3 products, fp32 accumulator
+        s_scale = f32(sq[h][:, None] * sk[h][None, :])
+        if scheme.startswith("bias_e4m3x"):
+            terms = int(scheme[-1])
+            rest = bias[h][None, :] / s_scale  # in the product's units (per q block x k block)
+            added = np.zeros_like(rest)
+            for _ in range(terms):
+                part = e4m3_unbounded(rest)
+                added += part
+                rest = rest - part
+            scores = f32(f32(raw + added) * s_scale)
+        elif scheme == "no_key_bias":
+            scores = f32(raw * s_scale)
+        else:
+            scores = f32(raw * s_scale + bias[h][None, :])
+        m = np.full(seq, -np.inf)
+        rs = np.zeros(seq)
+        o = np.zeros((seq, D))
+        alpha_prev = np.zeros(seq)
+        for t in range(seq // BLOCK):
+            s = scores[:, t * BLOCK:(t + 1) * BLOCK]
+            m_new = np.maximum(m, s.max(1))
+            alpha = f32(np.exp2(m * scale_log2 - m_new * scale_log2))
+            arg = f32(s * scale_log2 - (m_new * scale_log2 - P_LOG2)[:, None])
+            if scheme == "f16_exp":
+                p = f16(np.exp2(f16(arg)))
+            else:
+                p = f32(np.exp2(arg))
+            rs = f32(rs * alpha + row_sum(e4m3(p) if scheme == "sum_tensor" else p, scheme))
+            ot = f32(e4m3(p) @ v8[h, t * BLOCK:(t + 1) * BLOCK])
+            if scheme == "fma_o":  # O lags a block: O x alpha(t-1) + Ot(t-1); done at the end
+                o = f32(o * alpha_prev[:, None] + (ot_prev if t else 0.0))
+                ot_prev, alpha_prev = ot, alpha
+            else:  # the library's (O + Ot(t-1)) x alpha(t); the last block added at the end
+                if t:
+                    o = f32((o + ot_prev) * alpha[:, None])
+                ot_prev = ot
+            m = m_new
+        if scheme == "fma_o":
+            o = f32(o * alpha_prev[:, None] + ot_prev)
+        else:
+            o = f32(o + ot_prev)
+        out[h] = o * sv[h] / rs[:, None]
+    return out
+
+
+def errors(got, want):
+    cos = (got * want).sum() / np.sqrt((got * got).sum() * (want * want).sum())
+    return cos, np.sqrt(((got - want) ** 2).sum() / (want * want).sum())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seq", type=int, default=2048)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=3)
+    args = ap.parse_args()
+    schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
+               "bias_e4m3x3", "no_key_bias"]
+    scale = D ** -0.5
+    print(f"seq {args.seq}, {args.heads} heads, head dim {D}, dense rows "
+          f"({args.seq // BLOCK} key blocks), {args.seeds} seeds; cosine / relative L2 against "
+          "float64 attention on the same inputs, worst over seeds\n")
+    print("| scheme | DiT-like cosine | DiT-like rel. L2 | Gaussian cosine | Gaussian rel. L2 |")
+    print("|---|---|---|---|---|")
+    results = {s: {"dit": [], "gaussian": []} for s in schemes}
+    for seed in range(args.seeds):
+        for name, gen in (("dit", dit), ("gaussian", gaussian)):
+            rng = np.random.default_rng(1000 * seed + (name == "dit"))
+            q, k, v = (gen(rng, args.heads, args.seq, is_v) for is_v in (False, False, True))
+            want = exact(q, k, v, scale)
+            for s in schemes:
+                results[s][name].append(errors(fp8_attention(q, k, v, scale, s), want))
+    for s in schemes:
+        cells = []
+        for name in ("dit", "gaussian"):
+            cells += [f"{min(c for c, _ in results[s][name]):.6f}",
+                      f"{max(e for _, e in results[s][name]):.5f}"]
+        print(f"| {s} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
