@@ -19,6 +19,9 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
               their exponent range is not simulated: each term's column would need a
               power-of-two factor, and the bias / q_scale a Q-independent form)
   no_key_bias the bias left out (the variant fp8_no_key_bias: wrong unless mean(Q) = 0)
+  qk_only, p_only, v_only
+              the library's scheme with only Q and K, only P, or only V rounded to e4m3 (the
+              rest exact): the error budget by source
 
   bench/gpu/fp8_sim.py [--seq 2048] [--heads 2] [--seeds 3]
 """
@@ -106,11 +109,18 @@ def fp8_attention(q, k, v, scale, scheme):
     heads, seq, _ = q.shape
     scale_log2 = scale * np.log2(np.e)
     mq, mk = q.mean(1, keepdims=True), k.mean(1, keepdims=True)
-    q8, sq = block_quantise(q - mq)
-    k8, sk = block_quantise(k - mk)
+    exact_qk, exact_p, exact_v = (scheme in ("p_only", "v_only"), scheme in ("qk_only", "v_only"),
+                                  scheme in ("qk_only", "p_only"))
+    if exact_qk:
+        q8, sq = q - mq, np.ones((heads, seq))
+        k8, sk = k - mk, np.ones((heads, seq))
+    else:
+        q8, sq = block_quantise(q - mq)
+        k8, sk = block_quantise(k - mk)
     bias = f32(np.einsum("hd,hkd->hk", mq[:, 0], k - mk))  # mean(Q) . (k - mean(K)), per key
     sv = np.abs(v).max(1, keepdims=True) / E4M3_MAX
-    v8 = e4m3(v / sv)
+    v8 = v / sv if exact_v else e4m3(v / sv)
+    rounded = (lambda x: x) if exact_p else e4m3
     out = np.empty_like(q)
     for h in range(heads):
         raw = f32(q8[h] @ k8[h].T)  # the e4m3 products, fp32 accumulator
@@ -142,7 +152,7 @@ def fp8_attention(q, k, v, scale, scheme):
             else:
                 p = f32(np.exp2(arg))
             rs = f32(rs * alpha + row_sum(e4m3(p) if scheme == "sum_tensor" else p, scheme))
-            ot = f32(e4m3(p) @ v8[h, t * BLOCK:(t + 1) * BLOCK])
+            ot = f32(rounded(p) @ v8[h, t * BLOCK:(t + 1) * BLOCK])
             if scheme == "fma_o":  # O lags a block: O x alpha(t-1) + Ot(t-1); done at the end
                 o = f32(o * alpha_prev[:, None] + (ot_prev if t else 0.0))
                 ot_prev, alpha_prev = ot, alpha
@@ -172,7 +182,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
-               "bias_e4m3x3", "no_key_bias"]
+               "bias_e4m3x3", "no_key_bias", "qk_only", "p_only", "v_only"]
     scale = D ** -0.5
     print(f"seq {args.seq}, {args.heads} heads, head dim {D}, dense rows "
           f"({args.seq // BLOCK} key blocks), {args.seeds} seeds; cosine / relative L2 against "
