@@ -1,0 +1,94 @@
+"""The GPU steps files (scripts/gpu/steps/, run by scripts/gpu/batch on a lent GPU machine, where
+a typo costs a device call) checked here on the CPU: each step line is well formed and under the
+10-minute command limit, names scripts that exist, and every kernel choice it names (field
+text, bench.py's --choices names, bench_fp8.py's --variants) parses in this library. A CPU
+build parses choice text before it refuses CPU tensors, so the error's argument tells the two
+apart: "choice" (parsed, refused for CPU tensors) or "choice.<field>" (bad text)."""
+
+import ctypes
+import pathlib
+import re
+import sys
+
+import pytest
+import torch
+
+from radial_attention import _lib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+STEPS = sorted(p for p in (ROOT / "scripts/gpu/steps").iterdir() if p.name != "README.md")
+sys.path.insert(0, str(ROOT / "bench/gpu"))
+import bench  # noqa: E402  (bench.py's CHOICES: the names --choices takes)
+
+
+def steps(path):
+    """(name, limit, command) of each step line ('#' lines and blank lines are comments)."""
+    out = []
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, limit, command = line.split(None, 2)
+        out.append((name, limit, command))
+    return out
+
+
+def refused_argument(choice: str) -> str:
+    """The argument radial_attention_with_choice names for `choice` on CPU tensors."""
+    lib = _lib.lib()
+    geometry = _lib.Geometry(2, 64, 0, -1)
+    spec = _lib.PlanSpec(0, 0, 1.0, 64, 0)
+    handle = ctypes.c_void_p()
+    assert lib.radial_plan_create(ctypes.byref(geometry), ctypes.byref(spec),
+                                  ctypes.byref(handle)) == _lib.OK
+    try:
+        tensors = [torch.randn(1, 128, 2, 16) for _ in range(4)]
+        views = [_lib.Tensor(t.data_ptr(), _lib.DTYPE_F32, _lib.DEVICE_CPU, 0, 0, 1, 128, 2, 16,
+                             128 * 32, 32, 16) for t in tensors]
+        refs = [ctypes.byref(x) for x in views]
+        status = lib.radial_attention_with_choice(handle, *refs, None, 0.0, 1, None,
+                                                  choice.encode())
+        assert status == _lib.INVALID_ARGUMENT
+        return lib.radial_last_error_argument().decode()
+    finally:
+        lib.radial_plan_destroy(handle)
+
+
+def choices_in(command):
+    """Every kernel choice a step names, as field text."""
+    found = set(re.findall(r"family=[A-Za-z0-9_=,]+", command))
+    for names in re.findall(r"--choices\s+['\"]([^'\"]+)['\"]", command):
+        for item in (x.strip() for x in names.split(";") if x.strip()):
+            if "=" not in item:
+                assert item in bench.CHOICES, f"--choices names {item!r}, not in bench.py's CHOICES"
+                found.add(bench.CHOICES[item][0])
+    for names in re.findall(r"--variants\s+(\S+)", command):
+        for v in names.split(","):
+            if v != "standard":
+                found.add("family=hopper," + ("" if v.startswith("bf16_") else "precision=fp8,")
+                          + "variant=" + v)
+    return found
+
+
+@pytest.mark.parametrize("path", STEPS, ids=lambda p: p.name)
+def test_steps_file_is_well_formed(path):
+    lines = steps(path)
+    assert lines, f"{path.name}: no steps"
+    names = [name for name, _, _ in lines]
+    assert len(names) == len(set(names)), f"{path.name}: a step name twice"
+    for name, limit, command in lines:
+        assert limit.isdigit() and 0 < int(limit) <= 600, f"{name}: limit {limit!r}"
+        for script in re.findall(r"(?:bench/gpu/[\w.-]+\.py|scripts/gpu/[\w-]+)", command):
+            assert (ROOT / script).exists(), f"{name}: {script} does not exist"
+
+
+@pytest.mark.parametrize("path", STEPS, ids=lambda p: p.name)
+def test_steps_file_choices_parse(path):
+    for name, _, command in steps(path):
+        for choice in choices_in(command):
+            assert refused_argument(choice) == "choice", f"{name}: {choice!r} does not parse"
+
+
+def test_a_bad_choice_is_told_apart():
+    """The check above can fail: a misspelt variant is named by its field."""
+    assert refused_argument("family=hopper,precision=fp8,variant=fp8_round4") == "choice.variant"
+    assert refused_argument("family=hopper,precision=fp8,variant=fp8_round3") == "choice"
