@@ -5,10 +5,10 @@ text, bench.py's --choices names, bench_fp8.py's --variants) parses in this libr
 build parses choice text before it refuses CPU tensors, so the error's argument tells the two
 apart: "choice" (parsed, refused for CPU tensors) or "choice.<field>" (bad text)."""
 
+import ast
 import ctypes
 import pathlib
 import re
-import sys
 
 import pytest
 import torch
@@ -17,8 +17,21 @@ from radial_attention import _lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STEPS = sorted(p for p in (ROOT / "scripts/gpu/steps").iterdir() if p.name != "README.md")
-sys.path.insert(0, str(ROOT / "bench/gpu"))
-import bench  # noqa: E402  (bench.py's CHOICES: the names --choices takes)
+
+
+def bench_choices():
+    """bench.py's CHOICES (the names its --choices takes), read from its source: importing it
+    would put the source tree's package first on sys.path, which the distributed tests' worker
+    processes inherit."""
+    tree = ast.parse((ROOT / "bench/gpu/bench.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "CHOICES"
+                                                for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError("bench/gpu/bench.py has no CHOICES")
+
+
+CHOICES = bench_choices()
 
 
 def steps(path):
@@ -59,8 +72,8 @@ def choices_in(command):
     for names in re.findall(r"--choices\s+['\"]([^'\"]+)['\"]", command):
         for item in (x.strip() for x in names.split(";") if x.strip()):
             if "=" not in item:
-                assert item in bench.CHOICES, f"--choices names {item!r}, not in bench.py's CHOICES"
-                found.add(bench.CHOICES[item][0])
+                assert item in CHOICES, f"--choices names {item!r}, not in bench.py's CHOICES"
+                found.add(CHOICES[item][0])
     for names in re.findall(r"--variants\s+(\S+)", command):
         for v in names.split(","):
             if v != "standard":
