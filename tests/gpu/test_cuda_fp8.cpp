@@ -97,6 +97,15 @@ void fill(TestTensor& t, uint64_t seed, Inputs inputs, bool is_v) {
   upload(t);
 }
 
+// q, k, v drawn from `inputs` (seeds seed, seed + 1, seed + 2) and the float64 reference on them.
+ReferenceResult draw(const Plan& plan, Inputs inputs, uint64_t seed, double scale, TestTensor& q,
+                     TestTensor& k, TestTensor& v) {
+  fill(q, seed, inputs, false);
+  fill(k, seed + 1, inputs, false);
+  fill(v, seed + 2, inputs, true);
+  return attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), scale);
+}
+
 // The log-sum-exp carries the scores' e4m3 error, which grows with the logits: a row's bound is
 // kLseAbs + kLseRel |lse| (a float64 simulation of the scheme on these inputs gave errors up to
 // 3% of |lse| on the sharpest rows, 0.02 on average).
@@ -233,11 +242,7 @@ TEST_P(Fp8Attention, MatchesFloat64Reference) {
   TestTensor q(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor k(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor v(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
-  fill(q, seed, c.inputs, false);
-  fill(k, seed + 1, c.inputs, false);
-  fill(v, seed + 2, c.inputs, true);
-  const ReferenceResult ref =
-      attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), c.run.scale);
+  const ReferenceResult ref = draw(plan, c.inputs, seed, c.run.scale, q, k, v);
   std::string fp8 = kFp8;
   if (c.max_ctas > 0) fp8 += ",persistent=on,max_ctas=" + std::to_string(c.max_ctas);
   const Errors e = measure(plan, c.run, q, k, v, ref, fp8);
@@ -333,11 +338,7 @@ TEST(Fp8Variants, MatchFloat64Reference) {
     TestTensor q(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
     TestTensor k(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
     TestTensor v(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
-    fill(q, seed, inputs, false);
-    fill(k, seed + 1, inputs, false);
-    fill(v, seed + 2, inputs, true);
-    const ReferenceResult ref =
-        attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), c.scale);
+    const ReferenceResult ref = draw(plan, inputs, seed, c.scale, q, k, v);
     const Errors e =
         measure(plan, c, q, k, v, ref, std::string(kFp8) + ",variant=" + variant);
     std::cout << "  " << variant << ": cosine " << e.cosine << ", rel. L2 " << e.rel_l2 << "\n";
@@ -385,11 +386,7 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
   TestTensor q(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor k(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor v(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
-  fill(q, seed, c.inputs, false);
-  fill(k, seed + 1, c.inputs, false);
-  fill(v, seed + 2, c.inputs, true);
-  const ReferenceResult ref =
-      attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), c.run.scale);
+  const ReferenceResult ref = draw(plan, c.inputs, seed, c.run.scale, q, k, v);
   std::string base = kFp8;
   if (c.max_ctas > 0) base += ",persistent=on,max_ctas=" + std::to_string(c.max_ctas);
   std::map<std::string, std::vector<uint32_t>> bits;
