@@ -247,6 +247,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     args.choices = [c.strip() for c in args.choices.split(";") if c.strip()]
+    if not 1 <= args.rounds <= 100:
+        ap.error(f"--rounds: expected an integer from 1 to 100, got {args.rounds}")
     if args.choices_only and not args.choices:
         ap.error("--choices-only needs --choices")
 

@@ -32,6 +32,8 @@ def main():
                     help="comma-separated KernelChoice variants of the FP8 kernel")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
+    if not 1 <= args.rounds <= 100:
+        ap.error(f"--rounds: expected an integer from 1 to 100, got {args.rounds}")
     shim = Shim(args.build)
     variants = [x.strip() for x in args.variants.split(",") if x.strip()]
     kernels = [("bf16", BF16)] + [

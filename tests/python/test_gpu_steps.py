@@ -105,3 +105,18 @@ def test_a_bad_choice_is_told_apart():
     """The check above can fail: a misspelt variant is named by its field."""
     assert refused_argument("family=hopper,precision=fp8,variant=fp8_round4") == "choice.variant"
     assert refused_argument("family=hopper,precision=fp8,variant=fp8_round3") == "choice"
+
+
+@pytest.mark.parametrize("script", ["bench_backward.py", "bench_fp8.py"])
+@pytest.mark.parametrize("rounds", ["0", "-1", str(2**63)])
+def test_bench_rounds_out_of_range_is_refused(script, rounds):
+    """--rounds < 1 would divide by zero after timing nothing, a huge count would not end; the
+    scripts refuse both by name
+    (argparse runs before any GPU is touched, so this runs here)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, str(ROOT / "bench/gpu" / script), "out", "--rounds",
+                          rounds], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "--rounds" in run.stderr
