@@ -1,5 +1,5 @@
-// Host-only check (no GPU) behind the Hopper backward's register variants (bwd_rs_dv,
-// bwd_rs_dv_dk; bwd_hopper_kernel.cuh, Operands): that accumulator entry i of a thread's S^T
+// Host-only check (no GPU) behind the Hopper backward's register operands (the library's
+// kernel and bwd_rs_dv; bwd_hopper_kernel.cuh, Operands): that accumulator entry i of a thread's S^T
 // (and dP^T) tile, from MmaSdP, sits at the same (key, query) as value i of the register A
 // operand (Traits::FragAKV, flat column-major) of dV's and dK's products, from MmaKVrs, for every
 // thread and entry, at both dtypes and head dims. bench/gpu/sass_bwd.py compiles and runs it;

@@ -5,7 +5,7 @@ ncu --clock-control none -k regex:bwd_hopper python3 profile_backward.py CASE HE
 usage: profile_backward.py CASE HEADS CHOICE [CHOICE ...]
   CASE: an index into bench.py's CASES; HEADS: the head count (0 keeps the case's; few heads
   keep kernel replay quick). CHOICE: kernel choice text, e.g. "family=hopper,direction=backward"
-  or "family=hopper,direction=backward,variant=bwd_rs_dv_dk" (needs an ablation build).
+  or "family=hopper,direction=backward,variant=bwd_ss" (needs an ablation build).
   The forward (for out and lse) runs first through the op; each choice then runs the backward
   through radial_attention_backward_with_choice (bench_backward.CBackwardWithChoice).
   radial_attention must be importable with a CUDA library (RADIAL_C_LIBRARY).

@@ -47,7 +47,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_round3_sum_tensor, "fp8_round3_sum_tensor"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
-    {Variant::bwd_rs_dv_dk, "bwd_rs_dv_dk"},
+    {Variant::bwd_ss, "bwd_ss"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

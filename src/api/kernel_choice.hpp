@@ -44,10 +44,11 @@ enum class RowOrder { locality, heavy_first, natural };
 // sums by the tensor cores: a column of ones in V^T), round3_sum_tensor (round3 and sum_tensor).
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
-// output is not written; for timing the pass).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
-// bwd_hopper_kernel.cuh, Operands): rs_dv takes dV's product's P^T from registers instead of
-// shared memory, rs_dv_dk also dK's product's dS^T (dS^T still goes to shared memory for dQ).
+// bwd_hopper_kernel.cuh, Operands). The library's kernel takes dV's product's P^T and dK's
+// dS^T from registers (RS wgmma; 1.07-1.13x bwd_ss on an H200); rs_dv takes only P^T from
+// registers (dS^T from shared memory), ss both from shared memory (the library's until
+// 2026-12-01).
 enum class Variant {
   standard,
   fp8_no_key_bias,
@@ -66,7 +67,7 @@ enum class Variant {
   fp8_round3_sum_tensor,
   bf16_late_wait,
   bwd_rs_dv,
-  bwd_rs_dv_dk,
+  bwd_ss,
 };
 
 struct KernelChoice {

@@ -57,7 +57,7 @@ BwdMainKernel hopper_main(DType dtype, int head_dim) {
 #endif
 }
 
-// A comparison variant's instantiation (bwd_hopper_rs_*.cu). The caller has checked that the
+// A comparison variant's instantiation (bwd_hopper_variants_*.cu). The caller has checked that the
 // build holds them, the dtype and the head dim.
 BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
 #if defined(RADIAL_WITH_HOPPER) && defined(RADIAL_ABLATION_KERNELS)
@@ -66,15 +66,14 @@ BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
     return d64 ? (bf16 ? launch_bwd_hopper_rs_dv_bf16_d64 : launch_bwd_hopper_rs_dv_f16_d64)
                : (bf16 ? launch_bwd_hopper_rs_dv_bf16_d128 : launch_bwd_hopper_rs_dv_f16_d128);
   }
-  if (variant == Variant::bwd_rs_dv_dk) {
-    return d64 ? (bf16 ? launch_bwd_hopper_rs_dv_dk_bf16_d64 : launch_bwd_hopper_rs_dv_dk_f16_d64)
-               : (bf16 ? launch_bwd_hopper_rs_dv_dk_bf16_d128
-                       : launch_bwd_hopper_rs_dv_dk_f16_d128);
+  if (variant == Variant::bwd_ss) {
+    return d64 ? (bf16 ? launch_bwd_hopper_ss_bf16_d64 : launch_bwd_hopper_ss_f16_d64)
+               : (bf16 ? launch_bwd_hopper_ss_bf16_d128 : launch_bwd_hopper_ss_f16_d128);
   }
 #else
   (void)dtype, (void)head_dim;  // (launch_bwd has refused the variants in this build)
 #endif
-  throw Error("choice.variant", "standard, bwd_rs_dv or bwd_rs_dv_dk for the backward",
+  throw Error("choice.variant", "standard, bwd_rs_dv or bwd_ss for the backward",
               variant_name(variant));
 }
 

@@ -87,9 +87,11 @@ constexpr int dq_mode(int schedule) {
 // thread are exactly the A-operand registers of dV = P^T dO and dK = dS^T Q (entry i of both is
 // key wrow + 8 ((i / 2) % 2), query 8 (i / 4) + qcol + i % 2), so the rounded values can feed
 // an RS product with no shuffle, as the forward's P does:
-//   kSmemPdS: both through shared memory (the library's);
-//   kRegsP: P^T from registers (no P^T store, fence or warpgroup barrier), dS^T from shared;
-//   kRegsPdS: both from registers (dS^T is still stored for dQ's product).
+//   kSmemPdS: both through shared memory (variant bwd_ss);
+//   kRegsP: P^T from registers (no P^T store, fence or warpgroup barrier), dS^T from shared
+//     (variant bwd_rs_dv);
+//   kRegsPdS: both from registers (dS^T is still stored for dQ's product): the library's,
+//     1.12-1.13x kSmemPdS on an H200 (bench/results/NVIDIA_H200-backward.md).
 enum Operands : int { kSmemPdS = 0, kRegsP = 1, kRegsPdS = 2 };
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
@@ -121,9 +123,9 @@ struct BwdTraits {
   // dS^T as (keys of a half, query rows, 2 buffers x 2 warpgroups), stored as the products
   // leave it (rows contiguous: pairs of entries per 32-bit store): the A operand of dS^T Q,
   // and seen transposed (rows, keys, slab) the MN-major A operand of dS K. P^T likewise, one
-  // buffer per warpgroup (only its own dV product reads it). Both from shared memory in the
-  // library's kernel (P^T in registers spilled in the earlier 384-thread kernel; at 256
-  // threads the Operands variants take them from registers with 229-242 registers, no spill).
+  // buffer per warpgroup (only its own dV product reads it). The library's kernel reads both
+  // from registers instead (Operands kRegsPdS, 242 registers at head dim 128, no spill; P^T
+  // in registers spilled in the earlier 384-thread kernel), so these serve the variants.
   using SmemLayoutdSt =
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _4>{}));
   using SmemLayoutdS = decltype(composition(
@@ -689,8 +691,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// kOperands other than kSmemPdS: the comparison variants (bwd_hopper_rs_*.cu).
-template <class T, int kOperands = kSmemPdS>
+// kOperands other than kRegsPdS: the comparison variants (bwd_hopper_variants_*.cu).
+template <class T, int kOperands = kRegsPdS>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");

@@ -32,12 +32,12 @@ file(GLOB RADIAL_HOPPER_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cu
      ${CMAKE_CURRENT_LIST_DIR}/*.cpp)
 # The schedules other than the library's (fwd_hopper_bf16_d128_<schedule>.cu) and the variants
 # (fwd_hopper_bf16_d128_late_wait.cu, fwd_hopper_fp8_bf16_d128_v<n>.cu, the backward's
-# bwd_hopper_rs_*.cu) are for comparison.
+# bwd_hopper_variants_*.cu) are for comparison.
 if(NOT RADIAL_ABLATION_KERNELS)
   list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_bf16_d128_(serial|overlap|pingpong|late_wait)\\.cu$")
   list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_fp8_bf16_d128_v[0-9]+\\.cu$")
-  # The backward's variants with P^T and dS^T from registers (choice variant=bwd_rs_*).
-  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "bwd_hopper_rs_[a-z0-9_]+\\.cu$")
+  # The backward's variants with P^T or dS^T from shared memory (choice variant=bwd_rs_dv, bwd_ss).
+  list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "bwd_hopper_variants_[a-z0-9_]+\\.cu$")
 endif()
 add_library(radial_hopper OBJECT ${RADIAL_HOPPER_SOURCES})
 set_target_properties(radial_hopper PROPERTIES CUDA_ARCHITECTURES OFF POSITION_INDEPENDENT_CODE ON)
