@@ -48,6 +48,7 @@ const Names<Variant> kVariants = {
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},
+    {Variant::bwd_early_dk, "bwd_early_dk"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

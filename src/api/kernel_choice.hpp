@@ -48,7 +48,8 @@ enum class RowOrder { locality, heavy_first, natural };
 // bwd_hopper_kernel.cuh, Operands). The library's kernel takes dV's product's P^T and dK's
 // dS^T from registers (RS wgmma; 1.07-1.13x bwd_ss on an H200); rs_dv takes only P^T from
 // registers (dS^T from shared memory), ss both from shared memory (the library's until
-// 2026-12-01).
+// 2026-12-01); early_dk issues dK's product before the wait for the other warpgroup's dS^T and
+// the next tile's products before dQ's stores.
 enum class Variant {
   standard,
   fp8_no_key_bias,
@@ -68,6 +69,7 @@ enum class Variant {
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,
+  bwd_early_dk,
 };
 
 struct KernelChoice {

@@ -70,10 +70,15 @@ BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
     return d64 ? (bf16 ? launch_bwd_hopper_ss_bf16_d64 : launch_bwd_hopper_ss_f16_d64)
                : (bf16 ? launch_bwd_hopper_ss_bf16_d128 : launch_bwd_hopper_ss_f16_d128);
   }
+  if (variant == Variant::bwd_early_dk) {
+    return d64 ? (bf16 ? launch_bwd_hopper_early_dk_bf16_d64 : launch_bwd_hopper_early_dk_f16_d64)
+               : (bf16 ? launch_bwd_hopper_early_dk_bf16_d128
+                       : launch_bwd_hopper_early_dk_f16_d128);
+  }
 #else
   (void)dtype, (void)head_dim;  // (launch_bwd has refused the variants in this build)
 #endif
-  throw Error("choice.variant", "standard, bwd_rs_dv or bwd_ss for the backward",
+  throw Error("choice.variant", "standard, bwd_rs_dv, bwd_ss or bwd_early_dk for the backward",
               variant_name(variant));
 }
 

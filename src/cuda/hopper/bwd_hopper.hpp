@@ -18,8 +18,10 @@ void launch_bwd_hopper_bf16_d64(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_f16_d64(const BwdParams&, cudaStream_t);
 
 #ifdef RADIAL_ABLATION_KERNELS
-// Comparison variants (bwd_hopper_variants_*.cu; choice variant=bwd_rs_dv, bwd_ss): dV's
-// product with P^T from registers, dK's with dS^T from shared memory; both from shared memory.
+// Comparison variants (bwd_hopper_variants_*.cu; choice variant=bwd_rs_dv, bwd_ss,
+// bwd_early_dk): dV's product with P^T from registers, dK's with dS^T from shared memory; both
+// from shared memory; the library's operands with dK's product and the next tile's issued
+// earlier (Operands kRegsPdSEarlyDK).
 void launch_bwd_hopper_rs_dv_bf16_d128(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_rs_dv_f16_d128(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_rs_dv_bf16_d64(const BwdParams&, cudaStream_t);
@@ -28,6 +30,10 @@ void launch_bwd_hopper_ss_bf16_d128(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_ss_f16_d128(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_ss_bf16_d64(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_ss_f16_d64(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_early_dk_bf16_d128(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_early_dk_f16_d128(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_early_dk_bf16_d64(const BwdParams&, cudaStream_t);
+void launch_bwd_hopper_early_dk_f16_d64(const BwdParams&, cudaStream_t);
 #endif
 
 }  // namespace radial::cuda_detail

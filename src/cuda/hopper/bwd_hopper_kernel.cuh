@@ -9,7 +9,7 @@
 // dimension of every product:
 //   S^T = K Q^T, dP^T = V dO^T                  (shared-memory operands)
 //   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - delta)
-//   dV += P^T dO, dK += dS^T Q                  (P^T and dS^T through shared memory)
+//   dV += P^T dO, dK += dS^T Q                  (P^T and dS^T from registers)
 //   dQ += dS K                                  (head dim 128: 64 columns per warpgroup over
 //                                                both warpgroups' dS; 64: each its keys)
 // dK and dV stay in registers over the whole list; each warpgroup adds its part of dQ (its 64
@@ -18,7 +18,7 @@
 // kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
 // from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
 // and read as zeros; key blocks no query keeps write zeros. Comparison variants (Operands) take
-// dV's and dK's A operands P^T and dS^T from registers instead (RS wgmma).
+// dK's A operand dS^T, or both P^T and dS^T, through shared memory instead (SS wgmma).
 #pragma once
 
 #include <cuda.h>
@@ -91,8 +91,13 @@ constexpr int dq_mode(int schedule) {
 //   kRegsP: P^T from registers (no P^T store, fence or warpgroup barrier), dS^T from shared
 //     (variant bwd_rs_dv);
 //   kRegsPdS: both from registers (dS^T is still stored for dQ's product): the library's,
-//     1.12-1.13x kSmemPdS on an H200 (bench/results/NVIDIA_H200-backward.md).
-enum Operands : int { kSmemPdS = 0, kRegsP = 1, kRegsPdS = 2 };
+//     1.12-1.13x kSmemPdS on an H200 (bench/results/NVIDIA_H200-backward.md);
+//   kRegsPdSEarlyDK: as kRegsPdS, with dK's product issued before the wait for the other
+//     warpgroup's dS^T (it needs only this thread's registers and Q) and the next tile's S^T
+//     and dP^T issued before dQ's stores instead of after them (variant bwd_early_dk): the
+//     kernel is latency-bound (Nsight: 0.3 eligible warps a scheduler), so more of each
+//     warpgroup's own tensor work overlaps its waits.
+enum Operands : int { kSmemPdS = 0, kRegsP = 1, kRegsPdS = 2, kRegsPdSEarlyDK = 3 };
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -351,7 +356,9 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         const Maps& maps, const CUtensorMap* tdq) {
   using Element = typename T::Element;
   constexpr int kS = T::kStages, D = T::kD;
-  constexpr bool kRegP = kOperands != kSmemPdS, kRegDS = kOperands == kRegsPdS;
+  constexpr bool kRegP = kOperands != kSmemPdS;
+  constexpr bool kEarlyDK = kOperands == kRegsPdSEarlyDK;
+  constexpr bool kRegDS = kOperands == kRegsPdS || kEarlyDK;
   // P^T from registers replaces the early-dV step (its store and barrier).
   static_assert(!kRegP || (kSchedule != kLateDV && pipelined(kSchedule)),
                 "P^T from registers: pipelined schedules");
@@ -552,6 +559,9 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         if constexpr (kRegDS) tdKrdS32(i / 2) = ds;
       }
     }
+    // dK's product needs only this thread's dS^T registers and Q: issued before the wait for
+    // the other warpgroup (kEarlyDK), it runs while this one waits.
+    if constexpr (kEarlyDK) issue<false>(mma_kv_rs, tdKrdS, tKVsQt(_, _, _, s), tdKrdK);
     fence_proxy_async();
     mbar_arrive(bar(bars->ds_ready));
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
@@ -568,14 +578,33 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     } else {  // head dim 64: all 64 columns, this warpgroup's keys
       issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
     }
-    if constexpr (kRegDS) {
-      issue<false>(mma_kv_rs, tdKrdS, tKVsQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+    if constexpr (kEarlyDK) {
+      // dK (issued first) and dQ are in; the next tile's S^T and dP^T go in before dQ's
+      // stores, which then run under them.
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tdQrdQ);
+      warpgroup_fence_operand(tdKrdK);
     } else {
-      issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);
+      if constexpr (kRegDS) {
+        issue<false>(mma_kv_rs, tdKrdS, tKVsQt(_, _, _, s), tdKrdK);  // dK += dS^T Q
+      } else {
+        issue<false>(mma_kv, tKVrdSt(_, _, _, buf + wg), tKVrQt(_, _, _, s), tdKrdK);
+      }
+      // dQ is in (dK's product, issued last, may still run): it goes out meanwhile.
+      warpgroup_wait<1>();
+      warpgroup_fence_operand(tdQrdQ);
     }
-    // dQ is in (dK's product, issued last, may still run): it goes out meanwhile.
-    warpgroup_wait<1>();
-    warpgroup_fence_operand(tdQrdQ);
+    const int tt_next = valid_from(tt + 1);
+    // The next tile's S^T and dP^T (pipelined schedules), behind this tile's dK, or with
+    // kEarlyDK before dQ's stores. After the last tile they are issued anyway (see above) on
+    // the stage of the tile before it, which no load writes any more, and dropped.
+    [[maybe_unused]] const auto issue_next = [&] {
+      const int s1 = (j + 1) % kS;
+      if (tt_next < tiles) mbar_wait(bar(bars->full[s1]), ((j + 1) / kS) & 1);
+      issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s1), tSrS_next);
+      issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s1), tSrdP_next);
+    };
+    if constexpr (kEarlyDK) issue_next();
     float* rows = p.dq_accum + static_cast<int64_t>(accum_row0 + q0) * D + dq_col;
     if constexpr (kDQ == kBulkDQ) {
       // This warp's 16 rows: stored, then one bulk reduce per row by lanes 0..15. The rows'
@@ -621,15 +650,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                   make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
       }
     }
-    const int tt_next = valid_from(tt + 1);
     if constexpr (kPipe) {
-      // The next tile's S^T and dP^T, behind this tile's dK. After the last tile they are
-      // issued anyway (see above) on the stage of the tile before it, which no load writes any
-      // more, and dropped.
-      const int s1 = (j + 1) % kS;
-      if (tt_next < tiles) mbar_wait(bar(bars->full[s1]), ((j + 1) / kS) & 1);
-      issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s1), tSrS_next);
-      issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s1), tSrdP_next);
+      if constexpr (!kEarlyDK) issue_next();
     } else {
       warpgroup_wait<0>();
       warpgroup_fence_operand(tdVrdV);
