@@ -61,20 +61,11 @@ BwdMainKernel hopper_main(DType dtype, int head_dim) {
 // build holds them, the dtype and the head dim.
 BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
 #if defined(RADIAL_WITH_HOPPER) && defined(RADIAL_ABLATION_KERNELS)
-  const bool bf16 = dtype == DType::bf16, d64 = head_dim == 64;
-  if (variant == Variant::bwd_rs_dv) {
-    return d64 ? (bf16 ? launch_bwd_hopper_rs_dv_bf16_d64 : launch_bwd_hopper_rs_dv_f16_d64)
-               : (bf16 ? launch_bwd_hopper_rs_dv_bf16_d128 : launch_bwd_hopper_rs_dv_f16_d128);
-  }
-  if (variant == Variant::bwd_ss) {
-    return d64 ? (bf16 ? launch_bwd_hopper_ss_bf16_d64 : launch_bwd_hopper_ss_f16_d64)
-               : (bf16 ? launch_bwd_hopper_ss_bf16_d128 : launch_bwd_hopper_ss_f16_d128);
-  }
-  if (variant == Variant::bwd_early_dk) {
-    return d64 ? (bf16 ? launch_bwd_hopper_early_dk_bf16_d64 : launch_bwd_hopper_early_dk_f16_d64)
-               : (bf16 ? launch_bwd_hopper_early_dk_bf16_d128
-                       : launch_bwd_hopper_early_dk_f16_d128);
-  }
+  const bool bf16 = dtype == DType::bf16;
+  const auto variants = head_dim == 64
+                            ? (bf16 ? bwd_hopper_variant_bf16_d64 : bwd_hopper_variant_f16_d64)
+                            : (bf16 ? bwd_hopper_variant_bf16_d128 : bwd_hopper_variant_f16_d128);
+  if (const BwdMainKernel main = variants(variant)) return main;
 #else
   (void)dtype, (void)head_dim;  // (launch_bwd has refused the variants in this build)
 #endif

@@ -198,8 +198,8 @@ TEST(CudaBackwardHopperSmall, SanitizerCase) {
 
 // The same small case for each comparison variant (memcheck and racecheck run it too): 330
 // tokens of which 17 of 30 text keys valid, so the last key block is partly padded and the
-// variants' register P^T carries the zeroed keys into dV; and a mostly padded case whose key
-// blocks past key_limit no query keeps (their dK and dV must be written as zeros).
+// zeroed keys reach dV through P^T, in registers or shared memory; and a mostly padded case
+// whose key blocks past key_limit no query keeps (their dK and dV must be written as zeros).
 TEST(CudaBackwardHopperSmall, VariantSanitizerCase) {
   RADIAL_REQUIRE_BWD_VARIANTS();
   const Plan plan = make_plan(geo(2, 100, 30, 17), spec(Model::hunyuan, 0.95, 128));

@@ -18,22 +18,13 @@ void launch_bwd_hopper_bf16_d64(const BwdParams&, cudaStream_t);
 void launch_bwd_hopper_f16_d64(const BwdParams&, cudaStream_t);
 
 #ifdef RADIAL_ABLATION_KERNELS
-// Comparison variants (bwd_hopper_variants_*.cu; choice variant=bwd_rs_dv, bwd_ss,
-// bwd_early_dk): dV's product with P^T from registers, dK's with dS^T from shared memory; both
-// from shared memory; the library's operands with dK's product and the next tile's issued
-// earlier (Operands kRegsPdSEarlyDK).
-void launch_bwd_hopper_rs_dv_bf16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_rs_dv_f16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_rs_dv_bf16_d64(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_rs_dv_f16_d64(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_ss_bf16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_ss_f16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_ss_bf16_d64(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_ss_f16_d64(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_early_dk_bf16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_early_dk_f16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_early_dk_bf16_d64(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_early_dk_f16_d64(const BwdParams&, cudaStream_t);
+// The comparison variants (bwd_hopper_variants_*.cu; choice variant=bwd_rs_dv, bwd_ss,
+// bwd_early_dk: bwd_hopper_kernel.cuh, Operands): the main kernel of `variant` for this dtype
+// and head dim, or nullptr when `variant` is not a bwd_ one.
+BwdMainKernel bwd_hopper_variant_bf16_d128(Variant variant);
+BwdMainKernel bwd_hopper_variant_f16_d128(Variant variant);
+BwdMainKernel bwd_hopper_variant_bf16_d64(Variant variant);
+BwdMainKernel bwd_hopper_variant_f16_d64(Variant variant);
 #endif
 
 }  // namespace radial::cuda_detail

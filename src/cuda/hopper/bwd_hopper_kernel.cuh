@@ -408,7 +408,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Tensor tKVrQt = thr_kv.partition_fragment_B(sQt);    // (.., stage)
   Tensor tQrdS = thr_dq.partition_fragment_A(sdS);     // (.., slab)
   Tensor tQrKt = thr_dq.partition_fragment_B(sKtq);    // (.., column pass, half)
-  // P^T and dS^T as register A operands (kRegsP, kRegsPdS; unused otherwise), and the B
+  // P^T and dS^T as register A operands (unused by kSmemPdS, dS^T by kRegsP), and the B
   // operands of those products (the same descriptors as thr_kv's).
   typename T::MmaKVrs mma_kv_rs;
   auto thr_kv_rs = mma_kv_rs.get_thread_slice(t);
@@ -738,6 +738,18 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, tq, tk, tv, tdo, tdq);
   check_cuda(cudaGetLastError(),
              "bwd_hopper_kernel<<<...>>> (dK, dV and dQ by atomics of the Hopper backward)");
+}
+
+// The instantiation of T for a comparison variant (KernelChoice::variant bwd_*), or nullptr
+// for any other variant.
+template <class T>
+BwdMainKernel variant_launch(Variant variant) {
+  switch (variant) {
+    case Variant::bwd_rs_dv: return launch<T, kRegsP>;
+    case Variant::bwd_ss: return launch<T, kSmemPdS>;
+    case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK>;
+    default: return nullptr;
+  }
 }
 
 }  // namespace radial::cuda_detail::hopper_bwd

@@ -1,23 +1,12 @@
 // The Hopper backward's comparison variants (RADIAL_ABLATION_KERNELS) for bf16, head dim 64:
-// dV's product with P^T from registers but dK's with dS^T from shared memory (bwd_rs_dv); both
-// through shared memory (bwd_ss, the library's kernel until 2026-12-01); the library's operands
-// with dK's product and the next tile's issued earlier (bwd_early_dk). See
-// bwd_hopper_kernel.cuh, Operands.
+// bwd_rs_dv, bwd_ss and bwd_early_dk (bwd_hopper_kernel.cuh, Operands and variant_launch).
 #include "cuda/hopper/bwd_hopper.hpp"
 #include "cuda/hopper/bwd_hopper_kernel.cuh"
 
 namespace radial::cuda_detail {
 
-void launch_bwd_hopper_rs_dv_bf16_d64(const BwdParams& p, cudaStream_t stream) {
-  hopper_bwd::launch<hopper_bwd::BwdTraits<cutlass::bfloat16_t, 64>, hopper_bwd::kRegsP>(p, stream);
-}
-
-void launch_bwd_hopper_ss_bf16_d64(const BwdParams& p, cudaStream_t stream) {
-  hopper_bwd::launch<hopper_bwd::BwdTraits<cutlass::bfloat16_t, 64>, hopper_bwd::kSmemPdS>(p, stream);
-}
-
-void launch_bwd_hopper_early_dk_bf16_d64(const BwdParams& p, cudaStream_t stream) {
-  hopper_bwd::launch<hopper_bwd::BwdTraits<cutlass::bfloat16_t, 64>, hopper_bwd::kRegsPdSEarlyDK>(p, stream);
+BwdMainKernel bwd_hopper_variant_bf16_d64(Variant variant) {
+  return hopper_bwd::variant_launch<hopper_bwd::BwdTraits<cutlass::bfloat16_t, 64>>(variant);
 }
 
 }  // namespace radial::cuda_detail

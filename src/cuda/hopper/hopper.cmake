@@ -36,7 +36,7 @@ file(GLOB RADIAL_HOPPER_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cu
 if(NOT RADIAL_ABLATION_KERNELS)
   list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_bf16_d128_(serial|overlap|pingpong|late_wait)\\.cu$")
   list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "fwd_hopper_fp8_bf16_d128_v[0-9]+\\.cu$")
-  # The backward's variants with P^T or dS^T from shared memory (choice variant=bwd_rs_dv, bwd_ss).
+  # The backward's comparison variants (choice variant=bwd_rs_dv, bwd_ss, bwd_early_dk).
   list(FILTER RADIAL_HOPPER_SOURCES EXCLUDE REGEX "bwd_hopper_variants_[a-z0-9_]+\\.cu$")
 endif()
 add_library(radial_hopper OBJECT ${RADIAL_HOPPER_SOURCES})
