@@ -97,32 +97,91 @@ void fill(TestTensor& t, uint64_t seed, Inputs inputs, bool is_v) {
   upload(t);
 }
 
-// q, k, v drawn from `inputs` (seeds seed, seed + 1, seed + 2) and the float64 reference on them.
-ReferenceResult draw(const Plan& plan, Inputs inputs, uint64_t seed, double scale, TestTensor& q,
-                     TestTensor& k, TestTensor& v) {
+// What the FP8 kernel is held to: the float64 reference, and each row's scale of the
+// log-sum-exp's e4m3 rounding error.
+struct Expected {
+  ReferenceResult ref;
+  std::vector<double> lse_sigma;  // [batch, heads, seq], as ref.lse
+  double sigma_at(int64_t b, int64_t h, int64_t s) const {
+    return lse_sigma[static_cast<size_t>((b * ref.heads + h) * ref.seq + s)];
+  }
+};
+
+// The log-sum-exp carries the scores' e4m3 error. With q~ = q - mean(Q) and k~ = k - mean(K)
+// (the kernel's smoothing; the means' parts of the scores are exact), each of q~ and k~ rounded
+// with a relative error of variance at most 2^-8 / 3 (3 mantissa bits, round to nearest), the
+// lse's first-order error sum_j p_j (s^_j - s_j) has variance at most
+//   2^-8 / 3 x 2 x scale^2 x sum_d q~_d^2 sum_j p_j k~_jd^2
+// (q~'s rounding is shared by the row's keys: (sum_j p_j k~_jd)^2 <= sum_j p_j k~_jd^2). Its
+// square root is a row's sigma. The rows with outlier tokens and large channel means have the
+// largest: a bound relative to |lse| alone failed on one such row (error 0.44; seed 2929461291).
+// A float64 simulation of the scheme on these inputs (bench/gpu/fp8_sim.py's quantiser, 6 seeds
+// x 4096 rows) gave errors of at most 2.45 sigma (0.2 sigma on average), so a row may be off by
+// kLseAbs + kLseSigmas sigma; the mean over rows stays within kLseAbs.
+constexpr double kLseAbs = 0.05, kLseSigmas = 5.0;
+
+// Each row's sigma (above), sum_j p_j k~_jd^2 from the reference with k~^2 as the values.
+std::vector<double> lse_sigmas(const Plan& plan, TestTensor& q, TestTensor& k,
+                               double scale) {
+  const int64_t S = plan.seq_len, key_limit = plan.key_limit > 0 ? plan.key_limit : S;
+  if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(q.dim));
+  TestTensor k2(k.dtype, Layout::bshd, k.batch, S, k.heads, k.dim);
+  std::vector<double> mq(static_cast<size_t>(q.batch * q.heads * q.dim), 0.0), mk(mq);
+  const auto at = [&](int64_t b, int64_t h, int64_t d) {
+    return static_cast<size_t>((b * q.heads + h) * q.dim + d);
+  };
+  for (int64_t b = 0; b < q.batch; ++b)
+    for (int64_t h = 0; h < q.heads; ++h)
+      for (int64_t d = 0; d < q.dim; ++d) {
+        for (int64_t s = 0; s < S; ++s) mq[at(b, h, d)] += q.at(b, s, h, d) / double(S);
+        for (int64_t s = 0; s < key_limit; ++s)
+          mk[at(b, h, d)] += k.at(b, s, h, d) / double(key_limit);
+        for (int64_t s = 0; s < S; ++s) {
+          const double x = k.at(b, s, h, d) - mk[at(b, h, d)];
+          k2.host[k2.index(b, s, h, d)] = encode(k2.dtype, static_cast<float>(x * x));
+        }
+      }
+  const ReferenceResult w = attention_reference(plan, q.host_view(), k.host_view(),
+                                                k2.host_view(), scale);
+  std::vector<double> sigma(static_cast<size_t>(q.batch * q.heads * S));
+  for (int64_t b = 0; b < q.batch; ++b)
+    for (int64_t h = 0; h < q.heads; ++h)
+      for (int64_t s = 0; s < S; ++s) {
+        double sum = 0;
+        for (int64_t d = 0; d < q.dim; ++d) {
+          const double x = q.at(b, s, h, d) - mq[at(b, h, d)];
+          sum += x * x * w.at(b, s, h, d);
+        }
+        sigma[static_cast<size_t>((b * q.heads + h) * S + s)] =
+            std::sqrt(std::ldexp(1.0, -8) / 3.0 * 2.0 * scale * scale * sum);
+      }
+  return sigma;
+}
+
+// q, k, v drawn from `inputs` (seeds seed, seed + 1, seed + 2), the float64 reference on them
+// and the rows' lse sigmas.
+Expected draw(const Plan& plan, Inputs inputs, uint64_t seed, double scale, TestTensor& q,
+              TestTensor& k, TestTensor& v) {
   fill(q, seed, inputs, false);
   fill(k, seed + 1, inputs, false);
   fill(v, seed + 2, inputs, true);
-  return attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), scale);
+  return {attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), scale),
+          lse_sigmas(plan, q, k, scale)};
 }
-
-// The log-sum-exp carries the scores' e4m3 error, which grows with the logits: a row's bound is
-// kLseAbs + kLseRel |lse| (a float64 simulation of the scheme on these inputs gave errors up to
-// 3% of |lse| on the sharpest rows, 0.02 on average).
-constexpr double kLseAbs = 0.05, kLseRel = 0.05;
 
 struct Errors {
   double cosine = 0, rel_l2 = 0, lse_max = 0, lse_mean = 0;
-  int64_t lse_over_bound = 0;  // rows whose lse error exceeds kLseAbs + kLseRel |lse|
+  int64_t lse_over_bound = 0;  // rows whose lse error exceeds kLseAbs + kLseSigmas sigma
   int64_t non_finite_out = 0, bad_lse = 0, touched_gaps = 0;
 };
 
 // Runs `choice` on the inputs and compares with the reference; `bits`, when given, gets the
 // output's elements and then the lse's.
 Errors measure(const Plan& plan, const CaseSpec& c, const TestTensor& q, const TestTensor& k,
-               const TestTensor& v, const ReferenceResult& ref, const std::string& choice,
+               const TestTensor& v, const Expected& expected, const std::string& choice,
                std::vector<uint32_t>* bits = nullptr) {
   const int64_t S = plan.seq_len;
+  const ReferenceResult& ref = expected.ref;
   const Layout out_layout = c.layout == Layout::bshd ? Layout::bshd : Layout::padded;
   TestTensor out(c.dtype, out_layout, c.batch, S, c.heads, c.dim);
   out.poison();
@@ -172,7 +231,7 @@ Errors measure(const Plan& plan, const CaseSpec& c, const TestTensor& q, const T
           const double r = ref.lse_at(b, h, s), d = std::abs(l - r);
           e.lse_max = std::max(e.lse_max, d);
           e.lse_mean += d / static_cast<double>(n_lse);
-          e.lse_over_bound += d > kLseAbs + kLseRel * std::abs(r);
+          e.lse_over_bound += d > kLseAbs + kLseSigmas * expected.sigma_at(b, h, s);
         }
       }
   return e;
@@ -242,7 +301,7 @@ TEST_P(Fp8Attention, MatchesFloat64Reference) {
   TestTensor q(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor k(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor v(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
-  const ReferenceResult ref = draw(plan, c.inputs, seed, c.run.scale, q, k, v);
+  const Expected ref = draw(plan, c.inputs, seed, c.run.scale, q, k, v);
   std::string fp8 = kFp8;
   if (c.max_ctas > 0) fp8 += ",persistent=on,max_ctas=" + std::to_string(c.max_ctas);
   const Errors e = measure(plan, c.run, q, k, v, ref, fp8);
@@ -258,8 +317,8 @@ TEST_P(Fp8Attention, MatchesFloat64Reference) {
   const bool gaussian = c.inputs == Inputs::gaussian;
   EXPECT_GE(e.cosine, gaussian ? kGaussianMinCosine : kMinCosine);
   EXPECT_LE(e.rel_l2, gaussian ? kGaussianMaxRelL2 : kMaxRelL2);
-  EXPECT_EQ(e.lse_over_bound, 0) << "lse rows off by more than " << kLseAbs << " + " << kLseRel
-                                 << " |lse| (max error " << e.lse_max << ")";
+  EXPECT_EQ(e.lse_over_bound, 0) << "lse rows off by more than " << kLseAbs << " + "
+                                 << kLseSigmas << " sigma (max error " << e.lse_max << ")";
   EXPECT_LE(e.lse_mean, kLseAbs);
   // The native kernel on the same inputs, as the baseline.
   EXPECT_LT(n.rel_l2, out_tolerance(c.run.dtype));
@@ -342,7 +401,7 @@ TEST(Fp8Variants, MatchFloat64Reference) {
     TestTensor q(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
     TestTensor k(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
     TestTensor v(c.dtype, c.layout, 1, plan.seq_len, 2, 128);
-    const ReferenceResult ref = draw(plan, inputs, seed, c.scale, q, k, v);
+    const Expected ref = draw(plan, inputs, seed, c.scale, q, k, v);
     const Errors e =
         measure(plan, c, q, k, v, ref, std::string(kFp8) + ",variant=" + variant);
     std::cout << "  " << variant << ": cosine " << e.cosine << ", rel. L2 " << e.rel_l2 << "\n";
@@ -389,7 +448,7 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
   TestTensor q(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor k(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
   TestTensor v(c.run.dtype, c.run.layout, c.run.batch, S, c.run.heads, c.run.dim);
-  const ReferenceResult ref = draw(plan, c.inputs, seed, c.run.scale, q, k, v);
+  const Expected ref = draw(plan, c.inputs, seed, c.run.scale, q, k, v);
   std::string base = kFp8;
   if (c.max_ctas > 0) base += ",persistent=on,max_ctas=" + std::to_string(c.max_ctas);
   std::map<std::string, std::vector<uint32_t>> bits;
