@@ -61,8 +61,7 @@ KERNEL = re.compile(
     r"BwdTraitsIN7cutlass\d+(bfloat16_t|half_t)ELi(\d+)ELi(\d+)EEELi(\d+)E(?:Li(\d+)E)?")
 OPERANDS = {0: "P^T, dS^T from shared (bwd_ss)", 1: "P^T from registers (bwd_rs_dv)",
             2: "P^T, dS^T from registers (library)",
-            3: "library, dK and next tile early (bwd_early_dk)",
-            4: "library, dQ a tile late (bwd_lag_dq)"}
+            3: "library, dK and next tile early (bwd_early_dk)"}
 
 
 def find_tool(name):

@@ -49,7 +49,6 @@ const Names<Variant> kVariants = {
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},
     {Variant::bwd_early_dk, "bwd_early_dk"},
-    {Variant::bwd_lag_dq, "bwd_lag_dq"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

@@ -49,8 +49,7 @@ enum class RowOrder { locality, heavy_first, natural };
 // dS^T from registers (RS wgmma; 1.07-1.13x bwd_ss on an H200); rs_dv takes only P^T from
 // registers (dS^T from shared memory), ss both from shared memory (the library's until
 // 2026-12-01); early_dk issues dK's product before the wait for the other warpgroup's dS^T and
-// the next tile's products before dQ's stores; lag_dq multiplies each tile's dS by K a tile
-// late, so that the two warpgroups need not run in step.
+// the next tile's products before dQ's stores.
 enum class Variant {
   standard,
   fp8_no_key_bias,
@@ -71,7 +70,6 @@ enum class Variant {
   bwd_rs_dv,
   bwd_ss,
   bwd_early_dk,
-  bwd_lag_dq,
 };
 
 struct KernelChoice {

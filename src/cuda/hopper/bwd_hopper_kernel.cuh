@@ -97,20 +97,7 @@ constexpr int dq_mode(int schedule) {
 //     and dP^T issued before dQ's stores instead of after them (variant bwd_early_dk): the
 //     kernel is latency-bound (Nsight: 0.3 eligible warps a scheduler), so more of each
 //     warpgroup's own tensor work overlaps its waits.
-//   kRegsPdSLagDQ: as kRegsPdS, with each tile's dQ product one tile late (variant
-//     bwd_lag_dq): in tile j a warpgroup multiplies tile j - 1's dS (both warpgroups', which
-//     the other stored a tile ago) by K, so neither waits for the other's dS of the same tile,
-//     and thread 0 loads a stage when it is free instead of waiting for it at the top of the
-//     tile. The two warpgroups then need not run in step, and one's exp and dS work can run
-//     under the other's products (in step, both leave the tensor pipe idle at once). dS^T
-//     takes three buffers (the third where P^T's buffer is, which this variant does not use).
-enum Operands : int {
-  kSmemPdS = 0,
-  kRegsP = 1,
-  kRegsPdS = 2,
-  kRegsPdSEarlyDK = 3,
-  kRegsPdSLagDQ = 4
-};
+enum Operands : int { kSmemPdS = 0, kRegsP = 1, kRegsPdS = 2, kRegsPdSEarlyDK = 3 };
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -144,11 +131,10 @@ struct BwdTraits {
   // buffer per warpgroup (only its own dV product reads it). The library's kernel reads both
   // from registers instead (Operands kRegsPdS, 242 registers at head dim 128, no spill; P^T
   // in registers spilled in the earlier 384-thread kernel), so these serve the variants.
-  // Six slabs: the third buffer (slabs 4 and 5, kRegsPdSLagDQ only) lies on P^T's buffer.
   using SmemLayoutdSt =
-      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _6>{}));
+      decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _4>{}));
   using SmemLayoutdS = decltype(composition(
-      SmemLayoutdSt{}, make_ordered_layout(Shape<QT, KH, _6>{}, Step<_2, _1, _3>{})));
+      SmemLayoutdSt{}, make_ordered_layout(Shape<QT, KH, _4>{}, Step<_2, _1, _3>{})));
   using SmemLayoutPt =
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<KH, QT, _2>{}));
 
@@ -176,7 +162,7 @@ struct BwdTraits {
   static constexpr int kTileBytes = 64 * kD * 2;  // a Q or dO tile, or half of K or V
   static constexpr int kKVBytes = 2 * kTileBytes;
   static constexpr int kDSBytes = 4 * 64 * 64 * 2;
-  static constexpr int kPBytes = 2 * 64 * 64 * 2;  // also dS^T slabs 4, 5 (kRegsPdSLagDQ)
+  static constexpr int kPBytes = 2 * 64 * 64 * 2;
   // dQ rows of a warpgroup for the bulk reduces: 64 floats and 32 bytes of padding (the
   // threads' float2 stores of 8 rows then spread over the banks).
   static constexpr int kDQRowBytes = 64 * 4 + 32;
@@ -189,8 +175,6 @@ struct BwdTraits {
   static constexpr int kOffDO = kOffQ + kStages * kTileBytes;
   static constexpr int kOffDS = kOffDO + kStages * kTileBytes;
   static constexpr int kOffP = kOffDS + kDSBytes;
-  static_assert(kDSBytes == 4 * 8192 && kPBytes == 2 * 8192,
-                "dS^T's slabs 4 and 5 (SmemLayoutdSt) are P^T's buffer");
   static constexpr int kOffDQ = kOffP + kPBytes;
   static constexpr int kOffLse = kOffDQ + kDQBytes;
   static constexpr int kOffDelta = kOffLse + kStages * kRowBytes;
@@ -203,7 +187,6 @@ struct Barriers {
   uint64_t kv_full;
   uint64_t full[kStages], empty[kStages];
   uint64_t ds_ready;  // both consumer warpgroups have stored their dS^T
-  uint64_t ds_lag[3];  // the same per dS^T buffer (kRegsPdSLagDQ; tile j on j % 3)
 };
 
 // Issues C (+)= A B over the whole K extent as one wgmma group (fwd_hopper_common.cuh's
@@ -235,18 +218,6 @@ __device__ __forceinline__ float2 lds_f32x2(uint32_t addr) {
   float2 x;
   asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(x.x), "=f"(x.y) : "r"(addr) : "memory");
   return x;
-}
-
-// Whether the mbarrier's phase of this parity has completed; never waits.
-__device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
-  uint32_t done;
-  asm volatile(
-      "{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-      " selp.u32 %0, 1, 0, p;\n}\n"
-      : "=r"(done)
-      : "r"(bar), "r"(parity)
-      : "memory");
-  return done != 0;
 }
 
 // A barrier over consumer warpgroup wg's 128 threads (ids 1 and 2; 0 is __syncthreads').
@@ -387,12 +358,10 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   constexpr int kS = T::kStages, D = T::kD;
   constexpr bool kRegP = kOperands != kSmemPdS;
   constexpr bool kEarlyDK = kOperands == kRegsPdSEarlyDK;
-  constexpr bool kLagDQ = kOperands == kRegsPdSLagDQ;
-  constexpr bool kRegDS = kOperands == kRegsPdS || kEarlyDK || kLagDQ;
+  constexpr bool kRegDS = kOperands == kRegsPdS || kEarlyDK;
   // P^T from registers replaces the early-dV step (its store and barrier).
   static_assert(!kRegP || (kSchedule != kLateDV && pipelined(kSchedule)),
                 "P^T from registers: pipelined schedules");
-  static_assert(!kLagDQ || dq_mode(kSchedule) == kTmaDQ, "dQ a tile late: tensor dQ");
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const int tid = static_cast<int>(threadIdx.x);
   const int wg = tid >> 7;
@@ -495,15 +464,6 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       ++lj;
     }
   };
-  // kLagDQ: the same only if the stage is free already (the other warpgroup may be behind).
-  [[maybe_unused]] const auto load_if_free = [&] {
-    if (tid == 0 && lt < tiles &&
-        (lj < kS || mbar_test(bar(bars->empty[lj % kS]), ((lj / kS) & 1) ^ 1))) {
-      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
-      lt = valid_from(lt + 1);
-      ++lj;
-    }
-  };
   if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
   // S^T and dP^T: fragments kept across tiles where the next tile's products are issued at
   // the end of this one (pipelined), else made afresh each tile.
@@ -520,73 +480,11 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, 0), tSrS_next);
     issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, 0), tSrdP_next);
   }
-  // dQ's product over dS^T buffer dq_buf (slabs dq_buf + half): this warpgroup's 64 columns
-  // over all keys at head dim 128, at 64 all columns over its keys.
-  const int dq_col = T::kDQPasses == 2 ? wg * 64 : 0;
-  const auto issue_dq = [&](auto& acc, int dq_buf) {
-    if constexpr (T::kDQPasses == 2) {
-      issue<true>(mma_dq, tQrdS(_, _, _, dq_buf), tQrKt(_, _, _, wg, 0), acc);
-      issue<false>(mma_dq, tQrdS(_, _, _, dq_buf + 1), tQrKt(_, _, _, wg, 1), acc);
-    } else {
-      issue<true>(mma_dq, tQrdS(_, _, _, dq_buf + wg), tQrKt(_, _, _, 0, wg), acc);
-    }
-  };
-  // dQ's tile at row q_row out to the float32 accumulator.
-  const auto dq_out = [&](auto& acc, int q_row) {
-    [[maybe_unused]] float* rows =
-        p.dq_accum + static_cast<int64_t>(accum_row0 + q_row) * D + dq_col;
-    if constexpr (kDQ == kBulkDQ) {
-      // This warp's 16 rows: stored, then one bulk reduce per row by lanes 0..15. The rows'
-      // previous reduces (a tile ago) have read them before they are overwritten.
-      if (lane < 16) bulk_wait_read();
-      __syncwarp();
-#pragma unroll
-      for (int i = 0; i < 32; i += 2) {
-        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
-        sts_f32x2(dq_smem + row * T::kDQRowBytes + col * 4, acc(i), acc(i + 1));
-      }
-      fence_proxy_async();
-      __syncwarp();
-      if (lane < 16) {
-        const int row = (t >> 5) * 16 + lane;
-        bulk_reduce_add_f32(rows + row * D, dq_smem + row * T::kDQRowBytes, 64 * 4);
-      }
-    } else if constexpr (kDQ == kTmaDQ) {
-      // This warp's 16 rows as two 32-column boxes (128-byte rows, 16-byte chunk k at
-      // k ^ (row % 8)), added by lane 0 once its previous adds have read them.
-      if (lane == 0) bulk_wait_read();
-      __syncwarp();
-#pragma unroll
-      for (int i = 0; i < 32; i += 2) {
-        const int row = (lane >> 2) + 8 * ((i >> 1) & 1), nt = i >> 2;
-        const int chunk = (2 * (nt & 3) + (qcol >> 2)) ^ (lane >> 2);
-        sts_f32x2(dq_warp + (nt >> 2) * 2048 + row * 128 + chunk * 16 + (qcol & 3) * 4,
-                  acc(i), acc(i + 1));
-      }
-      fence_proxy_async();
-      __syncwarp();
-      if (lane == 0) {
-        const int row = q_row + (t >> 5) * 16;  // of this (batch, head)
-        tma_reduce_add_3d(tdq, dq_warp, dq_col, row, c.bh);
-        tma_reduce_add_3d(tdq, dq_warp + 2048, dq_col + 32, row, c.bh);
-        bulk_commit();
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 32; i += 2) {
-        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
-        atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
-                  make_float2(acc(i), acc(i + 1)));
-      }
-    }
-  };
   int j = 0;  // tiles consumed
-  [[maybe_unused]] int q0_prev = 0;  // kLagDQ: the row of the tile whose dQ is due
   for (; tt < tiles; ++j) {
     const int q0 = tile_row(p, c, tt);
     const int s = j % kS;
-    // dS buffer j % 2 (kLagDQ: j % 3), slabs buf + half
-    const int buf = kLagDQ ? (j % 3) * 2 : (j & 1) * 2;
+    const int buf = (j & 1) * 2;  // dS buffer j % 2 (slabs buf + half)
     Tensor tSrS = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<typename T::KH, typename T::QT>{});
     Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
@@ -598,11 +496,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       warpgroup_fence_operand(tdKrdK);
       if (j > 0) {
         mbar_arrive(bar(bars->empty[(j - 1) % kS]));  // its Q and dO are read
-        if constexpr (kLagDQ) {
-          load_if_free();
-        } else {
-          load_next();
-        }
+        load_next();
       }
     } else {
       mbar_wait(bar(bars->full[s]), (j / kS) & 1);
@@ -652,9 +546,6 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       warpgroup_wait<0>();
     }
     warpgroup_fence_operand(dP);
-    // kLagDQ: this buffer's last readers were both warpgroups' dQ products of tile j - 3,
-    // which the other warpgroup waited for before it stored tile j - 1's dS^T.
-    if (kLagDQ && j > 0) mbar_wait(bar(bars->ds_lag[(j + 2) % 3]), ((j - 1) / 3) & 1);
     const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
@@ -672,21 +563,20 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // the other warpgroup (kEarlyDK), it runs while this one waits.
     if constexpr (kEarlyDK) issue<false>(mma_kv_rs, tdKrdS, tKVsQt(_, _, _, s), tdKrdK);
     fence_proxy_async();
-    if constexpr (kLagDQ) {
-      mbar_arrive(bar(bars->ds_lag[j % 3]));
-      load_if_free();
-      // Tile j - 1's dQ (the other warpgroup stored its dS^T before this one stored tile j's:
-      // the wait above). At j = 0 the product reads the unused third buffer and is dropped.
-      issue_dq(tdQrdQ, ((j + 2) % 3) * 2);
-    } else {
-      mbar_arrive(bar(bars->ds_ready));
-      // Both warpgroups have stored their dS^T (and, before that, finished the products that
-      // read this buffer two tiles ago).
-      mbar_wait(bar(bars->ds_ready), j & 1);
-      if constexpr (kSchedule == kLateDV) {
-        issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
-      }
-      issue_dq(tdQrdQ, buf);
+    mbar_arrive(bar(bars->ds_ready));
+    // Both warpgroups have stored their dS^T (and, before that, finished the products that
+    // read this buffer two tiles ago).
+    mbar_wait(bar(bars->ds_ready), j & 1);
+    if constexpr (kSchedule == kLateDV) {
+      issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
+    }
+    int dq_col = 0;
+    if constexpr (T::kDQPasses == 2) {  // head dim 128: this warpgroup's 64 columns, all keys
+      issue<true>(mma_dq, tQrdS(_, _, _, buf), tQrKt(_, _, _, wg, 0), tdQrdQ);
+      issue<false>(mma_dq, tQrdS(_, _, _, buf + 1), tQrKt(_, _, _, wg, 1), tdQrdQ);
+      dq_col = wg * 64;
+    } else {  // head dim 64: all 64 columns, this warpgroup's keys
+      issue<true>(mma_dq, tQrdS(_, _, _, buf + wg), tQrKt(_, _, _, 0, wg), tdQrdQ);
     }
     if constexpr (kEarlyDK) {
       // dK (issued first) and dQ are in; the next tile's S^T and dP^T go in before dQ's
@@ -715,13 +605,50 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s1), tSrdP_next);
     };
     if constexpr (kEarlyDK) issue_next();
-    if constexpr (kLagDQ) {
-      if (j > 0) dq_out(tdQrdQ, q0_prev);
-      q0_prev = q0;
-      // The next tile's stage, if the other warpgroup had not released it before.
-      if (lj == j + 1) load_next();
+    float* rows = p.dq_accum + static_cast<int64_t>(accum_row0 + q0) * D + dq_col;
+    if constexpr (kDQ == kBulkDQ) {
+      // This warp's 16 rows: stored, then one bulk reduce per row by lanes 0..15. The rows'
+      // previous reduces (a tile ago) have read them before they are overwritten.
+      if (lane < 16) bulk_wait_read();
+      __syncwarp();
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) {
+        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+        sts_f32x2(dq_smem + row * T::kDQRowBytes + col * 4, tdQrdQ(i), tdQrdQ(i + 1));
+      }
+      fence_proxy_async();
+      __syncwarp();
+      if (lane < 16) {
+        const int row = (t >> 5) * 16 + lane;
+        bulk_reduce_add_f32(rows + row * D, dq_smem + row * T::kDQRowBytes, 64 * 4);
+      }
+    } else if constexpr (kDQ == kTmaDQ) {
+      // This warp's 16 rows as two 32-column boxes (128-byte rows, 16-byte chunk k at
+      // k ^ (row % 8)), added by lane 0 once its previous adds have read them.
+      if (lane == 0) bulk_wait_read();
+      __syncwarp();
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) {
+        const int row = (lane >> 2) + 8 * ((i >> 1) & 1), nt = i >> 2;
+        const int chunk = (2 * (nt & 3) + (qcol >> 2)) ^ (lane >> 2);
+        sts_f32x2(dq_warp + (nt >> 2) * 2048 + row * 128 + chunk * 16 + (qcol & 3) * 4,
+                  tdQrdQ(i), tdQrdQ(i + 1));
+      }
+      fence_proxy_async();
+      __syncwarp();
+      if (lane == 0) {
+        const int row = q0 + (t >> 5) * 16;  // of this (batch, head)
+        tma_reduce_add_3d(tdq, dq_warp, dq_col, row, c.bh);
+        tma_reduce_add_3d(tdq, dq_warp + 2048, dq_col + 32, row, c.bh);
+        bulk_commit();
+      }
     } else {
-      dq_out(tdQrdQ, q0);
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) {
+        const int row = wrow + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + qcol;
+        atomicAdd(reinterpret_cast<float2*>(rows + row * D + col),
+                  make_float2(tdQrdQ(i), tdQrdQ(i + 1)));
+      }
     }
     if constexpr (kPipe) {
       if constexpr (!kEarlyDK) issue_next();
@@ -734,21 +661,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     }
     tt = tt_next;
   }
-  if constexpr (kLagDQ) {
-    // The last tile's dQ (issued for an empty column too, and dropped: no product under a
-    // branch), once the other warpgroup has stored its dS^T, and once the dropped S^T and
-    // dP^T products are done (in flight, their registers left too few: C7512).
-    warpgroup_wait<0>();
-    warpgroup_fence_operand(tSrS_next);
-    warpgroup_fence_operand(tSrdP_next);
-    if (j > 0) mbar_wait(bar(bars->ds_lag[(j + 2) % 3]), ((j - 1) / 3) & 1);
-    Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<typename T::QT, _64>{});
-    issue_dq(tdQrdQ, ((j + 2) % 3) * 2);
-    warpgroup_wait<0>();
-    warpgroup_fence_operand(tdQrdQ);
-    warpgroup_fence_operand(tdKrdK);
-    if (j > 0) dq_out(tdQrdQ, q0_prev);
-  } else if constexpr (kPipe) {
+  if constexpr (kPipe) {
     warpgroup_wait<0>();  // the last tile's dK and the dropped products
     warpgroup_fence_operand(tdKrdK);
   }
@@ -792,7 +705,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbar_init(smem_addr(&bars->empty[s]), kConsumers);
     }
     mbar_init(smem_addr(&bars->ds_ready), kConsumers);
-    for (int i = 0; i < 3; ++i) mbar_init(smem_addr(&bars->ds_lag[i]), kConsumers);
     mbar_init_fence();
   }
   __syncthreads();
@@ -836,7 +748,6 @@ BwdMainKernel variant_launch(Variant variant) {
     case Variant::bwd_rs_dv: return launch<T, kRegsP>;
     case Variant::bwd_ss: return launch<T, kSmemPdS>;
     case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK>;
-    case Variant::bwd_lag_dq: return launch<T, kRegsPdSLagDQ>;
     default: return nullptr;
   }
 }
