@@ -69,7 +69,9 @@ BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
 #else
   (void)dtype, (void)head_dim;  // (launch_bwd has refused the variants in this build)
 #endif
-  throw Error("choice.variant", "standard, bwd_rs_dv, bwd_ss or bwd_early_dk for the backward",
+  throw Error("choice.variant",
+              "standard, bwd_rs_dv, bwd_ss, bwd_early_dk, bwd_spin_wait or bwd_producer for the "
+              "backward",
               variant_name(variant));
 }
 

@@ -45,13 +45,29 @@ using hopper::mbar_wait;
 using hopper::pack2;
 using hopper::tma_load_4d;
 
-// Two warpgroups (256 threads) and no producer warp: thread 0 issues the loads. With a producer
-// warpgroup (384 threads, setmaxnreg 40/232) ptxas compiled the consumers for about the
-// launch's 168 registers whatever setmaxnreg raised them to, and spilled; a producer of one
-// warp (288 threads at 224) cannot launch, as 9 warps put 3 on one SM sub-partition, whose
-// 16,384 registers then allow 170 a thread. With 8 warps each thread may hold 255.
+// The library's: two warpgroups (256 threads) and no producer warp; thread 0 issues the loads.
+// With 8 warps each thread may hold 255 registers. A producer of one warp (288 threads at 224)
+// cannot launch, as 9 warps put 3 on one SM sub-partition, whose 16,384 registers then allow
+// 170 a thread. Comparison variants (Warps):
+//   kConsumerLoadsSpin: the library's, with each wait's polling loop inside one asm statement
+//     (hopper::mbar_wait_spin) (variant bwd_spin_wait);
+//   kProducerWarpgroup: a producer warpgroup (its thread 0 issues all loads) beside the two
+//     consumer warpgroups, 384 threads, setmaxnreg 24/240 as FlashAttention-3's backward, and
+//     the spinning waits (with mbar_wait's loop in C++, ptxas compiled the raised consumers for
+//     the launch's 168 registers and spilled) (variant bwd_producer).
 constexpr int kConsumers = 256;
-constexpr int kThreads = kConsumers;
+enum Warps : int { kConsumerLoads = 0, kConsumerLoadsSpin = 1, kProducerWarpgroup = 2 };
+constexpr int threads(int warps) {
+  return warps == kProducerWarpgroup ? kConsumers + 128 : kConsumers;
+}
+template <int kWarps>
+__device__ __forceinline__ void wait(uint32_t bar, uint32_t parity) {
+  if constexpr (kWarps == kConsumerLoads) {
+    mbar_wait(bar, parity);
+  } else {
+    hopper::mbar_wait_spin(bar, parity);
+  }
+}
 
 // The consumers' order of work per query tile (A/B-compared, HOPPER_NOTES):
 //   kLateDV: dV's, dQ's and dK's products all after the dS step; dQ by float2 atomics;
@@ -330,14 +346,14 @@ __device__ __forceinline__ void load_kv(const Column& c, const Maps& m, uint32_t
   }
 }
 
-template <class T>
+template <class T, int kWarps>
 __device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, const Maps& m,
                                           uint32_t base, Barriers<T::kStages>* bars, int t,
                                           int j) {
   constexpr int kS = T::kStages;
   const int q0 = tile_row(p, c, t);
   const int s = j % kS;
-  if (j >= kS) mbar_wait(smem_addr(&bars->empty[s]), ((j / kS) & 1) ^ 1);
+  if (j >= kS) wait<kWarps>(smem_addr(&bars->empty[s]), ((j / kS) & 1) ^ 1);
   const uint32_t full = smem_addr(&bars->full[s]);
   const int64_t row0 = static_cast<int64_t>(c.bh) * p.seq_pad + q0;
   mbar_arrive_expect_tx(full, 2 * T::kTileBytes + 2 * T::kRowBytes);
@@ -347,10 +363,10 @@ __device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, c
   bulk_load(base + T::kOffDelta + s * T::kRowBytes, p.delta + row0, T::kRowBytes, full);
 }
 
-// The two warpgroups (threads 0..255). Accumulator entry i of a thread is row
-// lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column 8 (i / 4) + 2 (lane % 4) + i % 2
-// (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T, int kSchedule, int kOperands>
+// The two consumer warpgroups (threads 0..255 after the producer's 128, if any). Accumulator
+// entry i of a thread is row lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column
+// 8 (i / 4) + 2 (lane % 4) + i % 2 (the wgmma layout fwd_hopper_common.cuh relies on too).
+template <class T, int kSchedule, int kOperands, int kWarps>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars,
                                         const Maps& maps, const CUtensorMap* tdq) {
@@ -363,7 +379,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   static_assert(!kRegP || (kSchedule != kLateDV && pipelined(kSchedule)),
                 "P^T from registers: pipelined schedules");
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
-  const int tid = static_cast<int>(threadIdx.x);
+  constexpr bool kOwnLoads = kWarps != kProducerWarpgroup;  // thread 0 issues the loads
+  const int tid = static_cast<int>(threadIdx.x) - (kOwnLoads ? 0 : 128);
   const int wg = tid >> 7;
   const int t = tid & 127;  // thread in the warpgroup
   const int lane = t & 31;
@@ -449,22 +466,22 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   };
   // Thread 0's loads: the next tile to load (lt) and how many are loaded (lj).
   int lt = valid_from(0), lj = 0;
-  if (tid == 0 && c.entries > 0) {
+  if (kOwnLoads && tid == 0 && c.entries > 0) {
     load_kv<T>(c, maps, smem_addr(base), bars);
     for (; lt < tiles && lj < kS; lt = valid_from(lt + 1), ++lj) {
-      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
+      load_tile<T, kWarps>(p, c, maps, smem_addr(base), bars, lt, lj);
     }
   }
   // Once this thread has released a stage: the next tile into it (waits for the other
   // warpgroup's release).
   const auto load_next = [&] {
-    if (tid == 0 && lt < tiles) {
-      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
+    if (kOwnLoads && tid == 0 && lt < tiles) {
+      load_tile<T, kWarps>(p, c, maps, smem_addr(base), bars, lt, lj);
       lt = valid_from(lt + 1);
       ++lj;
     }
   };
-  if (c.entries > 0) mbar_wait(bar(bars->kv_full), 0);
+  if (c.entries > 0) wait<kWarps>(bar(bars->kv_full), 0);
   // S^T and dP^T: fragments kept across tiles where the next tile's products are issued at
   // the end of this one (pipelined), else made afresh each tile.
   [[maybe_unused]] Tensor tSrS_next =
@@ -476,7 +493,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // Issued whether or not a tile follows (an empty column's products read shared memory
     // nothing writes, and are dropped): a product issued under a branch made ptxas serialise
     // the products and spill.
-    if (tt < tiles) mbar_wait(bar(bars->full[0]), 0);
+    if (tt < tiles) wait<kWarps>(bar(bars->full[0]), 0);
     issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, 0), tSrS_next);
     issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, 0), tSrdP_next);
   }
@@ -499,7 +516,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         load_next();
       }
     } else {
-      mbar_wait(bar(bars->full[s]), (j / kS) & 1);
+      wait<kWarps>(bar(bars->full[s]), (j / kS) & 1);
       issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
       issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
       warpgroup_wait<1>();
@@ -566,7 +583,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     mbar_arrive(bar(bars->ds_ready));
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
     // read this buffer two tiles ago).
-    mbar_wait(bar(bars->ds_ready), j & 1);
+    wait<kWarps>(bar(bars->ds_ready), j & 1);
     if constexpr (kSchedule == kLateDV) {
       issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
     }
@@ -600,7 +617,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // the stage of the tile before it, which no load writes any more, and dropped.
     [[maybe_unused]] const auto issue_next = [&] {
       const int s1 = (j + 1) % kS;
-      if (tt_next < tiles) mbar_wait(bar(bars->full[s1]), ((j + 1) / kS) & 1);
+      if (tt_next < tiles) wait<kWarps>(bar(bars->full[s1]), ((j + 1) / kS) & 1);
       issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s1), tSrS_next);
       issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s1), tSrdP_next);
     };
@@ -685,8 +702,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   }
 }
 
-template <class T, int kSchedule, int kOperands>
-__global__ void __launch_bounds__(kThreads, 1)
+template <class T, int kSchedule, int kOperands, int kWarps>
+__global__ void __launch_bounds__(threads(kWarps), 1)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv,
@@ -708,13 +725,32 @@ __global__ void __launch_bounds__(kThreads, 1)
     mbar_init_fence();
   }
   __syncthreads();
+  if constexpr (kWarps == kProducerWarpgroup) {
+    if (threadIdx.x < 128) {
+      // 128 x 24 + 256 x 240 = 64,512 of the 65,536 registers.
+      hopper::regs_decrease<24>();
+      const Column c = load_column(p);
+      if (threadIdx.x == 0 && c.entries > 0) {
+        const Maps maps{&tq, &tk, &tv, &tdo};
+        load_kv<T>(c, maps, smem_addr(base), bars);
+        int j = 0;
+        for (int t = 0; t < 2 * c.entries; ++t) {
+          if (tile_row(p, c, t) < 0) continue;
+          load_tile<T, kWarps>(p, c, maps, smem_addr(base), bars, t, j++);
+        }
+      }
+      return;
+    }
+    hopper::regs_increase<240>();
+  }
   const Column c = load_column(p);
-  consume<T, kSchedule, kOperands>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
+  consume<T, kSchedule, kOperands, kWarps>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
 #endif
 }
 
-// kOperands other than kRegsPdS: the comparison variants (bwd_hopper_variants_*.cu).
-template <class T, int kOperands = kRegsPdS>
+// kOperands other than kRegsPdS, kWarps other than kConsumerLoads: the comparison variants
+// (bwd_hopper_variants_*.cu).
+template <class T, int kOperands = kRegsPdS, int kWarps = kConsumerLoads>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
@@ -730,12 +766,13 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
   const CUtensorMap tdq =
       hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
-  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule, kOperands>;
+  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule, kOperands, kWarps>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const int64_t ctas = p.batch_heads * p.block_rows;
-  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, tq, tk, tv, tdo, tdq);
+  kernel<<<static_cast<unsigned>(ctas), threads(kWarps), kSmem, stream>>>(p, tq, tk, tv, tdo,
+                                                                          tdq);
   check_cuda(cudaGetLastError(),
              "bwd_hopper_kernel<<<...>>> (dK, dV and dQ by atomics of the Hopper backward)");
 }
@@ -748,6 +785,8 @@ BwdMainKernel variant_launch(Variant variant) {
     case Variant::bwd_rs_dv: return launch<T, kRegsP>;
     case Variant::bwd_ss: return launch<T, kSmemPdS>;
     case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK>;
+    case Variant::bwd_spin_wait: return launch<T, kRegsPdS, kConsumerLoadsSpin>;
+    case Variant::bwd_producer: return launch<T, kRegsPdS, kProducerWarpgroup>;
     default: return nullptr;
   }
 }

@@ -51,6 +51,27 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   }
 }
 
+// mbar_wait with its polling loop, and the same watchdog, inside one asm statement. In a kernel
+// that raises its consumers' registers by setmaxnreg, mbar_wait's loop in C++ made ptxas 13.0
+// compile the raised region for the launch's register count (the 384-thread backward spilled at
+// 168 registers; HOPPER_NOTES "Backward round 5"); this one does not.
+__device__ __forceinline__ void mbar_wait_spin(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n .reg .pred done, late;\n .reg .u64 t0, t1;\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @done bra DONE_%=;\n"
+      " mov.u64 t0, %%clock64;\n"
+      "WAIT_%=:\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @done bra DONE_%=;\n"
+      " mov.u64 t1, %%clock64;\n sub.u64 t1, t1, t0;\n"
+      " setp.gt.u64 late, t1, 4294967296;\n @late trap;\n"
+      " bra WAIT_%=;\n"
+      "DONE_%=:\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
 // One box of a 4-D tensor map into shared memory, completing `bar`'s transaction count.
 __device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map, uint32_t bar,
                                             int c0, int c1, int c2, int c3) {
