@@ -11,7 +11,7 @@ Prints a table and writes it as markdown, naming the card, the date and the comm
 
 usage: bench_backward.py OUT_MD [--commit SHA] [--quick] [--cases 0,1] [--peers flex,cudnn,flash]
                          [--flash-all] [--c-abi-all] [--choices 'A;B'] [--choices-only]
-                         [--rounds N]
+                         [--rounds N] [--head-dim 64|128]
   --quick      radial only (no peers), fewer repetitions, for tuning runs
   --cases      which cases, in which order (indices into CASES; default all)
   --peers      which peers to time (default all three)
@@ -25,6 +25,7 @@ usage: bench_backward.py OUT_MD [--commit SHA] [--quick] [--cases 0,1] [--peers 
   --choices-only  time the choices alone (no op, C ABI modes or peers)
   --rounds     time the choices this many times, alternating (A B A B), the table taking the
                mean of the rounds' medians, so that they see the same heating (default 1)
+  --head-dim   64 or 128 (default 128, the models')
 On the cases above 200k tokens every timing is 1 warm-up + 3 runs, the dense SDPA peers'
 1 + 2 (about 10 s a run on an H200), so that the six cases fit two 10-minute device calls.
 The radial_attention package must be importable with its library built with CUDA
@@ -234,6 +235,7 @@ def time_choices(torch, radial_attention, c_choice, args, plan, q, k, v, d_out, 
 
 
 def main():
+    global D
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out_md")
     ap.add_argument("--commit", default=os.environ.get("RADIAL_COMMIT", "unknown"))
@@ -245,7 +247,11 @@ def main():
     ap.add_argument("--choices", default="")
     ap.add_argument("--choices-only", action="store_true")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--head-dim", type=int, default=D)
     args = ap.parse_args()
+    if args.head_dim not in (64, 128):
+        ap.error(f"--head-dim: expected 64 or 128, got {args.head_dim}")
+    D = args.head_dim  # the table's header and FLOP counts read it
     args.choices = [c.strip() for c in args.choices.split(";") if c.strip()]
     if not 1 <= args.rounds <= 100:
         ap.error(f"--rounds: expected an integer from 1 to 100, got {args.rounds}")

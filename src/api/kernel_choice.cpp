@@ -49,8 +49,7 @@ const Names<Variant> kVariants = {
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},
     {Variant::bwd_early_dk, "bwd_early_dk"},
-    {Variant::bwd_spin_wait, "bwd_spin_wait"},
-    {Variant::bwd_producer, "bwd_producer"},
+    {Variant::bwd_consumer_loads, "bwd_consumer_loads"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

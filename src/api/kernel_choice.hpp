@@ -49,9 +49,9 @@ enum class RowOrder { locality, heavy_first, natural };
 // dS^T from registers (RS wgmma; 1.07-1.13x bwd_ss on an H200); rs_dv takes only P^T from
 // registers (dS^T from shared memory), ss both from shared memory (the library's until
 // 2026-12-01); early_dk issues dK's product before the wait for the other warpgroup's dS^T and
-// the next tile's products before dQ's stores; spin_wait is the library's with each wait's
-// polling loop in one asm statement; producer adds a producer warpgroup (384 threads,
-// setmaxnreg 24/240) that issues the loads.
+// the next tile's products before dQ's stores (these three, like consumer_loads, without the
+// library's producer warpgroup); consumer_loads is the library's kernel of 2026-12-01/02: no
+// producer warpgroup, the consumers' thread 0 issuing the loads.
 enum class Variant {
   standard,
   fp8_no_key_bias,
@@ -72,8 +72,7 @@ enum class Variant {
   bwd_rs_dv,
   bwd_ss,
   bwd_early_dk,
-  bwd_spin_wait,
-  bwd_producer,
+  bwd_consumer_loads,
 };
 
 struct KernelChoice {

@@ -1,12 +1,12 @@
 // The Hopper backward's main kernel (sm_90a): TMA + wgmma, in the style of
 // FlashAttention-3's backward, over the plan's CSC lists.
 //
-// One CTA per (batch x head, key block of 128), 256 threads: two warpgroups that each own 64
-// keys of the block. Thread 0 also issues the loads: K and V once by TMA, then the 64-row query
-// tiles of the query blocks that keep the key block (Q, dO by TMA; lse2 and delta by bulk
-// copies) into kStages shared-memory stages on full/empty mbarriers, a tile into a stage as
-// soon as both warpgroups have released it. The warpgroups compute transposed, keys as the M
-// dimension of every product:
+// One CTA per (batch x head, key block of 128), 384 threads: a producer warpgroup and two
+// consumer warpgroups that each own 64 keys of the block. The producer's thread 0 issues the
+// loads: K and V once by TMA, then the 64-row query tiles of the query blocks that keep the key
+// block (Q, dO by TMA; lse2 and delta by bulk copies) into kStages shared-memory stages on
+// full/empty mbarriers, a tile into a stage as soon as both consumers have released it. The
+// consumers compute transposed, keys as the M dimension of every product:
 //   S^T = K Q^T, dP^T = V dO^T                  (shared-memory operands)
 //   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - delta)
 //   dV += P^T dO, dK += dS^T Q                  (P^T and dS^T from registers)
@@ -41,32 +41,26 @@ using hopper::mbar_arrive;
 using hopper::mbar_arrive_expect_tx;
 using hopper::mbar_init;
 using hopper::mbar_init_fence;
-using hopper::mbar_wait;
+using hopper::mbar_wait_spin;
 using hopper::pack2;
 using hopper::tma_load_4d;
 
-// The library's: two warpgroups (256 threads) and no producer warp; thread 0 issues the loads.
-// With 8 warps each thread may hold 255 registers. A producer of one warp (288 threads at 224)
-// cannot launch, as 9 warps put 3 on one SM sub-partition, whose 16,384 registers then allow
-// 170 a thread. Comparison variants (Warps):
-//   kConsumerLoadsSpin: the library's, with each wait's polling loop inside one asm statement
-//     (hopper::mbar_wait_spin) (variant bwd_spin_wait);
-//   kProducerWarpgroup: a producer warpgroup (its thread 0 issues all loads) beside the two
-//     consumer warpgroups, 384 threads, setmaxnreg 24/240 as FlashAttention-3's backward, and
-//     the spinning waits (with mbar_wait's loop in C++, ptxas compiled the raised consumers for
-//     the launch's 168 registers and spilled) (variant bwd_producer).
+// Who issues the loads (A/B-compared, HOPPER_NOTES "backward round 5"):
+//   kProducerWarpgroup: the library's. A producer warpgroup beside the two consumers (384
+//     threads, setmaxnreg 24/240 as FlashAttention-3's backward): no consumer thread waits for
+//     the other consumer's release of a stage to issue the next load; 1.03-1.08x
+//     kConsumerLoads on an H200;
+//   kConsumerLoads: the two consumer warpgroups alone (256 threads, up to 255 registers each),
+//     their thread 0 issuing the loads (variant bwd_consumer_loads; the library's until
+//     2026-12-02). The operand variants (Operands) run this way, as they were measured.
+// Every wait spins inside one asm statement (mbar_wait_spin): with mbar_wait's loop in C++,
+// ptxas compiled the raised consumers for the launch's 168 registers and spilled. A producer
+// of one warp (288 threads at 224) cannot launch: 9 warps put 3 on one SM sub-partition, whose
+// 16,384 registers then allow 170 a thread.
 constexpr int kConsumers = 256;
-enum Warps : int { kConsumerLoads = 0, kConsumerLoadsSpin = 1, kProducerWarpgroup = 2 };
+enum Warps : int { kProducerWarpgroup = 0, kConsumerLoads = 1 };
 constexpr int threads(int warps) {
   return warps == kProducerWarpgroup ? kConsumers + 128 : kConsumers;
-}
-template <int kWarps>
-__device__ __forceinline__ void wait(uint32_t bar, uint32_t parity) {
-  if constexpr (kWarps == kConsumerLoads) {
-    mbar_wait(bar, parity);
-  } else {
-    hopper::mbar_wait_spin(bar, parity);
-  }
 }
 
 // The consumers' order of work per query tile (A/B-compared, HOPPER_NOTES):
@@ -346,14 +340,14 @@ __device__ __forceinline__ void load_kv(const Column& c, const Maps& m, uint32_t
   }
 }
 
-template <class T, int kWarps>
+template <class T>
 __device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, const Maps& m,
                                           uint32_t base, Barriers<T::kStages>* bars, int t,
                                           int j) {
   constexpr int kS = T::kStages;
   const int q0 = tile_row(p, c, t);
   const int s = j % kS;
-  if (j >= kS) wait<kWarps>(smem_addr(&bars->empty[s]), ((j / kS) & 1) ^ 1);
+  if (j >= kS) mbar_wait_spin(smem_addr(&bars->empty[s]), ((j / kS) & 1) ^ 1);
   const uint32_t full = smem_addr(&bars->full[s]);
   const int64_t row0 = static_cast<int64_t>(c.bh) * p.seq_pad + q0;
   mbar_arrive_expect_tx(full, 2 * T::kTileBytes + 2 * T::kRowBytes);
@@ -469,19 +463,19 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   if (kOwnLoads && tid == 0 && c.entries > 0) {
     load_kv<T>(c, maps, smem_addr(base), bars);
     for (; lt < tiles && lj < kS; lt = valid_from(lt + 1), ++lj) {
-      load_tile<T, kWarps>(p, c, maps, smem_addr(base), bars, lt, lj);
+      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
     }
   }
   // Once this thread has released a stage: the next tile into it (waits for the other
   // warpgroup's release).
   const auto load_next = [&] {
     if (kOwnLoads && tid == 0 && lt < tiles) {
-      load_tile<T, kWarps>(p, c, maps, smem_addr(base), bars, lt, lj);
+      load_tile<T>(p, c, maps, smem_addr(base), bars, lt, lj);
       lt = valid_from(lt + 1);
       ++lj;
     }
   };
-  if (c.entries > 0) wait<kWarps>(bar(bars->kv_full), 0);
+  if (c.entries > 0) mbar_wait_spin(bar(bars->kv_full), 0);
   // S^T and dP^T: fragments kept across tiles where the next tile's products are issued at
   // the end of this one (pipelined), else made afresh each tile.
   [[maybe_unused]] Tensor tSrS_next =
@@ -493,7 +487,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // Issued whether or not a tile follows (an empty column's products read shared memory
     // nothing writes, and are dropped): a product issued under a branch made ptxas serialise
     // the products and spill.
-    if (tt < tiles) wait<kWarps>(bar(bars->full[0]), 0);
+    if (tt < tiles) mbar_wait_spin(bar(bars->full[0]), 0);
     issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, 0), tSrS_next);
     issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, 0), tSrdP_next);
   }
@@ -516,7 +510,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         load_next();
       }
     } else {
-      wait<kWarps>(bar(bars->full[s]), (j / kS) & 1);
+      mbar_wait_spin(bar(bars->full[s]), (j / kS) & 1);
       issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s), tSrS);    // S^T = K Q^T
       issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s), tSrdP);  // dP^T = V dO^T
       warpgroup_wait<1>();
@@ -583,7 +577,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     mbar_arrive(bar(bars->ds_ready));
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
     // read this buffer two tiles ago).
-    wait<kWarps>(bar(bars->ds_ready), j & 1);
+    mbar_wait_spin(bar(bars->ds_ready), j & 1);
     if constexpr (kSchedule == kLateDV) {
       issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
     }
@@ -617,7 +611,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // the stage of the tile before it, which no load writes any more, and dropped.
     [[maybe_unused]] const auto issue_next = [&] {
       const int s1 = (j + 1) % kS;
-      if (tt_next < tiles) wait<kWarps>(bar(bars->full[s1]), ((j + 1) / kS) & 1);
+      if (tt_next < tiles) mbar_wait_spin(bar(bars->full[s1]), ((j + 1) / kS) & 1);
       issue<true>(mma_sdp, tSrK(_, _, _, wg), tSrQ(_, _, _, s1), tSrS_next);
       issue<true>(mma_sdp, tSrV(_, _, _, wg), tSrdO(_, _, _, s1), tSrdP_next);
     };
@@ -736,7 +730,7 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
         int j = 0;
         for (int t = 0; t < 2 * c.entries; ++t) {
           if (tile_row(p, c, t) < 0) continue;
-          load_tile<T, kWarps>(p, c, maps, smem_addr(base), bars, t, j++);
+          load_tile<T>(p, c, maps, smem_addr(base), bars, t, j++);
         }
       }
       return;
@@ -748,9 +742,9 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
 #endif
 }
 
-// kOperands other than kRegsPdS, kWarps other than kConsumerLoads: the comparison variants
+// kOperands other than kRegsPdS, kWarps other than kProducerWarpgroup: the comparison variants
 // (bwd_hopper_variants_*.cu).
-template <class T, int kOperands = kRegsPdS, int kWarps = kConsumerLoads>
+template <class T, int kOperands = kRegsPdS, int kWarps = kProducerWarpgroup>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
@@ -782,11 +776,10 @@ void launch(const BwdParams& p, cudaStream_t stream) {
 template <class T>
 BwdMainKernel variant_launch(Variant variant) {
   switch (variant) {
-    case Variant::bwd_rs_dv: return launch<T, kRegsP>;
-    case Variant::bwd_ss: return launch<T, kSmemPdS>;
-    case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK>;
-    case Variant::bwd_spin_wait: return launch<T, kRegsPdS, kConsumerLoadsSpin>;
-    case Variant::bwd_producer: return launch<T, kRegsPdS, kProducerWarpgroup>;
+    case Variant::bwd_rs_dv: return launch<T, kRegsP, kConsumerLoads>;
+    case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads>;
+    case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK, kConsumerLoads>;
+    case Variant::bwd_consumer_loads: return launch<T, kRegsPdS, kConsumerLoads>;
     default: return nullptr;
   }
 }
