@@ -51,7 +51,8 @@ enum class RowOrder { locality, heavy_first, natural };
 // 2026-12-01); early_dk issues dK's product before the wait for the other warpgroup's dS^T and
 // the next tile's products before dQ's stores (these three, like consumer_loads, without the
 // library's producer warpgroup); consumer_loads is the library's kernel of 2026-12-01/02: no
-// producer warpgroup, the consumers' thread 0 issuing the loads.
+// producer warpgroup, the consumers' thread 0 issuing the loads; dq_writer gives dQ's
+// reduce-adds to the producer warpgroup's second warp.
 enum class Variant {
   standard,
   fp8_no_key_bias,
@@ -73,6 +74,7 @@ enum class Variant {
   bwd_ss,
   bwd_early_dk,
   bwd_consumer_loads,
+  bwd_dq_writer,
 };
 
 struct KernelChoice {

@@ -52,15 +52,20 @@ using hopper::tma_load_4d;
 //     kConsumerLoads on an H200;
 //   kConsumerLoads: the two consumer warpgroups alone (256 threads, up to 255 registers each),
 //     their thread 0 issuing the loads (variant bwd_consumer_loads; the library's until
-//     2026-12-02). The operand variants (Operands) run this way, as they were measured.
+//     2026-12-02). The operand variants (Operands) run this way, as they were measured;
+//   kProducerDQWriter: as kProducerWarpgroup, and lanes 0..7 of the producer's second warp
+//     issue dQ's tensor reduce-adds, one lane for each consumer warp, as FlashAttention-3's
+//     dQ writer: a consumer warp stores its dQ and arrives on dq_full, its lane waits for the
+//     adds' reads and arrives on dq_empty, so no consumer thread issues an add or waits for
+//     its read (variant bwd_dq_writer).
 // Every wait spins inside one asm statement (mbar_wait_spin): with mbar_wait's loop in C++,
 // ptxas compiled the raised consumers for the launch's 168 registers and spilled. A producer
 // of one warp (288 threads at 224) cannot launch: 9 warps put 3 on one SM sub-partition, whose
 // 16,384 registers then allow 170 a thread.
 constexpr int kConsumers = 256;
-enum Warps : int { kProducerWarpgroup = 0, kConsumerLoads = 1 };
+enum Warps : int { kProducerWarpgroup = 0, kConsumerLoads = 1, kProducerDQWriter = 2 };
 constexpr int threads(int warps) {
-  return warps == kProducerWarpgroup ? kConsumers + 128 : kConsumers;
+  return warps == kConsumerLoads ? kConsumers : kConsumers + 128;
 }
 
 // The consumers' order of work per query tile (A/B-compared, HOPPER_NOTES):
@@ -197,6 +202,8 @@ struct Barriers {
   uint64_t kv_full;
   uint64_t full[kStages], empty[kStages];
   uint64_t ds_ready;  // both consumer warpgroups have stored their dS^T
+  // kProducerDQWriter: consumer warp w's dQ is in shared memory / its adds have read it.
+  uint64_t dq_full[8], dq_empty[8];
 };
 
 // Issues C (+)= A B over the whole K extent as one wgmma group (fwd_hopper_common.cuh's
@@ -373,7 +380,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   static_assert(!kRegP || (kSchedule != kLateDV && pipelined(kSchedule)),
                 "P^T from registers: pipelined schedules");
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
-  constexpr bool kOwnLoads = kWarps != kProducerWarpgroup;  // thread 0 issues the loads
+  constexpr bool kOwnLoads = kWarps == kConsumerLoads;  // thread 0 issues the loads
+  constexpr bool kDQWriter = kWarps == kProducerDQWriter;
   const int tid = static_cast<int>(threadIdx.x) - (kOwnLoads ? 0 : 128);
   const int wg = tid >> 7;
   const int t = tid & 127;  // thread in the warpgroup
@@ -578,6 +586,11 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     // Both warpgroups have stored their dS^T (and, before that, finished the products that
     // read this buffer two tiles ago).
     mbar_wait_spin(bar(bars->ds_ready), j & 1);
+    if constexpr (kDQWriter) {
+      // This warp's dQ buffer: tile j waits for the writer's adds of tile j - 1 to have read
+      // it (long done by now), tile 0 for the phase before the first, which has passed.
+      mbar_wait_spin(bar(bars->dq_empty[tid >> 5]), (j & 1) ^ 1);
+    }
     if constexpr (kSchedule == kLateDV) {
       issue<false>(mma_kv, tKVrPt(_, _, _, wg), tKVrdOt(_, _, _, s), tdVrdV);  // dV += P^T dO
     }
@@ -635,9 +648,13 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       }
     } else if constexpr (kDQ == kTmaDQ) {
       // This warp's 16 rows as two 32-column boxes (128-byte rows, 16-byte chunk k at
-      // k ^ (row % 8)), added by lane 0 once its previous adds have read them.
-      if (lane == 0) bulk_wait_read();
-      __syncwarp();
+      // k ^ (row % 8)), added by lane 0 (or the producer's dQ writer) once its previous adds
+      // have read them.
+      const uint32_t warp = static_cast<uint32_t>(tid >> 5);
+      if constexpr (!kDQWriter) {
+        if (lane == 0) bulk_wait_read();
+        __syncwarp();
+      }
 #pragma unroll
       for (int i = 0; i < 32; i += 2) {
         const int row = (lane >> 2) + 8 * ((i >> 1) & 1), nt = i >> 2;
@@ -647,7 +664,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       }
       fence_proxy_async();
       __syncwarp();
-      if (lane == 0) {
+      if (kDQWriter && lane == 0) mbar_arrive(bar(bars->dq_full[warp]));
+      if (!kDQWriter && lane == 0) {
         const int row = q0 + (t >> 5) * 16;  // of this (batch, head)
         tma_reduce_add_3d(tdq, dq_warp, dq_col, row, c.bh);
         tma_reduce_add_3d(tdq, dq_warp + 2048, dq_col + 32, row, c.bh);
@@ -678,6 +696,8 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   }
   // The dQ reduces complete before the CTA ends (its shared memory is their source).
   if (kDQ == kBulkDQ && lane < 16) bulk_wait_all();
+  // (With the dQ writer the consumers have no bulk group: the wait returns at once, but
+  // without it ptxas serialised the products, C7515.)
   if (kDQ == kTmaDQ && lane == 0) bulk_wait_all();
 
   // dK (times the scale) and dV of this warpgroup's keys below seq, as element pairs.
@@ -694,6 +714,30 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
           pack2<Element>(tdVrdV(i), tdVrdV(i + 1));
     }
   }
+}
+
+// kProducerDQWriter's dQ writer for consumer warp w (0..7; warpgroup w / 4, rows 16 (w % 4) of
+// each tile): the same adds as the consumers' kTmaDQ step, issued here in tile order.
+template <class T>
+__device__ __forceinline__ void write_dq(const BwdParams& p, const Column& c,
+                                         unsigned char* base, Barriers<T::kStages>* bars,
+                                         const CUtensorMap* tdq, int w) {
+  const int dq_col = T::kDQPasses == 2 ? (w >> 2) * 64 : 0;
+  const uint32_t src = smem_addr(base + T::kOffDQ) + w * 4096;
+  const uint32_t full = smem_addr(&bars->dq_full[w]), empty = smem_addr(&bars->dq_empty[w]);
+  int j = 0;
+  for (int t = 0; t < 2 * c.entries; ++t) {
+    const int q0 = tile_row(p, c, t);
+    if (q0 < 0) continue;
+    mbar_wait_spin(full, j & 1);
+    tma_reduce_add_3d(tdq, src, dq_col, q0 + (w & 3) * 16, c.bh);
+    tma_reduce_add_3d(tdq, src + 2048, dq_col + 32, q0 + (w & 3) * 16, c.bh);
+    bulk_commit();
+    bulk_wait_read();
+    mbar_arrive(empty);
+    ++j;
+  }
+  bulk_wait_all();  // complete before the CTA ends (its shared memory is their source)
 }
 
 template <class T, int kSchedule, int kOperands, int kWarps>
@@ -716,10 +760,16 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
       mbar_init(smem_addr(&bars->empty[s]), kConsumers);
     }
     mbar_init(smem_addr(&bars->ds_ready), kConsumers);
+    for (int w = 0; w < 8; ++w) {
+      mbar_init(smem_addr(&bars->dq_full[w]), 1);
+      mbar_init(smem_addr(&bars->dq_empty[w]), 1);
+    }
     mbar_init_fence();
   }
   __syncthreads();
-  if constexpr (kWarps == kProducerWarpgroup) {
+  if constexpr (kWarps != kConsumerLoads) {
+    static_assert(kWarps != kProducerDQWriter || dq_mode(kSchedule) == kTmaDQ,
+                  "the dQ writer issues tensor reduce-adds");
     if (threadIdx.x < 128) {
       // 128 x 24 + 256 x 240 = 64,512 of the 65,536 registers.
       hopper::regs_decrease<24>();
@@ -731,6 +781,11 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
         for (int t = 0; t < 2 * c.entries; ++t) {
           if (tile_row(p, c, t) < 0) continue;
           load_tile<T>(p, c, maps, smem_addr(base), bars, t, j++);
+        }
+      }
+      if constexpr (kWarps == kProducerDQWriter) {
+        if (threadIdx.x >= 32 && threadIdx.x < 40) {
+          write_dq<T>(p, c, base, bars, &tdq, static_cast<int>(threadIdx.x) - 32);
         }
       }
       return;
@@ -780,6 +835,7 @@ BwdMainKernel variant_launch(Variant variant) {
     case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads>;
     case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK, kConsumerLoads>;
     case Variant::bwd_consumer_loads: return launch<T, kRegsPdS, kConsumerLoads>;
+    case Variant::bwd_dq_writer: return launch<T, kRegsPdS, kProducerDQWriter>;
     default: return nullptr;
   }
 }
