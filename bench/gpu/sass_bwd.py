@@ -55,13 +55,15 @@ COUNTED = [
 INSTR = re.compile(r"^\s+/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)(.*?);")
 FUNC = re.compile(r"^\s+Function : (\S+)")
 BRANCH_TARGET = re.compile(r"(0x[0-9a-f]+)\s*$")
-# bwd_hopper_kernel<BwdTraits<Element, D, stages>, schedule, operands> (operands absent before
-# round 3).
+# bwd_hopper_kernel<BwdTraits<Element, D, stages>, schedule, operands, warps> (operands absent
+# before round 3, warps before round 5).
 KERNEL = re.compile(
-    r"BwdTraitsIN7cutlass\d+(bfloat16_t|half_t)ELi(\d+)ELi(\d+)EEELi(\d+)E(?:Li(\d+)E)?")
+    r"BwdTraitsIN7cutlass\d+(bfloat16_t|half_t)ELi(\d+)ELi(\d+)EEELi(\d+)E(?:Li(\d+)E)?"
+    r"(?:Li(\d+)E)?")
 OPERANDS = {0: "P^T, dS^T from shared (bwd_ss)", 1: "P^T from registers (bwd_rs_dv)",
-            2: "P^T, dS^T from registers (library)",
-            3: "library, dK and next tile early (bwd_early_dk)"}
+            2: "P^T, dS^T from registers",
+            3: "dK and next tile early (bwd_early_dk)"}
+WARPS = {0: "producer warpgroup", 1: "consumer loads", 2: "producer, dQ writer"}
 
 
 def find_tool(name):
@@ -186,7 +188,10 @@ def label(name):
         return None
     dtype = "bf16" if m.group(1) == "bfloat16_t" else "f16"
     operands = int(m.group(5)) if m.group(5) is not None else 0
-    return f"{dtype} D{m.group(2)}", OPERANDS.get(operands, f"operands {operands}")
+    what = OPERANDS.get(operands, f"operands {operands}")
+    if m.group(6) is not None:
+        what += ", " + WARPS.get(int(m.group(6)), f"warps {m.group(6)}")
+    return f"{dtype} D{m.group(2)}", what
 
 
 def main():
