@@ -760,9 +760,11 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
       mbar_init(smem_addr(&bars->empty[s]), kConsumers);
     }
     mbar_init(smem_addr(&bars->ds_ready), kConsumers);
-    for (int w = 0; w < 8; ++w) {
-      mbar_init(smem_addr(&bars->dq_full[w]), 1);
-      mbar_init(smem_addr(&bars->dq_empty[w]), 1);
+    if constexpr (kWarps == kProducerDQWriter) {  // the other kernels leave them unused
+      for (int w = 0; w < 8; ++w) {
+        mbar_init(smem_addr(&bars->dq_full[w]), 1);
+        mbar_init(smem_addr(&bars->dq_empty[w]), 1);
+      }
     }
     mbar_init_fence();
   }
