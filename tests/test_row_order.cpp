@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <tuple>
 #include <vector>
 
@@ -128,6 +129,69 @@ TEST(HeavyFirstColumns, PermutationWithHeavyColumnsFirstAndEmptyLast) {
     EXPECT_EQ(count(c), 0) << "column " << c;
     EXPECT_EQ(order[c], c) << "the empty columns, last and in natural order";
   }
+}
+
+// The backward's locality order: text columns first, then chunks of spatial positions over all
+// frames, frame by frame (chunk width about kBackwardChunkColumns over the frames, at most a
+// frame), columns no query keeps last; RADIAL_BACKWARD_CHUNK_TOKENS overrides the width.
+TEST(LocalityColumns, SpatialChunksFrameByFrameTextFirstEmptyLast) {
+  Geometry g;
+  g.frames = 80, g.tokens_per_frame = 1280, g.text_tokens = 384, g.text_valid = 100;
+  PlanSpec spec;
+  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 128;
+  const Plan plan = make_plan(g, spec);
+  const int64_t video = g.video_tokens();
+  const auto count = [&](int32_t c) { return plan.col_offset[c + 1] - plan.col_offset[c]; };
+  const auto check = [&](const std::vector<int32_t>& order, int64_t chunk) {
+    ASSERT_EQ(order.size(), static_cast<size_t>(plan.block_cols));
+    std::vector<int32_t> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    for (int32_t c = 0; c < plan.block_cols; ++c) ASSERT_EQ(sorted[c], c);
+    // Text columns holding a valid key (kept by every query), then the video's, then the
+    // text columns past key_limit (kept by none).
+    const int32_t video_cols = static_cast<int32_t>(video / 128);  // 1280 = 10 blocks a frame
+    const int32_t kept_text = static_cast<int32_t>((plan.key_limit + 127) / 128) - video_cols;
+    const int32_t empty = plan.block_cols - video_cols - kept_text;
+    ASSERT_EQ(kept_text, 1);
+    ASSERT_EQ(empty, 2);
+    for (int32_t i = 0; i < kept_text; ++i) {
+      EXPECT_EQ(order[i], video_cols + i);
+      EXPECT_EQ(count(order[i]), plan.block_rows) << "a text column is kept by every query";
+    }
+    for (int32_t i = plan.block_cols - empty; i < plan.block_cols; ++i) {
+      EXPECT_EQ(count(order[i]), 0) << "position " << i;
+    }
+    const auto key = [&](int32_t c) {
+      const int64_t s = c % 10;
+      return std::make_tuple(s / chunk, c / 10, s % chunk);
+    };
+    for (int32_t i = kept_text + 1; i < kept_text + video_cols; ++i) {
+      ASSERT_LT(key(order[i - 1]), key(order[i])) << "position " << i;
+    }
+    EXPECT_EQ(order[kept_text + 1], chunk > 1 ? 1 : 10) << "the second column";
+  };
+  // 400 columns over 80 frames: chunks of 5 blocks.
+  check(schedule::locality_columns(plan), 5);
+  ASSERT_EQ(setenv("RADIAL_BACKWARD_CHUNK_TOKENS", "256", 1), 0);
+  const std::vector<int32_t> narrow = schedule::locality_columns(plan);
+  ASSERT_EQ(unsetenv("RADIAL_BACKWARD_CHUNK_TOKENS"), 0);
+  check(narrow, 2);
+
+  // Few frames: the chunk is the whole frame (then the order is natural in the video).
+  g.frames = 3;
+  const Plan short_plan = make_plan(g, spec);
+  const std::vector<int32_t> whole = schedule::locality_columns(short_plan);
+  for (int32_t c = 0; c < 30; ++c) EXPECT_EQ(whole[1 + c], c);
+}
+
+TEST(LocalityColumns, DensePlansAndSingleFramesKeepHeavyFirst) {
+  Geometry g;
+  g.frames = 4, g.tokens_per_frame = 500;
+  const Plan dense = make_dense_plan(g, 128);
+  EXPECT_EQ(schedule::locality_columns(dense), schedule::heavy_first_columns(dense));
+  g.frames = 1, g.tokens_per_frame = 2000, g.text_tokens = 100;
+  const Plan single = make_plan(g, PlanSpec{});
+  EXPECT_EQ(schedule::locality_columns(single), schedule::heavy_first_columns(single));
 }
 
 }  // namespace

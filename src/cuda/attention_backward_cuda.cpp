@@ -94,7 +94,12 @@ void run_backward(const Plan& plan, const TensorView& q, const TensorView& k, co
   p.row_order = rows.row_order;
   p.col_offset = cols.col_offset;
   p.row_index = cols.row_index;
-  p.col_order = cols.col_order;
+  // The key blocks' order (choice.row_order; natural: a null order).
+  if (choice.row_order == RowOrder::heavy_first) {
+    p.col_order = cols.col_order;
+  } else if (choice.row_order == RowOrder::locality) {
+    p.col_order = cols.local_col_order;
+  }
   const double scale = detail::resolve_scale(options.scale, q.dim);
   p.scale = static_cast<float>(scale);
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);  // log2(e)

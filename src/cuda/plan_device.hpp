@@ -37,7 +37,7 @@ struct PlanDeviceCache {
   std::vector<Entry> entries;         // guarded by the upload mutex in plan_upload.cpp
   std::vector<Schedule> schedules;    // likewise
   // The backward's CSC arrays, uploaded on the first backward call on a device: col_offset,
-  // row_index, col_order (one buffer per device).
+  // row_index, col_order, local_col_order (one buffer per device).
   std::vector<Entry> backward_entries;  // likewise
 
   PlanDeviceCache() = default;
@@ -66,6 +66,7 @@ struct DeviceBackwardPlan {
   const int32_t* col_offset = nullptr;  // block_cols + 1
   const int32_t* row_index = nullptr;   // kept blocks
   const int32_t* col_order = nullptr;   // block_cols: a permutation, heavy columns first
+  const int32_t* local_col_order = nullptr;  // block_cols: a permutation for L2 locality
 };
 
 // The plan's CSC arrays on `device`, uploading them on first use (thread-safe).

@@ -155,7 +155,8 @@ DevicePlan device_plan(const Plan& plan, int device) {
 DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
   const size_t n_offsets = plan.col_offset.size(), n_rows = plan.row_index.size();
   const auto view = [&](const int32_t* buffer) {
-    return DeviceBackwardPlan{buffer, buffer + n_offsets, buffer + n_offsets + n_rows};
+    const int32_t* orders = buffer + n_offsets + n_rows;
+    return DeviceBackwardPlan{buffer, buffer + n_offsets, orders, orders + plan.block_cols};
   };
   std::lock_guard<std::mutex> lock(upload_mutex());
   PlanDeviceCache& cache = plan_cache(plan);
@@ -184,11 +185,13 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device) {
     }
   }
   std::vector<int32_t> host;
-  host.reserve(n_offsets + n_rows + static_cast<size_t>(plan.block_cols));
+  host.reserve(n_offsets + n_rows + 2 * static_cast<size_t>(plan.block_cols));
   host.insert(host.end(), plan.col_offset.begin(), plan.col_offset.end());
   host.insert(host.end(), plan.row_index.begin(), plan.row_index.end());
   const std::vector<int32_t> order = schedule::heavy_first_columns(plan);
   host.insert(host.end(), order.begin(), order.end());
+  const std::vector<int32_t> local = schedule::locality_columns(plan);
+  host.insert(host.end(), local.begin(), local.end());
   int32_t* buffer = upload(host, device, "cudaMemcpy(plan CSC block lists, host to device)");
   cache.backward_entries.push_back(
       {device, buffer, plan.row_index.data(), digest(plan.col_offset, plan.row_index)});

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 namespace radial::schedule {
 
@@ -83,6 +84,48 @@ LocalityOrder locality_order(const Plan& plan) {
   result.order.reserve(static_cast<size_t>(rows));
   for (const Key& k : keys) result.order.push_back(k.row);
   return result;
+}
+
+std::vector<int32_t> locality_columns(const Plan& plan) {
+  const int32_t cols = plan.block_cols;
+  const int64_t block = plan.block_size();
+  const int64_t frame_tokens = plan.geometry.tokens_per_frame;
+  const int64_t frames = plan.geometry.frames;
+  const int64_t video = plan.geometry.video_tokens();
+  if (plan.spec.pattern == Pattern::dense || frames < 2) return heavy_first_columns(plan);
+  const int64_t frame_blocks = std::max<int64_t>(1, (frame_tokens + block - 1) / block);
+  int64_t chunk = std::clamp<int64_t>((kBackwardChunkColumns + frames / 2) / frames, 1,
+                                      frame_blocks);
+  if (const char* env = std::getenv("RADIAL_BACKWARD_CHUNK_TOKENS")) {
+    chunk = std::max<int64_t>(std::atoll(env) / block, 1);
+  }
+  struct Key {
+    int64_t group, frame, within;
+    int32_t col;
+  };
+  std::vector<Key> keys;
+  keys.reserve(static_cast<size_t>(cols));
+  const int64_t last_group = std::numeric_limits<int64_t>::max();
+  for (int32_t c = 0; c < cols; ++c) {
+    const int64_t token = static_cast<int64_t>(c) * block;
+    if (plan.col_offset[c + 1] == plan.col_offset[c]) {
+      keys.push_back({last_group, 0, 0, c});  // kept by no query: last
+    } else if (token >= video) {
+      keys.push_back({-1, 0, 0, c});  // text columns: kept by every query, first
+    } else {
+      const int64_t frame = token / frame_tokens, spatial = (token % frame_tokens) / block;
+      keys.push_back({spatial / chunk, frame, spatial % chunk, c});
+    }
+  }
+  std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    if (a.group != b.group) return a.group < b.group;
+    if (a.frame != b.frame) return a.frame < b.frame;
+    return a.within < b.within;
+  });
+  std::vector<int32_t> order;
+  order.reserve(static_cast<size_t>(cols));
+  for (const Key& k : keys) order.push_back(k.col);
+  return order;
 }
 
 }  // namespace radial::schedule

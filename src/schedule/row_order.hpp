@@ -38,4 +38,16 @@ struct LocalityOrder {
 };
 LocalityOrder locality_order(const Plan& plan);
 
+// The backward's locality order: the key blocks (CSC columns) in chunks of spatial positions,
+// all frames of one chunk frame by frame, so that the key blocks in flight share the query rows
+// of their far-frame bands (Q, dO and dQ's float32 accumulator, 128 KB a query block read and
+// 64 KB written back) in L2. Narrower chunks on longer videos: about `kBackwardChunkColumns`
+// key blocks a chunk over all frames (an LRU model of L2, bench/gpu/HOPPER_NOTES.md "Backward
+// round 6"), at most a frame; RADIAL_BACKWARD_CHUNK_TOKENS overrides the width, for tuning runs
+// (read at each upload). Text columns (kept by every query) first, columns no query keeps last.
+// Lists unrotated (rotating them did not help in the model). Dense plans and single frames:
+// heavy_first_columns.
+inline constexpr int64_t kBackwardChunkColumns = 400;
+std::vector<int32_t> locality_columns(const Plan& plan);
+
 }  // namespace radial::schedule

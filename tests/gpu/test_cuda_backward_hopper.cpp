@@ -189,6 +189,25 @@ INSTANTIATE_TEST_SUITE_P(Cases, CudaBackwardHopperVariant,
                                   std::get<1>(info.param).name;
                          });
 
+// The backward's key-block orders (choice row_order: locality, heavy_first, natural) give the
+// same gradients, in both families, on a plan with text keys, padded ones and many frames; with
+// RADIAL_BACKWARD_CHUNK_TOKENS=128 the locality order walks one spatial position over all
+// frames at a time, a permutation far from the natural one.
+TEST(CudaBackwardOrders, EveryOrderMatchesFloat64Reference) {
+  RADIAL_REQUIRE_HOPPER();
+  ASSERT_EQ(setenv("RADIAL_BACKWARD_CHUNK_TOKENS", "128", 1), 0);
+  const Plan plan = make_plan(geo(16, 512, 200, 90), spec(Model::hunyuan, 0.95, 128));
+  for (const char* family : {"hopper", "portable"}) {
+    for (const char* order : {"locality", "heavy_first", "natural"}) {
+      const KernelChoice k = parse_choice(std::string("family=") + family +
+                                          ",direction=backward,row_order=" + order);
+      expect_hopper_gradients_match(plan, run(DType::bf16, 1, 2, 128, Layout::bshd),
+                                    std::string(family) + " " + order, k);
+    }
+  }
+  ASSERT_EQ(unsetenv("RADIAL_BACKWARD_CHUNK_TOKENS"), 0);
+}
+
 // The case compute-sanitizer memcheck and racecheck run on (scripts/gpu/test): small, a tail,
 // masked text keys, both dtypes and head dims.
 TEST(CudaBackwardHopperSmall, SanitizerCase) {
