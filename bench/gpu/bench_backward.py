@@ -45,7 +45,7 @@ BWD_FACTOR, FWD_BWD_FACTOR = 2.5, 3.5
 
 # The cases, sizes and timing of the forward bench, so that the two tables line up.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BLOCK, CASES, D, median_ms, rel_err  # noqa: E402
+from bench import BLOCK, CASES, D, ClockLog, median_ms, rel_err  # noqa: E402
 
 
 def flex_block_mask(torch, plan, device="cuda"):
@@ -132,7 +132,22 @@ TIMED = [  # (row key, column title, FLOP factor, dense)
 ]
 
 
-def render(args, torch, card, props, rows):
+def render_clocks(rows, mhz):
+    """Mean SM clock of each backward timing, per case (nvidia-smi, 100 ms samples): under the
+    power cap the clock differs by kernel and case, which per-FLOP ratios include."""
+    keys = [("radial_bwd", "radial bwd"), ("flex_bwd", "Flex bwd"), ("cudnn_bwd", "cuDNN bwd")]
+    if not any((r["name"], k) in mhz for r in rows for k, _ in keys):
+        return []
+    lines = ["", "Mean SM clock (MHz) during each backward timing (nvidia-smi, 100 ms samples;"
+             " the card runs at its power cap, so the clock depends on the kernel and the case):",
+             "", "| case | " + " | ".join(t for _, t in keys) + " |", "|---" * (1 + len(keys)) + "|"]
+    for r in rows:
+        cells = [f"{mhz[(r['name'], k)]:.0f}" if (r["name"], k) in mhz else "-" for k, _ in keys]
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(args, torch, card, props, rows, mhz=None):
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"# Backward attention on {card}",
@@ -172,6 +187,7 @@ def render(args, torch, card, props, rows):
         cells.append(f"{r['flex_fb'] / r['radial_fb']:.2f}x" if "flex_fb" in r else "-")
         cells.append(f"{r['err_flex']:.1e}" if "err_flex" in r else "-")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += render_clocks(rows, mhz or {})
     if args.choices:
         lines += render_choices(args, rows)
     return "\n".join(lines) + "\n"
@@ -281,6 +297,7 @@ def main():
     sdpa = torch.nn.functional.scaled_dot_product_attention
 
     rows = []
+    clocks = ClockLog()
     for ci in case_ids:
         name, model, frames, height, width, decay, heads = CASES[ci][:7]
         dense_plan = len(CASES[ci]) > 7 and CASES[ci][7]
@@ -304,9 +321,11 @@ def main():
         def timed(key, fwd, warmup=warmup, reps=reps):
             """Backward alone (a kept graph) and forward + backward of `fwd`."""
             out = fwd()
+            t0 = time.time()
             row[key + "_bwd"] = median_ms(
                 lambda: torch.autograd.grad(out, (q, k, v), d_out, retain_graph=True),
                 warmup, reps)
+            clocks.window(t0, (name, key + "_bwd"))
             grads = torch.autograd.grad(out, (q, k, v), d_out)
             del out
             row[key + "_fb"] = median_ms(
@@ -351,7 +370,7 @@ def main():
         with open(args.out_md, "w") as fh:  # so far, in case the run is cut short
             fh.write(render(args, torch, card, props, rows))
 
-    text = render(args, torch, card, props, rows)
+    text = render(args, torch, card, props, rows, clocks.means())
     with open(args.out_md, "w") as fh:
         fh.write(text)
     print()

@@ -50,7 +50,7 @@ const Names<Variant> kVariants = {
     {Variant::bwd_ss, "bwd_ss"},
     {Variant::bwd_early_dk, "bwd_early_dk"},
     {Variant::bwd_consumer_loads, "bwd_consumer_loads"},
-    {Variant::bwd_dq_writer, "bwd_dq_writer"},
+    {Variant::bwd_consumer_dq, "bwd_consumer_dq"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

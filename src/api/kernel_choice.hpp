@@ -74,7 +74,7 @@ enum class Variant {
   bwd_ss,
   bwd_early_dk,
   bwd_consumer_loads,
-  bwd_dq_writer,
+  bwd_consumer_dq,
 };
 
 struct KernelChoice {

@@ -12,9 +12,10 @@
 //   dV += P^T dO, dK += dS^T Q                  (P^T and dS^T from registers)
 //   dQ += dS K                                  (head dim 128: 64 columns per warpgroup over
 //                                                both warpgroups' dS; 64: each its keys)
-// dK and dV stay in registers over the whole list; each warpgroup adds its part of dQ (its 64
-// columns, or at head dim 64 its keys' share of all 64) to the float32 accumulator that the
-// preprocess zeroed (by atomics or bulk reduce-adds: Schedule), which the portable conversion
+// dK and dV stay in registers over the whole list; each warpgroup's part of dQ (its 64
+// columns, or at head dim 64 its keys' share of all 64) is added to the float32 accumulator that
+// the preprocess zeroed (by atomics or bulk reduce-adds: Schedule; in the library's kernel the
+// producer's second warp issues the adds, Warps), which the portable conversion
 // kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
 // from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
 // and read as zeros; key blocks no query keeps write zeros. Comparison variants (Operands) take
@@ -45,19 +46,20 @@ using hopper::mbar_wait_spin;
 using hopper::pack2;
 using hopper::tma_load_4d;
 
-// Who issues the loads (A/B-compared, HOPPER_NOTES "backward round 5"):
-//   kProducerWarpgroup: the library's. A producer warpgroup beside the two consumers (384
-//     threads, setmaxnreg 24/240 as FlashAttention-3's backward): no consumer thread waits for
-//     the other consumer's release of a stage to issue the next load; 1.03-1.08x
-//     kConsumerLoads on an H200;
+// Who issues the loads and dQ's adds (A/B-compared, HOPPER_NOTES "backward rounds 5, 6"):
+//   kProducerWarpgroup: a producer warpgroup beside the two consumers (384 threads, setmaxnreg
+//     24/240 as FlashAttention-3's backward): no consumer thread waits for the other consumer's
+//     release of a stage to issue the next load; 1.03-1.08x kConsumerLoads on an H200. Each
+//     consumer warp issues its own dQ adds (variant bwd_consumer_dq; the library's until
+//     2026-12-02 08:00 UTC);
 //   kConsumerLoads: the two consumer warpgroups alone (256 threads, up to 255 registers each),
 //     their thread 0 issuing the loads (variant bwd_consumer_loads; the library's until
 //     2026-12-02). The operand variants (Operands) run this way, as they were measured;
-//   kProducerDQWriter: as kProducerWarpgroup, and lanes 0..7 of the producer's second warp
-//     issue dQ's tensor reduce-adds, one lane for each consumer warp, as FlashAttention-3's
+//   kProducerDQWriter: the library's. As kProducerWarpgroup, and lanes 0..7 of the producer's
+//     second warp issue dQ's tensor reduce-adds, one lane for each consumer warp, as FA3's
 //     dQ writer: a consumer warp stores its dQ and arrives on dq_full, its lane waits for the
 //     adds' reads and arrives on dq_empty, so no consumer thread issues an add or waits for
-//     its read (variant bwd_dq_writer).
+//     its read: 1.07x kProducerWarpgroup on the dense plan, 0.99-1.01x on radial plans (H200).
 // Every wait spins inside one asm statement (mbar_wait_spin): with mbar_wait's loop in C++,
 // ptxas compiled the raised consumers for the launch's 168 registers and spilled. A producer
 // of one warp (288 threads at 224) cannot launch: 9 warps put 3 on one SM sub-partition, whose
@@ -799,9 +801,9 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
 #endif
 }
 
-// kOperands other than kRegsPdS, kWarps other than kProducerWarpgroup: the comparison variants
+// kOperands other than kRegsPdS, kWarps other than kProducerDQWriter: the comparison variants
 // (bwd_hopper_variants_*.cu).
-template <class T, int kOperands = kRegsPdS, int kWarps = kProducerWarpgroup>
+template <class T, int kOperands = kRegsPdS, int kWarps = kProducerDQWriter>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
@@ -837,7 +839,7 @@ BwdMainKernel variant_launch(Variant variant) {
     case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads>;
     case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK, kConsumerLoads>;
     case Variant::bwd_consumer_loads: return launch<T, kRegsPdS, kConsumerLoads>;
-    case Variant::bwd_dq_writer: return launch<T, kRegsPdS, kProducerDQWriter>;
+    case Variant::bwd_consumer_dq: return launch<T, kRegsPdS, kProducerWarpgroup>;
     default: return nullptr;
   }
 }
