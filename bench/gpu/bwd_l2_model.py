@@ -11,6 +11,10 @@ once (64 KB). Prints the hit rate and the HBM bytes per head for each order:
   locN         spatial chunks of N blocks over all frames, frame by frame (locality_columns)
   locN+rot     the same with each list rotated to start at frame f - 1 (as the forward's rows)
   rule         locality_columns' own width (about 400 columns a chunk over the frames)
+  split        each key block's list cut in two work items: its near part (query blocks of
+               frames f - 1 .. f + 1) in natural (frame-major) order, all of them first, then
+               its far part in the rule's order, the second adding its dK/dV to the first's
+               (128 KB float32 written and read back per key block, counted)
 
   RADIAL_C_LIBRARY=build-cpu/src/capi/libradial_c.so PYTHONPATH=python \\
       python3 bench/gpu/bwd_l2_model.py --cases 3,4 --chunks 4,8 --l2-mb 50
@@ -34,8 +38,18 @@ from radial_attention.plan import plan_for_video  # noqa: E402
 CHUNK_COLUMNS = 400  # kBackwardChunkColumns in src/schedule/row_order.hpp
 
 
-def orders(off, idx, frames, frame_blocks, video_blocks, chunks):
+def orders(off, idx, frames, tokens_per_frame, video_blocks, chunks):
+    """Block j's frame and spatial block come from its first token, as in row_order.cpp (a frame
+    need not be a whole number of blocks)."""
     n = len(off) - 1
+    frame_blocks = -(-tokens_per_frame // 128)
+
+    def frame_of(j):
+        return j * 128 // tokens_per_frame
+
+    def first_block_of_frame(f):
+        return f * tokens_per_frame // 128
+
     cnt = off[1:] - off[:-1]
     bucket = np.where(cnt > 0, np.floor(4 * np.log2(np.maximum(cnt, 1))), -1)
     out = {"heavy": (sorted(range(n), key=lambda j: -bucket[j]), None)}
@@ -49,13 +63,34 @@ def orders(off, idx, frames, frame_blocks, video_blocks, chunks):
             if j >= video_blocks:
                 keys.append((-1, 0, 0, j))
                 continue
-            f, s = j // frame_blocks, j % frame_blocks
+            f, s = frame_of(j), (j * 128 % tokens_per_frame) // 128
             keys.append((s // chunk, f, s % chunk, j))
             lst = idx[off[j]:off[j + 1]]
-            at = int(np.searchsorted(lst, max(f - 1, 0) * frame_blocks))
+            at = int(np.searchsorted(lst, first_block_of_frame(max(f - 1, 0))))
             start[j] = 0 if at == len(lst) else at
         order = [k[3] for k in sorted(keys, key=lambda k: k[:3])]
         out[name] = (order, None)
+        if name.startswith("rule"):
+            near, far = [], []
+            for j in range(n):
+                lst = list(idx[off[j]:off[j + 1]])
+                if j >= video_blocks or not lst:
+                    near.append((j, lst, False))
+                    continue
+                f = frame_of(j)
+                lo, hi = first_block_of_frame(max(f - 1, 0)), first_block_of_frame(f + 2)
+                near.append((j, [i for i in lst if lo <= i < hi], False))
+            pos = {j: p for p, j in enumerate(order)}
+            for j in sorted(range(n), key=lambda j: pos[j]):
+                lst = list(idx[off[j]:off[j + 1]])
+                if j >= video_blocks or not lst:
+                    continue
+                f = frame_of(j)
+                lo, hi = first_block_of_frame(max(f - 1, 0)), first_block_of_frame(f + 2)
+                rest = [i for i in lst if not lo <= i < hi]
+                if rest:
+                    far.append((j, rest, True))
+            out["split"] = (near + far, "items")
         if not name.startswith("rule"):
             out[name + "+rot"] = (order, start)
     return out
@@ -87,6 +122,11 @@ def simulate(order, start, off, idx, capacity, ctas, seed=0):
         j = next(queue, None)
         if j is None:
             return None
+        if start == "items":  # (column, rows, adds to a partial dK/dV)
+            j, lst, partial = j
+            touch(("kv", j), 65536, False)
+            touch(("dkv", j), 131072, True)  # written by the near part, read by the far
+            return [lst, 0, 0.0, rng.uniform(0.95, 1.05)]
         lst = list(idx[off[j]:off[j + 1]])
         if start is not None and lst:
             lst = lst[start[j]:] + lst[:start[j]]
@@ -126,10 +166,9 @@ def main():
         off, idx = (t.numpy() for t in p.csc())
         latent = (frames - 1) // 4 + 1
         tokens_per_frame = (height // 16) * (width // 16)
-        frame_blocks = -(-tokens_per_frame // 128)
         video_blocks = latent * tokens_per_frame // 128
         for mb in (int(x) for x in args.l2_mb.split(",")):
-            for oname, (order, start) in orders(off, idx, latent, frame_blocks, video_blocks,
+            for oname, (order, start) in orders(off, idx, latent, tokens_per_frame, video_blocks,
                                                 chunks).items():
                 miss, total, wb = simulate(order, start, off, idx, mb << 20, args.ctas)
                 print(f"{name} | L2 {mb} MB | {oname:14s} | hit {100 * (1 - miss / total):5.1f}% "
