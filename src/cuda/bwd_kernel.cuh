@@ -398,7 +398,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1) bwd_kv_kernel(const BwdParam
   const int warp = static_cast<int>(threadIdx.x) >> 5;
 
   // Work item: heads vary slowest (CTAs running together share one head's Q and dO in L2);
-  // within a head, key blocks in col_order (heaviest CSC column first).
+  // within a head, key blocks in col_order (choice.row_order: locality, heavy-first, natural).
   const int64_t item = blockIdx.x;
   const int rank = static_cast<int>(item % p.block_rows);
   const int64_t bh = item / p.block_rows;

@@ -39,7 +39,7 @@ struct BwdParams {
   int64_t batch_heads = 0;
   // The plan: CSR (query block rows -> kept key blocks) for the deterministic dQ pass, CSC (key
   // blocks -> query block rows that keep them) for the dK/dV pass, and the orders in which the
-  // two passes visit their rows and columns (heaviest first).
+  // two passes visit their rows (heaviest first) and columns (choice.row_order; null: natural).
   const int32_t* row_offset = nullptr;
   const int32_t* col_index = nullptr;
   const int32_t* row_order = nullptr;
