@@ -141,7 +141,8 @@ def render_clocks(rows, mhz):
     lines = ["", "Mean SM clock (MHz) during each backward timing (nvidia-smi, 100 ms samples;"
              " the card runs at its power cap, so the clock depends on the kernel and the"
              " case):",
-             "", "| case | " + " | ".join(t for _, t in keys) + " |", "|---" * (1 + len(keys)) + "|"]
+             "", "| case | " + " | ".join(t for _, t in keys) + " |",
+             "|---" * (1 + len(keys)) + "|"]
     for r in rows:
         cells = [f"{mhz[(r['name'], k)]:.0f}" if (r["name"], k) in mhz else "-" for k, _ in keys]
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
