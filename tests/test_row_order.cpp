@@ -6,26 +6,51 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <string>
 #include <tuple>
 #include <vector>
 
 #include "schedule/row_order.hpp"
+#include "radial/error.hpp"
 #include "radial/plan.hpp"
 
 namespace radial {
 namespace {
 
-TEST(HeavyFirstOrder, PermutationWithHeavyRowsFirst) {
+// A HunyuanVideo plan (decay 0.95) with joint text tokens, `valid` of them valid.
+Plan hunyuan_plan(int64_t frames, int64_t tokens_per_frame, int64_t text, int64_t valid,
+                  int32_t block) {
   Geometry g;
-  g.frames = 9, g.tokens_per_frame = 300, g.text_tokens = 150, g.text_valid = 100;
+  g.frames = frames, g.tokens_per_frame = tokens_per_frame, g.text_tokens = text,
+  g.text_valid = valid;
   PlanSpec spec;
-  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 64;
-  const Plan plan = make_plan(g, spec);
-  const std::vector<int32_t> order = schedule::heavy_first_order(plan);
-  ASSERT_EQ(order.size(), static_cast<size_t>(plan.block_rows));
+  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = block;
+  return make_plan(g, spec);
+}
+
+::testing::AssertionResult is_permutation_of_n(const std::vector<int32_t>& order, int32_t n) {
+  if (order.size() != static_cast<size_t>(n)) {
+    return ::testing::AssertionFailure() << order.size() << " entries for " << n;
+  }
   std::vector<int32_t> sorted = order;
   std::sort(sorted.begin(), sorted.end());
-  for (int32_t r = 0; r < plan.block_rows; ++r) ASSERT_EQ(sorted[r], r);
+  for (int32_t i = 0; i < n; ++i) {
+    if (sorted[i] != i) return ::testing::AssertionFailure() << i << " missing or repeated";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Sets an environment variable for a scope (unset again at its end, also when a test fails).
+struct ScopedEnv {
+  const char* name;
+  ScopedEnv(const char* n, const char* value) : name(n) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name); }
+};
+
+TEST(HeavyFirstOrder, PermutationWithHeavyRowsFirst) {
+  const Plan plan = hunyuan_plan(9, 300, 150, 100, 64);
+  const std::vector<int32_t> order = schedule::heavy_first_order(plan);
+  ASSERT_TRUE(is_permutation_of_n(order, plan.block_rows));
 
   const auto count = [&](int32_t r) { return plan.row_offset[r + 1] - plan.row_offset[r]; };
   const auto bucket = [&](int32_t r) { return std::floor(4.0 * std::log2(count(r))); };
@@ -44,17 +69,11 @@ TEST(HeavyFirstOrder, PermutationWithHeavyRowsFirst) {
 }
 
 TEST(LocalityOrder, SpatialChunksFrameByFrameAndRotatedLists) {
-  Geometry g;
-  g.frames = 12, g.tokens_per_frame = 3000, g.text_tokens = 300, g.text_valid = 200;
-  PlanSpec spec;
-  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 128;
-  const Plan plan = make_plan(g, spec);
+  const Plan plan = hunyuan_plan(12, 3000, 300, 200, 128);
+  const Geometry& g = plan.geometry;
   const schedule::LocalityOrder local = schedule::locality_order(plan);
-  ASSERT_EQ(local.order.size(), static_cast<size_t>(plan.block_rows));
+  ASSERT_TRUE(is_permutation_of_n(local.order, plan.block_rows));
   ASSERT_EQ(local.start.size(), static_cast<size_t>(plan.block_rows));
-  std::vector<int32_t> sorted = local.order;
-  std::sort(sorted.begin(), sorted.end());
-  for (int32_t r = 0; r < plan.block_rows; ++r) ASSERT_EQ(sorted[r], r);
 
   // Text rows (first token past the video) first; then spatial chunks of 8 blocks, each over
   // all frames in frame order.
@@ -103,16 +122,9 @@ TEST(LocalityOrder, DensePlansKeepHeavyFirstUnrotated) {
 // same coarse scale, natural order among similar ones, columns no query keeps (past key_limit)
 // last.
 TEST(HeavyFirstColumns, PermutationWithHeavyColumnsFirstAndEmptyLast) {
-  Geometry g;
-  g.frames = 9, g.tokens_per_frame = 300, g.text_tokens = 300, g.text_valid = 40;
-  PlanSpec spec;
-  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 64;
-  const Plan plan = make_plan(g, spec);
+  const Plan plan = hunyuan_plan(9, 300, 300, 40, 64);
   const std::vector<int32_t> order = schedule::heavy_first_columns(plan);
-  ASSERT_EQ(order.size(), static_cast<size_t>(plan.block_cols));
-  std::vector<int32_t> sorted = order;
-  std::sort(sorted.begin(), sorted.end());
-  for (int32_t c = 0; c < plan.block_cols; ++c) ASSERT_EQ(sorted[c], c);
+  ASSERT_TRUE(is_permutation_of_n(order, plan.block_cols));
 
   const auto count = [&](int32_t c) { return plan.col_offset[c + 1] - plan.col_offset[c]; };
   const auto bucket = [&](int32_t c) {
@@ -135,18 +147,11 @@ TEST(HeavyFirstColumns, PermutationWithHeavyColumnsFirstAndEmptyLast) {
 // frames, frame by frame (chunk width about kBackwardChunkColumns over the frames, at most a
 // frame), columns no query keeps last; RADIAL_BACKWARD_CHUNK_TOKENS overrides the width.
 TEST(LocalityColumns, SpatialChunksFrameByFrameTextFirstEmptyLast) {
-  Geometry g;
-  g.frames = 80, g.tokens_per_frame = 1280, g.text_tokens = 384, g.text_valid = 100;
-  PlanSpec spec;
-  spec.model = Model::hunyuan, spec.decay_factor = 0.95, spec.block_size = 128;
-  const Plan plan = make_plan(g, spec);
-  const int64_t video = g.video_tokens();
+  const Plan plan = hunyuan_plan(80, 1280, 384, 100, 128);
+  const int64_t video = plan.geometry.video_tokens();
   const auto count = [&](int32_t c) { return plan.col_offset[c + 1] - plan.col_offset[c]; };
   const auto check = [&](const std::vector<int32_t>& order, int64_t chunk) {
-    ASSERT_EQ(order.size(), static_cast<size_t>(plan.block_cols));
-    std::vector<int32_t> sorted = order;
-    std::sort(sorted.begin(), sorted.end());
-    for (int32_t c = 0; c < plan.block_cols; ++c) ASSERT_EQ(sorted[c], c);
+    ASSERT_TRUE(is_permutation_of_n(order, plan.block_cols));
     // Text columns holding a valid key (kept by every query), then the video's, then the
     // text columns past key_limit (kept by none).
     const int32_t video_cols = static_cast<int32_t>(video / 128);  // 1280 = 10 blocks a frame
@@ -172,14 +177,13 @@ TEST(LocalityColumns, SpatialChunksFrameByFrameTextFirstEmptyLast) {
   };
   // 400 columns over 80 frames: chunks of 5 blocks.
   check(schedule::locality_columns(plan), 5);
-  ASSERT_EQ(setenv("RADIAL_BACKWARD_CHUNK_TOKENS", "256", 1), 0);
-  const std::vector<int32_t> narrow = schedule::locality_columns(plan);
-  ASSERT_EQ(unsetenv("RADIAL_BACKWARD_CHUNK_TOKENS"), 0);
-  check(narrow, 2);
+  {
+    const ScopedEnv narrow_chunks("RADIAL_BACKWARD_CHUNK_TOKENS", "256");
+    check(schedule::locality_columns(plan), 2);
+  }
 
   // Few frames: the chunk is the whole frame (then the order is natural in the video).
-  g.frames = 3;
-  const Plan short_plan = make_plan(g, spec);
+  const Plan short_plan = hunyuan_plan(3, 1280, 384, 100, 128);
   const std::vector<int32_t> whole = schedule::locality_columns(short_plan);
   for (int32_t c = 0; c < 30; ++c) EXPECT_EQ(whole[1 + c], c);
 }
@@ -192,6 +196,36 @@ TEST(LocalityColumns, DensePlansAndSingleFramesKeepHeavyFirst) {
   g.frames = 1, g.tokens_per_frame = 2000, g.text_tokens = 100;
   const Plan single = make_plan(g, PlanSpec{});
   EXPECT_EQ(schedule::locality_columns(single), schedule::heavy_first_columns(single));
+}
+
+// The chunk-width overrides (tuning runs) take a whole number of tokens from 1 to 2^63 - 1;
+// anything else is an error naming the variable, never a silent width. At the extremes that are
+// accepted the orders stay permutations (a chunk wider than a frame: one group).
+TEST(LocalityOrders, ChunkOverridesRefuseBadValuesAndTakeExtremes) {
+  const Plan plan = hunyuan_plan(12, 1280, 200, 90, 128);
+  const auto rows = [&] { return schedule::locality_order(plan).order; };
+  const auto cols = [&] { return schedule::locality_columns(plan); };
+  for (const char* name : {"RADIAL_LOCALITY_CHUNK_TOKENS", "RADIAL_BACKWARD_CHUNK_TOKENS"}) {
+    SCOPED_TRACE(name);
+    for (const char* bad : {"0", "-1", "-9223372036854775808", "9223372036854775808",
+                            "18446744073709551616", "abc", "128x", "", " "}) {
+      SCOPED_TRACE(std::string("value \"") + bad + "\"");
+      const ScopedEnv env(name, bad);
+      try {
+        std::string(name) == "RADIAL_LOCALITY_CHUNK_TOKENS" ? rows() : cols();
+        ADD_FAILURE() << "accepted";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.argument(), name);
+        EXPECT_NE(std::string(e.what()).find("from 1 to 2^63 - 1"), std::string::npos) << e.what();
+      }
+    }
+    for (const char* good : {"1", "2147483648", "9223372036854775807"}) {
+      SCOPED_TRACE(good);
+      const ScopedEnv env(name, good);
+      EXPECT_TRUE(is_permutation_of_n(rows(), plan.block_rows));
+      EXPECT_TRUE(is_permutation_of_n(cols(), plan.block_cols));
+    }
+  }
 }
 
 }  // namespace

@@ -2,9 +2,13 @@
 #include "schedule/row_order.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <string>
+
+#include "radial/error.hpp"
 
 namespace radial::schedule {
 
@@ -23,6 +27,50 @@ std::vector<int32_t> heavy_first(const std::vector<int32_t>& offsets, int32_t n)
   std::stable_sort(order.begin(), order.end(),
                    [&](int32_t a, int32_t b) { return bucket[a] > bucket[b]; });
   return order;
+}
+
+// A block's place in a locality order (rows or columns alike): text blocks first (group -1),
+// then spatial chunks of `chunk` blocks, each over all frames, frame by frame; group kLast for
+// blocks that come last.
+struct ChunkKey {
+  int64_t group, frame, within;
+  int32_t index;
+};
+constexpr int64_t kLast = std::numeric_limits<int64_t>::max();
+
+ChunkKey chunk_key(int32_t index, int64_t block, int64_t frame_tokens, int64_t video,
+                   int64_t chunk) {
+  const int64_t token = static_cast<int64_t>(index) * block;
+  if (token >= video) return {-1, 0, 0, index};
+  const int64_t frame = token / frame_tokens, spatial = (token % frame_tokens) / block;
+  return {spatial / chunk, frame, spatial % chunk, index};
+}
+
+std::vector<int32_t> sorted_indices(std::vector<ChunkKey>& keys) {
+  std::stable_sort(keys.begin(), keys.end(), [](const ChunkKey& a, const ChunkKey& b) {
+    if (a.group != b.group) return a.group < b.group;
+    if (a.frame != b.frame) return a.frame < b.frame;
+    return a.within < b.within;
+  });
+  std::vector<int32_t> order;
+  order.reserve(keys.size());
+  for (const ChunkKey& k : keys) order.push_back(k.index);
+  return order;
+}
+
+// A chunk width in tokens from environment variable `name` (tuning runs), or 0 when it is unset.
+// Anything but a whole number from 1 to 2^63 - 1 is an error naming the variable.
+int64_t env_chunk_tokens(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return 0;
+  errno = 0;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  if (end == text || *end != '\0' || errno == ERANGE || value < 1) {
+    throw Error(name, "a whole number of tokens from 1 to 2^63 - 1",
+                std::string("\"") + text + "\"");
+  }
+  return value;
 }
 
 }  // namespace
@@ -49,40 +97,24 @@ LocalityOrder locality_order(const Plan& plan) {
   // Spatial chunk width in blocks: 1024 tokens (8 blocks of 128). Chosen with an LRU model of
   // L2 (bench/gpu/NOTES.md): narrower chunks re-read each frame's dense neighbourhood more
   // often, wider ones let far-band blocks fall out of L2 before the next frame's rows use them.
-  // RADIAL_LOCALITY_CHUNK_TOKENS overrides it, for tuning runs (read at each upload).
-  int64_t chunk_tokens = 1024;
-  if (const char* env = std::getenv("RADIAL_LOCALITY_CHUNK_TOKENS")) {
-    chunk_tokens = std::max<int64_t>(std::atoll(env), 1);
-  }
-  const int64_t chunk = std::max<int64_t>(1, chunk_tokens / block);
-  struct Key {
-    int64_t group, frame, within;
-    int32_t row;
-  };
-  std::vector<Key> keys;
+  // RADIAL_LOCALITY_CHUNK_TOKENS overrides it, for tuning runs (read at each upload; a bad
+  // value is an Error naming it).
+  const int64_t env_tokens = env_chunk_tokens("RADIAL_LOCALITY_CHUNK_TOKENS");
+  const int64_t chunk = std::max<int64_t>(1, (env_tokens > 0 ? env_tokens : 1024) / block);
+  std::vector<ChunkKey> keys;
   keys.reserve(static_cast<size_t>(rows));
   for (int32_t r = 0; r < rows; ++r) {
-    const int64_t token = static_cast<int64_t>(r) * block;
-    if (token >= video) {
-      keys.push_back({-1, 0, 0, r});  // text rows: dense, heaviest, first
-      continue;
-    }
-    const int64_t frame = token / frame_tokens, spatial = (token % frame_tokens) / block;
-    keys.push_back({spatial / chunk, frame, spatial % chunk, r});
+    keys.push_back(chunk_key(r, block, frame_tokens, video, chunk));  // text rows first
+    if (keys.back().group < 0) continue;
     // Rotate to the first kept block at or after frame f - 1's first token.
+    const int64_t frame = keys.back().frame;
     const int64_t from = std::max<int64_t>(frame - 1, 0) * frame_tokens / block;
     const auto first = plan.col_index.begin() + plan.row_offset[r];
     const auto last = plan.col_index.begin() + plan.row_offset[r + 1];
     const auto at = std::lower_bound(first, last, static_cast<int32_t>(from));
     result.start[r] = at == last ? 0 : static_cast<int32_t>(at - first);
   }
-  std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-    if (a.group != b.group) return a.group < b.group;
-    if (a.frame != b.frame) return a.frame < b.frame;
-    return a.within < b.within;
-  });
-  result.order.reserve(static_cast<size_t>(rows));
-  for (const Key& k : keys) result.order.push_back(k.row);
+  result.order = sorted_indices(keys);
   return result;
 }
 
@@ -94,38 +126,19 @@ std::vector<int32_t> locality_columns(const Plan& plan) {
   const int64_t video = plan.geometry.video_tokens();
   if (plan.spec.pattern == Pattern::dense || frames < 2) return heavy_first_columns(plan);
   const int64_t frame_blocks = std::max<int64_t>(1, (frame_tokens + block - 1) / block);
-  int64_t chunk = std::clamp<int64_t>((kBackwardChunkColumns + frames / 2) / frames, 1,
-                                      frame_blocks);
-  if (const char* env = std::getenv("RADIAL_BACKWARD_CHUNK_TOKENS")) {
-    chunk = std::max<int64_t>(std::atoll(env) / block, 1);
-  }
-  struct Key {
-    int64_t group, frame, within;
-    int32_t col;
-  };
-  std::vector<Key> keys;
+  const int64_t env_tokens = env_chunk_tokens("RADIAL_BACKWARD_CHUNK_TOKENS");
+  const int64_t chunk =
+      env_tokens > 0
+          ? std::max<int64_t>(env_tokens / block, 1)
+          : std::clamp<int64_t>((kBackwardChunkColumns + frames / 2) / frames, 1, frame_blocks);
+  std::vector<ChunkKey> keys;
   keys.reserve(static_cast<size_t>(cols));
-  const int64_t last_group = std::numeric_limits<int64_t>::max();
   for (int32_t c = 0; c < cols; ++c) {
-    const int64_t token = static_cast<int64_t>(c) * block;
-    if (plan.col_offset[c + 1] == plan.col_offset[c]) {
-      keys.push_back({last_group, 0, 0, c});  // kept by no query: last
-    } else if (token >= video) {
-      keys.push_back({-1, 0, 0, c});  // text columns: kept by every query, first
-    } else {
-      const int64_t frame = token / frame_tokens, spatial = (token % frame_tokens) / block;
-      keys.push_back({spatial / chunk, frame, spatial % chunk, c});
-    }
+    // Text columns (kept by every query) first; columns kept by no query last.
+    keys.push_back(chunk_key(c, block, frame_tokens, video, chunk));
+    if (plan.col_offset[c + 1] == plan.col_offset[c]) keys.back().group = kLast;
   }
-  std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-    if (a.group != b.group) return a.group < b.group;
-    if (a.frame != b.frame) return a.frame < b.frame;
-    return a.within < b.within;
-  });
-  std::vector<int32_t> order;
-  order.reserve(static_cast<size_t>(cols));
-  for (const Key& k : keys) order.push_back(k.col);
-  return order;
+  return sorted_indices(keys);
 }
 
 }  // namespace radial::schedule

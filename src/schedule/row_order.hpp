@@ -44,7 +44,9 @@ LocalityOrder locality_order(const Plan& plan);
 // 64 KB written back) in L2. Narrower chunks on longer videos: about `kBackwardChunkColumns`
 // key blocks a chunk over all frames (an LRU model of L2, bench/gpu/HOPPER_NOTES.md "Backward
 // round 6"), at most a frame; RADIAL_BACKWARD_CHUNK_TOKENS overrides the width, for tuning runs
-// (read at each upload). Text columns (kept by every query) first, columns no query keeps last.
+// (read at each upload; as for the rows' RADIAL_LOCALITY_CHUNK_TOKENS, anything but a whole
+// number of tokens from 1 to 2^63 - 1 is a radial::Error naming the variable). Text columns
+// (kept by every query) first, columns no query keeps last.
 // Lists unrotated (rotating them did not help in the model). Dense plans and single frames:
 // heavy_first_columns.
 inline constexpr int64_t kBackwardChunkColumns = 400;

@@ -195,7 +195,10 @@ INSTANTIATE_TEST_SUITE_P(Cases, CudaBackwardHopperVariant,
 // frames at a time, a permutation far from the natural one.
 TEST(CudaBackwardOrders, EveryOrderMatchesFloat64Reference) {
   RADIAL_REQUIRE_HOPPER();
-  ASSERT_EQ(setenv("RADIAL_BACKWARD_CHUNK_TOKENS", "128", 1), 0);
+  struct ChunkEnv {  // unset again at the end, also when the test fails
+    ChunkEnv() { setenv("RADIAL_BACKWARD_CHUNK_TOKENS", "128", 1); }
+    ~ChunkEnv() { unsetenv("RADIAL_BACKWARD_CHUNK_TOKENS"); }
+  } chunk_env;
   const Plan plan = make_plan(geo(12, 256, 100, 40), spec(Model::hunyuan, 0.95, 128));
   for (const char* family : {"hopper", "portable"}) {
     for (const char* order : {"locality", "heavy_first", "natural"}) {
@@ -205,7 +208,6 @@ TEST(CudaBackwardOrders, EveryOrderMatchesFloat64Reference) {
                                     std::string(family) + " " + order, k);
     }
   }
-  ASSERT_EQ(unsetenv("RADIAL_BACKWARD_CHUNK_TOKENS"), 0);
 }
 
 // The case compute-sanitizer memcheck and racecheck run on (scripts/gpu/test): small, a tail,
