@@ -19,6 +19,13 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
               their exponent range is not simulated: each term's column would need a
               power-of-two factor, and the bias / q_scale a Q-independent form)
   no_key_bias the bias left out (the variant fp8_no_key_bias: wrong unless mean(Q) = 0)
+  k_smooth_only  Q not smoothed (no key bias is then needed: mean(K)'s share of a score is the
+              same for every key of a row and cancels), K smoothed; one scale per Q block
+  q_token     as k_smooth_only with one Q scale per token (a per-row factor of the scores,
+              folded into the exponent's FFMA constant: no per-score work)
+  balance     as q_token after a per-channel rescale of Q and K (q_d / a_d, k_d a_d,
+              a_d = sqrt(max |q_d| / max |k_d|) per head; exact in real arithmetic), which
+              shrinks Q's large-mean channels without a bias
   qk_only, p_only, v_only
               the library's scheme with only Q and K, only P, or only V rounded to e4m3 (the
               rest exact): the error budget by source
@@ -94,6 +101,13 @@ def block_quantise(x):
     return e4m3(blocks / scale).reshape(h, s, D), np.repeat(scale.reshape(h, -1), BLOCK, axis=1)
 
 
+def token_quantise(x):
+    """e4m3 with one scale per token (row) of each head."""
+    scale = f32(np.abs(x).max(axis=2, keepdims=True) / E4M3_MAX)
+    scale = np.where(scale > 0, scale, 1.0)
+    return e4m3(x / scale), scale[..., 0]
+
+
 def row_sum(p, scheme):
     """A block's row sums: fp32, or f16 partial sums of 4 values then fp32."""
     if scheme in ("f16_exp", "f16_sum"):
@@ -108,14 +122,20 @@ def row_sum(p, scheme):
 def fp8_attention(q, k, v, scale, scheme):
     heads, seq, _ = q.shape
     scale_log2 = scale * np.log2(np.e)
+    if scheme == "balance":
+        a = np.sqrt(np.abs(q).max(1, keepdims=True) / np.abs(k).max(1, keepdims=True))
+        q, k = q / a, k * a
+    no_bias = scheme in ("k_smooth_only", "q_token", "balance")
     mq, mk = q.mean(1, keepdims=True), k.mean(1, keepdims=True)
+    if no_bias:
+        mq = np.zeros_like(mq)
     exact_qk, exact_p, exact_v = (scheme in ("p_only", "v_only"), scheme in ("qk_only", "v_only"),
                                   scheme in ("qk_only", "p_only"))
     if exact_qk:
         q8, sq = q - mq, np.ones((heads, seq))
         k8, sk = k - mk, np.ones((heads, seq))
     else:
-        q8, sq = block_quantise(q - mq)
+        q8, sq = (token_quantise if scheme in ("q_token", "balance") else block_quantise)(q - mq)
         k8, sk = block_quantise(k - mk)
     bias = f32(np.einsum("hd,hkd->hk", mq[:, 0], k - mk))  # mean(Q) . (k - mean(K)), per key
     sv = np.abs(v).max(1, keepdims=True) / E4M3_MAX
@@ -134,7 +154,7 @@ def fp8_attention(q, k, v, scale, scheme):
                 added += part
                 rest = rest - part
             scores = f32(f32(raw + added) * s_scale)
-        elif scheme == "no_key_bias":
+        elif scheme == "no_key_bias" or no_bias:
             scores = f32(raw * s_scale)
         else:
             scores = f32(raw * s_scale + bias[h][None, :])
@@ -182,7 +202,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
-               "bias_e4m3x3", "no_key_bias", "qk_only", "p_only", "v_only"]
+               "bias_e4m3x3", "no_key_bias", "k_smooth_only", "q_token", "balance", "qk_only", "p_only", "v_only"]
     scale = D ** -0.5
     print(f"seq {args.seq}, {args.heads} heads, head dim {D}, dense rows "
           f"({args.seq // BLOCK} key blocks), {args.seeds} seeds; cosine / relative L2 against "
