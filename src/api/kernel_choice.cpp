@@ -51,6 +51,7 @@ const Names<Variant> kVariants = {
     {Variant::bwd_early_dk, "bwd_early_dk"},
     {Variant::bwd_consumer_loads, "bwd_consumer_loads"},
     {Variant::bwd_consumer_dq, "bwd_consumer_dq"},
+    {Variant::bwd_sts_ds, "bwd_sts_ds"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

@@ -115,6 +115,14 @@ constexpr int dq_mode(int schedule) {
 //     kernel is latency-bound (Nsight: 0.3 eligible warps a scheduler), so more of each
 //     warpgroup's own tensor work overlaps its waits.
 enum Operands : int { kSmemPdS = 0, kRegsP = 1, kRegsPdS = 2, kRegsPdSEarlyDK = 3 };
+// How a thread's dS^T entries go to shared memory (for dQ's product), where they are in
+// registers anyway (kRegsPdS, kRegsPdSEarlyDK; A/B-compared, HOPPER_NOTES "backward round 7"):
+//   kStoreDS32: one 32-bit store per entry pair, 16 a tile (variant bwd_sts_ds; the library's
+//     until 2026-12-02 12:00 UTC);
+//   kStoreDSMatrix: stmatrix, four 8 x 8 matrices an instruction, 4 a tile: the library's.
+//     Nsight (H200, the dense plan) had the warps stalled on the shared-memory queue (MIO
+//     throttle, short scoreboard) 1.8 cycles an instruction against cuDNN's 0.5.
+enum DSStore : int { kStoreDS32 = 0, kStoreDSMatrix = 1 };
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -291,6 +299,17 @@ __device__ __forceinline__ void sts_b32(uint32_t addr, uint32_t x) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(x) : "memory");
 }
 
+// Four 8 x 8 matrices of 16-bit elements into shared memory (stmatrix): register m holds this
+// thread's pair of matrix m (row lane / 4, columns 2 (lane % 4) + {0, 1}, the wgmma
+// accumulator's layout), lane l gives the address of row l % 8 of matrix l / 8. One
+// instruction for what takes four 32-bit stores.
+__device__ __forceinline__ void stsm_x4(uint32_t addr, uint32_t r0, uint32_t r1, uint32_t r2,
+                                        uint32_t r3) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr),
+               "r"(r0), "r"(r1), "r"(r2), "r"(r3)
+               : "memory");
+}
+
 // This CTA's key block and its CSC list.
 struct Column {
   int bh, b, h;  // 32-bit (fewer registers); offsets from them are formed in 64 bits
@@ -369,7 +388,7 @@ __device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, c
 // The two consumer warpgroups (threads 0..255 after the producer's 128, if any). Accumulator
 // entry i of a thread is row lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column
 // 8 (i / 4) + 2 (lane % 4) + i % 2 (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T, int kSchedule, int kOperands, int kWarps>
+template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars,
                                         const Maps& maps, const CUtensorMap* tdq) {
@@ -453,6 +472,12 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   const int chunk_xor = lane >> 2;
   const uint32_t p_slab = smem_addr(base + T::kOffP) + wg * (64 * 64 * 2) + pair_base;
   const uint32_t ds_smem_addr = smem_addr(base + T::kOffDS) + pair_base;
+  // stmatrix (kStoreDSMatrix): lane l writes row l % 8 of matrix l / 8, that is key row
+  // 16 warp + 8 ((l / 8) % 2) + l % 8 and query chunk nt0 + l / 16 (swizzled by the row % 8).
+  constexpr bool kMatrixDS = kDSStore == kStoreDSMatrix && kRegDS;
+  const uint32_t ds_matrix_row =
+      smem_addr(base + T::kOffDS) + ((t >> 5) * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * 128;
+  const uint32_t ds_matrix_chunk = ((lane >> 4) ^ (lane & 7)) << 4;
   const uint32_t dq_smem = smem_addr(base + T::kOffDQ) + wg * (64 * T::kDQRowBytes);
   const uint32_t dq_warp = smem_addr(base + T::kOffDQ) + (tid >> 5) * 4096;  // kTmaDQ
 
@@ -567,17 +592,29 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       warpgroup_wait<0>();
     }
     warpgroup_fence_operand(dP);
-    const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
+    [[maybe_unused]] const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
       const float2 e = lds_f32x2(delta + nt * 32);  // columns 8 nt + qcol, + 1
-      const uint32_t chunk = ((nt ^ chunk_xor) << 4);
+      [[maybe_unused]] const uint32_t chunk = ((nt ^ chunk_xor) << 4);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int i = 4 * nt + 2 * h;
         const uint32_t ds = pack2<Element>(S(i) * (dP(i) - e.x), S(i + 1) * (dP(i + 1) - e.y));
-        sts_b32(ds_slab + h * 1024 + chunk, ds);  // for dQ's product (and dK's from shared)
+        if constexpr (!kMatrixDS) {
+          sts_b32(ds_slab + h * 1024 + chunk, ds);  // for dQ's product (and dK's from shared)
+        }
         if constexpr (kRegDS) tdKrdS32(i / 2) = ds;
+      }
+    }
+    if constexpr (kMatrixDS) {
+      // Matrices (nt, h) for nt = nt0, nt0 + 1 and h = 0, 1 (pairs 2 nt0 .. 2 nt0 + 3): keys
+      // 8 h + 0..7 of this warp's 16, queries 8 nt + 0..7, in the same swizzled slab.
+      const uint32_t slab = ds_matrix_row + (buf + wg) * (64 * 64 * 2);
+#pragma unroll
+      for (int nt0 = 0; nt0 < 8; nt0 += 2) {
+        stsm_x4(slab + (ds_matrix_chunk ^ (nt0 << 4)), tdKrdS32(2 * nt0), tdKrdS32(2 * nt0 + 1),
+                tdKrdS32(2 * nt0 + 2), tdKrdS32(2 * nt0 + 3));
       }
     }
     // dK's product needs only this thread's dS^T registers and Q: issued before the wait for
@@ -742,7 +779,7 @@ __device__ __forceinline__ void write_dq(const BwdParams& p, const Column& c,
   bulk_wait_all();  // complete before the CTA ends (its shared memory is their source)
 }
 
-template <class T, int kSchedule, int kOperands, int kWarps>
+template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore>
 __global__ void __launch_bounds__(threads(kWarps), 1)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
@@ -797,13 +834,15 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
     hopper::regs_increase<240>();
   }
   const Column c = load_column(p);
-  consume<T, kSchedule, kOperands, kWarps>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
+  consume<T, kSchedule, kOperands, kWarps, kDSStore>(p, c, base, bars,
+                                                    Maps{&tq, &tk, &tv, &tdo}, &tdq);
 #endif
 }
 
-// kOperands other than kRegsPdS, kWarps other than kProducerDQWriter: the comparison variants
-// (bwd_hopper_variants_*.cu).
-template <class T, int kOperands = kRegsPdS, int kWarps = kProducerDQWriter>
+// kOperands other than kRegsPdS, kWarps other than kProducerDQWriter, kDSStore other than
+// kStoreDSMatrix: the comparison variants (bwd_hopper_variants_*.cu).
+template <class T, int kOperands = kRegsPdS, int kWarps = kProducerDQWriter,
+          int kDSStore = kStoreDSMatrix>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
@@ -819,7 +858,7 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
   const CUtensorMap tdq =
       hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
-  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule, kOperands, kWarps>;
+  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule, kOperands, kWarps, kDSStore>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
@@ -835,11 +874,12 @@ void launch(const BwdParams& p, cudaStream_t stream) {
 template <class T>
 BwdMainKernel variant_launch(Variant variant) {
   switch (variant) {
-    case Variant::bwd_rs_dv: return launch<T, kRegsP, kConsumerLoads>;
-    case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads>;
-    case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK, kConsumerLoads>;
-    case Variant::bwd_consumer_loads: return launch<T, kRegsPdS, kConsumerLoads>;
-    case Variant::bwd_consumer_dq: return launch<T, kRegsPdS, kProducerWarpgroup>;
+    case Variant::bwd_rs_dv: return launch<T, kRegsP, kConsumerLoads, kStoreDS32>;
+    case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads, kStoreDS32>;
+    case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK, kConsumerLoads, kStoreDS32>;
+    case Variant::bwd_consumer_loads: return launch<T, kRegsPdS, kConsumerLoads, kStoreDS32>;
+    case Variant::bwd_consumer_dq: return launch<T, kRegsPdS, kProducerWarpgroup, kStoreDS32>;
+    case Variant::bwd_sts_ds: return launch<T, kRegsPdS, kProducerDQWriter, kStoreDS32>;
     default: return nullptr;
   }
 }
