@@ -52,6 +52,7 @@ const Names<Variant> kVariants = {
     {Variant::bwd_consumer_loads, "bwd_consumer_loads"},
     {Variant::bwd_consumer_dq, "bwd_consumer_dq"},
     {Variant::bwd_sts_ds, "bwd_sts_ds"},
+    {Variant::bwd_lds64, "bwd_lds64"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

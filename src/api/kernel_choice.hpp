@@ -53,7 +53,8 @@ enum class RowOrder { locality, heavy_first, natural };
 // library's producer warpgroup); consumer_loads is the library's kernel of 2026-12-01/02: no
 // producer warpgroup, the consumers' thread 0 issuing the loads; dq_writer gives dQ's
 // reduce-adds to the producer warpgroup's second warp; sts_ds is the library's kernel with
-// dS^T stored by 32-bit stores instead of stmatrix (its store until 2026-12-02).
+// dS^T stored by 32-bit stores instead of stmatrix (its store until 2026-12-02); lds64 reads
+// lse2 and delta by 8-byte loads instead of 16-byte ones (its loads until 2026-12-02).
 enum class Variant {
   standard,
   fp8_no_key_bias,
@@ -77,6 +78,7 @@ enum class Variant {
   bwd_consumer_loads,
   bwd_consumer_dq,
   bwd_sts_ds,
+  bwd_lds64,
 };
 
 struct KernelChoice {

@@ -70,8 +70,8 @@ BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
   (void)dtype, (void)head_dim;  // (launch_bwd has refused the variants in this build)
 #endif
   throw Error("choice.variant",
-              "standard, bwd_rs_dv, bwd_ss, bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq or "
-              "bwd_sts_ds for the backward",
+              "standard, bwd_rs_dv, bwd_ss, bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, "
+              "bwd_sts_ds or bwd_lds64 for the backward",
               variant_name(variant));
 }
 

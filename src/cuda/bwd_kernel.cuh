@@ -191,13 +191,15 @@ __global__ void __launch_bounds__(kBwdAuxThreads) bwd_preprocess_kernel(const Bw
   for (int m = C / 2; m >= 1; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
   if (g >= total) return;
   if (c == 0) {
-    p.delta[g] = acc;
+    // The Hopper kernel's order within each 64-row tile (seq_pad is a multiple of 64).
+    const int64_t slot = p.hopper_rows ? g - (s & 63) + hopper_row_slot(s & 63) : g;
+    p.delta[slot] = acc;
     float l2 = INFINITY;  // rows past seq (and rows that saw no key): P = 0
     if (real) {
       const float l = p.lse[bh * p.seq + s];
       if (l != -INFINITY) l2 = l * kLog2e;
     }
-    p.lse2[g] = l2;
+    p.lse2[slot] = l2;
   }
   if (p.dq_accum != nullptr) {
     float4* z = reinterpret_cast<float4*>(p.dq_accum + g * D + c * 8);
@@ -590,9 +592,11 @@ inline void require_workspace(const BwdParams& p, bool deterministic) {
 }
 
 template <class T, int D, int Block>
-void launch_bwd_block(const BwdParams& p, bool deterministic, BwdMainKernel main,
+void launch_bwd_block(const BwdParams& params, bool deterministic, BwdMainKernel main,
                       cudaStream_t stream) {
-  require_workspace(p, deterministic);
+  require_workspace(params, deterministic);
+  BwdParams p = params;
+  p.hopper_rows = !deterministic && main != nullptr;
   constexpr int C = D / 8;
   const int64_t rows = p.batch_heads * p.seq_pad;
   const int64_t prep_grid = (rows + kBwdAuxThreads / C - 1) / (kBwdAuxThreads / C);

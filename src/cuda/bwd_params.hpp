@@ -53,9 +53,31 @@ struct BwdParams {
   float* lse2 = nullptr;
   float* delta = nullptr;
   float* dq_accum = nullptr;
+  // lse2 and delta in the Hopper kernel's order: within each 64-row tile, row r at
+  // hopper_row_slot(r) (set by launch_bwd_for when the Hopper main kernel runs).
+  bool hopper_rows = false;
   float scale = 0.f;       // softmax scale (natural units)
   float scale_log2 = 0.f;  // scale * log2(e): probabilities go through exp2
 };
+
+// Where the Hopper backward's consumer thread wants row r (0..63) of a query tile's lse2 and
+// delta: a thread of lane % 4 = q reads rows 8 nt + 2 q + {0, 1} for nt = 0..7; they lie at
+// 16 q + 4 ((nt / 2) ^ (q / 2)) + 2 (nt % 2) + {0, 1}, so that two n-tiles are one 16-byte load
+// and the four q of a warp's load fall in different banks.
+constexpr int hopper_row_slot(int r) {
+  const int nt = r / 8, q = (r % 8) / 2, j = r % 2;
+  return 16 * q + 4 * ((nt / 2) ^ (q / 2)) + 2 * (nt % 2) + j;
+}
+constexpr bool hopper_row_slots_permute() {
+  bool seen[64] = {};
+  for (int r = 0; r < 64; ++r) {
+    const int slot = hopper_row_slot(r);
+    if (slot < 0 || slot >= 64 || seen[slot]) return false;
+    seen[slot] = true;
+  }
+  return true;
+}
+static_assert(hopper_row_slots_permute(), "hopper_row_slot permutes a tile's 64 rows");
 
 // Floats of workspace one backward call needs (lse2 and delta, plus the dQ accumulator unless
 // deterministic); the caller allocates them and sets lse2 / delta / dq_accum with

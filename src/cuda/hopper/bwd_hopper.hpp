@@ -19,8 +19,8 @@ void launch_bwd_hopper_f16_d64(const BwdParams&, cudaStream_t);
 
 #ifdef RADIAL_ABLATION_KERNELS
 // The comparison variants (bwd_hopper_variants_*.cu; choice variant=bwd_rs_dv, bwd_ss,
-// bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, bwd_sts_ds: bwd_hopper_kernel.cuh, Operands,
-// Warps and DSStore):
+// bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, bwd_sts_ds, bwd_lds64: bwd_hopper_kernel.cuh,
+// Operands, Warps, DSStore and RowLoads):
 // the main kernel of `variant` for this dtype and head dim, or nullptr when `variant` is not a
 // bwd_ one.
 BwdMainKernel bwd_hopper_variant_bf16_d128(Variant variant);

@@ -123,6 +123,11 @@ enum Operands : int { kSmemPdS = 0, kRegsP = 1, kRegsPdS = 2, kRegsPdSEarlyDK = 
 //     Nsight (H200, the dense plan) had the warps stalled on the shared-memory queue (MIO
 //     throttle, short scoreboard) 1.8 cycles an instruction against cuDNN's 0.5.
 enum DSStore : int { kStoreDS32 = 0, kStoreDSMatrix = 1 };
+// How a thread reads its 16 lse2 (and 16 delta) values of a tile from shared memory, in the
+// order hopper_row_slot gives them (bwd_params.hpp; A/B-compared, "backward round 7"):
+//   kRows64: one 8-byte load per n-tile, 8 a tile each (variant bwd_lds64);
+//   kRows128: one 16-byte load per two n-tiles, 4 a tile each: the library's.
+enum RowLoads : int { kRows64 = 0, kRows128 = 1 };
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -239,6 +244,15 @@ __device__ __forceinline__ void issue(Mma& mma, TA&& a, TB const& b, TC& c) {
   // Fenced again after the issue, as FlashAttention-3's gemm does.
   warpgroup_fence_operand(c);
   if constexpr (kRegA) warpgroup_fence_operand(a);
+}
+
+__device__ __forceinline__ float4 lds_f32x4(uint32_t addr) {
+  float4 x;
+  asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(x.x), "=f"(x.y), "=f"(x.z), "=f"(x.w)
+               : "r"(addr)
+               : "memory");
+  return x;
 }
 
 __device__ __forceinline__ float2 lds_f32x2(uint32_t addr) {
@@ -388,7 +402,7 @@ __device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, c
 // The two consumer warpgroups (threads 0..255 after the producer's 128, if any). Accumulator
 // entry i of a thread is row lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column
 // 8 (i / 4) + 2 (lane % 4) + i % 2 (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore>
+template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore, int kRowLoads>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars,
                                         const Maps& maps, const CUtensorMap* tdq) {
@@ -418,8 +432,21 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   Element* p_smem = reinterpret_cast<Element*>(base + T::kOffP);
   // Shared-memory addresses (32-bit, ld/st.shared) of what the threads read and write
   // themselves: fewer registers than generic pointers, and no generic-address loads.
-  const uint32_t lse_smem = smem_addr(base + T::kOffLse) + qcol * 4;
-  const uint32_t delta_smem = smem_addr(base + T::kOffDelta) + qcol * 4;
+  // This thread's 16 rows of a tile's lse2 and delta (hopper_row_slot): 64 bytes at 64 q.
+  const uint32_t lse_smem = smem_addr(base + T::kOffLse) + (lane & 3) * 64;
+  const uint32_t delta_smem = smem_addr(base + T::kOffDelta) + (lane & 3) * 64;
+  const int row_pair_xor = (lane >> 1) & 1;  // q / 2
+  // Rows 8 nt + qcol, + 1 of the tile at `rows`; with kRows128 a 16-byte load at even nt holds
+  // the next n-tile's pair too (kept in `pair`).
+  const auto row_pair = [&](uint32_t rows, int nt, float4& pair) {
+    const uint32_t at = rows + (((nt >> 1) ^ row_pair_xor) << 4);
+    if constexpr (kRowLoads == kRows128) {
+      if ((nt & 1) == 0) pair = lds_f32x4(at);
+      return (nt & 1) ? make_float2(pair.z, pair.w) : make_float2(pair.x, pair.y);
+    } else {
+      return lds_f32x2(at + (nt & 1) * 8);
+    }
+  };
 
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
   Tensor sV = make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutKV{});
@@ -558,9 +585,10 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     const uint32_t delta = delta_smem + s * T::kRowBytes;
     // P in float32 in S's registers (dS reads it: P rounded to the element type would add to
     // dS's error), stored in the element type for dV's product.
+    [[maybe_unused]] float4 lse_pair;
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
-      const float2 l = lds_f32x2(lse + nt * 32);  // columns 8 nt + qcol, + 1
+      const float2 l = row_pair(lse, nt, lse_pair);  // columns 8 nt + qcol, + 1
       const uint32_t chunk = ((nt ^ chunk_xor) << 4);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -593,9 +621,10 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
     }
     warpgroup_fence_operand(dP);
     [[maybe_unused]] const uint32_t ds_slab = ds_smem_addr + (buf + wg) * (64 * 64 * 2);
+    [[maybe_unused]] float4 delta_pair;
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
-      const float2 e = lds_f32x2(delta + nt * 32);  // columns 8 nt + qcol, + 1
+      const float2 e = row_pair(delta, nt, delta_pair);  // columns 8 nt + qcol, + 1
       [[maybe_unused]] const uint32_t chunk = ((nt ^ chunk_xor) << 4);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -779,7 +808,7 @@ __device__ __forceinline__ void write_dq(const BwdParams& p, const Column& c,
   bulk_wait_all();  // complete before the CTA ends (its shared memory is their source)
 }
 
-template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore>
+template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore, int kRowLoads>
 __global__ void __launch_bounds__(threads(kWarps), 1)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
@@ -834,15 +863,16 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
     hopper::regs_increase<240>();
   }
   const Column c = load_column(p);
-  consume<T, kSchedule, kOperands, kWarps, kDSStore>(p, c, base, bars,
-                                                    Maps{&tq, &tk, &tv, &tdo}, &tdq);
+  consume<T, kSchedule, kOperands, kWarps, kDSStore, kRowLoads>(p, c, base, bars,
+                                                               Maps{&tq, &tk, &tv, &tdo}, &tdq);
 #endif
 }
 
 // kOperands other than kRegsPdS, kWarps other than kProducerDQWriter, kDSStore other than
-// kStoreDSMatrix: the comparison variants (bwd_hopper_variants_*.cu).
+// kStoreDSMatrix, kRowLoads other than kRows128: the comparison variants
+// (bwd_hopper_variants_*.cu).
 template <class T, int kOperands = kRegsPdS, int kWarps = kProducerDQWriter,
-          int kDSStore = kStoreDSMatrix>
+          int kDSStore = kStoreDSMatrix, int kRowLoads = kRows128>
 void launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
@@ -858,7 +888,8 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
   const CUtensorMap tdq =
       hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
-  const auto kernel = bwd_hopper_kernel<T, kDefaultSchedule, kOperands, kWarps, kDSStore>;
+  const auto kernel =
+      bwd_hopper_kernel<T, kDefaultSchedule, kOperands, kWarps, kDSStore, kRowLoads>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
@@ -874,12 +905,17 @@ void launch(const BwdParams& p, cudaStream_t stream) {
 template <class T>
 BwdMainKernel variant_launch(Variant variant) {
   switch (variant) {
-    case Variant::bwd_rs_dv: return launch<T, kRegsP, kConsumerLoads, kStoreDS32>;
-    case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads, kStoreDS32>;
-    case Variant::bwd_early_dk: return launch<T, kRegsPdSEarlyDK, kConsumerLoads, kStoreDS32>;
-    case Variant::bwd_consumer_loads: return launch<T, kRegsPdS, kConsumerLoads, kStoreDS32>;
-    case Variant::bwd_consumer_dq: return launch<T, kRegsPdS, kProducerWarpgroup, kStoreDS32>;
-    case Variant::bwd_sts_ds: return launch<T, kRegsPdS, kProducerDQWriter, kStoreDS32>;
+    case Variant::bwd_rs_dv: return launch<T, kRegsP, kConsumerLoads, kStoreDS32, kRows64>;
+    case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads, kStoreDS32, kRows64>;
+    case Variant::bwd_early_dk:
+      return launch<T, kRegsPdSEarlyDK, kConsumerLoads, kStoreDS32, kRows64>;
+    case Variant::bwd_consumer_loads:
+      return launch<T, kRegsPdS, kConsumerLoads, kStoreDS32, kRows64>;
+    case Variant::bwd_consumer_dq:
+      return launch<T, kRegsPdS, kProducerWarpgroup, kStoreDS32, kRows64>;
+    case Variant::bwd_sts_ds: return launch<T, kRegsPdS, kProducerDQWriter, kStoreDS32, kRows64>;
+    case Variant::bwd_lds64:
+      return launch<T, kRegsPdS, kProducerDQWriter, kStoreDSMatrix, kRows64>;
     default: return nullptr;
   }
 }
