@@ -82,9 +82,11 @@ Gradients run_backward(const Plan& plan, const Inputs& in, Layout grad_layout,
 }
 
 struct Comparison {
-  double max_abs = 0, ref_max = 0;
+  double max_abs = 0, ref_max = 0, diff_sq = 0, ref_sq = 0;
   int64_t unwritten = 0, outside_touched = 0;
-  double rel() const { return ref_max > 0 ? max_abs / ref_max : max_abs; }
+  // Relative L2 error (the GPU tests' measure) and the worst element over the largest.
+  double rel() const { return ref_sq > 0 ? std::sqrt(diff_sq / ref_sq) : std::sqrt(diff_sq); }
+  double rel_max() const { return ref_max > 0 ? max_abs / ref_max : max_abs; }
 };
 
 Comparison compare(const Tensor& got, const std::vector<double>& want, const ReferenceGradients& ref) {
@@ -102,6 +104,8 @@ Comparison compare(const Tensor& got, const std::vector<double>& want, const Ref
             continue;
           }
           c.max_abs = std::max(c.max_abs, std::fabs(x - w));
+          c.diff_sq += (x - w) * (x - w);
+          c.ref_sq += w * w;
           c.ref_max = std::max(c.ref_max, std::fabs(w));
         }
   for (int64_t i = 0; i < got.elements(); ++i) {
@@ -112,8 +116,13 @@ Comparison compare(const Tensor& got, const std::vector<double>& want, const Ref
 
 // float32: accumulation only. 16-bit: the gradients are rounded on store (half an ulp: up to
 // 2^-8 for bf16, 2^-11 for f16, relative to an element), and D = rowsum(dO * O) comes from the
-// forward's rounded output (measured up to ~5.3e-3 for bf16, ~7e-4 for f16).
-double rel_bound(DType dt) { return dt == DType::f32 ? 1e-4 : dt == DType::bf16 ? 8e-3 : 1.5e-3; }
+// forward's rounded output. Relative L2 error (bound) and the worst element over the largest
+// (max bound: a single outlier; for bf16 it reached 8.2e-3 once in a few hundred seeds, so the
+// worst element alone made a flaky test).
+double rel_bound(DType dt) { return dt == DType::f32 ? 1e-4 : dt == DType::bf16 ? 4e-3 : 6e-4; }
+double rel_max_bound(DType dt) {
+  return dt == DType::f32 ? 1e-4 : dt == DType::bf16 ? 1.5e-2 : 2e-3;
+}
 
 void expect_matches_reference(const Plan& plan, const Inputs& in, const Gradients& g,
                               const char* what = "") {
@@ -130,6 +139,8 @@ void expect_matches_reference(const Plan& plan, const Inputs& in, const Gradient
     EXPECT_EQ(c.outside_touched, 0);
     EXPECT_GT(c.ref_max, 0.01);  // a real signal, not an all-zero gradient
     EXPECT_LT(c.rel(), rel_bound(dt)) << "max abs " << c.max_abs << ", ref max " << c.ref_max;
+    EXPECT_LT(c.rel_max(), rel_max_bound(dt))
+        << "max abs " << c.max_abs << ", ref max " << c.ref_max;
     std::ostringstream text;
     text << std::scientific << std::setprecision(2) << c.rel();
     ::testing::Test::RecordProperty(std::string("rel_error_") + names[i], text.str());
