@@ -54,7 +54,7 @@ struct BwdParams {
   float* delta = nullptr;
   float* dq_accum = nullptr;
   // lse2 and delta in the Hopper kernel's order: within each 64-row tile, row r at
-  // hopper_row_slot(r) (set by launch_bwd_for when the Hopper main kernel runs).
+  // hopper_row_slot(r) (set by launch_bwd_block when the Hopper main kernel runs).
   bool hopper_rows = false;
   float scale = 0.f;       // softmax scale (natural units)
   float scale_log2 = 0.f;  // scale * log2(e): probabilities go through exp2
