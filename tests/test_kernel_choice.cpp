@@ -152,7 +152,7 @@ TEST(KernelChoice, ChooserRefusesFp8WhereItDoesNotRun) {
 TEST(KernelChoice, BwdVariantsNeedDirectionBackward) {
   for (const char* name :
        {"bwd_rs_dv", "bwd_ss", "bwd_early_dk", "bwd_consumer_loads", "bwd_consumer_dq",
-        "bwd_sts_ds", "bwd_lds64"}) {
+        "bwd_sts_ds", "bwd_lds64", "bwd_dq_boxes", "bwd_mask_select"}) {
     SCOPED_TRACE(name);
     const KernelChoice c =
         parse_choice(std::string("family=hopper,direction=backward,variant=") + name);
@@ -238,9 +238,9 @@ TEST(KernelChoice, VariantIsAHopperFieldAndFp8VariantsNeedFp8) {
 
 // Every variant's name parses back to it (the fp8_ ones with precision=fp8, the bwd_ ones with
 // direction=backward); bf16_late_wait belongs to the native Hopper kernel and is refused with
-// precision=fp8 only at dispatch. Variant::bwd_lds64 is the enum's last value.
+// precision=fp8 only at dispatch. Variant::bwd_mask_select is the enum's last value.
 TEST(KernelChoice, EveryVariantNameRoundTrips) {
-  for (int i = 0; i <= static_cast<int>(Variant::bwd_lds64); ++i) {
+  for (int i = 0; i <= static_cast<int>(Variant::bwd_mask_select); ++i) {
     const Variant v = static_cast<Variant>(i);
     const std::string name = variant_name(v);
     SCOPED_TRACE(name);

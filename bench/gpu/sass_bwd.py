@@ -57,9 +57,11 @@ FUNC = re.compile(r"^\s+Function : (\S+)")
 BRANCH_TARGET = re.compile(r"(0x[0-9a-f]+)\s*$")
 # bwd_hopper_kernel<BwdTraits<Element, D, stages>, schedule, operands, warps> (operands absent
 # before round 3, warps before round 5).
+# bwd_hopper_kernel<BwdTraits<Element, D, stages>, Config<operands, warps, dS store, row loads,
+# dQ store, key mask, schedule>>.
 KERNEL = re.compile(
-    r"BwdTraitsIN7cutlass\d+(bfloat16_t|half_t)ELi(\d+)ELi(\d+)EEELi(\d+)E(?:Li(\d+)E)?"
-    r"(?:Li(\d+)E)?")
+    r"BwdTraitsIN7cutlass\d+(bfloat16_t|half_t)ELi(\d+)ELi(\d+)EEENS\d+_6ConfigI"
+    r"Li(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)E")
 OPERANDS = {0: "P^T, dS^T from shared (bwd_ss)", 1: "P^T from registers (bwd_rs_dv)",
             2: "P^T, dS^T from registers",
             3: "dK and next tile early (bwd_early_dk)"}
@@ -187,10 +189,13 @@ def label(name):
     if not m:
         return None
     dtype = "bf16" if m.group(1) == "bfloat16_t" else "f16"
-    operands = int(m.group(5)) if m.group(5) is not None else 0
+    operands, warps, ds, rows, dq, mask = (int(m.group(i)) for i in range(4, 10))
     what = OPERANDS.get(operands, f"operands {operands}")
-    if m.group(6) is not None:
-        what += ", " + WARPS.get(int(m.group(6)), f"warps {m.group(6)}")
+    what += ", " + WARPS.get(warps, f"warps {warps}")
+    what += ", dS^T " + ("stmatrix" if ds else "32-bit")
+    what += ", lse " + ("16-byte" if rows else "8-byte")
+    what += ", dQ " + ("fragments" if dq else "boxes")
+    what += ", mask " + ("branch" if mask else "select")
     return f"{dtype} D{m.group(2)}", what
 
 

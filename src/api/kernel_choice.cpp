@@ -53,6 +53,8 @@ const Names<Variant> kVariants = {
     {Variant::bwd_consumer_dq, "bwd_consumer_dq"},
     {Variant::bwd_sts_ds, "bwd_sts_ds"},
     {Variant::bwd_lds64, "bwd_lds64"},
+    {Variant::bwd_dq_boxes, "bwd_dq_boxes"},
+    {Variant::bwd_mask_select, "bwd_mask_select"},
 };
 const Names<bool> kSwitches = {{true, "on"}, {false, "off"}};
 

@@ -79,6 +79,8 @@ enum class Variant {
   bwd_consumer_dq,
   bwd_sts_ds,
   bwd_lds64,
+  bwd_dq_boxes,
+  bwd_mask_select,
 };
 
 struct KernelChoice {

@@ -71,7 +71,7 @@ BwdMainKernel hopper_variant_main(Variant variant, DType dtype, int head_dim) {
 #endif
   throw Error("choice.variant",
               "standard, bwd_rs_dv, bwd_ss, bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, "
-              "bwd_sts_ds or bwd_lds64 for the backward",
+              "bwd_sts_ds, bwd_lds64, bwd_dq_boxes or bwd_mask_select for the backward",
               variant_name(variant));
 }
 

@@ -209,7 +209,8 @@ __global__ void __launch_bounds__(kBwdAuxThreads) bwd_preprocess_kernel(const Bw
 }
 
 // 3a. dQ = scale x the accumulator, in dQ's dtype and layout: 8 elements per thread.
-template <class T, int D>
+// kOrder: the accumulator's (DQAccumOrder).
+template <class T, int D, DQAccumOrder kOrder>
 __global__ void __launch_bounds__(kBwdAuxThreads) bwd_convert_dq_kernel(const BwdParams p) {
   constexpr int C = D / 8;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kBwdAuxThreads + threadIdx.x;
@@ -218,9 +219,23 @@ __global__ void __launch_bounds__(kBwdAuxThreads) bwd_convert_dq_kernel(const Bw
   const int64_t row = i / C;
   const int64_t bh = row / p.seq;
   const int s = static_cast<int>(row - bh * p.seq);
-  const float4* src =
-      reinterpret_cast<const float4*>(p.dq_accum + (bh * p.seq_pad + s) * D + c * 8);
-  const float4 a = src[0], e = src[1];
+  float4 a, e;
+  if constexpr (kOrder == DQAccumOrder::rows) {
+    const float4* src =
+        reinterpret_cast<const float4*>(p.dq_accum + (bh * p.seq_pad + s) * D + c * 8);
+    a = src[0];
+    e = src[1];
+  } else {
+    // Columns 8 c + 2 j + {0, 1}: one float pair in each of four consecutive slots.
+    const float* head = p.dq_accum + bh * p.seq_pad * D;
+    float2 x[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      x[j] = *reinterpret_cast<const float2*>(head + hopper_dq_offset(s, c * 8 + 2 * j, D));
+    }
+    a = make_float4(x[0].x, x[0].y, x[1].x, x[1].y);
+    e = make_float4(x[2].x, x[2].y, x[3].x, x[3].y);
+  }
   const float k = p.scale;
   uint4 o;
   o.x = pack2<T>(a.x * k, a.y * k);
@@ -611,17 +626,22 @@ void launch_bwd_block(const BwdParams& params, bool deterministic, BwdMainKernel
     launch_with_smem(bwd_dq_kernel<T, Q>, Q::kThreads, Q::kSmemBytes, tiles, stream, p,
                      "bwd_dq_kernel<<<...>>> (deterministic dQ of the backward)");
   } else {
+    DQAccumOrder order = DQAccumOrder::rows;
     if (main != nullptr) {  // the Hopper kernel
-      main(p, stream);
+      order = main(p, stream);
     } else {
       using KV = BwdKVConfig<D, Block, true>;
       launch_with_smem(bwd_kv_kernel<T, KV>, KV::kThreads, KV::kSmemBytes, tiles, stream, p,
                        "bwd_kv_kernel<<<...>>> (dK, dV and dQ by atomics of the backward)");
     }
     const int64_t chunks = p.batch_heads * p.seq * C;
-    bwd_convert_dq_kernel<T, D>
-        <<<static_cast<unsigned>((chunks + kBwdAuxThreads - 1) / kBwdAuxThreads), kBwdAuxThreads,
-           0, stream>>>(p);
+    const unsigned grid = static_cast<unsigned>((chunks + kBwdAuxThreads - 1) / kBwdAuxThreads);
+    if (order == DQAccumOrder::rows) {
+      bwd_convert_dq_kernel<T, D, DQAccumOrder::rows><<<grid, kBwdAuxThreads, 0, stream>>>(p);
+    } else {
+      bwd_convert_dq_kernel<T, D, DQAccumOrder::hopper_fragments>
+          <<<grid, kBwdAuxThreads, 0, stream>>>(p);
+    }
     check_cuda(cudaGetLastError(), "bwd_convert_dq_kernel<<<...>>> (dQ of the backward)");
   }
 }

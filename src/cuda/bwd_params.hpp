@@ -79,6 +79,38 @@ constexpr bool hopper_row_slots_permute() {
 }
 static_assert(hopper_row_slots_permute(), "hopper_row_slot permutes a tile's 64 rows");
 
+// The order of dQ's float32 accumulator of a (batch x head): row-major [seq_pad, head dim]
+// (the portable kernels'), or the Hopper kernel's fragment order (hopper_dq_offset).
+enum class DQAccumOrder { rows, hopper_fragments };
+
+// Where the Hopper backward's fragment order puts dQ's entry (row r, column c) within a
+// (batch x head): 16-row x 64-column tiles of 1024 floats, row tile by row tile (the column
+// tiles of a row tile together); in each, slot k * 32 + l (four floats) holds what lane l of
+// the consumer warp that owns the tile has in its accumulator entries 4 k .. 4 k + 3: rows
+// l / 4 and l / 4 + 8, columns 8 k + 2 (l % 4) + {0, 1}. So a thread's 32 entries are eight
+// 16-byte stores, and a warp's tile is one 4096-byte bulk reduce.
+constexpr int64_t hopper_dq_offset(int64_t r, int c, int head_dim) {
+  const int64_t tile = r / 16 * (head_dim / 64) + c / 64;
+  const int rr = static_cast<int>(r % 16), cc = c % 64;
+  const int lane = (rr % 8) * 4 + (cc % 8) / 2, k = cc / 8, e = (rr / 8) * 2 + cc % 2;
+  return tile * 1024 + (k * 32 + lane) * 4 + e;
+}
+constexpr bool hopper_dq_offsets_permute() {
+  bool seen[2048] = {};  // two row tiles of head dim 64, one of head dim 128
+  for (const int d : {64, 128}) {
+    for (int i = 0; i < 2048; ++i) seen[i] = false;
+    for (int r = 0; r < 2048 / d; ++r) {
+      for (int c = 0; c < d; ++c) {
+        const int64_t at = hopper_dq_offset(r, c, d);
+        if (at < 0 || at >= 2048 || seen[at]) return false;
+        seen[at] = true;
+      }
+    }
+  }
+  return true;
+}
+static_assert(hopper_dq_offsets_permute(), "hopper_dq_offset permutes a row tile's entries");
+
 // Floats of workspace one backward call needs (lse2 and delta, plus the dQ accumulator unless
 // deterministic); the caller allocates them and sets lse2 / delta / dq_accum with
 // bwd_set_workspace.
@@ -91,8 +123,9 @@ void bwd_set_workspace(BwdParams& params, float* workspace, int head_dim, bool d
 // sm86/sm89 cards).
 int bwd_smem_bytes(int head_dim, int block_size, bool deterministic);
 
-// A main kernel that replaces the portable dK/dV kernel (atomic dQ mode only).
-using BwdMainKernel = void (*)(const BwdParams&, cudaStream_t);
+// A main kernel that replaces the portable dK/dV kernel (atomic dQ mode only); returns the order
+// in which it left the dQ accumulator (for the conversion).
+using BwdMainKernel = DQAccumOrder (*)(const BwdParams&, cudaStream_t);
 
 // Launches the whole backward for dtype (bf16 or f16), head dim (64 or 128) and block size (64
 // or 128) on `stream`: the preprocess (delta, base-2 lse, zeroed dQ accumulator), the dK/dV

@@ -150,12 +150,12 @@ INSTANTIATE_TEST_SUITE_P(Cases, CudaBackwardHopper, ::testing::ValuesIn(cases())
 // RADIAL_ABLATION_KERNELS: dS^T, and P^T, from shared memory for dK's and dV's products; dK's
 // product and the next tile's issued earlier; no producer warpgroup, the consumers' thread 0
 // issuing the loads; dQ's adds by the consumer warps; dS^T by 32-bit stores; lse2 and delta by
-// 8-byte loads) on the same cases and bounds as the
-// library's kernel, so that a variant that gets faster by getting wrong shows here before a
-// benchmark reports it.
-const char* const kBwdVariants[] = {"bwd_rs_dv",          "bwd_ss",          "bwd_early_dk",
-                                    "bwd_consumer_loads", "bwd_consumer_dq", "bwd_sts_ds",
-                                    "bwd_lds64"};
+// 8-byte loads; dQ as swizzled boxes in a row-major accumulator; the key mask by selects) on the
+// same cases and bounds as the library's kernel, so that a variant that gets faster by getting
+// wrong shows here before a benchmark reports it.
+const char* const kBwdVariants[] = {
+    "bwd_rs_dv",  "bwd_ss",    "bwd_early_dk", "bwd_consumer_loads", "bwd_consumer_dq",
+    "bwd_sts_ds", "bwd_lds64", "bwd_dq_boxes", "bwd_mask_select"};
 
 KernelChoice variant_choice(const std::string& variant) {
   return parse_choice("family=hopper,direction=backward,variant=" + variant);

@@ -12,15 +12,15 @@ namespace radial::cuda_detail {
 // One instantiation per file; each launches one CTA per (batch x head, key block) on `stream`.
 // The caller has checked compute capability 9.0, block size 128 and the atomic dQ mode (the
 // workspace holds the dQ accumulator, zeroed by the preprocess).
-void launch_bwd_hopper_bf16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_f16_d128(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_bf16_d64(const BwdParams&, cudaStream_t);
-void launch_bwd_hopper_f16_d64(const BwdParams&, cudaStream_t);
+DQAccumOrder launch_bwd_hopper_bf16_d128(const BwdParams&, cudaStream_t);
+DQAccumOrder launch_bwd_hopper_f16_d128(const BwdParams&, cudaStream_t);
+DQAccumOrder launch_bwd_hopper_bf16_d64(const BwdParams&, cudaStream_t);
+DQAccumOrder launch_bwd_hopper_f16_d64(const BwdParams&, cudaStream_t);
 
 #ifdef RADIAL_ABLATION_KERNELS
 // The comparison variants (bwd_hopper_variants_*.cu; choice variant=bwd_rs_dv, bwd_ss,
-// bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, bwd_sts_ds, bwd_lds64: bwd_hopper_kernel.cuh,
-// Operands, Warps, DSStore and RowLoads):
+// bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, bwd_sts_ds, bwd_lds64, bwd_dq_boxes,
+// bwd_mask_select: bwd_hopper_kernel.cuh, Config):
 // the main kernel of `variant` for this dtype and head dim, or nullptr when `variant` is not a
 // bwd_ one.
 BwdMainKernel bwd_hopper_variant_bf16_d128(Variant variant);

@@ -4,8 +4,8 @@
 
 namespace radial::cuda_detail {
 
-void launch_bwd_hopper_f16_d128(const BwdParams& p, cudaStream_t stream) {
-  hopper_bwd::launch<hopper_bwd::BwdTraits<cutlass::half_t, 128>>(p, stream);
+DQAccumOrder launch_bwd_hopper_f16_d128(const BwdParams& p, cudaStream_t stream) {
+  return hopper_bwd::launch<hopper_bwd::BwdTraits<cutlass::half_t, 128>>(p, stream);
 }
 
 }  // namespace radial::cuda_detail

@@ -15,8 +15,8 @@
 // dK and dV stay in registers over the whole list; each warpgroup's part of dQ (its 64
 // columns, or at head dim 64 its keys' share of all 64) is added to the float32 accumulator that
 // the preprocess zeroed (by atomics or bulk reduce-adds: Schedule; in the library's kernel the
-// producer's second warp issues the adds, Warps), which the portable conversion
-// kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
+// producer's second warp issues the adds, Warps, of tiles kept in the warps' fragment order,
+// DQStore), which the portable conversion kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
 // from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
 // and read as zeros; key blocks no query keeps write zeros. Comparison variants (Operands) take
 // dK's A operand dS^T, or both P^T and dS^T, through shared memory instead (SS wgmma).
@@ -128,6 +128,36 @@ enum DSStore : int { kStoreDS32 = 0, kStoreDSMatrix = 1 };
 //   kRows64: one 8-byte load per n-tile, 8 a tile each (variant bwd_lds64);
 //   kRows128: one 16-byte load per two n-tiles, 4 a tile each: the library's.
 enum RowLoads : int { kRows64 = 0, kRows128 = 1 };
+// How a consumer warp's dQ tile (16 rows x 64 columns of float32) goes to the accumulator
+// (A/B-compared, HOPPER_NOTES "backward round 8"):
+//   kDQBoxes: a row-major accumulator; the tile stored as two 32-column boxes with the 128-byte
+//     swizzle (16 STS.64 a tile) and added by two tensor reduce-adds (variant bwd_dq_boxes; the
+//     library's until 2026-12-02 16:00 UTC);
+//   kDQFragments: the accumulator in the warps' fragment order (hopper_dq_offset,
+//     bwd_params.hpp): a thread's 32 values are 8 consecutive 16-byte slots, stored by 8
+//     STS.128 at fixed offsets and added by one 4096-byte bulk reduce; the conversion kernel
+//     reads that order (the main kernel's launch returns it).
+enum DQStore : int { kDQBoxes = 0, kDQFragments = 1 };
+// How keys at or past key_limit get P = 0 (their K and V rows read as zeros, but
+// P = exp2(-lse2) is not):
+//   kMaskSelect: a select on each of a thread's 32 entries in every tile, for every warpgroup
+//     (variant bwd_mask_select; the library's until 2026-12-02 16:00 UTC);
+//   kMaskBranch: the entries computed unmasked, then the rows past key_limit zeroed behind a
+//     branch that only threads holding such rows take (at most one key block a column).
+enum KeyMask : int { kMaskSelect = 0, kMaskBranch = 1 };
+
+// A kernel's configuration: one value of each choice above.
+template <int Operands, int Warps, int DSStore, int RowLoads, int DQStore_, int KeyMask_,
+          int Schedule = kDefaultSchedule>
+struct Config {
+  static constexpr int kOperands = Operands, kWarps = Warps, kDSStore = DSStore,
+                       kRowLoads = RowLoads, kDQStore = DQStore_, kKeyMask = KeyMask_,
+                       kSchedule = Schedule;
+};
+// The library's kernel; the comparison variants differ from it in one choice or more
+// (variant_launch).
+using Library =
+    Config<kRegsPdS, kProducerDQWriter, kStoreDSMatrix, kRows128, kDQFragments, kMaskBranch>;
 
 template <class Element_, int kHeadDim, int kStages_ = 2>
 struct BwdTraits {
@@ -274,6 +304,12 @@ __device__ __forceinline__ void sts_f32x2(uint32_t addr, float x, float y) {
   asm volatile("st.shared.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(x), "f"(y) : "memory");
 }
 
+__device__ __forceinline__ void sts_f32x4(uint32_t addr, float x, float y, float z, float w) {
+  asm volatile("st.shared.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "f"(x), "f"(y), "f"(z),
+               "f"(w)
+               : "memory");
+}
+
 // dst[i] += src[i] for `bytes` bytes (a multiple of 16, both 16-byte aligned), asynchronously,
 // in this thread's bulk group; element-wise atomic in global memory.
 __device__ __forceinline__ void bulk_reduce_add_f32(float* dst, uint32_t src, uint32_t bytes) {
@@ -402,13 +438,16 @@ __device__ __forceinline__ void load_tile(const BwdParams& p, const Column& c, c
 // The two consumer warpgroups (threads 0..255 after the producer's 128, if any). Accumulator
 // entry i of a thread is row lane / 4 + 8 ((i / 2) % 2) of its warp's 16 and column
 // 8 (i / 4) + 2 (lane % 4) + i % 2 (the wgmma layout fwd_hopper_common.cuh relies on too).
-template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore, int kRowLoads>
+template <class T, class C>
 __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
                                         unsigned char* base, Barriers<T::kStages>* bars,
                                         const Maps& maps, const CUtensorMap* tdq) {
   using Element = typename T::Element;
   constexpr int kS = T::kStages, D = T::kD;
+  constexpr int kSchedule = C::kSchedule, kOperands = C::kOperands, kWarps = C::kWarps;
+  constexpr int kDSStore = C::kDSStore, kRowLoads = C::kRowLoads, kKeyMask = C::kKeyMask;
   constexpr bool kRegP = kOperands != kSmemPdS;
+  static_assert(kKeyMask == kMaskSelect || kRegP, "kMaskBranch rounds P^T into registers");
   constexpr bool kEarlyDK = kOperands == kRegsPdSEarlyDK;
   constexpr bool kRegDS = kOperands == kRegsPdS || kEarlyDK;
   // P^T from registers replaces the early-dV step (its store and barrier).
@@ -595,15 +634,29 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         const int i = 4 * nt + 2 * h;
         float p0 = fast_exp2(fmaf(S(i), p.scale_log2, -l.x));
         float p1 = fast_exp2(fmaf(S(i + 1), p.scale_log2, -l.y));
-        if (mask && key0 + wrow + 8 * h >= p.key_limit) p0 = p1 = 0.f;
+        if constexpr (kKeyMask == kMaskSelect) {
+          if (mask && key0 + wrow + 8 * h >= p.key_limit) p0 = p1 = 0.f;
+        }
         S(i) = p0;
         S(i + 1) = p1;
-        if constexpr (kRegP) {
+        if constexpr (kRegP && kKeyMask == kMaskSelect) {
           tdVrP32(i / 2) = pack2<Element>(p0, p1);
-        } else {
+        } else if constexpr (!kRegP) {
           sts_b32(p_slab + h * 1024 + chunk, pack2<Element>(p0, p1));
         }
       }
+    }
+    if constexpr (kKeyMask == kMaskBranch) {
+      // Rows wrow and wrow + 8 of this thread: zeroed past key_limit (rare: the branch skips
+      // the selects in every other thread), then P^T rounded for dV's product.
+      if (mask && key0 + wrow + 8 >= p.key_limit) {
+#pragma unroll
+        for (int i = 0; i < 32; ++i) {
+          if (((i >> 1) & 1) || key0 + wrow >= p.key_limit) S(i) = 0.f;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 32; i += 2) tdVrP32(i / 2) = pack2<Element>(S(i), S(i + 1));
     }
     if constexpr (kRegP) {
       // P^T from this thread's registers: no store, fence or barrier before dV's product.
@@ -723,16 +776,27 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
         if (lane == 0) bulk_wait_read();
         __syncwarp();
       }
+      if constexpr (C::kDQStore == kDQFragments) {
+        // Slot k * 32 + lane holds entries 4 k .. 4 k + 3 (hopper_dq_offset): a warp's store
+        // covers 512 consecutive bytes, no bank conflict.
 #pragma unroll
-      for (int i = 0; i < 32; i += 2) {
-        const int row = (lane >> 2) + 8 * ((i >> 1) & 1), nt = i >> 2;
-        const int chunk = (2 * (nt & 3) + (qcol >> 2)) ^ (lane >> 2);
-        sts_f32x2(dq_warp + (nt >> 2) * 2048 + row * 128 + chunk * 16 + (qcol & 3) * 4,
-                  tdQrdQ(i), tdQrdQ(i + 1));
+        for (int k = 0; k < 8; ++k) {
+          sts_f32x4(dq_warp + (k * 32 + lane) * 16, tdQrdQ(4 * k), tdQrdQ(4 * k + 1),
+                    tdQrdQ(4 * k + 2), tdQrdQ(4 * k + 3));
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < 32; i += 2) {
+          const int row = (lane >> 2) + 8 * ((i >> 1) & 1), nt = i >> 2;
+          const int chunk = (2 * (nt & 3) + (qcol >> 2)) ^ (lane >> 2);
+          sts_f32x2(dq_warp + (nt >> 2) * 2048 + row * 128 + chunk * 16 + (qcol & 3) * 4,
+                    tdQrdQ(i), tdQrdQ(i + 1));
+        }
       }
       fence_proxy_async();
       __syncwarp();
       if (kDQWriter && lane == 0) mbar_arrive(bar(bars->dq_full[warp]));
+      static_assert(C::kDQStore == kDQBoxes || kDQWriter, "kDQFragments: the dQ writer adds");
       if (!kDQWriter && lane == 0) {
         const int row = q0 + (t >> 5) * 16;  // of this (batch, head)
         tma_reduce_add_3d(tdq, dq_warp, dq_col, row, c.bh);
@@ -786,21 +850,28 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
 
 // kProducerDQWriter's dQ writer for consumer warp w (0..7; warpgroup w / 4, rows 16 (w % 4) of
 // each tile): the same adds as the consumers' kTmaDQ step, issued here in tile order.
-template <class T>
+template <class T, int kDQStore>
 __device__ __forceinline__ void write_dq(const BwdParams& p, const Column& c,
                                          unsigned char* base, Barriers<T::kStages>* bars,
                                          const CUtensorMap* tdq, int w) {
   const int dq_col = T::kDQPasses == 2 ? (w >> 2) * 64 : 0;
   const uint32_t src = smem_addr(base + T::kOffDQ) + w * 4096;
   const uint32_t full = smem_addr(&bars->dq_full[w]), empty = smem_addr(&bars->dq_empty[w]);
+  float* accum = p.dq_accum + static_cast<int64_t>(c.bh) * p.seq_pad * T::kD;
   int j = 0;
   for (int t = 0; t < 2 * c.entries; ++t) {
     const int q0 = tile_row(p, c, t);
     if (q0 < 0) continue;
     mbar_wait_spin(full, j & 1);
-    tma_reduce_add_3d(tdq, src, dq_col, q0 + (w & 3) * 16, c.bh);
-    tma_reduce_add_3d(tdq, src + 2048, dq_col + 32, q0 + (w & 3) * 16, c.bh);
-    bulk_commit();
+    if constexpr (kDQStore == kDQFragments) {
+      // The 16 x 64 tile at (row q0 + 16 (w % 4), column dq_col): 4096 consecutive bytes.
+      const int64_t tile = (q0 + (w & 3) * 16) / 16 * (T::kD / 64) + dq_col / 64;
+      bulk_reduce_add_f32(accum + tile * 1024, src, 4096);  // (commits)
+    } else {
+      tma_reduce_add_3d(tdq, src, dq_col, q0 + (w & 3) * 16, c.bh);
+      tma_reduce_add_3d(tdq, src + 2048, dq_col + 32, q0 + (w & 3) * 16, c.bh);
+      bulk_commit();
+    }
     bulk_wait_read();
     mbar_arrive(empty);
     ++j;
@@ -808,15 +879,15 @@ __device__ __forceinline__ void write_dq(const BwdParams& p, const Column& c,
   bulk_wait_all();  // complete before the CTA ends (its shared memory is their source)
 }
 
-template <class T, int kSchedule, int kOperands, int kWarps, int kDSStore, int kRowLoads>
-__global__ void __launch_bounds__(threads(kWarps), 1)
+template <class T, class C>
+__global__ void __launch_bounds__(threads(C::kWarps), 1)
     bwd_hopper_kernel(const BwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv,
                       const __grid_constant__ CUtensorMap tdo,
                       const __grid_constant__ CUtensorMap tdq) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int kS = T::kStages;
+  constexpr int kS = T::kStages, kWarps = C::kWarps;
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = reinterpret_cast<unsigned char*>(
       (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~static_cast<uintptr_t>(1023));
@@ -838,7 +909,7 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
   }
   __syncthreads();
   if constexpr (kWarps != kConsumerLoads) {
-    static_assert(kWarps != kProducerDQWriter || dq_mode(kSchedule) == kTmaDQ,
+    static_assert(kWarps != kProducerDQWriter || dq_mode(C::kSchedule) == kTmaDQ,
                   "the dQ writer issues tensor reduce-adds");
     if (threadIdx.x < 128) {
       // 128 x 24 + 256 x 240 = 64,512 of the 65,536 registers.
@@ -855,7 +926,7 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
       }
       if constexpr (kWarps == kProducerDQWriter) {
         if (threadIdx.x >= 32 && threadIdx.x < 40) {
-          write_dq<T>(p, c, base, bars, &tdq, static_cast<int>(threadIdx.x) - 32);
+          write_dq<T, C::kDQStore>(p, c, base, bars, &tdq, static_cast<int>(threadIdx.x) - 32);
         }
       }
       return;
@@ -863,17 +934,14 @@ __global__ void __launch_bounds__(threads(kWarps), 1)
     hopper::regs_increase<240>();
   }
   const Column c = load_column(p);
-  consume<T, kSchedule, kOperands, kWarps, kDSStore, kRowLoads>(p, c, base, bars,
-                                                               Maps{&tq, &tk, &tv, &tdo}, &tdq);
+  consume<T, C>(p, c, base, bars, Maps{&tq, &tk, &tv, &tdo}, &tdq);
 #endif
 }
 
-// kOperands other than kRegsPdS, kWarps other than kProducerDQWriter, kDSStore other than
-// kStoreDSMatrix, kRowLoads other than kRows128: the comparison variants
-// (bwd_hopper_variants_*.cu).
-template <class T, int kOperands = kRegsPdS, int kWarps = kProducerDQWriter,
-          int kDSStore = kStoreDSMatrix, int kRowLoads = kRows128>
-void launch(const BwdParams& p, cudaStream_t stream) {
+// C = Library: the library's kernel; any other: a comparison variant
+// (bwd_hopper_variants_*.cu). Returns the order in which the kernel left dQ's accumulator.
+template <class T, class C = Library>
+DQAccumOrder launch(const BwdParams& p, cudaStream_t stream) {
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
   static_assert(T::kSmemBytes <= 227 * 1024, "shared memory of an sm_90 CTA");
   const bool f16 = std::is_same_v<typename T::Element, cutlass::half_t>;
@@ -888,34 +956,46 @@ void launch(const BwdParams& p, cudaStream_t stream) {
   const CUtensorMap tdo = map(p.d_out, p.seq, p.do_ss, p.do_sh, p.do_sb);
   const CUtensorMap tdq =
       hopper::make_accum_map(p.dq_accum, T::kD, p.seq_pad, p.batch_heads, 16);
-  const auto kernel =
-      bwd_hopper_kernel<T, kDefaultSchedule, kOperands, kWarps, kDSStore, kRowLoads>;
+  const auto kernel = bwd_hopper_kernel<T, C>;
   constexpr int kSmem = T::kSmemBytes;
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const int64_t ctas = p.batch_heads * p.block_rows;
-  kernel<<<static_cast<unsigned>(ctas), threads(kWarps), kSmem, stream>>>(p, tq, tk, tv, tdo,
-                                                                          tdq);
+  kernel<<<static_cast<unsigned>(ctas), threads(C::kWarps), kSmem, stream>>>(p, tq, tk, tv,
+                                                                             tdo, tdq);
   check_cuda(cudaGetLastError(),
              "bwd_hopper_kernel<<<...>>> (dK, dV and dQ by atomics of the Hopper backward)");
+  return C::kDQStore == kDQFragments ? DQAccumOrder::hopper_fragments : DQAccumOrder::rows;
 }
 
 // The instantiation of T for a comparison variant (KernelChoice::variant bwd_*), or nullptr
 // for any other variant.
 template <class T>
 BwdMainKernel variant_launch(Variant variant) {
+  // The library's choices before rounds 7 and 8 (32-bit dS^T stores, 8-byte row loads, dQ
+  // boxes, selects for the key mask), which the older variants kept.
+  constexpr int kDS32 = kStoreDS32, kR64 = kRows64, kBox = kDQBoxes, kSel = kMaskSelect;
   switch (variant) {
-    case Variant::bwd_rs_dv: return launch<T, kRegsP, kConsumerLoads, kStoreDS32, kRows64>;
-    case Variant::bwd_ss: return launch<T, kSmemPdS, kConsumerLoads, kStoreDS32, kRows64>;
+    case Variant::bwd_rs_dv:
+      return launch<T, Config<kRegsP, kConsumerLoads, kDS32, kR64, kBox, kSel>>;
+    case Variant::bwd_ss:
+      return launch<T, Config<kSmemPdS, kConsumerLoads, kDS32, kR64, kBox, kSel>>;
     case Variant::bwd_early_dk:
-      return launch<T, kRegsPdSEarlyDK, kConsumerLoads, kStoreDS32, kRows64>;
+      return launch<T, Config<kRegsPdSEarlyDK, kConsumerLoads, kDS32, kR64, kBox, kSel>>;
     case Variant::bwd_consumer_loads:
-      return launch<T, kRegsPdS, kConsumerLoads, kStoreDS32, kRows64>;
+      return launch<T, Config<kRegsPdS, kConsumerLoads, kDS32, kR64, kBox, kSel>>;
     case Variant::bwd_consumer_dq:
-      return launch<T, kRegsPdS, kProducerWarpgroup, kStoreDS32, kRows64>;
-    case Variant::bwd_sts_ds: return launch<T, kRegsPdS, kProducerDQWriter, kStoreDS32, kRows64>;
+      return launch<T, Config<kRegsPdS, kProducerWarpgroup, kDS32, kR64, kBox, kSel>>;
+    case Variant::bwd_sts_ds:
+      return launch<T, Config<kRegsPdS, kProducerDQWriter, kDS32, kR64, kBox, kSel>>;
     case Variant::bwd_lds64:
-      return launch<T, kRegsPdS, kProducerDQWriter, kStoreDSMatrix, kRows64>;
+      return launch<T, Config<kRegsPdS, kProducerDQWriter, kStoreDSMatrix, kR64, kBox, kSel>>;
+    case Variant::bwd_dq_boxes:
+      return launch<T, Config<kRegsPdS, kProducerDQWriter, kStoreDSMatrix, kRows128, kBox,
+                              kMaskBranch>>;
+    case Variant::bwd_mask_select:
+      return launch<T, Config<kRegsPdS, kProducerDQWriter, kStoreDSMatrix, kRows128,
+                              kDQFragments, kSel>>;
     default: return nullptr;
   }
 }

@@ -1,6 +1,6 @@
 // The Hopper backward's comparison variants (RADIAL_ABLATION_KERNELS) for f16, head dim 128:
-// bwd_rs_dv, bwd_ss, bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, bwd_sts_ds and bwd_lds64
-// (bwd_hopper_kernel.cuh, Operands, Warps, DSStore, RowLoads and variant_launch).
+// bwd_rs_dv, bwd_ss, bwd_early_dk, bwd_consumer_loads, bwd_consumer_dq, bwd_sts_ds, bwd_lds64,
+// bwd_dq_boxes and bwd_mask_select (bwd_hopper_kernel.cuh, Config and variant_launch).
 #include "cuda/hopper/bwd_hopper.hpp"
 #include "cuda/hopper/bwd_hopper_kernel.cuh"
 
