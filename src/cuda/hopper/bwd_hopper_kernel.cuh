@@ -16,9 +16,10 @@
 // columns, or at head dim 64 its keys' share of all 64) is added to the float32 accumulator that
 // the preprocess zeroed (by atomics or bulk reduce-adds: Schedule; in the library's kernel the
 // producer's second warp issues the adds, Warps, of tiles kept in the warps' fragment order,
-// DQStore), which the portable conversion kernel then scales and rounds. Keys >= key_limit get P = 0 (their K and V rows read as zeros
-// from the tensor maps, which end at key_limit), padded query rows have lse2 = +inf (P = 0)
-// and read as zeros; key blocks no query keeps write zeros. Comparison variants (Operands) take
+// DQStore), which the portable conversion kernel then scales and rounds. Keys >= key_limit
+// get P = 0 (KeyMask; their K and V rows read as zeros from the tensor maps, which end at
+// key_limit), padded query rows have lse2 = +inf (P = 0) and read as zeros; key blocks no
+// query keeps write zeros. Comparison variants (Operands) take
 // dK's A operand dS^T, or both P^T and dS^T, through shared memory instead (SS wgmma).
 #pragma once
 
