@@ -457,6 +457,7 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   constexpr bool kOwnLoads = kWarps == kConsumerLoads;  // thread 0 issues the loads
   constexpr bool kDQWriter = kWarps == kProducerDQWriter;
+  static_assert(C::kDQStore == kDQBoxes || kDQWriter, "kDQFragments: the dQ writer adds");
   const int tid = static_cast<int>(threadIdx.x) - (kOwnLoads ? 0 : 128);
   const int wg = tid >> 7;
   const int t = tid & 127;  // thread in the warpgroup
@@ -797,7 +798,6 @@ __device__ __forceinline__ void consume(const BwdParams& p, const Column& c,
       fence_proxy_async();
       __syncwarp();
       if (kDQWriter && lane == 0) mbar_arrive(bar(bars->dq_full[warp]));
-      static_assert(C::kDQStore == kDQBoxes || kDQWriter, "kDQFragments: the dQ writer adds");
       if (!kDQWriter && lane == 0) {
         const int row = q0 + (t >> 5) * 16;  // of this (batch, head)
         tma_reduce_add_3d(tdq, dq_warp, dq_col, row, c.bh);
@@ -865,9 +865,10 @@ __device__ __forceinline__ void write_dq(const BwdParams& p, const Column& c,
     if (q0 < 0) continue;
     mbar_wait_spin(full, j & 1);
     if constexpr (kDQStore == kDQFragments) {
-      // The 16 x 64 tile at (row q0 + 16 (w % 4), column dq_col): 4096 consecutive bytes.
-      const int64_t tile = (q0 + (w & 3) * 16) / 16 * (T::kD / 64) + dq_col / 64;
-      bulk_reduce_add_f32(accum + tile * 1024, src, 4096);  // (commits)
+      // The 16 x 64 tile that starts at (row q0 + 16 (w % 4), column dq_col): 4096
+      // consecutive bytes.
+      bulk_reduce_add_f32(accum + hopper_dq_offset(q0 + (w & 3) * 16, dq_col, T::kD), src,
+                          4096);  // (commits)
     } else {
       tma_reduce_add_3d(tdq, src, dq_col, q0 + (w & 3) * 16, c.bh);
       tma_reduce_add_3d(tdq, src + 2048, dq_col + 32, q0 + (w & 3) * 16, c.bh);
