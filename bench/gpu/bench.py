@@ -76,6 +76,8 @@ CHOICES = {
     # Comparison builds (RADIAL_ABLATION_KERNELS=ON; bench/gpu/HOPPER_NOTES.md, FP8 round 3).
     "fp8_round3": ("family=hopper,precision=fp8,variant=fp8_round3",
                    "radial FP8, round 3 variant (fma_o, late_wait, prefetch)"),
+    "fp8_key_bias": ("family=hopper,precision=fp8,variant=fp8_key_bias",
+                     "radial FP8, round 3's kernel (the key bias added to every score)"),
     "bf16_late_wait": ("family=hopper,variant=bf16_late_wait",
                        "radial Hopper, P V wait below the exponentials"),
 }

@@ -26,11 +26,18 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
   balance     as q_token after a per-channel rescale of Q and K (q_d / a_d, k_d a_d,
               a_d = sqrt(max |q_d| / max |k_d|) per head; exact in real arithmetic), which
               shrinks Q's large-mean channels without a bias
+  bias_in_v   round 4's library: the scores without the bias; each key block whose biases
+              span at most BIAS_SPAN exp2 units adds its largest bias B to all its scores
+              (through the exponent), V is multiplied per key by w = exp2((bias - B) x
+              scale_log2) before its e4m3 rounding; wider blocks add the bias score by score
+              (w = 1); the row sums are those of e4m3(P) x e4m3(w x 256) / 256 (the tensor
+              cores' extra row of V^T); O by fma_o
   qk_only, p_only, v_only
               the library's scheme with only Q and K, only P, or only V rounded to e4m3 (the
               rest exact): the error budget by source
 
-  bench/gpu/fp8_sim.py [--seq 2048] [--heads 2] [--seeds 3]
+  bench/gpu/fp8_sim.py [--seq 2048] [--heads 2] [--seeds 3] [--harsh 1] [--schemes a,b]
+                       [--bias-span 14]
 """
 import argparse
 
@@ -63,6 +70,10 @@ def f16(x):
     return np.asarray(x, dtype=np.float16).astype(np.float64)
 
 
+BIAS_SPAN = 14.0  # kFp8BiasSpan (src/cuda/hopper/fwd_fp8_layout.hpp)
+HARSH = 1.0  # --harsh: the DiT generator's large means and outlier factor times this
+
+
 def dit(rng, heads, seq, is_v):
     """The GPU test's DiT-like generator (tests/gpu/test_cuda_fp8.cpp, Inputs::dit)."""
     out = np.empty((heads, seq, D))
@@ -71,12 +82,12 @@ def dit(rng, heads, seq, is_v):
         sigma = np.ones(D)
         if not is_v:
             big = rng.uniform(size=D) < 0.05
-            mu = mu + big * 3.0 * rng.normal(size=D)
+            mu = mu + big * 3.0 * HARSH * rng.normal(size=D)
             sigma = np.exp(0.3 * rng.normal(size=D))
         x = mu + sigma * rng.normal(size=(seq, D))
         if not is_v:
             offset = int(rng.uniform() * 100)
-            x[(np.arange(seq) + offset) % 100 == 0] *= 2.0
+            x[(np.arange(seq) + offset) % 100 == 0] *= 2.0 * HARSH
         out[h] = x
     return out
 
@@ -156,24 +167,42 @@ def fp8_attention(q, k, v, scale, scheme):
             scores = f32(f32(raw + added) * s_scale)
         elif scheme == "no_key_bias" or no_bias:
             scores = f32(raw * s_scale)
+        elif scheme == "bias_in_v":
+            scores = f32(raw * s_scale)
         else:
             scores = f32(raw * s_scale + bias[h][None, :])
+        if scheme == "bias_in_v":  # (wide blocks: shift 0, w = 1, the bias score by score)
+            blocks = bias[h].reshape(-1, BLOCK)
+            wide = (blocks.max(1) - blocks.min(1)) * scale_log2 > BIAS_SPAN
+            shift = np.where(wide, 0.0, f32(blocks.max(1)))
+            w = np.where(np.repeat(wide, BLOCK), 1.0,
+                         f32(np.exp2((bias[h] - np.repeat(shift, BLOCK)) * scale_log2)))
+            scores = np.where(np.repeat(wide, BLOCK)[None, :], f32(scores + bias[h][None, :]),
+                              scores)
+            vh = e4m3(v[h] * w[:, None] / sv[h])
+            w8 = e4m3(w * 2.0 ** P_LOG2) / 2.0 ** P_LOG2
         m = np.full(seq, -np.inf)
         rs = np.zeros(seq)
         o = np.zeros((seq, D))
         alpha_prev = np.zeros(seq)
         for t in range(seq // BLOCK):
             s = scores[:, t * BLOCK:(t + 1) * BLOCK]
-            m_new = np.maximum(m, s.max(1))
+            b_t = shift[t] if scheme == "bias_in_v" else 0.0
+            m_new = np.maximum(m, f32(s.max(1) + b_t))
             alpha = f32(np.exp2(m * scale_log2 - m_new * scale_log2))
-            arg = f32(s * scale_log2 - (m_new * scale_log2 - P_LOG2)[:, None])
+            arg = f32(s * scale_log2 - (m_new * scale_log2 - P_LOG2 - b_t * scale_log2)[:, None])
             if scheme == "f16_exp":
                 p = f16(np.exp2(f16(arg)))
             else:
                 p = f32(np.exp2(arg))
-            rs = f32(rs * alpha + row_sum(e4m3(p) if scheme == "sum_tensor" else p, scheme))
-            ot = f32(rounded(p) @ v8[h, t * BLOCK:(t + 1) * BLOCK])
-            if scheme == "fma_o":  # O lags a block: O x alpha(t-1) + Ot(t-1); done at the end
+            keys = slice(t * BLOCK, (t + 1) * BLOCK)
+            if scheme == "bias_in_v":
+                rs = f32(rs * alpha + f32(e4m3(p) @ w8[keys]))
+                ot = f32(e4m3(p) @ vh[keys])
+            else:
+                rs = f32(rs * alpha + row_sum(e4m3(p) if scheme == "sum_tensor" else p, scheme))
+                ot = f32(rounded(p) @ v8[h, keys])
+            if scheme in ("fma_o", "bias_in_v"):  # O lags a block: O x alpha(t-1) + Ot(t-1); done at the end
                 o = f32(o * alpha_prev[:, None] + (ot_prev if t else 0.0))
                 ot_prev, alpha_prev = ot, alpha
             else:  # the library's (O + Ot(t-1)) x alpha(t); the last block added at the end
@@ -181,7 +210,7 @@ def fp8_attention(q, k, v, scale, scheme):
                     o = f32((o + ot_prev) * alpha[:, None])
                 ot_prev = ot
             m = m_new
-        if scheme == "fma_o":
+        if scheme in ("fma_o", "bias_in_v"):
             o = f32(o * alpha_prev[:, None] + ot_prev)
         else:
             o = f32(o + ot_prev)
@@ -200,9 +229,19 @@ def main():
     ap.add_argument("--seq", type=int, default=2048)
     ap.add_argument("--heads", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--harsh", type=float, default=1.0,
+                    help="scale the DiT generator's large channel means and outlier factor")
+    ap.add_argument("--schemes", default=None, help="comma-separated subset")
+    ap.add_argument("--bias-span", type=float, default=14.0,
+                    help="bias_in_v's widest bias span per key block (exp2 units)")
     args = ap.parse_args()
+    global HARSH, BIAS_SPAN
+    HARSH, BIAS_SPAN = args.harsh, args.bias_span
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
-               "bias_e4m3x3", "no_key_bias", "k_smooth_only", "q_token", "balance", "qk_only", "p_only", "v_only"]
+               "bias_e4m3x3", "no_key_bias", "k_smooth_only", "q_token", "balance", "qk_only", "p_only", "v_only",
+               "bias_in_v"]
+    if args.schemes:
+        schemes = args.schemes.split(",")
     scale = D ** -0.5
     print(f"seq {args.seq}, {args.heads} heads, head dim {D}, dense rows "
           f"({args.seq // BLOCK} key blocks), {args.seeds} seeds; cosine / relative L2 against "

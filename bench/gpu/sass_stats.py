@@ -118,8 +118,9 @@ def ptxas_info(log):
 
 
 def sass_of(cubin):
-    run = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True,
-                         check=True)
+    run = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"cuobjdump -sass {cubin} failed:\n{run.stderr}")
     functions, current = {}, None
     for line in run.stdout.splitlines():
         m = re.match(r"^\s+Function : (\S+)", line)

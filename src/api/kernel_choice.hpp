@@ -42,6 +42,14 @@ enum class RowOrder { locality, heavy_first, natural };
 // round3 (all three), no_key_bias_round3 (a ceiling: wrong unless mean(Q) = 0), bias_vec (the
 // key biases by 16-byte loads), round3_bias_vec (round3 and bias_vec), sum_tensor (the row
 // sums by the tensor cores: a column of ones in V^T), round3_sum_tensor (round3 and sum_tensor).
+// Round 4 (Fp8Traits::kBiasInV: the key bias of Q's smoothing leaves the scores: each key block
+// whose biases span little adds its largest bias to all its scores, and the pass multiplies
+// each key's V by exp2((bias - that) x scale_log2), so the per-score FFMA and its shared loads
+// go; the row sums by the tensor cores, the factors being an extra row of V^T):
+// bias_in_v_sum_tensor; the library's kernel since round 4 is that with fma_o, and key_bias is
+// round 3's (the bias added to every score).
+// pingpong (the warpgroups take turns issuing, as the bf16 kernel's schedule), tree_max (the
+// row maxima as a tree) and pingpong_tree_max: the library's kernel with those changes.
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
@@ -71,6 +79,11 @@ enum class Variant {
   fp8_round3_bias_vec,
   fp8_sum_tensor,
   fp8_round3_sum_tensor,
+  fp8_bias_in_v_sum_tensor,
+  fp8_key_bias,
+  fp8_pingpong,
+  fp8_tree_max,
+  fp8_pingpong_tree_max,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -30,6 +30,12 @@ struct Fp8Operands {
   // Per query row, q . mean(K) in score units: what the smoothing took from every score of the
   // row, added back to its log-sum-exp. [batch x heads, padded_seq]
   const float* lse_shift = nullptr;
+  // Fp8Traits::kBiasInV: per key block a pair (shift, wide). Narrow blocks (wide = 0: their
+  // biases span at most kFp8BiasSpan in exp2 units): shift is the block's largest key
+  // bias (score units), added to all its scores, and k_bias holds each key's
+  // exp2((bias - shift) x scale_log2), by which the pass has multiplied its V. Wide blocks
+  // (wide = 1): shift 0, k_bias the biases, added score by score. [batch x heads, block_rows, 2]
+  const float* k_block_shift = nullptr;
   int32_t padded_seq = 0;
 };
 

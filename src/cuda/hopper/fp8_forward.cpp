@@ -7,6 +7,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/hopper/fp8_quantize.hpp"
+#include "cuda/hopper/fwd_fp8_layout.hpp"
 #include "cuda/hopper/fwd_hopper.hpp"
 #include "radial/error.hpp"
 
@@ -32,6 +33,24 @@ cudaMemPool_t workspace_pool(int device) {
   RADIAL_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
   pools[device] = pool;
   return pool;
+}
+
+// Fp8Traits::kVariant of the kernel that `variant` runs (its bits that the pass must know of:
+// fwd_hopper_fp8_bf16_d128_v<n>.cu say the rest).
+int kernel_bits(Variant variant) {
+  using namespace hopper;
+  switch (variant) {
+    case Variant::standard: return kFp8Library;
+    case Variant::fp8_bias_vec: return kFp8BiasVec;
+    case Variant::fp8_round3_bias_vec: return kFp8BiasVec | 28;
+    case Variant::fp8_sum_tensor: return kFp8SumTensor;
+    case Variant::fp8_round3_sum_tensor: return kFp8SumTensor | 28;
+    case Variant::fp8_bias_in_v_sum_tensor: return kFp8BiasInV | kFp8SumTensor;
+    case Variant::fp8_pingpong:
+    case Variant::fp8_tree_max:
+    case Variant::fp8_pingpong_tree_max: return kFp8Library;
+    default: return 0;  // the others: none of the pass's bits
+  }
 }
 
 void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Variant variant,
@@ -63,6 +82,13 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_sum_tensor: return launch_fwd_hopper_fp8_bf16_d128_v12(q, ctas, stream);
       case Variant::fp8_round3_sum_tensor:
         return launch_fwd_hopper_fp8_bf16_d128_v13(q, ctas, stream);
+      case Variant::fp8_bias_in_v_sum_tensor:
+        return launch_fwd_hopper_fp8_bf16_d128_v15(q, ctas, stream);
+      case Variant::fp8_key_bias: return launch_fwd_hopper_fp8_bf16_d128_v17(q, ctas, stream);
+      case Variant::fp8_pingpong: return launch_fwd_hopper_fp8_bf16_d128_v18(q, ctas, stream);
+      case Variant::fp8_tree_max: return launch_fwd_hopper_fp8_bf16_d128_v19(q, ctas, stream);
+      case Variant::fp8_pingpong_tree_max:
+        return launch_fwd_hopper_fp8_bf16_d128_v20(q, ctas, stream);
       default: break;
     }
 #endif
@@ -84,15 +110,16 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   int device = 0;
   RADIAL_CUDA_CHECK(cudaGetDevice(&device));
   void* base = nullptr;
-  // (The variants with the row sums by the tensor cores want V^T with 8 more rows.)
-  const bool sum_tensor =
-      variant == Variant::fp8_sum_tensor || variant == Variant::fp8_round3_sum_tensor;
-  const int vt_rows = head_dim + (sum_tensor ? 8 : 0);
+  // (The kernels with the row sums by the tensor cores want V^T with 8 more rows; those with
+  // the key bias in V their V weighted.)
+  const int bits = kernel_bits(variant);
+  const int vt_rows = head_dim + ((bits & hopper::kFp8SumTensor) != 0 ? 8 : 0);
   RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(
       &base, hopper::fp8_workspace_bytes(p, head_dim, vt_rows), workspace_pool(device), stream));
   hopper::Fp8Workspace w = hopper::fp8_workspace(base, p, head_dim, vt_rows);
   // (A variant that reads the key biases as 16-byte loads wants them in V^T's key order.)
-  w.k_bias_vt_order = variant == Variant::fp8_bias_vec || variant == Variant::fp8_round3_bias_vec;
+  w.k_bias_vt_order = (bits & hopper::kFp8BiasVec) != 0;
+  w.bias_in_v = (bits & hopper::kFp8BiasInV) != 0;
   FwdParams q = p;
   q.fp8 = w.operands;
   try {

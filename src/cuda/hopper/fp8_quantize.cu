@@ -126,6 +126,56 @@ __device__ __forceinline__ float cta_max(float m, float* scratch) {
   return m;
 }
 
+// The largest x of the CTA (all threads get it; -inf if none).
+__device__ __forceinline__ float cta_max_signed(float m, float* scratch) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  __syncthreads();  // (scratch may still be read by an earlier reduction)
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
+  __syncthreads();
+  m = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < kThreads / 32; ++i) m = fmaxf(m, scratch[i]);
+  return m;
+}
+
+// A key's bias from Q's smoothing, mean(Q) . (k - mean(K)), over the kG threads of its row
+// (x: the thread's 8 channels of k - mean(K)). The K and the V blocks compute it alike.
+template <int kG>
+__device__ __forceinline__ float key_bias(const float (&x)[8], const float (&q_mean)[8]) {
+  float dot = 0.f;
+#pragma unroll
+  for (int c = 0; c < 8; ++c) dot = fmaf(x[c], q_mean[c], dot);
+#pragma unroll
+  for (int o = kG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+  return dot;
+}
+
+// Workspace::bias_in_v: the block's (shift, wide) and its keys' V factors w (0 past key_limit)
+// from their biases. A narrow block (biases spanning at most kFp8BiasSpan in exp2 units) gets
+// shift = its largest bias and w = exp2((bias - shift) x scale_log2); a wide one shift 0 and
+// w = 1 (its biases go score by score). The K and the V blocks compute it alike.
+template <int kPass>
+__device__ __forceinline__ float2 key_weights(const float (&dot)[kPass], int first_row,
+                                              int rows_step, int limit, float scale_log2,
+                                              float* scratch, float (&w)[kPass]) {
+  float hi = -INFINITY, neg_lo = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < kPass; ++i) {
+    if (first_row + i * rows_step < limit) hi = fmaxf(hi, dot[i]), neg_lo = fmaxf(neg_lo, -dot[i]);
+  }
+  hi = cta_max_signed(hi, scratch);
+  neg_lo = cta_max_signed(neg_lo, scratch);
+  const bool none = hi == -INFINITY;
+  const bool wide = !none && (hi + neg_lo) * scale_log2 > kFp8BiasSpan;
+#pragma unroll
+  for (int i = 0; i < kPass; ++i) {
+    const bool valid = first_row + i * rows_step < limit;
+    w[i] = !valid ? 0.f : wide ? 1.f : exp2f((dot[i] - hi) * scale_log2);
+  }
+  return make_float2(none || wide ? 0.f : hi, wide ? 1.f : 0.f);
+}
+
 // One 128-token block of Q (blockIdx.z 0), K (1) or V (2) of one (batch, head).
 template <class E, int D>
 __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams p,
@@ -149,11 +199,13 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
   }
   src += g * 8;
   // K's mean (Q: for lse_shift; K: subtracted) and Q's (Q: subtracted; K: for k_bias).
+  // (V with bias_in_v: both, for its keys' weights.)
+  const bool means = which != 2 || w.bias_in_v;
   float k_mean[8], q_mean[8];
 #pragma unroll
   for (int c = 0; c < 8; ++c) {
-    k_mean[c] = which == 2 ? 0.f : w.k_mean[bh * D + g * 8 + c];
-    q_mean[c] = which == 2 ? 0.f : w.q_mean[bh * D + g * 8 + c];
+    k_mean[c] = means ? w.k_mean[bh * D + g * 8 + c] : 0.f;
+    q_mean[c] = means ? w.q_mean[bh * D + g * 8 + c] : 0.f;
   }
 
   float x[kPass][8];
@@ -169,6 +221,29 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
   }
 
   if (which == 2) {  // V: per-channel scales, transposed, keys in fp8_vt_position order
+    // bias_in_v: each key's V times its weight (from its K row, as the K block computes it).
+    // The channel scales stay max |v|: w <= 1.
+    float kw[kPass];
+    __shared__ alignas(16) uint8_t w_row[128];
+    if (w.bias_in_v) {
+      const E* kb = static_cast<const E*>(p.k) + b * p.k_sb + h * p.k_sh + g * 8;
+      float dot[kPass];
+#pragma unroll
+      for (int i = 0; i < kPass; ++i) {
+        const int row = blk * 128 + r0 + i * kRows;
+        float kx[8] = {};
+        if (row < limit) {
+          load8(kb + static_cast<int64_t>(row) * p.k_ss, kx);
+#pragma unroll
+          for (int c = 0; c < 8; ++c) kx[c] -= k_mean[c];
+        }
+        dot[i] = key_bias<kG>(kx, q_mean);
+      }
+      key_weights<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2, scratch, kw);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPass; ++i) kw[i] = 1.f;
+    }
     float inv[8];
 #pragma unroll
     for (int c = 0; c < 8; ++c) inv[c] = 1.f / w.operands.v_scale[bh * D + g * 8 + c];
@@ -177,7 +252,8 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
       const int key = r0 + i * kRows;
       const int pos = (key & ~15) | fp8_vt_position(key & 15);
 #pragma unroll
-      for (int c = 0; c < 8; ++c) vt[g * 8 + c][pos] = e4m3(x[i][c] * inv[c]);
+      for (int c = 0; c < 8; ++c) vt[g * 8 + c][pos] = e4m3(x[i][c] * inv[c] * kw[i]);
+      if (g == 0) w_row[pos] = e4m3(kw[i] * (1 << static_cast<int>(kWLog2)));
     }
     __syncthreads();
     uint8_t* dst = static_cast<uint8_t*>(const_cast<void*>(w.operands.vt)) +
@@ -187,19 +263,24 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
       *reinterpret_cast<uint4*>(dst + static_cast<int64_t>(d) * padded + part * 16) =
           *reinterpret_cast<const uint4*>(&vt[d][part * 16]);
     }
-    // The rows past the head dim (Fp8Workspace::vt_rows): ones (e4m3 0x38), then zeros.
+    // The rows past the head dim (Fp8Workspace::vt_rows): ones (e4m3 0x38), or with bias_in_v
+    // the weights x 2^kWLog2, then zeros.
     for (int c = threadIdx.x; c < (w.vt_rows - D) * 8; c += kThreads) {
       const int d = D + (c >> 3), part = c & 7;
       const uint32_t word = d == D ? 0x38383838u : 0u;
       *reinterpret_cast<uint4*>(dst + static_cast<int64_t>(d) * padded + part * 16) =
-          make_uint4(word, word, word, word);
+          d == D && w.bias_in_v ? *reinterpret_cast<const uint4*>(&w_row[part * 16])
+                                : make_uint4(word, word, word, word);
     }
     return;
   }
 
   // Q: the row's q . mean(K) for the log-sum-exp, then smoothed. K: smoothed, then the key's
   // mean(Q) . (k - mean(K)) for its scores. Rows past the limit stay zeros (their dots too).
+  // (bias_in_v: a narrow K block's biases become its keys' weights; k_block_shift gets the
+  // block's pair.)
   float* dots = const_cast<float*>(which == 0 ? w.operands.lse_shift : w.operands.k_bias);
+  float dot[kPass];
 #pragma unroll
   for (int i = 0; i < kPass; ++i) {
     const bool valid = blk * 128 + r0 + i * kRows < limit;
@@ -207,24 +288,36 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
 #pragma unroll
       for (int c = 0; c < 8; ++c) x[i][c] -= k_mean[c];
     }
-    float dot = 0.f;
-#pragma unroll
-    for (int c = 0; c < 8; ++c) dot = fmaf(x[i][c], which == 0 ? k_mean[c] : q_mean[c], dot);
-#pragma unroll
-    for (int o = kG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-    const int key = r0 + i * kRows;
-    const int at = which == 1 && w.k_bias_vt_order ? (key & ~15) | fp8_vt_position(key & 15) : key;
-    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + at] = dot;
+    dot[i] = key_bias<kG>(x[i], which == 0 ? k_mean : q_mean);
     if (which == 0 && valid) {
 #pragma unroll
       for (int c = 0; c < 8; ++c) x[i][c] -= q_mean[c];
     }
+  }
+  if (which == 1 && w.bias_in_v) {  // (a wide block keeps its biases)
+    float kw[kPass];
+    const float2 shift = key_weights<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2,
+                                            scratch, kw);
+    if (shift.y == 0.f) {
+#pragma unroll
+      for (int i = 0; i < kPass; ++i) dot[i] = kw[i];
+    }
+    if (threadIdx.x == 0)
+      reinterpret_cast<float2*>(const_cast<float*>(w.operands.k_block_shift))
+          [bh * (padded / 128) + blk] = shift;
+  }
+#pragma unroll
+  for (int i = 0; i < kPass; ++i) {
+    const int key = r0 + i * kRows;
+    const int at = which == 1 && w.k_bias_vt_order ? (key & ~15) | fp8_vt_position(key & 15) : key;
+    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + at] = dot[i];
   }
   float m = 0.f;
 #pragma unroll
   for (int i = 0; i < kPass; ++i)
 #pragma unroll
     for (int c = 0; c < 8; ++c) m = fmaxf(m, fabsf(x[i][c]));
+  __syncthreads();  // (scratch may still be read by key_weights' reduction)
   m = cta_max(m, scratch);
   const float scale = m > 0.f ? m / kE4m3Max : 1.f;
   const float inv = 1.f / scale;
@@ -265,7 +358,7 @@ size_t fp8_workspace_bytes(const FwdParams& p, int head_dim, int vt_rows) {
   const size_t chunks = chunk_count(p);
   const size_t rows = static_cast<size_t>(vt_rows > 0 ? vt_rows : head_dim);
   return 2 * align256(bh * padded * head_dim) + align256(bh * padded * rows) +  // q, k, vt
-         2 * align256(bh * p.block_rows * sizeof(float)) +     // q_scale, k_scale
+         4 * align256(bh * p.block_rows * sizeof(float)) +  // q_scale, k_scale, k_block_shift x 2
          3 * align256(bh * head_dim * sizeof(float)) +         // v_scale, k_mean, q_mean
          2 * align256(bh * padded * sizeof(float)) +           // lse_shift, k_bias
          3 * align256(bh * chunks * head_dim * sizeof(float));  // partial sums and maxima
@@ -288,6 +381,8 @@ Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim, int vt_
   w.operands.vt = take(bh * padded * w.vt_rows);
   w.operands.q_scale = reinterpret_cast<float*>(take(bh * p.block_rows * sizeof(float)));
   w.operands.k_scale = reinterpret_cast<float*>(take(bh * p.block_rows * sizeof(float)));
+  w.operands.k_block_shift =
+      reinterpret_cast<float*>(take(2 * bh * p.block_rows * sizeof(float)));
   w.operands.v_scale = reinterpret_cast<float*>(take(bh * head_dim * sizeof(float)));
   w.k_mean = reinterpret_cast<float*>(take(bh * head_dim * sizeof(float)));
   w.q_mean = reinterpret_cast<float*>(take(bh * head_dim * sizeof(float)));

@@ -31,6 +31,10 @@ struct Fp8Workspace {
   // V^T's rows per (batch, head): head_dim, or head_dim + 8 for the variants with
   // Fp8Traits::kSumTensor (row head_dim all ones, the rest zeros: P V's row sums).
   int vt_rows = 0;
+  // Fp8Traits::kBiasInV: per key block the largest key bias goes to operands.k_block_shift,
+  // k_bias gets each key's w = exp2((bias - that) x scale_log2), V is multiplied by w before
+  // its quantisation, and V^T's extra row (if any) holds w x 2^kWLog2 instead of ones.
+  bool bias_in_v = false;
 };
 
 // The workspace's size for the call `p` describes (V^T with vt_rows rows a head, 0: head_dim),

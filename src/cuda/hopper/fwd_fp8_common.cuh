@@ -37,9 +37,23 @@ constexpr float kPLog2 = 8.f;
 // the row sums by the tensor cores: V^T gets 8 more rows (the first all ones, the rest zeros;
 // kVtRows), so P V's column kD is the row's sum of the e4m3 P, rescaled and added with O, and
 // the softmax's 64 FADDs a block go.
-template <class OutElement_, int kHeadDim, int kVariant = 0, int kStages_ = 4>
+// Round 4: bit 128, the key bias out of the scores (kBiasInV, with bit 64): each key block whose
+// biases span at most kFp8BiasSpan adds its largest bias (FwdParams::fp8.k_block_shift) to all
+// its scores through the exponent's FFMA, and the pass has multiplied each key's V by
+// w = exp2((bias - that) x scale_log2) <= 1, so that P V and the row sums (by the tensor cores,
+// w x 2^kWLog2 being V^T's extra row) get the bias back without a per-score FFMA; the other
+// ("wide") blocks add the biases score by score as round 3's kernel (a uniform branch).
+// The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
+// Bit 256, pingpong: the two warpgroups take turns issuing their products (the bf16 kernel's
+// mbarrier turns), so that one's softmax runs under the other's products. Bit 512, the row
+// maxima as four chains of FMNMX (depth 8) instead of one (depth 16); kBiasInV only.
+template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
-  static constexpr bool kKeyBias = (kVariant & 1) == 0;
+  static constexpr bool kBiasInV = (kVariant & 128) != 0;
+  static constexpr bool kPingpong = (kVariant & 256) != 0;
+  static constexpr bool kTreeMax = (kVariant & 512) != 0;
+  static_assert(!kTreeMax || kBiasInV, "bit 512 is a choice of online_softmax_shifted");
+  static constexpr bool kKeyBias = (kVariant & 1) == 0 && !kBiasInV;
   static constexpr bool kAddPerBlock = (kVariant & 2) == 0;
   static constexpr bool kFmaO = (kVariant & 4) != 0;
   static constexpr bool kLateWait = (kVariant & 8) != 0;
@@ -47,6 +61,7 @@ struct Fp8Traits {
   static constexpr bool kBiasVec = (kVariant & 32) != 0;
   static constexpr bool kSumTensor = (kVariant & 64) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
+  static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
@@ -70,11 +85,13 @@ struct Fp8Traits {
   using MmaQK = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
       Layout<Shape<_2, _1, _1>>{}));
-  // (N = 136 is one of CuTe's extended shapes, which its selector offers only with
+  // (N = 136 and 72 are CuTe's extended shapes, which its selector offers only with
   // CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED: named directly.)
   using PVAtom = std::conditional_t<
       kSumTensor && kD == 128, SM90::GMMA::MMA_64x136x32_F32E4M3E4M3_RS_TN<>,
-      decltype(GMMA::rs_op_selector<Element, Element, float, Shape<_64, HDV, BN>>())>;
+      std::conditional_t<
+          kSumTensor && kD == 64, SM90::GMMA::MMA_64x72x32_F32E4M3E4M3_RS_TN<>,
+          decltype(GMMA::rs_op_selector<Element, Element, float, Shape<_64, HDV, BN>>())>>;
   using MmaPV = decltype(make_tiled_mma(PVAtom{}, Layout<Shape<_2, _1, _1>>{}));
 
   static constexpr int kBoxCols = kD;  // one TMA box per Q or K tile
@@ -152,6 +169,53 @@ __device__ __forceinline__ void dequantise_vec(TS& s, const float* bias, float s
     }
     b = next;
   }
+}
+
+// The online softmax of the FP8 kernel with the key bias in V (Fp8Traits::kBiasInV), in place:
+// entries are raw products that s_scale turns into scores, s_shift (the block's largest key
+// bias) is added to each, and the probabilities come out times 2^kPLog2; row_max stays in
+// score units, an upper bound of the row's largest score. No row sums: the tensor cores add
+// the probabilities weighted by their keys' w (V^T's extra row).
+template <bool kTreeMax = false, class TS>
+__device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_limit,
+                                                       float scale_log2, float (&row_max)[2],
+                                                       float (&alpha)[2], int lane,
+                                                       float s_scale, float s_shift) {
+  constexpr int kNT = 16;  // 8-key n-tiles
+  if (crosses_key_limit(key0, kNT * 8, key_limit)) {
+#pragma unroll
+    for (int i = 0; i < kNT * 4; ++i) {
+      const int key = fragment_key(key0, i >> 2, i & 3, lane);
+      if (key >= key_limit) s(i) = -INFINITY;
+    }
+  }
+  float base[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float m = -INFINITY;
+    if constexpr (kTreeMax) {  // four chains of 4 n-tiles, then their maximum
+      float t[4];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) t[c] = fmaxf(s(c * 4 + half * 2), s(c * 4 + half * 2 + 1));
+#pragma unroll
+      for (int nt = 4; nt < kNT; ++nt)
+        t[nt & 3] = fmaxf(t[nt & 3], fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
+      m = fmaxf(fmaxf(t[0], t[1]), fmaxf(t[2], t[3]));
+    } else {
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+        m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
+    }
+    // An upper bound of the block's largest score: its largest product plus its largest bias.
+    m = fmaxf(row_max[half], fmaf(quad_max(m), s_scale, s_shift));
+    base[half] = softmax_base(m, scale_log2);
+    alpha[half] = softmax_alpha(row_max[half], base[half], scale_log2);
+    row_max[half] = m;
+    base[half] -= kPLog2 + s_shift * scale_log2;
+  }
+  const float exp_scale = scale_log2 * s_scale;
+#pragma unroll
+  for (int i = 0; i < kNT * 4; ++i) s(i) = softmax_exp(s(i), exp_scale, base[(i >> 1) & 1]);
 }
 
 // O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j), over the first

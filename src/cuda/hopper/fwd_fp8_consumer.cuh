@@ -49,6 +49,19 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
   const int lane = tid & 31;
+  const int wg = tid >> 7;
+  // kPingpong: as the bf16 kernel's (fwd_hopper_kernel.cuh), warpgroup w waits for its turn on
+  // mbarrier turn[w] before issuing its products and passes it on once its S is done.
+  uint32_t turns = 0;
+  const auto turn_wait = [&] {
+    if constexpr (T::kPingpong) mbar_wait(bar(bars->turn[wg]), turns++ & 1);
+  };
+  const auto turn_pass = [&] {
+    if constexpr (T::kPingpong) mbar_arrive(bar(bars->turn[wg ^ 1]));
+  };
+  if constexpr (T::kPingpong) {
+    if (wg == 1) mbar_arrive(bar(bars->turn[0]));
+  }
 
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
@@ -92,8 +105,16 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         k_scale_next = __ldg(k_scale + key0_next / 128);
         key0_after = key_start(p, tile, min(1, n - 1));
       }
+      const float2* k_shift =
+          reinterpret_cast<const float2*>(p.fp8.k_block_shift) + tile.bh * p.block_rows;
+      float2 shift = make_float2(0.f, 0.f);  // kBiasInV: the block's (shift, wide)
       const auto block_scale = [&](int t, int& key0, float& s_scale) {
-        if constexpr (T::kPrefetch) {
+        if constexpr (T::kBiasInV) {
+          static_assert(!T::kPrefetch, "kBiasInV loads the block's shift with its K scale");
+          key0 = key_start(p, tile, t);
+          s_scale = q_scale * __ldg(k_scale + key0 / 128);
+          shift = __ldg(k_shift + key0 / 128);
+        } else if constexpr (T::kPrefetch) {
           key0 = key0_next;
           s_scale = q_scale * k_scale_next;
           k_scale_next = __ldg(k_scale + key0_after / 128);
@@ -104,6 +125,23 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
           s_scale = q_scale * __ldg(k_scale + key0 / 128);
         }
       };
+      // The block's softmax, then K's stage (with its key biases or weights) goes back.
+      const auto softmax = [&](int s, int key0, float s_scale) {  // (s_scale: a copy)
+        if constexpr (T::kBiasInV) {
+          float s_shift = shift.x;
+          if (shift.y != 0.f) {  // a wide block: its biases score by score, as round 3's
+            dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+            s_scale = 1.f, s_shift = 0.f;
+          }
+          mbar_arrive(bar(bars->k_empty[s]));
+          online_softmax_shifted<T::kTreeMax>(tSrS, key0, p.key_limit, p.scale_log2, row_max,
+                                              alpha, lane, s_scale, s_shift);
+        } else {
+          mbar_arrive(bar(bars->k_empty[s]));
+          online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
+                               lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        }
+      };
       float alpha_prev[2];  // kFmaO: the previous block's alpha
       {  // block 0: S only
         const int s = it % kS;
@@ -111,18 +149,18 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         float s_scale;
         block_scale(0, key0, s_scale);
         mbar_wait(bar(bars->k_full[s]), (it / kS) & 1);
+        turn_wait();
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
+        turn_pass();
         if (n == 1) mbar_arrive(q_empty);
         if constexpr (T::kKeyBias && T::kBiasVec) {
           dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         } else if constexpr (T::kKeyBias) {
           dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         }
-        mbar_arrive(bar(bars->k_empty[s]));
-        online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
-                             lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        softmax(s, key0, s_scale);
         alpha_prev[0] = alpha[0], alpha_prev[1] = alpha[1];
         convert_fp8(tSrS, tOrP);
       }
@@ -133,6 +171,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         block_scale(t, key0, s_scale);
         mbar_wait(bar(bars->k_full[s]), ((it + t) / kS) & 1);
         mbar_wait(bar(bars->v_full[sp]), ((it + t - 1) / kS) & 1);
+        turn_wait();
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
         if constexpr (T::kAddPerBlock) {
           wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
@@ -141,15 +180,14 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         }
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
+        turn_pass();
         if (t == n - 1) mbar_arrive(q_empty);
         if constexpr (T::kKeyBias && T::kBiasVec) {
           dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         } else if constexpr (T::kKeyBias) {
           dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         }
-        mbar_arrive(bar(bars->k_empty[s]));
-        online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
-                             lane, T::kKeyBias ? 1.f : s_scale, kPLog2);
+        softmax(s, key0, s_scale);
         // (With kSumTensor the FADDs of row_sum[0] then stay, and only row 0's exponentials are
         // kept above the wait: the other half may sink below the branch.)
         if constexpr (T::kLateWait) end_block(row_sum[0]);
@@ -187,7 +225,9 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
     if constexpr (T::kSumTensor) {
       // P V's column kD (n-tile kD / 8, entry j = 0 of the quad's first thread; the other
       // threads' extra columns are zeros) is the row sum: the quad sum in store_output adds it.
-      row_sum[0] = tOrO(T::kD / 2), row_sum[1] = tOrO(T::kD / 2 + 2);
+      // (kBiasInV: the row holds w x 2^kWLog2.)
+      constexpr float kRowUnit = T::kBiasInV ? 1.f / (1 << static_cast<int>(kWLog2)) : 1.f;
+      row_sum[0] = tOrO(T::kD / 2) * kRowUnit, row_sum[1] = tOrO(T::kD / 2 + 2) * kRowUnit;
     }
     scale_columns<T::kD / 8>(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
     // The smoothing took q . mean(K) from every score of the row; the log-sum-exp gets it back,

@@ -17,6 +17,26 @@ __host__ __device__ constexpr int fp8_vt_position(int k) {
   return 4 * ((k & 7) >> 1) + 2 * (k >> 3) + (k & 1);
 }
 
+// The bits of Fp8Traits::kVariant (fwd_fp8_common.cuh says what each does) that the pass must
+// know of, and the library's choice: the key bias in V (128), the row sums by the tensor cores
+// (64) and O by one FFMA an entry (4), since round 4 (bench/gpu/HOPPER_NOTES.md).
+constexpr int kFp8FmaO = 4, kFp8BiasVec = 32, kFp8SumTensor = 64, kFp8BiasInV = 128;
+constexpr int kFp8Library = kFp8BiasInV | kFp8SumTensor | kFp8FmaO;
+
+// The key bias in V (kFp8BiasInV) for the key blocks whose biases span at most this many exp2
+// units (scale_log2 x (largest - smallest)). The row's bound then exceeds its largest score by
+// at most the span, so the key that dominates a row keeps P x 2^8 >= 2^(8 - 14) = 2^-6, e4m3's
+// smallest normal number: full e4m3 precision. Wider blocks (outlier keys of heads with large
+// means) get the bias score by score, as round 3's kernel. (bench/gpu/fp8_sim.py --bias-span:
+// 8, 12 and 14 give round 3's errors on DiT-like inputs up to 3x harsher; without the bound
+// the 2x harsher ones reach relative L2 0.13 and the 3x ones NaN.)
+constexpr float kFp8BiasSpan = 14.f;
+
+// With the key bias in V (Fp8Traits::kBiasInV and the row sums by the tensor cores), V^T's
+// extra row holds each key's weight w <= 1 times 2^kWLog2, so that the weights of keys far
+// below their block's largest bias stay normal e4m3 numbers.
+constexpr float kWLog2 = 8.f;
+
 static_assert(fp8_vt_position(fp8_vt_key(5)) == 5 && fp8_vt_position(fp8_vt_key(14)) == 14 &&
                   fp8_vt_key(4) == 2 && fp8_vt_key(2) == 8,
               "fp8_vt_position inverts fp8_vt_key");

@@ -1,0 +1,12 @@
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 18 (Fp8Traits::kVariant 452:
+// the library with pingpong turns; built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_pingpong).
+#include "cuda/hopper/fwd_fp8_consumer.cuh"
+
+namespace radial::cuda_detail {
+
+void launch_fwd_hopper_fp8_bf16_d128_v18(const FwdParams& p, int ctas, cudaStream_t stream) {
+  hopper::launch<hopper::Fp8Traits<cutlass::bfloat16_t, 128, 452>, kDefaultHopperSchedule>(
+      p, ctas, stream);
+}
+
+}  // namespace radial::cuda_detail
