@@ -46,10 +46,8 @@ enum class RowOrder { locality, heavy_first, natural };
 // whose biases span little adds its largest bias to all its scores, and the pass multiplies
 // each key's V by exp2((bias - that) x scale_log2), so the per-score FFMA and its shared loads
 // go; the row sums by the tensor cores, the factors being an extra row of V^T):
-// bias_in_v_sum_tensor; the library's kernel since round 4 is that with fma_o, and key_bias is
-// round 3's (the bias added to every score).
-// pingpong (the warpgroups take turns issuing, as the bf16 kernel's schedule), tree_max (the
-// row maxima as a tree) and pingpong_tree_max: the library's kernel with those changes.
+// the library's kernel since round 4; bias_in_v_fma_o is it with fma_o, and key_bias is round
+// 3's library kernel (the bias added to every score).
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
@@ -79,11 +77,8 @@ enum class Variant {
   fp8_round3_bias_vec,
   fp8_sum_tensor,
   fp8_round3_sum_tensor,
-  fp8_bias_in_v_sum_tensor,
   fp8_key_bias,
-  fp8_pingpong,
-  fp8_tree_max,
-  fp8_pingpong_tree_max,
+  fp8_bias_in_v_fma_o,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

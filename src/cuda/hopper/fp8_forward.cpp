@@ -45,10 +45,7 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_round3_bias_vec: return kFp8BiasVec | 28;
     case Variant::fp8_sum_tensor: return kFp8SumTensor;
     case Variant::fp8_round3_sum_tensor: return kFp8SumTensor | 28;
-    case Variant::fp8_bias_in_v_sum_tensor: return kFp8BiasInV | kFp8SumTensor;
-    case Variant::fp8_pingpong:
-    case Variant::fp8_tree_max:
-    case Variant::fp8_pingpong_tree_max: return kFp8Library;
+    case Variant::fp8_bias_in_v_fma_o: return kFp8Library | kFp8FmaO;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -82,13 +79,8 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_sum_tensor: return launch_fwd_hopper_fp8_bf16_d128_v12(q, ctas, stream);
       case Variant::fp8_round3_sum_tensor:
         return launch_fwd_hopper_fp8_bf16_d128_v13(q, ctas, stream);
-      case Variant::fp8_bias_in_v_sum_tensor:
-        return launch_fwd_hopper_fp8_bf16_d128_v15(q, ctas, stream);
+      case Variant::fp8_bias_in_v_fma_o: return launch_fwd_hopper_fp8_bf16_d128_v15(q, ctas, stream);
       case Variant::fp8_key_bias: return launch_fwd_hopper_fp8_bf16_d128_v17(q, ctas, stream);
-      case Variant::fp8_pingpong: return launch_fwd_hopper_fp8_bf16_d128_v18(q, ctas, stream);
-      case Variant::fp8_tree_max: return launch_fwd_hopper_fp8_bf16_d128_v19(q, ctas, stream);
-      case Variant::fp8_pingpong_tree_max:
-        return launch_fwd_hopper_fp8_bf16_d128_v20(q, ctas, stream);
       default: break;
     }
 #endif

@@ -44,15 +44,9 @@ constexpr float kPLog2 = 8.f;
 // w x 2^kWLog2 being V^T's extra row) get the bias back without a per-score FFMA; the other
 // ("wide") blocks add the biases score by score as round 3's kernel (a uniform branch).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
-// Bit 256, pingpong: the two warpgroups take turns issuing their products (the bf16 kernel's
-// mbarrier turns), so that one's softmax runs under the other's products. Bit 512, the row
-// maxima as four chains of FMNMX (depth 8) instead of one (depth 16); kBiasInV only.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
   static constexpr bool kBiasInV = (kVariant & 128) != 0;
-  static constexpr bool kPingpong = (kVariant & 256) != 0;
-  static constexpr bool kTreeMax = (kVariant & 512) != 0;
-  static_assert(!kTreeMax || kBiasInV, "bit 512 is a choice of online_softmax_shifted");
   static constexpr bool kKeyBias = (kVariant & 1) == 0 && !kBiasInV;
   static constexpr bool kAddPerBlock = (kVariant & 2) == 0;
   static constexpr bool kFmaO = (kVariant & 4) != 0;
@@ -176,7 +170,7 @@ __device__ __forceinline__ void dequantise_vec(TS& s, const float* bias, float s
 // bias) is added to each, and the probabilities come out times 2^kPLog2; row_max stays in
 // score units, an upper bound of the row's largest score. No row sums: the tensor cores add
 // the probabilities weighted by their keys' w (V^T's extra row).
-template <bool kTreeMax = false, class TS>
+template <class TS>
 __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_limit,
                                                        float scale_log2, float (&row_max)[2],
                                                        float (&alpha)[2], int lane,
@@ -193,19 +187,9 @@ __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     float m = -INFINITY;
-    if constexpr (kTreeMax) {  // four chains of 4 n-tiles, then their maximum
-      float t[4];
 #pragma unroll
-      for (int c = 0; c < 4; ++c) t[c] = fmaxf(s(c * 4 + half * 2), s(c * 4 + half * 2 + 1));
-#pragma unroll
-      for (int nt = 4; nt < kNT; ++nt)
-        t[nt & 3] = fmaxf(t[nt & 3], fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
-      m = fmaxf(fmaxf(t[0], t[1]), fmaxf(t[2], t[3]));
-    } else {
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt)
-        m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
-    }
+    for (int nt = 0; nt < kNT; ++nt)
+      m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
     // An upper bound of the block's largest score: its largest product plus its largest bias.
     m = fmaxf(row_max[half], fmaf(quad_max(m), s_scale, s_shift));
     base[half] = softmax_base(m, scale_log2);

@@ -49,19 +49,6 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..255 over the consumers
   const int lane = tid & 31;
-  const int wg = tid >> 7;
-  // kPingpong: as the bf16 kernel's (fwd_hopper_kernel.cuh), warpgroup w waits for its turn on
-  // mbarrier turn[w] before issuing its products and passes it on once its S is done.
-  uint32_t turns = 0;
-  const auto turn_wait = [&] {
-    if constexpr (T::kPingpong) mbar_wait(bar(bars->turn[wg]), turns++ & 1);
-  };
-  const auto turn_pass = [&] {
-    if constexpr (T::kPingpong) mbar_arrive(bar(bars->turn[wg ^ 1]));
-  };
-  if constexpr (T::kPingpong) {
-    if (wg == 1) mbar_arrive(bar(bars->turn[0]));
-  }
 
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
@@ -134,7 +121,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
             s_scale = 1.f, s_shift = 0.f;
           }
           mbar_arrive(bar(bars->k_empty[s]));
-          online_softmax_shifted<T::kTreeMax>(tSrS, key0, p.key_limit, p.scale_log2, row_max,
+          online_softmax_shifted(tSrS, key0, p.key_limit, p.scale_log2, row_max,
                                               alpha, lane, s_scale, s_shift);
         } else {
           mbar_arrive(bar(bars->k_empty[s]));
@@ -149,11 +136,9 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         float s_scale;
         block_scale(0, key0, s_scale);
         mbar_wait(bar(bars->k_full[s]), (it / kS) & 1);
-        turn_wait();
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
-        turn_pass();
         if (n == 1) mbar_arrive(q_empty);
         if constexpr (T::kKeyBias && T::kBiasVec) {
           dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
@@ -171,7 +156,6 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         block_scale(t, key0, s_scale);
         mbar_wait(bar(bars->k_full[s]), ((it + t) / kS) & 1);
         mbar_wait(bar(bars->v_full[sp]), ((it + t - 1) / kS) & 1);
-        turn_wait();
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
         if constexpr (T::kAddPerBlock) {
           wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrOt);
@@ -180,7 +164,6 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         }
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
-        turn_pass();
         if (t == n - 1) mbar_arrive(q_empty);
         if constexpr (T::kKeyBias && T::kBiasVec) {
           dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
