@@ -47,6 +47,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_round3_sum_tensor, "fp8_round3_sum_tensor"},
     {Variant::fp8_key_bias, "fp8_key_bias"},
     {Variant::fp8_bias_in_v_fma_o, "fp8_bias_in_v_fma_o"},
+    {Variant::fp8_pairs, "fp8_pairs"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},

@@ -47,7 +47,8 @@ enum class RowOrder { locality, heavy_first, natural };
 // each key's V by exp2((bias - that) x scale_log2), so the per-score FFMA and its shared loads
 // go; the row sums by the tensor cores, the factors being an extra row of V^T):
 // the library's kernel since round 4; bias_in_v_fma_o is it with fma_o, and key_bias is round
-// 3's library kernel (the bias added to every score).
+// 3's library kernel (the bias added to every score). pairs: the library's with two key blocks
+// a step (fwd_fp8_pairs.cuh).
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
@@ -79,6 +80,7 @@ enum class Variant {
   fp8_round3_sum_tensor,
   fp8_key_bias,
   fp8_bias_in_v_fma_o,
+  fp8_pairs,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

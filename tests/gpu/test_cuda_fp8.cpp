@@ -466,6 +466,7 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_sum_tensor", ""},  // (the row sums of the rounded P: other bits)
       {"fp8_round3_sum_tensor", ""},
       {"fp8_bias_in_v_fma_o", ""},
+      {"fp8_pairs", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -46,6 +46,7 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_sum_tensor: return kFp8SumTensor;
     case Variant::fp8_round3_sum_tensor: return kFp8SumTensor | 28;
     case Variant::fp8_bias_in_v_fma_o: return kFp8Library | kFp8FmaO;
+    case Variant::fp8_pairs: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -81,6 +82,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         return launch_fwd_hopper_fp8_bf16_d128_v13(q, ctas, stream);
       case Variant::fp8_bias_in_v_fma_o: return launch_fwd_hopper_fp8_bf16_d128_v15(q, ctas, stream);
       case Variant::fp8_key_bias: return launch_fwd_hopper_fp8_bf16_d128_v17(q, ctas, stream);
+      case Variant::fp8_pairs: return launch_fwd_hopper_fp8_bf16_d128_v18(q, ctas, stream);
       default: break;
     }
 #endif

@@ -43,10 +43,12 @@ constexpr float kPLog2 = 8.f;
 // w = exp2((bias - that) x scale_log2) <= 1, so that P V and the row sums (by the tensor cores,
 // w x 2^kWLog2 being V^T's extra row) get the bias back without a per-score FFMA; the other
 // ("wide") blocks add the biases score by score as round 3's kernel (a uniform branch).
+// Bit 256 (kPairs): two key blocks a step, fwd_fp8_pairs.cuh.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
   static constexpr bool kBiasInV = (kVariant & 128) != 0;
+  static constexpr bool kPairs = (kVariant & 256) != 0;  // fwd_fp8_pairs.cuh
   static constexpr bool kKeyBias = (kVariant & 1) == 0 && !kBiasInV;
   static constexpr bool kAddPerBlock = (kVariant & 2) == 0;
   static constexpr bool kFmaO = (kVariant & 4) != 0;
@@ -56,6 +58,7 @@ struct Fp8Traits {
   static constexpr bool kSumTensor = (kVariant & 64) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
+  static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;

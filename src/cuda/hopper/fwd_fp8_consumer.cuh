@@ -13,6 +13,7 @@
 #pragma once
 
 #include "cuda/hopper/fwd_fp8_common.cuh"
+#include "cuda/hopper/fwd_fp8_pairs.cuh"
 #include "cuda/hopper/fwd_hopper_kernel.cuh"
 
 namespace radial::cuda_detail::hopper {
@@ -67,6 +68,10 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
       make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
   static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kVtRows / 2,
                 "fragment sizes");
+  // kPairs: the second block's scores and P.
+  Tensor tSrS1 = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
+  Tensor tOrP1 =
+      make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
 
   int it = 0;  // K/V blocks consumed so far, over all tiles
   for (int j = 0;; ++j) {
@@ -130,6 +135,63 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         }
       };
       float alpha_prev[2];  // kFmaO: the previous block's alpha
+      if constexpr (T::kPairs) {
+        for (int t = 0; t < n; t += 2) {  // blocks t and t + 1 (if any)
+          const bool two = t + 1 < n;
+          const int s0 = (it + t) % kS, s1 = (it + t + 1) % kS;
+          int key0, key1 = 0;  // (key1, c1, shift1: only read when two)
+          float c0, c1 = 0.f;
+          block_scale(t, key0, c0);
+          float2 shift0 = shift, shift1 = make_float2(0.f, 0.f);
+          if (two) {
+            block_scale(t + 1, key1, c1);
+            shift1 = shift;
+          }
+          mbar_wait(bar(bars->k_full[s0]), ((it + t) / kS) & 1);
+          wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s0), tSrS);
+          if (two) {
+            mbar_wait(bar(bars->k_full[s1]), ((it + t + 1) / kS) & 1);
+            wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s1), tSrS1);
+          }
+          warpgroup_wait<0>();
+          warpgroup_fence_operand(tSrS);
+          warpgroup_fence_operand(tSrS1);
+          if (t + 2 >= n) mbar_arrive(q_empty);
+          if (shift0.y != 0.f) {  // wide blocks: their biases score by score
+            dequantise(tSrS, bias_smem + s0 * T::kBN, c0, lane);
+            c0 = 1.f, shift0.x = 0.f;
+          }
+          if (two && shift1.y != 0.f) {
+            dequantise(tSrS1, bias_smem + s1 * T::kBN, c1, lane);
+            c1 = 1.f, shift1.x = 0.f;
+          }
+          mbar_arrive(bar(bars->k_empty[s0]));
+          if (two) {
+            mbar_arrive(bar(bars->k_empty[s1]));
+          } else {
+#pragma unroll
+            for (int i = 0; i < size(tSrS1); ++i) tSrS1(i) = -INFINITY;
+          }
+          online_softmax_pair(tSrS, tSrS1, tOrP, tOrP1, key0, key1, p.key_limit, p.scale_log2,
+                              row_max, alpha, lane, c0, shift0.x, c1, shift1.x);
+          mbar_wait(bar(bars->v_full[s0]), ((it + t) / kS) & 1);
+          // (Zeroed here, not by the product's scale-d: its operand constraints would keep the
+          // last step's Ot live across the softmax, 68 registers more than fit.)
+          clear(tOrOt);
+          wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, s0), tOrOt);
+          if (two) {
+            mbar_wait(bar(bars->v_full[s1]), ((it + t + 1) / kS) & 1);
+            wg_issue<false>(mma_pv, tOrP1, tOrVt(_, _, _, s1), tOrOt);
+          }
+          warpgroup_wait<0>();
+          warpgroup_fence_operand(tOrOt);
+          warpgroup_fence_operand(tOrP);
+          warpgroup_fence_operand(tOrP1);
+          mbar_arrive(bar(bars->v_empty[s0]));
+          if (two) mbar_arrive(bar(bars->v_empty[s1]));
+          fma_add(tOrO, tOrOt, alpha);  // (Ot is under the current maximum: exact)
+        }
+      } else {
       {  // block 0: S only
         const int s = it % kS;
         int key0;
@@ -203,6 +265,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
       } else if constexpr (T::kAddPerBlock) {
         add(tOrO, tOrOt);
       }
+      }  // (the pair schedule's else)
     }
     it += n;
     if constexpr (T::kSumTensor) {

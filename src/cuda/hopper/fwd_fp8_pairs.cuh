@@ -14,11 +14,12 @@
 
 namespace radial::cuda_detail::hopper {
 
-// The online softmax of two blocks' scores in place (kBiasInV's form, per block: raw products
-// times c plus shift b); row_max, alpha as online_softmax_shifted's.
-template <class TS>
-__device__ __forceinline__ void online_softmax_pair(TS& s0, TS& s1, int key0, int key1,
-                                                    int key_limit, float scale_log2,
+// The online softmax of two blocks' scores (kBiasInV's form, per block: raw products times c
+// plus shift b), P in e4m3 out (p0, p1); row_max, alpha as online_softmax_shifted's. Block 0's
+// probabilities are converted before block 1's exponentials, so that its scores die first.
+template <class TS, class TP>
+__device__ __forceinline__ void online_softmax_pair(TS& s0, TS& s1, TP& p0, TP& p1, int key0,
+                                                    int key1, int key_limit, float scale_log2,
                                                     float (&row_max)[2], float (&alpha)[2],
                                                     int lane, float c0, float b0, float c1,
                                                     float b1) {
@@ -52,10 +53,11 @@ __device__ __forceinline__ void online_softmax_pair(TS& s0, TS& s1, int key0, in
   }
   const float e0 = scale_log2 * c0, e1 = scale_log2 * c1;
 #pragma unroll
-  for (int i = 0; i < kNT * 4; ++i) {
-    s0(i) = softmax_exp(s0(i), e0, base0[(i >> 1) & 1]);
-    s1(i) = softmax_exp(s1(i), e1, base1[(i >> 1) & 1]);
-  }
+  for (int i = 0; i < kNT * 4; ++i) s0(i) = softmax_exp(s0(i), e0, base0[(i >> 1) & 1]);
+  convert_fp8(s0, p0);
+#pragma unroll
+  for (int i = 0; i < kNT * 4; ++i) s1(i) = softmax_exp(s1(i), e1, base1[(i >> 1) & 1]);
+  convert_fp8(s1, p1);
 }
 
 }  // namespace radial::cuda_detail::hopper
