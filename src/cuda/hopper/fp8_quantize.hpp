@@ -1,10 +1,11 @@
 // The FP8 forward's quantisation pass (fp8_quantize.cu): bf16/f16 Q, K, V in, the e4m3 operands
 // and scales of FwdParams::fp8 out, Q and K smoothed (their means over the valid tokens
 // subtracted per batch, head and channel). q . k = (q - mq) . (k - mk) + mq . (k - mk) + q . mk:
-// the kernel multiplies the smoothed parts in e4m3, adds the second term per key (k_bias, in
-// fp32), and the third, the same for every key of a row, leaves the softmax unchanged and goes
-// back into the log-sum-exp (lse_shift). Large channel means, common in DiT activations, then
-// cost no e4m3 precision.
+// the kernel multiplies the smoothed parts in e4m3, gets the second term per key back (k_bias,
+// in fp32: added to the scores, or with bias_in_v folded into V per key block), and the third,
+// the same for every key of a row, leaves the softmax unchanged and goes back into the
+// log-sum-exp (lse_shift). Large channel means, common in DiT activations, then cost no e4m3
+// precision.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -179,13 +179,7 @@ __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_
                                                        float (&alpha)[2], int lane,
                                                        float s_scale, float s_shift) {
   constexpr int kNT = 16;  // 8-key n-tiles
-  if (crosses_key_limit(key0, kNT * 8, key_limit)) {
-#pragma unroll
-    for (int i = 0; i < kNT * 4; ++i) {
-      const int key = fragment_key(key0, i >> 2, i & 3, lane);
-      if (key >= key_limit) s(i) = -INFINITY;
-    }
-  }
+  mask_past_key_limit(s, key0, key_limit, lane);
   float base[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {

@@ -3,13 +3,15 @@
 //
 // The overlap schedule with Q from shared memory: S(t) = Q K^T(t) (e4m3, fp32 accumulator)
 // and P(t-1) V(t-1) issued together, the softmax of S(t) meant to run under P V (ptxas hoists
-// the wait for P V above the exponentials unless Fp8Traits::kLateWait). The scores are dequantised
-// (q_scale x k_scale of the blocks, plus each key's bias from Q's smoothing, which the producer
-// loads with K), P is quantised to e4m3 in registers
-// (times 2^kPLog2), and each block's P V goes to a zeroed accumulator that is added to O in
-// fp32: the FP8 wgmma accumulates with fewer than fp32's bits, so a long row (thousands of
-// keys) would otherwise lose precision. The epilogue applies V's per-channel scale and adds the
-// smoothing's shift back to the log-sum-exp.
+// the wait for P V above the exponentials unless Fp8Traits::kLateWait). The scores are scaled by
+// q_scale x k_scale of the blocks, and Q's smoothing's key bias comes back either through V
+// (the library's, kBiasInV: the block's largest bias added through the exponent, each key's V
+// and the row sums' extra row of V^T weighted by the pass) or, for wide blocks and round 3's
+// kernel, score by score (the biases, which the producer loads with K). P is quantised to e4m3
+// in registers (times 2^kPLog2), and each block's P V goes to a zeroed accumulator that is
+// added to O in fp32: the FP8 wgmma accumulates with fewer than fp32's bits, so a long row
+// (thousands of keys) would otherwise lose precision. The epilogue applies V's per-channel
+// scale and adds the smoothing's shift back to the log-sum-exp.
 #pragma once
 
 #include "cuda/hopper/fwd_fp8_common.cuh"

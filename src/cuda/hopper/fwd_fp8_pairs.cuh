@@ -24,16 +24,8 @@ __device__ __forceinline__ void online_softmax_pair(TS& s0, TS& s1, TP& p0, TP& 
                                                     int lane, float c0, float b0, float c1,
                                                     float b1) {
   constexpr int kNT = 16;
-  const auto mask = [&](TS& s, int k0) {
-    if (crosses_key_limit(k0, kNT * 8, key_limit)) {
-#pragma unroll
-      for (int i = 0; i < kNT * 4; ++i) {
-        if (fragment_key(k0, i >> 2, i & 3, lane) >= key_limit) s(i) = -INFINITY;
-      }
-    }
-  };
-  mask(s0, key0);
-  mask(s1, key1);
+  mask_past_key_limit(s0, key0, key_limit, lane);
+  mask_past_key_limit(s1, key1, key_limit, lane);
   float base0[2], base1[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {

@@ -102,6 +102,19 @@ __device__ __forceinline__ void wg_issue(Mma& mma, TA& a, TB const& b, TC& c) {
   warpgroup_commit_batch();
 }
 
+// The scores of one 128-key block's keys at key_limit and beyond set to -inf (only a block that
+// crosses key_limit has any).
+template <class TS>
+__device__ __forceinline__ void mask_past_key_limit(TS& s, int key0, int key_limit, int lane) {
+  constexpr int kNT = 16;  // 8-key n-tiles
+  if (crosses_key_limit(key0, kNT * 8, key_limit)) {
+#pragma unroll
+    for (int i = 0; i < kNT * 4; ++i) {
+      if (fragment_key(key0, i >> 2, i & 3, lane) >= key_limit) s(i) = -INFINITY;
+    }
+  }
+}
+
 // The online softmax of one 128-key block, in place: scores become unnormalised probabilities
 // (exp2 with the scale folded in), row_max and row_sum advance, alpha gets the factors by
 // which what was accumulated so far must be rescaled. Each thread's accumulator entries
@@ -116,13 +129,7 @@ __device__ __forceinline__ void online_softmax(TS& s, int key0, int key_limit, f
                                                float (&alpha)[2], int lane,
                                                float s_scale = 1.f, float p_log2 = 0.f) {
   constexpr int kNT = 16;  // 8-key n-tiles
-  if (crosses_key_limit(key0, kNT * 8, key_limit)) {
-#pragma unroll
-    for (int i = 0; i < kNT * 4; ++i) {
-      const int key = fragment_key(key0, i >> 2, i & 3, lane);
-      if (key >= key_limit) s(i) = -INFINITY;
-    }
-  }
+  mask_past_key_limit(s, key0, key_limit, lane);
   float base[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
