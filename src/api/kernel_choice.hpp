@@ -48,7 +48,10 @@ enum class RowOrder { locality, heavy_first, natural };
 // go; the row sums by the tensor cores, the factors being an extra row of V^T):
 // the library's kernel since round 4; bias_in_v_fma_o is it with fma_o, and key_bias is round
 // 3's library kernel (the bias added to every score). pairs: the library's with two key blocks
-// a step (fwd_fp8_pairs.cuh).
+// a step (fwd_fp8_pairs.cuh). Round 5: poly_exp_quarter and poly_exp_half are the library's
+// with a quarter or half of the exponentials by a polynomial on the FMA pipe (exp2_poly);
+// lazy_rescale moves a row's maximum only past a slack and skips O's rescale when no row of the
+// warp moved; lazy_poly is both lazy_rescale and poly_exp_quarter.
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
@@ -81,6 +84,10 @@ enum class Variant {
   fp8_key_bias,
   fp8_bias_in_v_fma_o,
   fp8_pairs,
+  fp8_poly_exp_quarter,
+  fp8_poly_exp_half,
+  fp8_lazy_rescale,
+  fp8_lazy_poly,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -467,6 +467,10 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_round3_sum_tensor", ""},
       {"fp8_bias_in_v_fma_o", ""},
       {"fp8_pairs", ""},
+      {"fp8_poly_exp_quarter", ""},
+      {"fp8_poly_exp_half", ""},
+      {"fp8_lazy_rescale", ""},
+      {"fp8_lazy_poly", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -47,6 +47,10 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_round3_sum_tensor: return kFp8SumTensor | 28;
     case Variant::fp8_bias_in_v_fma_o: return kFp8Library | kFp8FmaO;
     case Variant::fp8_pairs: return kFp8Library;
+    case Variant::fp8_poly_exp_quarter: return kFp8Library;
+    case Variant::fp8_poly_exp_half: return kFp8Library;
+    case Variant::fp8_lazy_rescale: return kFp8Library;
+    case Variant::fp8_lazy_poly: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -83,6 +87,11 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_bias_in_v_fma_o: return launch_fwd_hopper_fp8_bf16_d128_v15(q, ctas, stream);
       case Variant::fp8_key_bias: return launch_fwd_hopper_fp8_bf16_d128_v17(q, ctas, stream);
       case Variant::fp8_pairs: return launch_fwd_hopper_fp8_bf16_d128_v18(q, ctas, stream);
+      case Variant::fp8_poly_exp_quarter:
+        return launch_fwd_hopper_fp8_bf16_d128_v19(q, ctas, stream);
+      case Variant::fp8_poly_exp_half: return launch_fwd_hopper_fp8_bf16_d128_v20(q, ctas, stream);
+      case Variant::fp8_lazy_rescale: return launch_fwd_hopper_fp8_bf16_d128_v21(q, ctas, stream);
+      case Variant::fp8_lazy_poly: return launch_fwd_hopper_fp8_bf16_d128_v22(q, ctas, stream);
       default: break;
     }
 #endif

@@ -18,6 +18,8 @@ namespace radial::cuda_detail::hopper {
 // normal e4m3 numbers (down to 2^-6 / 256) instead of flushing to zero; the row sums carry the
 // same factor, so it cancels in the output and comes off the log-sum-exp.
 constexpr float kPLog2 = 8.f;
+// Fp8Traits::kLazy's slack: kPLog2 + kLazyLog2 <= log2(448).
+constexpr float kLazyLog2 = 0.8f;
 
 // Q, K: [128, kD] e4m3 tiles, K-major (kD bytes a row: the 128- or 64-byte swizzle). V^T:
 // [kD, 128 keys], K-major too (FP8 wgmma takes both operands K-major), 128 bytes a row.
@@ -44,6 +46,12 @@ constexpr float kPLog2 = 8.f;
 // w x 2^kWLog2 being V^T's extra row) get the bias back without a per-score FFMA; the other
 // ("wide") blocks add the biases score by score as round 3's kernel (a uniform branch).
 // Bit 256 (kPairs): two key blocks a step, fwd_fp8_pairs.cuh.
+// Round 5: bits 512 and 1024 (kPolyExp 4 and 2, with bit 128), the exponentials of every
+// fourth or every second n-tile by a polynomial on the FMA pipe (exp2_poly) instead of MUFU,
+// whose 64 a block are as many cycles as the block's FP8 products (FlashAttention-4's remedy).
+// Bit 2048 (kLazy, with bit 128): a row keeps its maximum until a block's bound exceeds it by
+// more than kLazyLog2 exp2 units (P x 2^kPLog2 then stays below 2^8.8 < 448, e4m3's largest),
+// and O skips its rescale (64 FMUL) when no row of the warp moved (a warp vote).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -56,9 +64,13 @@ struct Fp8Traits {
   static constexpr bool kPrefetch = (kVariant & 16) != 0;
   static constexpr bool kBiasVec = (kVariant & 32) != 0;
   static constexpr bool kSumTensor = (kVariant & 64) != 0;
+  static constexpr int kPolyExp = (kVariant & 512) ? 4 : (kVariant & 1024) ? 2 : 0;
+  static constexpr bool kLazy = (kVariant & 2048) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
+  static_assert(kPolyExp == 0 || (kBiasInV && !kPairs), "bits 512 and 1024 are built on bit 128");
+  static_assert(!kLazy || (kBiasInV && !kPairs && !kFmaO), "bit 2048 is built on bit 128");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
@@ -168,12 +180,26 @@ __device__ __forceinline__ void dequantise_vec(TS& s, const float* bias, float s
   }
 }
 
+// exp2(y) for y <= 9 without MUFU (6 FMA-pipe instructions and an integer add): 2^floor(y) put
+// into the exponent of a degree-2 minimax polynomial of 2^frac(y) (relative error 1.7e-3,
+// far below e4m3's 2^-4, which P is rounded to next). y below -127 (masked keys: -inf) gives a
+// number below 2^-126, which e4m3 flushes to zero.
+__device__ __forceinline__ float exp2_poly(float y) {
+  y = fmaxf(y, -127.f);
+  const float t = __fadd_rd(y, 12582912.f);  // 1.5 x 2^23: floor(y) in the low bits
+  const float f = y - (t - 12582912.f);       // [0, 1)
+  const float p = fmaf(fmaf(0.33718943f, f, 0.65763628f), f, 1.00172476f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
+
 // The online softmax of the FP8 kernel with the key bias in V (Fp8Traits::kBiasInV), in place:
 // entries are raw products that s_scale turns into scores, s_shift (the block's largest key
 // bias) is added to each, and the probabilities come out times 2^kPLog2; row_max stays in
 // score units, an upper bound of the row's largest score. No row sums: the tensor cores add
 // the probabilities weighted by their keys' w (V^T's extra row).
-template <class TS>
+// kPolyExp > 0: every kPolyExp-th n-tile's exponentials by exp2_poly. kLazy: the row maximum
+// moves only past kLazyLog2 (alpha is then exactly 1).
+template <int kPolyExp = 0, bool kLazy = false, class TS>
 __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_limit,
                                                        float scale_log2, float (&row_max)[2],
                                                        float (&alpha)[2], int lane,
@@ -189,6 +215,7 @@ __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_
       m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
     // An upper bound of the block's largest score: its largest product plus its largest bias.
     m = fmaxf(row_max[half], fmaf(quad_max(m), s_scale, s_shift));
+    if (kLazy && m * scale_log2 <= row_max[half] * scale_log2 + kLazyLog2) m = row_max[half];
     base[half] = softmax_base(m, scale_log2);
     alpha[half] = softmax_alpha(row_max[half], base[half], scale_log2);
     row_max[half] = m;
@@ -196,7 +223,13 @@ __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_
   }
   const float exp_scale = scale_log2 * s_scale;
 #pragma unroll
-  for (int i = 0; i < kNT * 4; ++i) s(i) = softmax_exp(s(i), exp_scale, base[(i >> 1) & 1]);
+  for (int i = 0; i < kNT * 4; ++i) {
+    if (kPolyExp > 0 && (i >> 2) % kPolyExp == kPolyExp - 1) {
+      s(i) = exp2_poly(fmaf(s(i), exp_scale, -base[(i >> 1) & 1]));
+    } else {
+      s(i) = softmax_exp(s(i), exp_scale, base[(i >> 1) & 1]);
+    }
+  }
 }
 
 // O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j), over the first

@@ -128,8 +128,8 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
             s_scale = 1.f, s_shift = 0.f;
           }
           mbar_arrive(bar(bars->k_empty[s]));
-          online_softmax_shifted(tSrS, key0, p.key_limit, p.scale_log2, row_max,
-                                              alpha, lane, s_scale, s_shift);
+          online_softmax_shifted<T::kPolyExp, T::kLazy>(tSrS, key0, p.key_limit, p.scale_log2,
+                                                        row_max, alpha, lane, s_scale, s_shift);
         } else {
           mbar_arrive(bar(bars->k_empty[s]));
           online_softmax<true>(tSrS, key0, p.key_limit, p.scale_log2, row_max, row_sum, alpha,
@@ -246,7 +246,11 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
           fma_add(tOrO, tOrOt, alpha_prev);
           alpha_prev[0] = alpha[0], alpha_prev[1] = alpha[1];
         } else if constexpr (T::kAddPerBlock) {
-          add_rescale(tOrO, tOrOt, alpha);
+          if (T::kLazy && !__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+            add(tOrO, tOrOt);  // (no row of the warp moved its maximum)
+          } else {
+            add_rescale(tOrO, tOrOt, alpha);
+          }
         } else {
           rescale(tOrO, alpha);
         }
