@@ -114,26 +114,15 @@ __global__ void __launch_bounds__(D) fp8_reduce_kernel(const FwdParams p, Fp8Wor
   const_cast<float*>(w.operands.v_scale)[bh * D + d] = m > 0.f ? m / kE4m3Max : 1.f;
 }
 
-// The largest |x| of the CTA (all threads get it).
-__device__ __forceinline__ float cta_max(float m, float* scratch) {
+// The largest m of the CTA (all threads get it; `none` if no thread has a larger one). The
+// leading barrier lets it follow another reduction, whose scratch may still be being read.
+__device__ __forceinline__ float cta_max(float m, float* scratch, float none) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  __syncthreads();
   if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
   __syncthreads();
-  m = 0.f;
-#pragma unroll
-  for (int i = 0; i < kThreads / 32; ++i) m = fmaxf(m, scratch[i]);
-  return m;
-}
-
-// The largest x of the CTA (all threads get it; -inf if none).
-__device__ __forceinline__ float cta_max_signed(float m, float* scratch) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-  __syncthreads();  // (scratch may still be read by an earlier reduction)
-  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
-  __syncthreads();
-  m = -INFINITY;
+  m = none;
 #pragma unroll
   for (int i = 0; i < kThreads / 32; ++i) m = fmaxf(m, scratch[i]);
   return m;
@@ -151,28 +140,23 @@ __device__ __forceinline__ float key_bias(const float (&x)[8], const float (&q_m
   return dot;
 }
 
-// Workspace::bias_in_v: the block's (shift, wide) and its keys' V factors w (0 past key_limit)
-// from their biases. A narrow block (biases spanning at most kFp8BiasSpan in exp2 units) gets
-// shift = its largest bias and w = exp2((bias - shift) x scale_log2); a wide one shift 0 and
-// w = 1 (its biases go score by score). The K and the V blocks compute it alike.
+// Workspace::bias_in_v: the block's (shift, wide) from its keys' biases (rows at `limit` and
+// past it left out). A narrow block (biases spanning at most kFp8BiasSpan in exp2 units) gets
+// shift = its largest bias, a wide one (0, 1): its biases go score by score. The K and the V
+// blocks compute it alike.
 template <int kPass>
-__device__ __forceinline__ float2 key_weights(const float (&dot)[kPass], int first_row,
+__device__ __forceinline__ float2 block_shift(const float (&dot)[kPass], int first_row,
                                               int rows_step, int limit, float scale_log2,
-                                              float* scratch, float (&w)[kPass]) {
+                                              float* scratch) {
   float hi = -INFINITY, neg_lo = -INFINITY;
 #pragma unroll
   for (int i = 0; i < kPass; ++i) {
     if (first_row + i * rows_step < limit) hi = fmaxf(hi, dot[i]), neg_lo = fmaxf(neg_lo, -dot[i]);
   }
-  hi = cta_max_signed(hi, scratch);
-  neg_lo = cta_max_signed(neg_lo, scratch);
+  hi = cta_max(hi, scratch, -INFINITY);
+  neg_lo = cta_max(neg_lo, scratch, -INFINITY);
   const bool none = hi == -INFINITY;
   const bool wide = !none && (hi + neg_lo) * scale_log2 > kFp8BiasSpan;
-#pragma unroll
-  for (int i = 0; i < kPass; ++i) {
-    const bool valid = first_row + i * rows_step < limit;
-    w[i] = !valid ? 0.f : wide ? 1.f : exp2f((dot[i] - hi) * scale_log2);
-  }
   return make_float2(none || wide ? 0.f : hi, wide ? 1.f : 0.f);
 }
 
@@ -239,7 +223,15 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
         }
         dot[i] = key_bias<kG>(kx, q_mean);
       }
-      key_weights<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2, scratch, kw);
+      // Each key's V factor: exp2((bias - shift) x scale_log2) <= 1 in a narrow block, 1 in a
+      // wide one, 0 past the limit.
+      const float2 shift = block_shift<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2,
+                                              scratch);
+#pragma unroll
+      for (int i = 0; i < kPass; ++i) {
+        const bool valid = blk * 128 + r0 + i * kRows < limit;
+        kw[i] = !valid ? 0.f : shift.y != 0.f ? 1.f : exp2f((dot[i] - shift.x) * p.scale_log2);
+      }
     } else {
 #pragma unroll
       for (int i = 0; i < kPass; ++i) kw[i] = 1.f;
@@ -277,8 +269,8 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
 
   // Q: the row's q . mean(K) for the log-sum-exp, then smoothed. K: smoothed, then the key's
   // mean(Q) . (k - mean(K)) for its scores. Rows past the limit stay zeros (their dots too).
-  // (bias_in_v: a narrow K block's biases become its keys' weights; k_block_shift gets the
-  // block's pair.)
+  // (bias_in_v: k_block_shift gets the block's pair; the kernel reads the biases of wide
+  // blocks only.)
   float* dots = const_cast<float*>(which == 0 ? w.operands.lse_shift : w.operands.k_bias);
   float dot[kPass];
 #pragma unroll
@@ -294,14 +286,9 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
       for (int c = 0; c < 8; ++c) x[i][c] -= q_mean[c];
     }
   }
-  if (which == 1 && w.bias_in_v) {  // (a wide block keeps its biases)
-    float kw[kPass];
-    const float2 shift = key_weights<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2,
-                                            scratch, kw);
-    if (shift.y == 0.f) {
-#pragma unroll
-      for (int i = 0; i < kPass; ++i) dot[i] = kw[i];
-    }
+  if (which == 1 && w.bias_in_v) {
+    const float2 shift = block_shift<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2,
+                                            scratch);
     if (threadIdx.x == 0)
       reinterpret_cast<float2*>(const_cast<float*>(w.operands.k_block_shift))
           [bh * (padded / 128) + blk] = shift;
@@ -317,8 +304,7 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
   for (int i = 0; i < kPass; ++i)
 #pragma unroll
     for (int c = 0; c < 8; ++c) m = fmaxf(m, fabsf(x[i][c]));
-  __syncthreads();  // (scratch may still be read by key_weights' reduction)
-  m = cta_max(m, scratch);
+  m = cta_max(m, scratch, 0.f);
   const float scale = m > 0.f ? m / kE4m3Max : 1.f;
   const float inv = 1.f / scale;
   const float* scales = which == 0 ? w.operands.q_scale : w.operands.k_scale;
