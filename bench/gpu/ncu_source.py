@@ -4,10 +4,10 @@
 Reads the CSV of
   ncu -k regex:fwd_hopper --section SourceCounters --section WarpStateStats -o REP ...
   ncu -i REP.ncu-rep --page source --print-source sass --csv > src.csv
-(or that CSV compressed by xz) and prints, for each kernel in it: the share of warp-state samples by stall reason, by opcode
-within the hot loop (the instructions that share the execution count holding the most samples: the
-consumers' main loop) and
-outside it, and the instructions with the most samples, each with its top stall reasons.
+(or that CSV compressed by xz) and prints, for each kernel in it: the share of warp-state
+samples by stall reason, by opcode within the hot loop (the instructions that share the
+execution count holding the most samples: the consumers' main loop) and outside it, and the
+instructions with the most samples, each with its top stall reasons.
 
 usage: ncu_source.py SRC_CSV [--top 30] [--kernel SUBSTRING]
 """
@@ -15,7 +15,11 @@ import argparse
 import collections
 import csv
 import lzma
-import re
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sass_stats import opcode as full_opcode  # noqa: E402
 
 SAMPLES = "Warp Stall Sampling (All Samples)"
 EXECUTED = "Instructions Executed"
@@ -44,8 +48,8 @@ def read_kernels(path):
 
 
 def opcode(source):
-    text = re.sub(r"^@!?U?P\w+\s+", "", source.strip())  # drop the predicate
-    return text.split()[0].split(".")[0] if text else "?"
+    """The opcode without its predicate and modifiers (MUFU.EX2 -> MUFU)."""
+    return full_opcode(source.strip()).split(".")[0] or "?"
 
 
 def report(name, header, rows, top):
@@ -60,12 +64,6 @@ def report(name, header, rows, top):
     print(f"## {name[:160]}")
     print(f"{len(rows)} instructions, {total} samples; hot loop: the instructions executed "
           f"{hot} times")
-    by_reason = collections.Counter()
-    for r in rows:
-        for reason in reasons:
-            by_reason[reason[6:]] += number(r[reason])
-    print("stall reasons: " + ", ".join(f"{k} {v / total:.1%}" for k, v in
-                                          by_reason.most_common(10)))
     groups = collections.defaultdict(collections.Counter)
     counts = collections.Counter()
     for r in rows:
@@ -73,6 +71,9 @@ def report(name, header, rows, top):
         counts[key] += 1
         for reason in reasons:
             groups[key][reason[6:]] += number(r[reason])
+    by_reason = sum(groups.values(), collections.Counter())
+    print("stall reasons: " + ", ".join(f"{k} {v / total:.1%}" for k, v in
+                                          by_reason.most_common(10)))
     print("\n| opcode | instructions | samples | top reasons |\n|---|---|---|---|")
     for key, c in sorted(groups.items(), key=lambda kv: -sum(kv[1].values()))[:24]:
         share = sum(c.values()) / total

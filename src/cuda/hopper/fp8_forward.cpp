@@ -46,10 +46,10 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_sum_tensor: return kFp8SumTensor;
     case Variant::fp8_round3_sum_tensor: return kFp8SumTensor | 28;
     case Variant::fp8_bias_in_v_fma_o: return kFp8Library | kFp8FmaO;
-    case Variant::fp8_pairs: return kFp8Library;
-    case Variant::fp8_poly_exp_quarter: return kFp8Library;
-    case Variant::fp8_poly_exp_half: return kFp8Library;
-    case Variant::fp8_lazy_rescale: return kFp8Library;
+    case Variant::fp8_pairs:  // (these change the kernel only)
+    case Variant::fp8_poly_exp_quarter:
+    case Variant::fp8_poly_exp_half:
+    case Variant::fp8_lazy_rescale:
     case Variant::fp8_lazy_poly: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }

@@ -1,6 +1,6 @@
 // The FP8 kernel, bf16 output, head dim 128, comparison variant 19 (Fp8Traits::kVariant 704:
-// the library's with a quarter of the exponentials (every fourth n-tile's) by exp2_poly on the FMA pipe;
-// built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_poly_exp_quarter).
+// the library's with a quarter of the exponentials (every fourth n-tile's) by exp2_poly on the
+// FMA pipe; built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_poly_exp_quarter).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {
