@@ -52,6 +52,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_poly_exp_half, "fp8_poly_exp_half"},
     {Variant::fp8_lazy_rescale, "fp8_lazy_rescale"},
     {Variant::fp8_lazy_poly, "fp8_lazy_poly"},
+    {Variant::fp8_staged_meta, "fp8_staged_meta"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},

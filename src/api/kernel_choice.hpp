@@ -51,7 +51,9 @@ enum class RowOrder { locality, heavy_first, natural };
 // a step (fwd_fp8_pairs.cuh). Round 5: poly_exp_quarter and poly_exp_half are the library's
 // with a quarter or half of the exponentials by a polynomial on the FMA pipe (exp2_poly);
 // lazy_rescale moves a row's maximum only past a slack and skips O's rescale when no row of the
-// warp moved; lazy_poly is both lazy_rescale and poly_exp_quarter.
+// warp moved; lazy_poly is both lazy_rescale and poly_exp_quarter. Round 6: staged_meta is the
+// library's with each K stage's first key, K scale and shift put in shared memory by the
+// producer (no dependent global loads in the consumers' loop) and an unsigned block counter.
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
@@ -88,6 +90,7 @@ enum class Variant {
   fp8_poly_exp_half,
   fp8_lazy_rescale,
   fp8_lazy_poly,
+  fp8_staged_meta,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -52,6 +52,11 @@ constexpr float kLazyLog2 = 0.8f;
 // Bit 2048 (kLazy, with bit 128): a row keeps its maximum until a block's bound exceeds it by
 // more than kLazyLog2 exp2 units (P x 2^kPLog2 then stays below 2^8.8 < 448, e4m3's largest),
 // and O skips its rescale (64 FMUL) when no row of the warp moved (a warp vote).
+// Round 6: bit 4096 (kStagedMeta, with bit 128), the producer puts each K stage's first key,
+// K scale and (shift, wide) into shared memory beside the stage (it runs kStages blocks ahead),
+// so the consumers read one 16-byte shared load after the stage's wait instead of a column
+// index, then a scale and a shift, by dependent global loads behind reloaded pointers; the
+// block counter is unsigned (stage and phase by mask and shift).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -66,11 +71,13 @@ struct Fp8Traits {
   static constexpr bool kSumTensor = (kVariant & 64) != 0;
   static constexpr int kPolyExp = (kVariant & 512) ? 4 : (kVariant & 1024) ? 2 : 0;
   static constexpr bool kLazy = (kVariant & 2048) != 0;
+  static constexpr bool kStagedMeta = (kVariant & 4096) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
   static_assert(kPolyExp == 0 || (kBiasInV && !kPairs), "bits 512 and 1024 are built on bit 128");
   static_assert(!kLazy || (kBiasInV && !kPairs && !kFmaO), "bit 2048 is built on bit 128");
+  static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
@@ -110,6 +117,8 @@ struct Fp8Traits {
   static constexpr int kTileBytes = kBN * kD;  // a K tile
   static constexpr int kVtBytes = kBN * kVtRows;  // a V^T tile
   static constexpr int kBiasBytes = kBN * 4;   // the K tile's key biases (fp32)
+  // kStagedMeta: the K stage's (first key, K scale, shift, wide), one float4
+  static constexpr int kMetaBytes = kStagedMeta ? 16 : 0;
 };
 
 __device__ __forceinline__ uint32_t e4m3x2(float lo, float hi) {

@@ -44,7 +44,8 @@ __device__ __forceinline__ void fma_add(TO& o, const TO& ot, const float (&alpha
 template <class T>
 __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
                             typename T::Element* k_smem, typename T::Element* v_smem,
-                            const float* bias_smem, Barriers<T::kStages>* bars) {
+                            const float* bias_smem, const float4* meta,
+                            Barriers<T::kStages>* bars) {
   using Element = typename T::Element;
   using OutElement = typename T::OutElement;
   constexpr int kS = T::kStages;
@@ -75,7 +76,9 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
   Tensor tOrP1 =
       make_tensor<Element>(partition_shape_A(mma_pv, Shape<typename T::BM, typename T::BN>{}));
 
-  int it = 0;  // K/V blocks consumed so far, over all tiles
+  // K/V blocks consumed so far, over all tiles (kStagedMeta: unsigned, so that the stage and
+  // phase are a mask and a shift)
+  std::conditional_t<T::kStagedMeta, uint32_t, int> it = 0;
   for (int j = 0;; ++j) {
     const int index = next_tile_consumer(p, bars, j);
     if (index < 0) break;
@@ -103,7 +106,9 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
           reinterpret_cast<const float2*>(p.fp8.k_block_shift) + tile.bh * p.block_rows;
       float2 shift = make_float2(0.f, 0.f);  // kBiasInV: the block's (shift, wide)
       const auto block_scale = [&](int t, int& key0, float& s_scale) {
-        if constexpr (T::kBiasInV) {
+        if constexpr (T::kStagedMeta) {
+          // (the staged metadata is read after the stage's wait: staged_scale)
+        } else if constexpr (T::kBiasInV) {
           static_assert(!T::kPrefetch, "kBiasInV loads the block's shift with its K scale");
           key0 = key_start(p, tile, t);
           s_scale = q_scale * __ldg(k_scale + key0 / 128);
@@ -117,6 +122,18 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         } else {
           key0 = key_start(p, tile, t);
           s_scale = q_scale * __ldg(k_scale + key0 / 128);
+        }
+      };
+      // kStagedMeta: stage s's metadata, after its k_full wait.
+      const auto staged_scale = [&](int s, int& key0, float& s_scale) {
+        if constexpr (T::kStagedMeta) {
+          float4 m;
+          asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                       : "=f"(m.x), "=f"(m.y), "=f"(m.z), "=f"(m.w)
+                       : "r"(smem_addr(meta + s)));
+          key0 = __float_as_int(m.x);
+          s_scale = q_scale * m.y;
+          shift = make_float2(m.z, m.w);
         }
       };
       // The block's softmax, then K's stage (with its key biases or weights) goes back.
@@ -201,6 +218,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         block_scale(0, key0, s_scale);
         mbar_wait(bar(bars->k_full[s]), (it / kS) & 1);
         wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        staged_scale(s, key0, s_scale);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
         if (n == 1) mbar_arrive(q_empty);
@@ -226,6 +244,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         } else {
           wg_issue<false>(mma_pv, tOrP, tOrVt(_, _, _, sp), tOrO);
         }
+        staged_scale(s, key0, s_scale);
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
         if (t == n - 1) mbar_arrive(q_empty);

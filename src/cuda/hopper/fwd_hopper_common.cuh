@@ -44,7 +44,8 @@ struct Traits {
   static constexpr bool kFp8 = false;  // see Fp8Traits (fwd_fp8_common.cuh)
   // setmaxnreg of the producer and consumer warpgroups (40: no spills in the producer).
   static constexpr int kProducerRegs = 40, kConsumerRegs = 232;
-  static constexpr int kBiasBytes = 0;  // (FP8 only)
+  static constexpr int kBiasBytes = 0, kMetaBytes = 0;  // (FP8 only)
+  static constexpr bool kStagedMeta = false;
   using BM = Int<kBM>;
   using BN = Int<kBN>;
   using HD = Int<kD>;

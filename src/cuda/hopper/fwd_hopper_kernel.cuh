@@ -51,9 +51,9 @@ template <class T>
 constexpr int smem_bytes() {
   // Q, the K stages, the V stages (1024-aligned for the swizzle), the barriers, + alignment.
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
-  // (FP8: the K stages' key biases too, kBiasBytes each.)
-  return T::kQBytes + T::kStages * (T::kTileBytes + T::kVtBytes) + T::kStages * T::kBiasBytes +
-         256 + 1024;
+  // (FP8: the K stages' key biases too, kBiasBytes each, and their kMetaBytes.)
+  return T::kQBytes + T::kStages * (T::kTileBytes + T::kVtBytes) +
+         T::kStages * (T::kBiasBytes + T::kMetaBytes) + 256 + 1024;
 }
 
 // One tile: a query block of one (batch, head) and the walk over its key blocks.
@@ -138,7 +138,7 @@ template <class T>
 __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* tq,
                                         const CUtensorMap* tk, const CUtensorMap* tv,
                                         uint32_t sq, uint32_t sk, uint32_t sv, uint32_t sb,
-                                        Barriers<T::kStages>* bars) {
+                                        float4* meta, Barriers<T::kStages>* bars) {
   constexpr int kS = T::kStages;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
@@ -157,7 +157,18 @@ __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* t
       const int s = it % kS;
       const uint32_t parity = ((it / kS) & 1) ^ 1;  // the previous use's release
       const int key0 = key_start(p, tile, t);
+      float4 m;  // kStagedMeta: the stage's (key0, K scale, shift, wide), loaded before the wait
+      if constexpr (T::kFp8 && T::kStagedMeta) {
+        const int64_t kb = tile.bh * p.block_rows + key0 / 128;
+        const float2 shift = __ldg(reinterpret_cast<const float2*>(p.fp8.k_block_shift) + kb);
+        m = make_float4(__int_as_float(key0), __ldg(p.fp8.k_scale + kb), shift.x, shift.y);
+      }
       if (it >= kS) mbar_wait(bar(bars->k_empty[s]), parity);
+      if constexpr (T::kFp8 && T::kStagedMeta) {  // (k_full's arrive releases it)
+        asm volatile("st.shared.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr(meta + s)),
+                     "f"(m.x), "f"(m.y), "f"(m.z), "f"(m.w)
+                     : "memory");
+      }
       mbar_arrive_expect_tx(bar(bars->k_full[s]), T::kTileBytes + T::kBiasBytes);
       tma_tile<T>(sk + s * T::kTileBytes, tk, bar(bars->k_full[s]), key0, tile.h, tile.b);
       if constexpr (T::kFp8) {  // the block's key biases (FwdParams::fp8.k_bias) with K
@@ -319,7 +330,8 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
 template <class T>
 __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
                             typename T::Element* k_smem, typename T::Element* v_smem,
-                            const float* bias_smem, Barriers<T::kStages>* bars);
+                            const float* bias_smem, const float4* meta,
+                            Barriers<T::kStages>* bars);
 
 template <class T, HopperSchedule kSchedule>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -337,8 +349,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   Element* v_smem = k_smem + kS * T::kBN * T::kD;
   float* bias_smem = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(v_smem) +
                                               kS * T::kVtBytes);
-  auto* bars = reinterpret_cast<Barriers<kS>*>(reinterpret_cast<unsigned char*>(bias_smem) +
-                                               kS * T::kBiasBytes);
+  auto* meta = reinterpret_cast<float4*>(reinterpret_cast<unsigned char*>(bias_smem) +
+                                         kS * T::kBiasBytes);
+  auto* bars = reinterpret_cast<Barriers<kS>*>(reinterpret_cast<unsigned char*>(meta) +
+                                               kS * T::kMetaBytes);
 
   if (threadIdx.x == 0) {
     mbar_init(smem_addr(&bars->q_full), 1);
@@ -363,13 +377,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     regs_decrease<T::kProducerRegs>();
     if (threadIdx.x == 0) {
       produce<T>(p, &tq, &tk, &tv, smem_addr(q_smem), smem_addr(k_smem), smem_addr(v_smem),
-                 smem_addr(bias_smem), bars);
+                 smem_addr(bias_smem), meta, bars);
     }
   } else {
     // bf16: 128 x 40 + 256 x 232 = 64512 of the 65536 registers
     regs_increase<T::kConsumerRegs>();
     if constexpr (T::kFp8) {
-      consume_fp8<T>(p, q_smem, k_smem, v_smem, bias_smem, bars);
+      consume_fp8<T>(p, q_smem, k_smem, v_smem, bias_smem, meta, bars);
     } else {
       consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars);
     }
