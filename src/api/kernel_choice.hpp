@@ -51,9 +51,11 @@ enum class RowOrder { locality, heavy_first, natural };
 // a step (fwd_fp8_pairs.cuh). Round 5: poly_exp_quarter and poly_exp_half are the library's
 // with a quarter or half of the exponentials by a polynomial on the FMA pipe (exp2_poly);
 // lazy_rescale moves a row's maximum only past a slack and skips O's rescale when no row of the
-// warp moved; lazy_poly is both lazy_rescale and poly_exp_quarter. Round 6: staged_meta is the
-// library's with each K stage's first key, K scale and shift put in shared memory by the
-// producer (no dependent global loads in the consumers' loop) and an unsigned block counter.
+// warp moved; lazy_poly is both lazy_rescale and poly_exp_quarter (these four are built on the
+// library of rounds 4 and 5). Round 6: the library's kernel has the producer put each K stage's
+// first key, K scale and shift in shared memory; global_meta is the library of rounds 4 and 5,
+// whose consumers read them by dependent global loads; q_registers is the library's with Q in
+// registers (Q K^T from registers, as the bf16 kernel's default schedule).
 // bf16_late_wait: the native Hopper kernel (bf16, head dim 128, the default schedule) with the
 // wait for P V kept below the exponentials (Traits::kLateWait).
 // bwd_*: the Hopper backward (direction=backward; bf16/f16, head dim 64 and 128;
@@ -90,7 +92,8 @@ enum class Variant {
   fp8_poly_exp_half,
   fp8_lazy_rescale,
   fp8_lazy_poly,
-  fp8_staged_meta,
+  fp8_global_meta,
+  fp8_q_registers,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -56,7 +56,10 @@ constexpr float kLazyLog2 = 0.8f;
 // K scale and (shift, wide) into shared memory beside the stage (it runs kStages blocks ahead),
 // so the consumers read one 16-byte shared load after the stage's wait instead of a column
 // index, then a scale and a shift, by dependent global loads behind reloaded pointers; the
-// block counter is unsigned (stage and phase by mask and shift).
+// block counter is unsigned (stage and phase by mask and shift). The library's since round 6.
+// Bit 8192 (kQRegs, with 4096): Q loaded into registers once per tile (ldmatrix) and Q K^T
+// from registers (RS), as the bf16 kernel's q_registers schedule: no Q reads from shared
+// memory per block, 16 more registers a thread, Q's stage free for the next tile at once.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -72,12 +75,14 @@ struct Fp8Traits {
   static constexpr int kPolyExp = (kVariant & 512) ? 4 : (kVariant & 1024) ? 2 : 0;
   static constexpr bool kLazy = (kVariant & 2048) != 0;
   static constexpr bool kStagedMeta = (kVariant & 4096) != 0;
+  static constexpr bool kQRegs = (kVariant & 8192) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
   static_assert(kPolyExp == 0 || (kBiasInV && !kPairs), "bits 512 and 1024 are built on bit 128");
   static_assert(!kLazy || (kBiasInV && !kPairs && !kFmaO), "bit 2048 is built on bit 128");
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
+  static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
@@ -100,6 +105,9 @@ struct Fp8Traits {
 
   using MmaQK = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
+      Layout<Shape<_2, _1, _1>>{}));
+  using MmaQKrs = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
       Layout<Shape<_2, _1, _1>>{}));
   // (N = 136 and 72 are CuTe's extended shapes, which its selector offers only with
   // CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED: named directly.)

@@ -57,7 +57,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
   Tensor sVt = make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutVt{});
-  typename T::MmaQK mma_qk;
+  std::conditional_t<T::kQRegs, typename T::MmaQKrs, typename T::MmaQK> mma_qk;
   typename T::MmaPV mma_pv;
   auto thr_qk = mma_qk.get_thread_slice(tid);
   auto thr_pv = mma_pv.get_thread_slice(tid);
@@ -89,7 +89,16 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
     mbar_wait(q_full, j & 1);
-    if (n == 0) mbar_arrive(q_empty);
+    if constexpr (T::kQRegs) {  // Q into registers once; its shared memory is free again
+      auto s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_qk);
+      auto thr_s2r = s2r.get_thread_slice(tid);
+      Tensor tQsQ = thr_s2r.partition_S(sQ);
+      Tensor tQrQ = thr_s2r.retile_D(tSrQ);
+      cute::copy(s2r, tQsQ, tQrQ);
+      mbar_arrive(q_empty);
+    } else if (n == 0) {
+      mbar_arrive(q_empty);
+    }
 
     if (n > 0) {
       // Block t's first key and its S dequantisation scale. kPrefetch: loaded ahead so that no
@@ -221,7 +230,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         staged_scale(s, key0, s_scale);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
-        if (n == 1) mbar_arrive(q_empty);
+        if (n == 1 && !T::kQRegs) mbar_arrive(q_empty);
         if constexpr (T::kKeyBias && T::kBiasVec) {
           dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         } else if constexpr (T::kKeyBias) {
@@ -247,7 +256,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
         staged_scale(s, key0, s_scale);
         warpgroup_wait<1>();
         warpgroup_fence_operand(tSrS);
-        if (t == n - 1) mbar_arrive(q_empty);
+        if (t == n - 1 && !T::kQRegs) mbar_arrive(q_empty);
         if constexpr (T::kKeyBias && T::kBiasVec) {
           dequantise_vec(tSrS, bias_smem + s * T::kBN, s_scale, lane);
         } else if constexpr (T::kKeyBias) {
