@@ -3,7 +3,8 @@
 kernel on bench.py's cases, with the FP8 kernel's comparison variants (the kernel choice's variant field, named as in
 src/api/kernel_choice.hpp; a build with RADIAL_ABLATION_KERNELS=ON; fp8_quantize_only is the
 quantisation pass alone, whose output is not written; bf16_* are the bf16 kernel's variants,
-timed beside it), in alternating rounds. Prints ms, effective TFLOP/s, the speed-up over bf16 and the relative error against the
+timed beside it; an item may add choice fields after '+', as standard+persistent=on), in
+alternating rounds. Prints ms, effective TFLOP/s, the speed-up over bf16 and the relative error against the
 bf16 output (torch.randn inputs). The full table against Flex and cuDNN is bench.py with
 --choices fp8.
 
@@ -24,22 +25,34 @@ FP8 = "family=hopper,precision=fp8"
 BF16 = "family=hopper"
 
 
+def kernel(item):
+    """(label, choice) of a --variants item: a variant name, optionally with more choice fields
+    joined by '+' (standard+persistent=on); bf16 and bf16_* name the bf16 kernel."""
+    v, *extra = item.split("+")
+    fields = "".join(f",{x}" for x in extra)
+    if v == "bf16" or v.startswith("bf16_"):
+        base = BF16 + ("" if v == "bf16" else f",variant={v}")
+    else:
+        base = FP8 + ("" if v == "standard" else f",variant={v}")
+    label = ("fp8" if v == "standard" else v) + "".join(f" {x}" for x in extra)
+    return label, base + fields
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--cases", default="0,5")
     ap.add_argument("--variants", default="standard",
-                    help="comma-separated KernelChoice variants of the FP8 kernel")
+                    help="comma-separated KernelChoice variants of the FP8 kernel, each "
+                    "optionally with more choice fields joined by '+' (standard+persistent=on; "
+                    "bf16+persistent=on for the bf16 kernel)")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     if not 1 <= args.rounds <= 100:
         ap.error(f"--rounds: expected an integer from 1 to 100, got {args.rounds}")
     shim = Shim(args.build)
     variants = [x.strip() for x in args.variants.split(",") if x.strip()]
-    kernels = [("bf16", BF16)] + [
-        (v, BF16 + f",variant={v}") if v.startswith("bf16_") else
-        ("fp8" if v == "standard" else v, FP8 + ("" if v == "standard" else f",variant={v}"))
-        for v in variants]
+    kernels = [("bf16", BF16)] + [kernel(v) for v in variants]
     print(f"{torch.cuda.get_device_name(0)}; bf16 inputs, head dim {D}, block {BLOCK}")
     for ci in (int(x) for x in args.cases.split(",")):
         name, model, frames, height, width, decay, heads = CASES[ci][:7]
