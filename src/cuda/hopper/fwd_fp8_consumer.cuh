@@ -11,7 +11,9 @@
 // in registers (times 2^kPLog2), and each block's P V goes to a zeroed accumulator that is
 // added to O in fp32: the FP8 wgmma accumulates with fewer than fp32's bits, so a long row
 // (thousands of keys) would otherwise lose precision. The epilogue applies V's per-channel
-// scale and adds the smoothing's shift back to the log-sum-exp.
+// scale and adds the smoothing's shift back to the log-sum-exp. Each block's first key, K scale
+// and (shift, wide) come from the producer with the K stage (Fp8Traits::kStagedMeta, the
+// library's), read once the stage is full; round 5's kernel loaded them from global memory.
 #pragma once
 
 #include "cuda/hopper/fwd_fp8_common.cuh"

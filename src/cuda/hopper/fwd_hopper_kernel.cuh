@@ -133,7 +133,9 @@ __device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap* map, u
 
 // The producer thread. K/V block `it` (counted over all of this CTA's tiles) goes to stage
 // it % kStages once the consumers have released that stage's previous use; a tile's Q once
-// they are done with the previous tile's (after its last S).
+// they are done with the previous tile's (after its last S). FP8: the block's key biases go
+// with K, and (kStagedMeta) its first key, K scale and (shift, wide) into the stage's float4,
+// loaded before the wait for the stage so that their latency is off the consumers' path.
 template <class T>
 __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* tq,
                                         const CUtensorMap* tk, const CUtensorMap* tv,
