@@ -75,10 +75,12 @@ def choices_in(command):
                 assert item in CHOICES, f"--choices names {item!r}, not in bench.py's CHOICES"
                 found.add(CHOICES[item][0])
     for names in re.findall(r"--variants\s+(\S+)", command):
-        for v in names.split(","):
-            if v != "standard":
-                found.add("family=hopper," + ("" if v.startswith("bf16_") else "precision=fp8,")
-                          + "variant=" + v)
+        for item in names.split(","):  # bench_fp8.py's kernel(): a variant, '+' more fields
+            v, *extra = item.split("+")
+            bf16 = v == "bf16" or v.startswith("bf16_")
+            found.add("family=hopper" + ("" if bf16 else ",precision=fp8")
+                      + ("" if v in ("standard", "bf16") else f",variant={v}")
+                      + "".join(f",{x}" for x in extra))
     return found
 
 
