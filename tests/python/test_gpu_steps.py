@@ -34,6 +34,22 @@ def bench_choices():
 CHOICES = bench_choices()
 
 
+def bench_fp8_kernel():
+    """bench_fp8.py's kernel() (a --variants item to its choice), taken from its source with
+    the constants it reads, for the same reason."""
+    tree = ast.parse((ROOT / "bench/gpu/bench_fp8.py").read_text())
+    keep = [node for node in tree.body
+            if (isinstance(node, ast.FunctionDef) and node.name == "kernel")
+            or (isinstance(node, ast.Assign)
+                and {getattr(t, "id", "") for t in node.targets} & {"FP8", "BF16"})]
+    namespace = {}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), "bench_fp8.py", "exec"), namespace)
+    return namespace["kernel"]
+
+
+FP8_KERNEL = bench_fp8_kernel()
+
+
 def steps(path):
     """(name, limit, command) of each step line ('#' lines and blank lines are comments)."""
     out = []
@@ -75,12 +91,8 @@ def choices_in(command):
                 assert item in CHOICES, f"--choices names {item!r}, not in bench.py's CHOICES"
                 found.add(CHOICES[item][0])
     for names in re.findall(r"--variants\s+(\S+)", command):
-        for item in names.split(","):  # bench_fp8.py's kernel(): a variant, '+' more fields
-            v, *extra = item.split("+")
-            bf16 = v == "bf16" or v.startswith("bf16_")
-            found.add("family=hopper" + ("" if bf16 else ",precision=fp8")
-                      + ("" if v in ("standard", "bf16") else f",variant={v}")
-                      + "".join(f",{x}" for x in extra))
+        for item in names.split(","):
+            found.add(FP8_KERNEL(item)[1])
     return found
 
 

@@ -103,6 +103,18 @@ __device__ __forceinline__ void wg_issue(Mma& mma, TA& a, TB const& b, TC& c) {
   warpgroup_commit_batch();
 }
 
+// Q's tile from shared memory into the A registers of the RS Q K^T product (ldmatrix), once a
+// tile (the bf16 kernel's q_registers schedule, the FP8 kernel's kQRegs).
+template <class Element, class Mma, class TSQ, class TRQ>
+__device__ __forceinline__ void load_q_registers(const Mma& mma, const TSQ& sQ, TRQ& rQ,
+                                                 int tid) {
+  auto s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma);
+  auto thr_s2r = s2r.get_thread_slice(tid);
+  Tensor tQsQ = thr_s2r.partition_S(sQ);
+  Tensor tQrQ = thr_s2r.retile_D(rQ);
+  cute::copy(s2r, tQsQ, tQrQ);
+}
+
 // The scores of one 128-key block's keys at key_limit and beyond set to -inf (only a block that
 // crosses key_limit has any).
 template <class TS>

@@ -248,11 +248,7 @@ __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element*
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
     mbar_wait(q_full, j & 1);
     if constexpr (kQRegs) {  // Q into registers once; its shared memory is free again
-      auto s2r = make_tiled_copy_A(Copy_Atom<SM75_U32x4_LDSM_N, Element>{}, mma_qk);
-      auto thr_s2r = s2r.get_thread_slice(tid);
-      Tensor tQsQ = thr_s2r.partition_S(sQ);
-      Tensor tQrQ = thr_s2r.retile_D(tSrQ);
-      cute::copy(s2r, tQsQ, tQrQ);
+      load_q_registers<Element>(mma_qk, sQ, tSrQ, tid);
       mbar_arrive(q_empty);
     } else if (n == 0) {
       mbar_arrive(q_empty);
