@@ -52,7 +52,8 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_lazy_rescale:
     case Variant::fp8_lazy_poly:
     case Variant::fp8_global_meta:
-    case Variant::fp8_q_registers: return kFp8Library;
+    case Variant::fp8_q_registers:
+    case Variant::fp8_three_warpgroups: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -96,6 +97,10 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_lazy_poly: return launch_fwd_hopper_fp8_bf16_d128_v22(q, ctas, stream);
       case Variant::fp8_global_meta: return launch_fwd_hopper_fp8_bf16_d128_v23(q, ctas, stream);
       case Variant::fp8_q_registers: return launch_fwd_hopper_fp8_bf16_d128_v24(q, ctas, stream);
+      case Variant::fp8_three_warpgroups:
+        require(q.tile_counter == nullptr, "choice.persistent",
+                "off with variant=fp8_three_warpgroups (one CTA per 192-row tile)", "on");
+        return launch_fwd_hopper_fp8_bf16_d128_v25(q, ctas, stream);
       default: break;
     }
 #endif

@@ -60,6 +60,10 @@ constexpr float kLazyLog2 = 0.8f;
 // Bit 8192 (kQRegs, with 4096): Q loaded into registers once per tile (ldmatrix) and Q K^T
 // from registers (RS), as the bf16 kernel's q_registers schedule: no Q reads from shared
 // memory per block, 16 more registers a thread, Q's stage free for the next tile at once.
+// Round 7: bit 16384 (kWg3, with 4096): three consumer warpgroups on 192-row tiles
+// (fwd_fp8_wg3.cuh), so that each scheduler has three consumer warps instead of two; the
+// registers (160 a thread) allow no overlap of S with P V in a warpgroup, and P V is two
+// products (V^T's rows 0-63, then 64-135) into one 36-register accumulator in turn.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -76,6 +80,7 @@ struct Fp8Traits {
   static constexpr bool kLazy = (kVariant & 2048) != 0;
   static constexpr bool kStagedMeta = (kVariant & 4096) != 0;
   static constexpr bool kQRegs = (kVariant & 8192) != 0;
+  static constexpr bool kWg3 = (kVariant & 16384) != 0;  // fwd_fp8_wg3.cuh
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -83,12 +88,17 @@ struct Fp8Traits {
   static_assert(!kLazy || (kBiasInV && !kPairs && !kFmaO), "bit 2048 is built on bit 128");
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
+  static_assert(!kWg3 || (kStagedMeta && !kQRegs && kPolyExp == 0 && !kLazy && kHeadDim == 128),
+                "bit 16384 is built on bit 4096, head dim 128");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
-  static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
+  static constexpr int kConsumerWGs = kWg3 ? 3 : 2;  // 64 query rows each
+  static constexpr int kThreads = 128 * (kConsumerWGs + 1), kConsumers = 128 * kConsumerWGs;
+  static constexpr int kD = kHeadDim, kBM = 64 * kConsumerWGs, kBN = 128;
   static constexpr int kStages = kStages_;
   static constexpr bool kFp8 = true;
-  static constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+  // (kWg3: 128 x 24 + 384 x 160 = 64512 of the 65536 registers)
+  static constexpr int kProducerRegs = 24, kConsumerRegs = kWg3 ? 160 : 240;
   using BM = Int<kBM>;
   using BN = Int<kBN>;
   using HD = Int<kD>;
@@ -103,12 +113,11 @@ struct Fp8Traits {
   using SmemLayoutVt =
       decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{}, Shape<HDV, BN, St>{}));
 
+  using WGs = Layout<Shape<Int<kConsumerWGs>, _1, _1>>;  // stacked along M
   using MmaQK = decltype(make_tiled_mma(
-      GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
-      Layout<Shape<_2, _1, _1>>{}));
+      GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(), WGs{}));
   using MmaQKrs = decltype(make_tiled_mma(
-      GMMA::rs_op_selector<Element, Element, float, Shape<_64, BN, HD>>(),
-      Layout<Shape<_2, _1, _1>>{}));
+      GMMA::rs_op_selector<Element, Element, float, Shape<_64, BN, HD>>(), WGs{}));
   // (N = 136 and 72 are CuTe's extended shapes, which its selector offers only with
   // CUTE_SM90_EXTENDED_MMA_SHAPES_ENABLED: named directly.)
   using PVAtom = std::conditional_t<
@@ -116,11 +125,21 @@ struct Fp8Traits {
       std::conditional_t<
           kSumTensor && kD == 64, SM90::GMMA::MMA_64x72x32_F32E4M3E4M3_RS_TN<>,
           decltype(GMMA::rs_op_selector<Element, Element, float, Shape<_64, HDV, BN>>())>>;
-  using MmaPV = decltype(make_tiled_mma(PVAtom{}, Layout<Shape<_2, _1, _1>>{}));
+  using MmaPV = decltype(make_tiled_mma(PVAtom{}, WGs{}));
+  // kWg3: P V in two products, V^T's rows 0-63 (head dim columns 0-63) and 64-135 (the rest
+  // and the row sums' 8), each [64 or 72 rows, 128 keys, stages] at its byte offset.
+  using MmaPVa = decltype(make_tiled_mma(
+      decltype(GMMA::rs_op_selector<Element, Element, float, Shape<_64, _64, BN>>()){}, WGs{}));
+  using MmaPVb =
+      decltype(make_tiled_mma(SM90::GMMA::MMA_64x72x32_F32E4M3E4M3_RS_TN<>{}, WGs{}));
+  using SmemLayoutVtA = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                               Shape<_64, BN>{}));
+  using SmemLayoutVtB = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                               Shape<Int<kVtRows - 64>, BN>{}));
 
   static constexpr int kBoxCols = kD;  // one TMA box per Q or K tile
   static constexpr int kBoxes = 1;
-  static constexpr int kBoxBytes = kBM * kD;
+  static constexpr int kBoxBytes = kBN * kD;
   static constexpr int kQBytes = kBM * kD;
   static constexpr int kTileBytes = kBN * kD;  // a K tile
   static constexpr int kVtBytes = kBN * kVtRows;  // a V^T tile

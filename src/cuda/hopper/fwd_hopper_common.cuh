@@ -38,6 +38,8 @@ template <class Element_, int kHeadDim, int kStages_ = (kHeadDim == 64 ? 4 : 2),
           bool kLateWait_ = false>
 struct Traits {
   using Element = Element_;
+  static constexpr int kConsumerWGs = 2;  // 64 query rows each
+  static constexpr int kThreads = 384, kConsumers = 256;
   static constexpr int kD = kHeadDim, kBM = 128, kBN = 128;
   static constexpr int kStages = kStages_;
   static constexpr bool kLateWait = kLateWait_;
@@ -45,7 +47,7 @@ struct Traits {
   // setmaxnreg of the producer and consumer warpgroups (40: no spills in the producer).
   static constexpr int kProducerRegs = 40, kConsumerRegs = 232;
   static constexpr int kBiasBytes = 0, kMetaBytes = 0;  // (FP8 only)
-  static constexpr bool kStagedMeta = false;
+  static constexpr bool kStagedMeta = false, kWg3 = false;
   using BM = Int<kBM>;
   using BN = Int<kBN>;
   using HD = Int<kD>;

@@ -35,8 +35,8 @@
 
 namespace radial::cuda_detail::hopper {
 
-constexpr int kThreads = 384;    // producer warpgroup + two consumer warpgroups
-constexpr int kConsumers = 256;  // threads of the two consumer warpgroups
+// Threads: T::kThreads, the producer warpgroup and T::kConsumerWGs consumer warpgroups
+// (two; three in the FP8 kernel's kWg3 variant), T::kConsumers of them consumers.
 
 template <int kStages>
 struct Barriers {
@@ -190,6 +190,17 @@ __device__ __forceinline__ void produce(const FwdParams& p, const CUtensorMap* t
   }
 }
 
+// The FP8 kernel with three consumer warpgroups (fwd_fp8_wg3.cuh, included by its instantiation).
+template <class T>
+__device__ void produce_wg3(const FwdParams& p, const CUtensorMap* tq, const CUtensorMap* tk,
+                            const CUtensorMap* tv, uint32_t sq, uint32_t sk, uint32_t sv,
+                            uint32_t sb, float4* meta, Barriers<T::kStages>* bars);
+template <class T>
+__device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
+                                typename T::Element* k_smem, typename T::Element* v_smem,
+                                const float* bias_smem, const float4* meta,
+                                Barriers<T::kStages>* bars);
+
 // The two consumer warpgroups (threads 128..383).
 template <class T, HopperSchedule kSchedule>
 __device__ __forceinline__ void consume(const FwdParams& p, typename T::Element* q_smem,
@@ -332,7 +343,7 @@ __device__ void consume_fp8(const FwdParams& p, typename T::Element* q_smem,
                             Barriers<T::kStages>* bars);
 
 template <class T, HopperSchedule kSchedule>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(T::kThreads, 1)
     fwd_hopper_kernel(const FwdParams p, const __grid_constant__ CUtensorMap tq,
                       const __grid_constant__ CUtensorMap tk,
                       const __grid_constant__ CUtensorMap tv) {
@@ -354,18 +365,18 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x == 0) {
     mbar_init(smem_addr(&bars->q_full), 1);
-    mbar_init(smem_addr(&bars->q_empty), kConsumers);
+    mbar_init(smem_addr(&bars->q_empty), T::kConsumers);
     mbar_init(smem_addr(&bars->turn[0]), 128);
     mbar_init(smem_addr(&bars->turn[1]), 128);
     for (int s = 0; s < 2; ++s) {
       mbar_init(smem_addr(&bars->tile_full[s]), 1);
-      mbar_init(smem_addr(&bars->tile_empty[s]), kConsumers);
+      mbar_init(smem_addr(&bars->tile_empty[s]), T::kConsumers);
     }
     for (int s = 0; s < kS; ++s) {
       mbar_init(smem_addr(&bars->k_full[s]), 1);
       mbar_init(smem_addr(&bars->v_full[s]), 1);
-      mbar_init(smem_addr(&bars->k_empty[s]), kConsumers);
-      mbar_init(smem_addr(&bars->v_empty[s]), kConsumers);
+      mbar_init(smem_addr(&bars->k_empty[s]), T::kConsumers);
+      mbar_init(smem_addr(&bars->v_empty[s]), T::kConsumers);
     }
     mbar_init_fence();
   }
@@ -374,13 +385,20 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x < 128) {
     regs_decrease<T::kProducerRegs>();
     if (threadIdx.x == 0) {
-      produce<T>(p, &tq, &tk, &tv, smem_addr(q_smem), smem_addr(k_smem), smem_addr(v_smem),
-                 smem_addr(bias_smem), meta, bars);
+      if constexpr (T::kWg3) {
+        produce_wg3<T>(p, &tq, &tk, &tv, smem_addr(q_smem), smem_addr(k_smem),
+                       smem_addr(v_smem), smem_addr(bias_smem), meta, bars);
+      } else {
+        produce<T>(p, &tq, &tk, &tv, smem_addr(q_smem), smem_addr(k_smem), smem_addr(v_smem),
+                   smem_addr(bias_smem), meta, bars);
+      }
     }
   } else {
     // bf16: 128 x 40 + 256 x 232 = 64512 of the 65536 registers
     regs_increase<T::kConsumerRegs>();
-    if constexpr (T::kFp8) {
+    if constexpr (T::kWg3) {
+      consume_fp8_wg3<T>(p, q_smem, k_smem, v_smem, bias_smem, meta, bars);
+    } else if constexpr (T::kFp8) {
       consume_fp8<T>(p, q_smem, k_smem, v_smem, bias_smem, meta, bars);
     } else {
       consume<T, kSchedule>(p, q_smem, k_smem, v_smem, bars);
@@ -394,7 +412,7 @@ template <class T, HopperSchedule kSchedule>
 void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
   TensorMaps maps;
   if constexpr (T::kFp8) {
-    maps = make_fp8_tensor_maps(p, T::kD, T::kVtRows);
+    maps = make_fp8_tensor_maps(p, T::kD, T::kVtRows, T::kWg3 ? 64 : 128);
   } else {
     maps = make_tensor_maps(p, T::kD, std::is_same_v<typename T::Element, cutlass::half_t>);
   }
@@ -402,7 +420,11 @@ void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
   constexpr int kSmem = smem_bytes<T>();
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  kernel<<<static_cast<unsigned>(ctas), kThreads, kSmem, stream>>>(p, maps.q, maps.k, maps.v);
+  if constexpr (T::kWg3) {  // one CTA per 192-row tile (its own count; no persistent hand-out)
+    ctas = static_cast<int>(p.batch_heads * ((p.seq + 191) / 192));
+  }
+  kernel<<<static_cast<unsigned>(ctas), T::kThreads, kSmem, stream>>>(p, maps.q, maps.k,
+                                                                      maps.v);
   cuda_detail::check_cuda(cudaGetLastError(),
                           "fwd_hopper_kernel<<<...>>> (launch of the Hopper kernel)");
 }

@@ -117,10 +117,10 @@ CUtensorMap packed_bytes_map(const void* data, int cols, int rows, int heads, in
 
 }  // namespace
 
-TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim, int vt_rows) {
+TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim, int vt_rows, int q_box_rows) {
   const int64_t batch = p.batch_heads / p.heads;
   const int rows = p.fp8.padded_seq;
-  return {packed_bytes_map(p.fp8.q, head_dim, rows, p.heads, batch, head_dim, 128),
+  return {packed_bytes_map(p.fp8.q, head_dim, rows, p.heads, batch, head_dim, q_box_rows),
           packed_bytes_map(p.fp8.k, head_dim, rows, p.heads, batch, head_dim, 128),
           packed_bytes_map(p.fp8.vt, rows, vt_rows, p.heads, batch, 128, vt_rows)};
 }

@@ -21,7 +21,9 @@ TensorMaps make_tensor_maps(const FwdParams& p, int head_dim, bool f16);
 // bytes with [128 rows, head_dim] boxes (the 128- or 64-byte swizzle: one box a row), V^T as
 // [batch, heads, vt_rows, padded_seq] with [vt_rows, 128 keys] boxes (128-byte swizzle; vt_rows
 // is head_dim, or head_dim + 8 with the row sums' column of ones, Fp8Workspace::vt_rows).
-TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim, int vt_rows);
+// q_box_rows: Q's box rows (64 for the three-warpgroup variant's 192-row tiles).
+TensorMaps make_fp8_tensor_maps(const FwdParams& p, int head_dim, int vt_rows,
+                                int q_box_rows = 128);
 
 // One such map of a [batch, rows, heads, head_dim] tensor (element strides ss, sh, sb) with
 // 64-column x box_rows boxes: the backward's 64-row tiles.

@@ -1,0 +1,238 @@
+// The FP8 forward with three consumer warpgroups (Fp8Traits::kWg3, a comparison variant).
+//
+// Why: the library's FP8 step is one warp's serial softmax with one other warp per scheduler
+// to fill its gaps (bench/gpu/HOPPER_NOTES.md, round 5 c-); a third warpgroup gives each
+// scheduler a third warp. Its price is registers: 160 a consumer thread (128 x 24 + 384 x 160
+// of 65536), so a warpgroup does not overlap S with P V (S, O, the per-block P V accumulator
+// and P would not fit), and P V is two products in turn, V^T's rows 0-63 and 64-135 (the head
+// dim's second half and the row sums' 8), into one 36-register accumulator each added to O in
+// fp32 (O = O x alpha + Ot, one FFMA: O holds the blocks before under the previous maximum).
+//
+// Tiles are 192 query rows: 64 a warpgroup, each warpgroup's rows inside one of the plan's
+// 128-row query blocks (tile i's rows 192 i .. 192 i + 191 cover a whole block and half of a
+// neighbour). The producer walks the union of the two blocks' key lists (both sorted, merged;
+// the lists' rotation, RowOrder::locality's, is not used) and stages with each K block which
+// of the two blocks keeps it; a warpgroup skips the blocks its own does not keep (it still
+// waits for both stages and releases them, so that no stage is refilled early). One CTA per
+// tile (no persistent hand-out).
+#pragma once
+
+#include <climits>
+
+#include "cuda/hopper/fwd_fp8_common.cuh"
+#include "cuda/hopper/fwd_hopper_kernel.cuh"
+
+namespace radial::cuda_detail::hopper {
+
+// Staged metadata's first word: the block's first key (a multiple of 128) with these bits.
+constexpr int kWg3KeptByA = 1, kWg3KeptByB = 2, kWg3Last = 4;
+
+struct Wg3Tile {
+  int b, h, q0;
+  int64_t bh;
+  int qa, qb;  // the query blocks of its rows (qa == qb when there is one)
+};
+
+__device__ __forceinline__ int wg3_tiles_per_head(const FwdParams& p) {
+  return (p.seq + 191) / 192;
+}
+
+__device__ __forceinline__ Wg3Tile load_wg3_tile(const FwdParams& p, int index) {
+  const int per_head = wg3_tiles_per_head(p);
+  Wg3Tile t;
+  t.bh = index / per_head;
+  t.b = static_cast<int>(t.bh / p.heads);
+  t.h = static_cast<int>(t.bh % p.heads);
+  t.q0 = (index - static_cast<int>(t.bh) * per_head) * 192;
+  t.qa = t.q0 / 128;
+  t.qb = min((t.q0 + 191) / 128, p.block_rows - 1);
+  return t;
+}
+
+// The producer thread for 192-row tiles: Q as three 64-row boxes, then the merged key lists.
+template <class T>
+__device__ void produce_wg3(const FwdParams& p, const CUtensorMap* tq, const CUtensorMap* tk,
+                            const CUtensorMap* tv, uint32_t sq, uint32_t sk, uint32_t sv,
+                            uint32_t sb, float4* meta, Barriers<T::kStages>* bars) {
+  constexpr int kS = T::kStages;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
+  uint32_t it = 0;
+  for (int j = 0;; ++j) {
+    const int index = next_tile_producer(p, bars, j);
+    if (index < 0) break;
+    const Wg3Tile tile = load_wg3_tile(p, index);
+    if (j > 0) mbar_wait(q_empty, (j - 1) & 1);
+    mbar_arrive_expect_tx(q_full, T::kQBytes);
+#pragma unroll
+    for (int r = 0; r < T::kBM / 64; ++r) {
+      tma_load_4d(sq + r * 64 * T::kD, tq, q_full, 0, tile.q0 + 64 * r, tile.h, tile.b);
+    }
+    const int begin_a = __ldg(p.row_offset + tile.qa), end_a = __ldg(p.row_offset + tile.qa + 1);
+    int begin_b = __ldg(p.row_offset + tile.qb), end_b = __ldg(p.row_offset + tile.qb + 1);
+    const bool one = tile.qa == tile.qb;
+    if (one) begin_b = end_b;  // (one list: every block kept by both bits)
+    int ia = begin_a, ib = begin_b;
+    while (ia < end_a || ib < end_b) {
+      const int ca = ia < end_a ? __ldg(p.col_index + ia) : INT_MAX;
+      const int cb = ib < end_b ? __ldg(p.col_index + ib) : INT_MAX;
+      const int c = min(ca, cb);
+      int flags = one ? kWg3KeptByA | kWg3KeptByB
+                      : (ca == c ? kWg3KeptByA : 0) | (cb == c ? kWg3KeptByB : 0);
+      ia += ca == c, ib += cb == c;
+      if (ia >= end_a && ib >= end_b) flags |= kWg3Last;
+      const int key0 = c * 128;
+      const int s = it % kS;
+      const uint32_t parity = ((it / kS) & 1) ^ 1;  // the previous use's release
+      const int64_t kb = tile.bh * p.block_rows + c;
+      const float2 shift = __ldg(reinterpret_cast<const float2*>(p.fp8.k_block_shift) + kb);
+      const float4 m =
+          make_float4(__int_as_float(key0 | flags), __ldg(p.fp8.k_scale + kb), shift.x, shift.y);
+      if (it >= kS) mbar_wait(bar(bars->k_empty[s]), parity);
+      asm volatile("st.shared.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr(meta + s)),
+                   "f"(m.x), "f"(m.y), "f"(m.z), "f"(m.w)
+                   : "memory");
+      mbar_arrive_expect_tx(bar(bars->k_full[s]), T::kTileBytes + T::kBiasBytes);
+      tma_load_4d(sk + s * T::kTileBytes, tk, bar(bars->k_full[s]), 0, key0, tile.h, tile.b);
+      bulk_load(sb + s * T::kBiasBytes, p.fp8.k_bias + tile.bh * p.fp8.padded_seq + key0,
+                T::kBiasBytes, bar(bars->k_full[s]));
+      if (it >= kS) mbar_wait(bar(bars->v_empty[s]), parity);
+      mbar_arrive_expect_tx(bar(bars->v_full[s]), T::kVtBytes);
+      tma_load_4d(sv + s * T::kVtBytes, tv, bar(bars->v_full[s]), key0, 0, tile.h, tile.b);
+      ++it;
+    }
+  }
+}
+
+// O[kFirst ..] = O x alpha + Ot per row.
+template <int kFirst, class TO, class TT>
+__device__ __forceinline__ void fma_into(TO& o, const TT& ot, const float (&alpha)[2]) {
+#pragma unroll
+  for (int i = 0; i < size(ot); ++i) {
+    o(kFirst + i) = fmaf(o(kFirst + i), alpha[(i >> 1) & 1], ot(i));
+  }
+}
+
+template <class T>
+__device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
+                                typename T::Element* k_smem, typename T::Element* v_smem,
+                                const float* bias_smem, const float4* meta,
+                                Barriers<T::kStages>* bars) {
+  using Element = typename T::Element;
+  using OutElement = typename T::OutElement;
+  constexpr int kS = T::kStages;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
+  const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..383 over the consumers
+  const int wg = tid >> 7;
+  const int lane = tid & 31;
+
+  Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
+  typename T::MmaQK mma_qk;
+  typename T::MmaPV mma_pv;  // (O's fragment: the head dim and the row sums' columns)
+  typename T::MmaPVa mma_pva;
+  typename T::MmaPVb mma_pvb;
+  auto thr_qk = mma_qk.get_thread_slice(tid);
+  auto thr_pva = mma_pva.get_thread_slice(tid);
+  auto thr_pvb = mma_pvb.get_thread_slice(tid);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrK = thr_qk.partition_fragment_B(sK);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
+  Tensor tOrOa = partition_fragment_C(mma_pva, Shape<typename T::BM, _64>{});
+  Tensor tOrOb = partition_fragment_C(mma_pvb, Shape<typename T::BM, Int<T::kVtRows - 64>>{});
+  Tensor tOrP =
+      make_tensor<Element>(partition_shape_A(mma_pva, Shape<typename T::BM, typename T::BN>{}));
+  static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kVtRows / 2 &&
+                    size(tOrOa) == 32 && size(tOrOa) + size(tOrOb) == size(tOrO),
+                "fragment sizes");
+  // V^T's two row ranges of stage s
+  const auto vt_a = [&](int s) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes), typename T::SmemLayoutVtA{});
+    return thr_pva.partition_fragment_B(t);
+  };
+  const auto vt_b = [&](int s) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 64 * T::kBN),
+                           typename T::SmemLayoutVtB{});
+    return thr_pvb.partition_fragment_B(t);
+  };
+
+  uint32_t it = 0;  // K/V blocks of the merged lists so far, over all tiles
+  for (int j = 0;; ++j) {
+    const int index = next_tile_consumer(p, bars, j);
+    if (index < 0) break;
+    const Wg3Tile tile = load_wg3_tile(p, index);
+    const int my_q = min((tile.q0 + 64 * wg) / 128, p.block_rows - 1);
+    const int my_bit = my_q == tile.qa ? kWg3KeptByA : kWg3KeptByB;
+    const bool any = __ldg(p.row_offset + tile.qa + 1) > __ldg(p.row_offset + tile.qa) ||
+                     __ldg(p.row_offset + tile.qb + 1) > __ldg(p.row_offset + tile.qb);
+    const float q_scale = __ldg(p.fp8.q_scale + tile.bh * p.block_rows + my_q);
+    clear(tOrO);
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
+    mbar_wait(q_full, j & 1);
+    for (bool more = any; more; ++it) {
+      const uint32_t s = it % kS, parity = (it / kS) & 1;
+      mbar_wait(bar(bars->k_full[s]), parity);
+      float4 m;
+      asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                   : "=f"(m.x), "=f"(m.y), "=f"(m.z), "=f"(m.w)
+                   : "r"(smem_addr(meta + s)));
+      const int word = __float_as_int(m.x);
+      more = (word & kWg3Last) == 0;
+      if ((word & my_bit) == 0) {  // not this warpgroup's block: release both stages
+        mbar_arrive(bar(bars->k_empty[s]));
+        mbar_wait(bar(bars->v_full[s]), parity);
+        mbar_arrive(bar(bars->v_empty[s]));
+        continue;
+      }
+      wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tSrS);
+      float s_scale = q_scale * m.y, s_shift = m.z;
+      if (m.w != 0.f) {  // a wide block: its biases score by score
+        dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+        s_scale = 1.f, s_shift = 0.f;
+      }
+      mbar_arrive(bar(bars->k_empty[s]));
+      online_softmax_shifted(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max, alpha, lane,
+                             s_scale, s_shift);
+      convert_fp8(tSrS, tOrP);
+      mbar_wait(bar(bars->v_full[s]), parity);
+      wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tOrOa);
+      fma_into<0>(tOrO, tOrOa, alpha);
+      wg_issue<true>(mma_pvb, tOrP, vt_b(s), tOrOb);
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tOrOb);
+      warpgroup_fence_operand(tOrP);
+      mbar_arrive(bar(bars->v_empty[s]));
+      fma_into<32>(tOrO, tOrOb, alpha);
+    }
+    mbar_arrive(q_empty);
+    // The row sums (kSumTensor's column kD), the V scales, the log-sum-exp's shift: as
+    // consume_fp8's epilogue.
+    constexpr float kRowUnit = 1.f / (1 << static_cast<int>(kWLog2));
+    row_sum[0] = tOrO(T::kD / 2) * kRowUnit, row_sum[1] = tOrO(T::kD / 2 + 2) * kRowUnit;
+    scale_columns<T::kD / 8>(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
+    float lse_add[2] = {0.f, 0.f};
+    if (p.lse != nullptr) {
+      const int warp_row = (tid >> 5) * 16 + (lane >> 2);
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int row = tile.q0 + warp_row + half * 8;
+        if (row < p.seq) {
+          lse_add[half] =
+              __ldg(p.fp8.lse_shift + tile.bh * p.fp8.padded_seq + row) * p.scale -
+              kPLog2 * 0.6931471805599453f;
+        }
+      }
+    }
+    OutElement* og = static_cast<OutElement*>(p.out) + tile.b * p.o_sb + tile.h * p.o_sh;
+    store_output<T::kD / 8>(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh,
+                            lse_add);
+  }
+}
+
+}  // namespace radial::cuda_detail::hopper
