@@ -55,6 +55,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_global_meta, "fp8_global_meta"},
     {Variant::fp8_q_registers, "fp8_q_registers"},
     {Variant::fp8_three_warpgroups, "fp8_three_warpgroups"},
+    {Variant::fp8_wg3_whole_pv, "fp8_wg3_whole_pv"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},

@@ -53,7 +53,8 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_lazy_poly:
     case Variant::fp8_global_meta:
     case Variant::fp8_q_registers:
-    case Variant::fp8_three_warpgroups: return kFp8Library;
+    case Variant::fp8_three_warpgroups:
+    case Variant::fp8_wg3_whole_pv: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -101,6 +102,10 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         require(q.tile_counter == nullptr, "choice.persistent",
                 "off with variant=fp8_three_warpgroups (one CTA per 192-row tile)", "on");
         return launch_fwd_hopper_fp8_bf16_d128_v25(q, ctas, stream);
+      case Variant::fp8_wg3_whole_pv:
+        require(q.tile_counter == nullptr, "choice.persistent",
+                "off with variant=fp8_wg3_whole_pv (one CTA per 192-row tile)", "on");
+        return launch_fwd_hopper_fp8_bf16_d128_v26(q, ctas, stream);
       default: break;
     }
 #endif

@@ -64,6 +64,8 @@ constexpr float kLazyLog2 = 0.8f;
 // (fwd_fp8_wg3.cuh), so that each scheduler has three consumer warps instead of two; the
 // registers (160 a thread) allow no overlap of S with P V in a warpgroup, and P V is two
 // products (V^T's rows 0-63, then 64-135) into one 36-register accumulator in turn.
+// Bit 32768 (kWg3Whole, with 16384): P V as one product into a 68-register accumulator (S is
+// dead by then, so it may fit the 160).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -81,6 +83,7 @@ struct Fp8Traits {
   static constexpr bool kStagedMeta = (kVariant & 4096) != 0;
   static constexpr bool kQRegs = (kVariant & 8192) != 0;
   static constexpr bool kWg3 = (kVariant & 16384) != 0;  // fwd_fp8_wg3.cuh
+  static constexpr bool kWg3Whole = (kVariant & 32768) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -88,6 +91,7 @@ struct Fp8Traits {
   static_assert(!kLazy || (kBiasInV && !kPairs && !kFmaO), "bit 2048 is built on bit 128");
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
+  static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
   static_assert(!kWg3 || (kStagedMeta && !kQRegs && kPolyExp == 0 && !kLazy && kHeadDim == 128),
                 "bit 16384 is built on bit 4096, head dim 128");
   using Element = cutlass::float_e4m3_t;
@@ -97,8 +101,8 @@ struct Fp8Traits {
   static constexpr int kD = kHeadDim, kBM = 64 * kConsumerWGs, kBN = 128;
   static constexpr int kStages = kStages_;
   static constexpr bool kFp8 = true;
-  // (kWg3: 128 x 24 + 384 x 160 = 64512 of the 65536 registers)
-  static constexpr int kProducerRegs = 24, kConsumerRegs = kWg3 ? 160 : 240;
+  // (kWg3: 128 x 32 + 384 x 160, all 65536 registers, as FlashAttention-3's three warpgroups)
+  static constexpr int kProducerRegs = kWg3 ? 32 : 24, kConsumerRegs = kWg3 ? 160 : 240;
   using BM = Int<kBM>;
   using BN = Int<kBN>;
   using HD = Int<kD>;

@@ -140,6 +140,9 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
   Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
+  Tensor tOrOt = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
+  Tensor tOrVt = mma_pv.get_thread_slice(tid).partition_fragment_B(
+      make_tensor(make_smem_ptr(v_smem), typename T::SmemLayoutVt{}));  // (kWg3Whole)
   Tensor tOrOa = partition_fragment_C(mma_pva, Shape<typename T::BM, _64>{});
   Tensor tOrOb = partition_fragment_C(mma_pvb, Shape<typename T::BM, Int<T::kVtRows - 64>>{});
   Tensor tOrP =
@@ -199,16 +202,25 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
                              s_scale, s_shift);
       convert_fp8(tSrS, tOrP);
       mbar_wait(bar(bars->v_full[s]), parity);
-      wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
-      warpgroup_wait<0>();
-      warpgroup_fence_operand(tOrOa);
-      fma_into<0>(tOrO, tOrOa, alpha);
-      wg_issue<true>(mma_pvb, tOrP, vt_b(s), tOrOb);
-      warpgroup_wait<0>();
-      warpgroup_fence_operand(tOrOb);
-      warpgroup_fence_operand(tOrP);
-      mbar_arrive(bar(bars->v_empty[s]));
-      fma_into<32>(tOrO, tOrOb, alpha);
+      if constexpr (T::kWg3Whole) {
+        wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, s), tOrOt);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOt);
+        warpgroup_fence_operand(tOrP);
+        mbar_arrive(bar(bars->v_empty[s]));
+        fma_into<0>(tOrO, tOrOt, alpha);
+      } else {
+        wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOa);
+        fma_into<0>(tOrO, tOrOa, alpha);
+        wg_issue<true>(mma_pvb, tOrP, vt_b(s), tOrOb);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOb);
+        warpgroup_fence_operand(tOrP);
+        mbar_arrive(bar(bars->v_empty[s]));
+        fma_into<32>(tOrO, tOrOb, alpha);
+      }
     }
     mbar_arrive(q_empty);
     // The row sums (kSumTensor's column kD), the V scales, the log-sum-exp's shift: as
