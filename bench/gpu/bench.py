@@ -78,6 +78,8 @@ CHOICES = {
                    "radial FP8, round 3 variant (fma_o, late_wait, prefetch)"),
     "fp8_key_bias": ("family=hopper,precision=fp8,variant=fp8_key_bias",
                      "radial FP8, round 3's kernel (the key bias added to every score)"),
+    "fp8_two_warpgroups": ("family=hopper,precision=fp8,variant=fp8_two_warpgroups",
+                           "radial FP8, round 6's kernel (two consumer warpgroups)"),
     "bf16_late_wait": ("family=hopper,variant=bf16_late_wait",
                        "radial Hopper, P V wait below the exponentials"),
 }

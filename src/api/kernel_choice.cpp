@@ -54,7 +54,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_lazy_poly, "fp8_lazy_poly"},
     {Variant::fp8_global_meta, "fp8_global_meta"},
     {Variant::fp8_q_registers, "fp8_q_registers"},
-    {Variant::fp8_three_warpgroups, "fp8_three_warpgroups"},
+    {Variant::fp8_two_warpgroups, "fp8_two_warpgroups"},
     {Variant::fp8_wg3_whole_pv, "fp8_wg3_whole_pv"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},

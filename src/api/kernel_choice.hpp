@@ -94,7 +94,7 @@ enum class Variant {
   fp8_lazy_poly,
   fp8_global_meta,
   fp8_q_registers,
-  fp8_three_warpgroups,
+  fp8_two_warpgroups,
   fp8_wg3_whole_pv,
   bf16_late_wait,
   bwd_rs_dv,

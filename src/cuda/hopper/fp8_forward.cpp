@@ -53,7 +53,7 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_lazy_poly:
     case Variant::fp8_global_meta:
     case Variant::fp8_q_registers:
-    case Variant::fp8_three_warpgroups:
+    case Variant::fp8_two_warpgroups:
     case Variant::fp8_wg3_whole_pv: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
@@ -98,10 +98,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_lazy_poly: return launch_fwd_hopper_fp8_bf16_d128_v22(q, ctas, stream);
       case Variant::fp8_global_meta: return launch_fwd_hopper_fp8_bf16_d128_v23(q, ctas, stream);
       case Variant::fp8_q_registers: return launch_fwd_hopper_fp8_bf16_d128_v24(q, ctas, stream);
-      case Variant::fp8_three_warpgroups:
-        require(q.tile_counter == nullptr, "choice.persistent",
-                "off with variant=fp8_three_warpgroups (one CTA per 192-row tile)", "on");
-        return launch_fwd_hopper_fp8_bf16_d128_v25(q, ctas, stream);
+      case Variant::fp8_two_warpgroups: return launch_fwd_hopper_fp8_bf16_d128_v25(q, ctas, stream);
       case Variant::fp8_wg3_whole_pv:
         require(q.tile_counter == nullptr, "choice.persistent",
                 "off with variant=fp8_wg3_whole_pv (one CTA per 192-row tile)", "on");
@@ -113,7 +110,10 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
                 "standard (the comparison variants are built with RADIAL_ABLATION_KERNELS)",
                 variant_name(variant));
   }
-  if (head_dim == 128) {
+  if (head_dim == 128 && q.tile_counter != nullptr) {
+    (bf16 ? launch_fwd_hopper_fp8_bf16_d128_persistent
+          : launch_fwd_hopper_fp8_f16_d128_persistent)(q, ctas, stream);
+  } else if (head_dim == 128) {
     (bf16 ? launch_fwd_hopper_fp8_bf16_d128 : launch_fwd_hopper_fp8_f16_d128)(q, ctas, stream);
   } else {
     (bf16 ? launch_fwd_hopper_fp8_bf16_d64 : launch_fwd_hopper_fp8_f16_d64)(q, ctas, stream);

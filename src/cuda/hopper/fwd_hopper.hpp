@@ -19,8 +19,12 @@ void launch_fwd_hopper_bf16_d64(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_f16_d64(const FwdParams&, int ctas, cudaStream_t);
 // The FP8 (e4m3) kernel on the operands of the quantisation pass (params.fp8), output in the
 // inputs' dtype (files fwd_hopper_fp8_<dtype>_d<dim>.cu); run_fwd_fp8 runs the pass and then it.
+// Head dim 128: three consumer warpgroups on 192-row tiles, one CTA per tile (they launch their
+// own count, whatever `ctas` says), and for persistent CTAs the two-warpgroup kernel (_persistent).
 void launch_fwd_hopper_fp8_bf16_d128(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_f16_d128(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_persistent(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_f16_d128_persistent(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d64(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_f16_d64(const FwdParams&, int ctas, cudaStream_t);
 // Comparison variants of the FP8 kernel (bf16, head dim 128; Fp8Traits::kVariant), built with

@@ -1,5 +1,5 @@
 // The FP8 kernel, bf16 output, head dim 128, comparison variant 26 (Fp8Traits::kVariant 53440:
-// fp8_three_warpgroups with P V as one product, fwd_fp8_wg3.cuh; built with
+// the library's head-dim-128 kernel with P V as one product, fwd_fp8_wg3.cuh; built with
 // RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_wg3_whole_pv).
 #include "cuda/hopper/fwd_fp8_wg3.cuh"
 
