@@ -56,6 +56,8 @@ const Names<Variant> kVariants = {
     {Variant::fp8_q_registers, "fp8_q_registers"},
     {Variant::fp8_two_warpgroups, "fp8_two_warpgroups"},
     {Variant::fp8_wg3_whole_pv, "fp8_wg3_whole_pv"},
+    {Variant::fp8_wg3_five_stages, "fp8_wg3_five_stages"},
+    {Variant::fp8_wg3_poly_exp_quarter, "fp8_wg3_poly_exp_quarter"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},

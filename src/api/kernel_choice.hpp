@@ -96,6 +96,8 @@ enum class Variant {
   fp8_q_registers,
   fp8_two_warpgroups,
   fp8_wg3_whole_pv,
+  fp8_wg3_five_stages,
+  fp8_wg3_poly_exp_quarter,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

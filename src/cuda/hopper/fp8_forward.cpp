@@ -54,7 +54,9 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_global_meta:
     case Variant::fp8_q_registers:
     case Variant::fp8_two_warpgroups:
-    case Variant::fp8_wg3_whole_pv: return kFp8Library;
+    case Variant::fp8_wg3_whole_pv:
+    case Variant::fp8_wg3_five_stages:
+    case Variant::fp8_wg3_poly_exp_quarter: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -103,6 +105,14 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         require(q.tile_counter == nullptr, "choice.persistent",
                 "off with variant=fp8_wg3_whole_pv (one CTA per 192-row tile)", "on");
         return launch_fwd_hopper_fp8_bf16_d128_v26(q, ctas, stream);
+      case Variant::fp8_wg3_five_stages:
+        require(q.tile_counter == nullptr, "choice.persistent",
+                "off with variant=fp8_wg3_five_stages (one CTA per 192-row tile)", "on");
+        return launch_fwd_hopper_fp8_bf16_d128_v27(q, ctas, stream);
+      case Variant::fp8_wg3_poly_exp_quarter:
+        require(q.tile_counter == nullptr, "choice.persistent",
+                "off with variant=fp8_wg3_poly_exp_quarter (one CTA per 192-row tile)", "on");
+        return launch_fwd_hopper_fp8_bf16_d128_v28(q, ctas, stream);
       default: break;
     }
 #endif

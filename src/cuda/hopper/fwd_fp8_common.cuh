@@ -92,7 +92,7 @@ struct Fp8Traits {
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
-  static_assert(!kWg3 || (kStagedMeta && !kQRegs && kPolyExp == 0 && !kLazy && kHeadDim == 128),
+  static_assert(!kWg3 || (kStagedMeta && !kQRegs && !kLazy && kHeadDim == 128),
                 "bit 16384 is built on bit 4096, head dim 128");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;
@@ -264,7 +264,7 @@ __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_
   const float exp_scale = scale_log2 * s_scale;
 #pragma unroll
   for (int i = 0; i < kNT * 4; ++i) {
-    if (kPolyExp > 0 && (i >> 2) % kPolyExp == kPolyExp - 1) {
+    if (kPolyExp > 0 && (i >> 2) % (kPolyExp > 0 ? kPolyExp : 1) == kPolyExp - 1) {
       s(i) = exp2_poly(fmaf(s(i), exp_scale, -base[(i >> 1) & 1]));
     } else {
       s(i) = softmax_exp(s(i), exp_scale, base[(i >> 1) & 1]);

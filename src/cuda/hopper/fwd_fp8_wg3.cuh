@@ -198,7 +198,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
         s_scale = 1.f, s_shift = 0.f;
       }
       mbar_arrive(bar(bars->k_empty[s]));
-      online_softmax_shifted(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max, alpha, lane,
+      online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max, alpha, lane,
                              s_scale, s_shift);
       convert_fp8(tSrS, tOrP);
       mbar_wait(bar(bars->v_full[s]), parity);
