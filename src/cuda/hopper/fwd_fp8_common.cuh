@@ -287,4 +287,39 @@ __device__ __forceinline__ void scale_columns(TO& o, const float* v_scale, int l
   }
 }
 
+// The FP8 consumers' epilogue for a tile's rows from q0 (tid over the consumer warpgroups): the
+// row sums from O's extra column (kSumTensor), V's channel scales, the log-sum-exp's shift, then
+// store_output. (Rows past the sequence, which a 192-row tile may have, store nothing.)
+template <class T, class TO>
+__device__ __forceinline__ void store_fp8_output(const FwdParams& p, TO& o,
+                                                 const float (&row_max)[2], float (&row_sum)[2],
+                                                 int q0, int64_t bh, int b, int h, int tid,
+                                                 int lane) {
+  using OutElement = typename T::OutElement;
+  if constexpr (T::kSumTensor) {
+    // P V's column kD (n-tile kD / 8, entry j = 0 of the quad's first thread; the other
+    // threads' extra columns are zeros) is the row sum: the quad sum in store_output adds it.
+    // (kBiasInV: the row holds w x 2^kWLog2.)
+    constexpr float kRowUnit = T::kBiasInV ? 1.f / (1 << static_cast<int>(kWLog2)) : 1.f;
+    row_sum[0] = o(T::kD / 2) * kRowUnit, row_sum[1] = o(T::kD / 2 + 2) * kRowUnit;
+  }
+  scale_columns<T::kD / 8>(o, p.fp8.v_scale + bh * T::kD, lane);
+  // The smoothing took q . mean(K) from every score of the row; the log-sum-exp gets it back,
+  // and loses the 2^kPLog2 that the row sums carry.
+  float lse_add[2] = {0.f, 0.f};
+  if (p.lse != nullptr) {
+    const int warp_row = (tid >> 5) * 16 + (lane >> 2);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int row = q0 + warp_row + half * 8;
+      if (row < p.seq) {
+        lse_add[half] = __ldg(p.fp8.lse_shift + bh * p.fp8.padded_seq + row) * p.scale -
+                        kPLog2 * 0.6931471805599453f;
+      }
+    }
+  }
+  OutElement* og = static_cast<OutElement*>(p.out) + b * p.o_sb + h * p.o_sh;
+  store_output<T::kD / 8>(p, og, o, row_max, row_sum, q0, tid, lane, bh, lse_add);
+}
+
 }  // namespace radial::cuda_detail::hopper

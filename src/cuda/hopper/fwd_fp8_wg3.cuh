@@ -119,7 +119,6 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
                                 const float* bias_smem, const float4* meta,
                                 Barriers<T::kStages>* bars) {
   using Element = typename T::Element;
-  using OutElement = typename T::OutElement;
   constexpr int kS = T::kStages;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
@@ -223,27 +222,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
       }
     }
     mbar_arrive(q_empty);
-    // The row sums (kSumTensor's column kD), the V scales, the log-sum-exp's shift: as
-    // consume_fp8's epilogue.
-    constexpr float kRowUnit = 1.f / (1 << static_cast<int>(kWLog2));
-    row_sum[0] = tOrO(T::kD / 2) * kRowUnit, row_sum[1] = tOrO(T::kD / 2 + 2) * kRowUnit;
-    scale_columns<T::kD / 8>(tOrO, p.fp8.v_scale + tile.bh * T::kD, lane);
-    float lse_add[2] = {0.f, 0.f};
-    if (p.lse != nullptr) {
-      const int warp_row = (tid >> 5) * 16 + (lane >> 2);
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int row = tile.q0 + warp_row + half * 8;
-        if (row < p.seq) {
-          lse_add[half] =
-              __ldg(p.fp8.lse_shift + tile.bh * p.fp8.padded_seq + row) * p.scale -
-              kPLog2 * 0.6931471805599453f;
-        }
-      }
-    }
-    OutElement* og = static_cast<OutElement*>(p.out) + tile.b * p.o_sb + tile.h * p.o_sh;
-    store_output<T::kD / 8>(p, og, tOrO, row_max, row_sum, tile.q0, tid, lane, tile.bh,
-                            lse_add);
+    store_fp8_output<T>(p, tOrO, row_max, row_sum, tile.q0, tile.bh, tile.b, tile.h, tid, lane);
   }
 }
 
