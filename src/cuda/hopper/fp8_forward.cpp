@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "cuda/check.hpp"
 #include "cuda/hopper/fp8_quantize.hpp"
@@ -72,6 +74,13 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
     require(bf16 && head_dim == 128, "choice.variant",
             "standard for this dtype and head dim (the variants are built for bf16, head dim 128)",
             variant_name(variant));
+    // The three-warpgroup variants take one CTA per 192-row tile (fwd_fp8_wg3.cuh).
+    if (std::string_view(variant_name(variant)).starts_with("fp8_wg3_")) {
+      require(q.tile_counter == nullptr, "choice.persistent",
+              std::string("off with variant=") + variant_name(variant) +
+                  " (one CTA per 192-row tile)",
+              "on");
+    }
     switch (variant) {
       case Variant::fp8_no_key_bias: return launch_fwd_hopper_fp8_bf16_d128_v1(q, ctas, stream);
       case Variant::fp8_direct_o: return launch_fwd_hopper_fp8_bf16_d128_v2(q, ctas, stream);
@@ -101,17 +110,10 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_global_meta: return launch_fwd_hopper_fp8_bf16_d128_v23(q, ctas, stream);
       case Variant::fp8_q_registers: return launch_fwd_hopper_fp8_bf16_d128_v24(q, ctas, stream);
       case Variant::fp8_two_warpgroups: return launch_fwd_hopper_fp8_bf16_d128_v25(q, ctas, stream);
-      case Variant::fp8_wg3_whole_pv:
-        require(q.tile_counter == nullptr, "choice.persistent",
-                "off with variant=fp8_wg3_whole_pv (one CTA per 192-row tile)", "on");
-        return launch_fwd_hopper_fp8_bf16_d128_v26(q, ctas, stream);
+      case Variant::fp8_wg3_whole_pv: return launch_fwd_hopper_fp8_bf16_d128_v26(q, ctas, stream);
       case Variant::fp8_wg3_five_stages:
-        require(q.tile_counter == nullptr, "choice.persistent",
-                "off with variant=fp8_wg3_five_stages (one CTA per 192-row tile)", "on");
         return launch_fwd_hopper_fp8_bf16_d128_v27(q, ctas, stream);
       case Variant::fp8_wg3_poly_exp_quarter:
-        require(q.tile_counter == nullptr, "choice.persistent",
-                "off with variant=fp8_wg3_poly_exp_quarter (one CTA per 192-row tile)", "on");
         return launch_fwd_hopper_fp8_bf16_d128_v28(q, ctas, stream);
       default: break;
     }

@@ -18,9 +18,9 @@ __host__ __device__ constexpr int fp8_vt_position(int k) {
 }
 
 // The bits of Fp8Traits::kVariant (fwd_fp8_common.cuh says what each does) that the pass must
-// know of (kFp8Wg3 is not one of them), and the library's choice: the key bias in V (128) with the row sums by the tensor
-// cores (64), since round 4, and each K stage's metadata staged by the producer (4096), since
-// round 6 (bench/gpu/HOPPER_NOTES.md).
+// know of (kFp8Wg3 is not one of them), and the library's choice: the key bias in V (128) with
+// the row sums by the tensor cores (64), since round 4, and each K stage's metadata staged by
+// the producer (4096), since round 6 (bench/gpu/HOPPER_NOTES.md).
 constexpr int kFp8FmaO = 4, kFp8BiasVec = 32, kFp8SumTensor = 64, kFp8BiasInV = 128;
 constexpr int kFp8StagedMeta = 4096;
 constexpr int kFp8Library = kFp8BiasInV | kFp8SumTensor | kFp8StagedMeta;

@@ -1,9 +1,10 @@
-// The FP8 forward with three consumer warpgroups (Fp8Traits::kWg3, a comparison variant).
+// The FP8 forward with three consumer warpgroups (Fp8Traits::kWg3): the library's kernel at
+// head dim 128 since round 7 (kFp8LibraryD128), one CTA per tile.
 //
-// Why: the library's FP8 step is one warp's serial softmax with one other warp per scheduler
-// to fill its gaps (bench/gpu/HOPPER_NOTES.md, round 5 c-); a third warpgroup gives each
-// scheduler a third warp. Its price is registers: 160 a consumer thread (128 x 24 + 384 x 160
-// of 65536), so a warpgroup does not overlap S with P V (S, O, the per-block P V accumulator
+// Why: the two-warpgroup FP8 step is one warp's serial softmax with one other warp per
+// scheduler to fill its gaps (bench/gpu/HOPPER_NOTES.md, round 5 c-); a third warpgroup gives
+// each scheduler a third warp. Its price is registers: 160 a consumer thread (128 x 32 +
+// 384 x 160 of 65536), so a warpgroup does not overlap S with P V (S, O, the per-block P V accumulator
 // and P would not fit), and P V is two products in turn, V^T's rows 0-63 and 64-135 (the head
 // dim's second half and the row sums' 8), into one 36-register accumulator each added to O in
 // fp32 (O = O x alpha + Ot, one FFMA: O holds the blocks before under the previous maximum).
@@ -14,7 +15,7 @@
 // the lists' rotation, RowOrder::locality's, is not used) and stages with each K block which
 // of the two blocks keeps it; a warpgroup skips the blocks its own does not keep (it still
 // waits for both stages and releases them, so that no stage is refilled early). One CTA per
-// tile (no persistent hand-out).
+// tile (no persistent hand-out: persistent=on runs the two-warpgroup kernel).
 #pragma once
 
 #include <climits>
@@ -197,8 +198,8 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
         s_scale = 1.f, s_shift = 0.f;
       }
       mbar_arrive(bar(bars->k_empty[s]));
-      online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max, alpha, lane,
-                             s_scale, s_shift);
+      online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max,
+                                          alpha, lane, s_scale, s_shift);
       convert_fp8(tSrS, tOrP);
       mbar_wait(bar(bars->v_full[s]), parity);
       if constexpr (T::kWg3Whole) {

@@ -420,8 +420,8 @@ void launch(const FwdParams& p, int ctas, cudaStream_t stream) {
   constexpr int kSmem = smem_bytes<T>();
   RADIAL_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  if constexpr (T::kWg3) {  // one CTA per 192-row tile (its own count; no persistent hand-out)
-    ctas = static_cast<int>(p.batch_heads * ((p.seq + 191) / 192));
+  if constexpr (T::kWg3) {  // one CTA per kBM-row tile (its own count; no persistent hand-out)
+    ctas = static_cast<int>(p.batch_heads * (p.seq / T::kBM + (p.seq % T::kBM != 0)));
   }
   kernel<<<static_cast<unsigned>(ctas), T::kThreads, kSmem, stream>>>(p, maps.q, maps.k,
                                                                       maps.v);
