@@ -482,6 +482,14 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_whole_pv", "standard"},  // (P V in one product: the same sums)
       {"fp8_wg3_five_stages", "standard"},  // (the same arithmetic)
       {"fp8_wg3_poly_exp_quarter", ""},
+      {"fp8_wg3_trace", "standard"},  // (clock stamps only)
+      {"fp8_wg3_ring", "fp8_wg3_whole_pv"},  // (the same products, in a fixed order)
+      {"fp8_wg3_ring_trace", "fp8_wg3_whole_pv"},
+      {"fp8_wg3_ring_convoy", "fp8_wg3_whole_pv"},
+      {"fp8_wg3_s_halves", ""},  // (S by two products: fp32 sums in another order)
+      {"fp8_wg3_pv_overlap", "standard"},  // (the same products and adds)
+      {"fp8_wg3_ring_s_halves", "fp8_wg3_s_halves"},
+      {"fp8_wg3_s_halves_pv_overlap", "fp8_wg3_s_halves"},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -58,7 +58,15 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_two_warpgroups:
     case Variant::fp8_wg3_whole_pv:
     case Variant::fp8_wg3_five_stages:
-    case Variant::fp8_wg3_poly_exp_quarter: return kFp8Library;
+    case Variant::fp8_wg3_poly_exp_quarter:
+    case Variant::fp8_wg3_trace:
+    case Variant::fp8_wg3_ring:
+    case Variant::fp8_wg3_ring_trace:
+    case Variant::fp8_wg3_s_halves:
+    case Variant::fp8_wg3_ring_convoy:
+    case Variant::fp8_wg3_pv_overlap:
+    case Variant::fp8_wg3_ring_s_halves:
+    case Variant::fp8_wg3_s_halves_pv_overlap: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -115,6 +123,14 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         return launch_fwd_hopper_fp8_bf16_d128_v27(q, ctas, stream);
       case Variant::fp8_wg3_poly_exp_quarter:
         return launch_fwd_hopper_fp8_bf16_d128_v28(q, ctas, stream);
+      case Variant::fp8_wg3_trace: return launch_fwd_hopper_fp8_bf16_d128_v29(q, ctas, stream);
+      case Variant::fp8_wg3_ring: return launch_fwd_hopper_fp8_bf16_d128_v30(q, ctas, stream);
+      case Variant::fp8_wg3_ring_trace: return launch_fwd_hopper_fp8_bf16_d128_v31(q, ctas, stream);
+      case Variant::fp8_wg3_s_halves: return launch_fwd_hopper_fp8_bf16_d128_v32(q, ctas, stream);
+      case Variant::fp8_wg3_ring_convoy: return launch_fwd_hopper_fp8_bf16_d128_v33(q, ctas, stream);
+      case Variant::fp8_wg3_pv_overlap: return launch_fwd_hopper_fp8_bf16_d128_v34(q, ctas, stream);
+      case Variant::fp8_wg3_ring_s_halves: return launch_fwd_hopper_fp8_bf16_d128_v35(q, ctas, stream);
+      case Variant::fp8_wg3_s_halves_pv_overlap: return launch_fwd_hopper_fp8_bf16_d128_v36(q, ctas, stream);
       default: break;
     }
 #endif

@@ -66,6 +66,15 @@ constexpr float kLazyLog2 = 0.8f;
 // products (V^T's rows 0-63, then 64-135) into one 36-register accumulator in turn.
 // Bit 32768 (kWg3Whole, with 16384): P V as one product into a 68-register accumulator (S is
 // dead by then, so it may fit the 160).
+// Round 8 (on bit 16384, fwd_fp8_wg3.cuh): bit 65536 (kTrace), clock stamps of each block's
+// phases by warp 0 of each warpgroup of one CTA, printed at the tile's end (where a scheduler's
+// three warps spend a block); bit 131072 (kRing, with 32768), the warpgroups take turns at
+// issuing their products in a fixed ring, the second starting one turn late, so that the tensor
+// cores see S, P V, S, P V of the three in turn instead of whichever comes first; bit 262144
+// (kRingConvoy, with 131072), the same ring without the late start (S, S, S, then the three
+// P V); bit 524288 (kSHalves), S as two products of 64 keys, the first half's row maxima taken
+// while the second runs; bit 1048576 (kPvOverlap), the second P V half issued before the first
+// half's add into O.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -84,6 +93,11 @@ struct Fp8Traits {
   static constexpr bool kQRegs = (kVariant & 8192) != 0;
   static constexpr bool kWg3 = (kVariant & 16384) != 0;  // fwd_fp8_wg3.cuh
   static constexpr bool kWg3Whole = (kVariant & 32768) != 0;
+  static constexpr bool kTrace = (kVariant & 65536) != 0;
+  static constexpr bool kRing = (kVariant & 131072) != 0;
+  static constexpr bool kRingConvoy = (kVariant & 262144) != 0;
+  static constexpr bool kSHalves = (kVariant & 524288) != 0;
+  static constexpr bool kPvOverlap = (kVariant & 1048576) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -92,6 +106,10 @@ struct Fp8Traits {
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
+  static_assert(!(kTrace || kSHalves || kPvOverlap) || kWg3, "bits 65536 and up are built on 16384");
+  static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");
+  static_assert(!kRingConvoy || kRing, "bit 262144 is built on bit 131072");
+  static_assert(!kPvOverlap || !kWg3Whole, "bit 1048576 splits P V (not bit 32768)");
   static_assert(!kWg3 || (kStagedMeta && !kQRegs && !kLazy && kHeadDim == 128),
                 "bit 16384 is built on bit 4096, head dim 128");
   using Element = cutlass::float_e4m3_t;
@@ -136,6 +154,10 @@ struct Fp8Traits {
       decltype(GMMA::rs_op_selector<Element, Element, float, Shape<_64, _64, BN>>()){}, WGs{}));
   using MmaPVb =
       decltype(make_tiled_mma(SM90::GMMA::MMA_64x72x32_F32E4M3E4M3_RS_TN<>{}, WGs{}));
+  // kSHalves: S as two products of 64 keys, K's rows 0-63 and 64-127 of a stage
+  using MmaQKh = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<_64, _64, HD>>(), WGs{}));
+  using SmemLayoutKh = decltype(tile_to_shape(AtomQK{}, Shape<_64, HD>{}));
   using SmemLayoutVtA = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
                                                Shape<_64, BN>{}));
   using SmemLayoutVtB = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
@@ -232,29 +254,30 @@ __device__ __forceinline__ float exp2_poly(float y) {
   return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
 }
 
-// The online softmax of the FP8 kernel with the key bias in V (Fp8Traits::kBiasInV), in place:
-// entries are raw products that s_scale turns into scores, s_shift (the block's largest key
-// bias) is added to each, and the probabilities come out times 2^kPLog2; row_max stays in
-// score units, an upper bound of the row's largest score. No row sums: the tensor cores add
-// the probabilities weighted by their keys' w (V^T's extra row).
-// kPolyExp > 0: every kPolyExp-th n-tile's exponentials by exp2_poly. kLazy: the row maximum
-// moves only past kLazyLog2 (alpha is then exactly 1).
+// The raw (unscaled) largest entry of n-tiles [kFrom, kTo) per row half, into m.
+template <int kFrom, int kTo, class TS>
+__device__ __forceinline__ void raw_row_max(const TS& s, float (&m)[2]) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float x = -INFINITY;
+#pragma unroll
+    for (int nt = kFrom; nt < kTo; ++nt)
+      x = fmaxf(x, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
+    m[half] = x;
+  }
+}
+
+// online_softmax_shifted's second part, from each row half's raw largest entry in this thread.
 template <int kPolyExp = 0, bool kLazy = false, class TS>
-__device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_limit,
-                                                       float scale_log2, float (&row_max)[2],
-                                                       float (&alpha)[2], int lane,
-                                                       float s_scale, float s_shift) {
+__device__ __forceinline__ void softmax_from_max(TS& s, const float (&raw)[2], float scale_log2,
+                                                 float (&row_max)[2], float (&alpha)[2],
+                                                 float s_scale, float s_shift) {
   constexpr int kNT = 16;  // 8-key n-tiles
-  mask_past_key_limit(s, key0, key_limit, lane);
   float base[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    float m = -INFINITY;
-#pragma unroll
-    for (int nt = 0; nt < kNT; ++nt)
-      m = fmaxf(m, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
     // An upper bound of the block's largest score: its largest product plus its largest bias.
-    m = fmaxf(row_max[half], fmaf(quad_max(m), s_scale, s_shift));
+    float m = fmaxf(row_max[half], fmaf(quad_max(raw[half]), s_scale, s_shift));
     if (kLazy && m * scale_log2 <= row_max[half] * scale_log2 + kLazyLog2) m = row_max[half];
     base[half] = softmax_base(m, scale_log2);
     alpha[half] = softmax_alpha(row_max[half], base[half], scale_log2);
@@ -270,6 +293,24 @@ __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_
       s(i) = softmax_exp(s(i), exp_scale, base[(i >> 1) & 1]);
     }
   }
+}
+
+// The online softmax of the FP8 kernel with the key bias in V (Fp8Traits::kBiasInV), in place:
+// entries are raw products that s_scale turns into scores, s_shift (the block's largest key
+// bias) is added to each, and the probabilities come out times 2^kPLog2; row_max stays in
+// score units, an upper bound of the row's largest score. No row sums: the tensor cores add
+// the probabilities weighted by their keys' w (V^T's extra row).
+// kPolyExp > 0: every kPolyExp-th n-tile's exponentials by exp2_poly. kLazy: the row maximum
+// moves only past kLazyLog2 (alpha is then exactly 1).
+template <int kPolyExp = 0, bool kLazy = false, class TS>
+__device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_limit,
+                                                       float scale_log2, float (&row_max)[2],
+                                                       float (&alpha)[2], int lane,
+                                                       float s_scale, float s_shift) {
+  mask_past_key_limit(s, key0, key_limit, lane);
+  float raw[2];
+  raw_row_max<0, 16>(s, raw);
+  softmax_from_max<kPolyExp, kLazy>(s, raw, scale_log2, row_max, alpha, s_scale, s_shift);
 }
 
 // O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j), over the first

@@ -114,6 +114,76 @@ __device__ __forceinline__ void fma_into(TO& o, const TT& ot, const float (&alph
   }
 }
 
+// Scores of keys at or past key_limit in n-tiles [kFrom, kTo) to -inf (kSHalves' halves).
+template <int kFrom, int kTo, class TS>
+__device__ __forceinline__ void mask_tiles_past(TS& s, int key0, int key_limit, int lane) {
+  if (crosses_key_limit(key0, 128, key_limit)) {
+#pragma unroll
+    for (int i = 4 * kFrom; i < 4 * kTo; ++i) {
+      if (fragment_key(key0, i >> 2, i & 3, lane) >= key_limit) s(i) = -INFINITY;
+    }
+  }
+}
+
+// Fp8Traits::kTrace: clock stamps of a block's phases (t0 the K stage ready, t1 S issued, t2 S
+// done, t3 P ready, t4 P V issued, t5 the block done) by lane 0 of warp 0 of each warpgroup
+// (the three share scheduler 0) of one CTA in the middle of a large grid, into a buffer that the
+// trace variants' files define (RADIAL_WG3_TRACE, before this header) and print after the kernel
+// (a printf in the kernel would make ptxas serialise its wgmma).
+struct Wg3Trace;
+#ifdef RADIAL_WG3_TRACE
+constexpr int kWg3TraceMax = 96;
+static __device__ uint32_t g_wg3_trace[3][kWg3TraceMax][7];  // t0 .. t5, own
+static __device__ int g_wg3_trace_n[3], g_wg3_trace_cta[2];  // blocks; the CTA and its SM
+struct Wg3Trace {
+  int wg, n = 0;
+  bool on = false;
+  __device__ __forceinline__ void stamp(int k) {
+    uint32_t c;
+    asm volatile("mov.u32 %0, %%clock;\n" : "=r"(c));
+    if (on && n < kWg3TraceMax) g_wg3_trace[wg][n][k] = c;
+  }
+  __device__ __forceinline__ void next(bool mine) {
+    if (on && n < kWg3TraceMax) g_wg3_trace[wg][n++][6] = mine;
+  }
+  __device__ void finish() const {
+    if (!on) return;
+    g_wg3_trace_n[wg] = n;
+    uint32_t sm;
+    asm volatile("mov.u32 %0, %%smid;\n" : "=r"(sm));
+    g_wg3_trace_cta[0] = static_cast<int>(blockIdx.x), g_wg3_trace_cta[1] = static_cast<int>(sm);
+  }
+};
+// One line a block: "TRACE cta sm wg block own t0 .. t5".
+static __global__ void print_wg3_trace() {
+  for (int wg = 0; wg < 3; ++wg) {
+    for (int i = 0; i < g_wg3_trace_n[wg]; ++i) {
+      const uint32_t* t = g_wg3_trace[wg][i];
+      printf("TRACE %d %d %d %d %u %u %u %u %u %u %u\n", g_wg3_trace_cta[0], g_wg3_trace_cta[1],
+             wg, i, t[6], t[0], t[1], t[2], t[3], t[4], t[5]);
+    }
+  }
+}
+#endif
+struct Wg3NoTrace {
+  __device__ __forceinline__ void stamp(int) {}
+  __device__ __forceinline__ void next(bool) {}
+  __device__ __forceinline__ void finish() const {}
+};
+
+// Fp8Traits::kRing: named barriers 1-3, warpgroup w waiting on barrier 1 + w for its turn and
+// passing it on to the next one's. The first warpgroup's first turn needs no wait.
+struct Wg3Ring {
+  int wg, turn = 0;
+  __device__ __forceinline__ void wait() const {
+    if (wg != 0 || turn != 0) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + wg) : "memory");
+  }
+  __device__ __forceinline__ void pass() {
+    asm volatile("bar.arrive %0, 256;\n" ::"r"(wg == 2 ? 1 : wg + 2) : "memory");
+    ++turn;
+  }
+};
+
 template <class T>
 __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
                                 typename T::Element* k_smem, typename T::Element* v_smem,
@@ -130,15 +200,23 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
   Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
   typename T::MmaQK mma_qk;
+  typename T::MmaQKh mma_qkh;  // (kSHalves)
   typename T::MmaPV mma_pv;  // (O's fragment: the head dim and the row sums' columns)
   typename T::MmaPVa mma_pva;
   typename T::MmaPVb mma_pvb;
   auto thr_qk = mma_qk.get_thread_slice(tid);
+  auto thr_qkh = mma_qkh.get_thread_slice(tid);
   auto thr_pva = mma_pva.get_thread_slice(tid);
   auto thr_pvb = mma_pvb.get_thread_slice(tid);
   Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
+  // (kSHalves: S's entries for keys 0-63 and 64-127, views of tSrS's first and last 32)
+  Tensor tShQ = thr_qkh.partition_fragment_A(sQ);
+  const auto half_layout =
+      layout(partition_fragment_C(mma_qkh, Shape<typename T::BM, _64>{}));
+  Tensor tSrSa = make_tensor(tSrS.data(), half_layout);
+  Tensor tSrSb = make_tensor(tSrS.data() + 32, half_layout);
   Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
   Tensor tOrOt = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
   Tensor tOrVt = mma_pv.get_thread_slice(tid).partition_fragment_B(
@@ -148,8 +226,15 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   Tensor tOrP =
       make_tensor<Element>(partition_shape_A(mma_pva, Shape<typename T::BM, typename T::BN>{}));
   static_assert(size(tSrS) == 64 && size(tOrP) == 64 && size(tOrO) == T::kVtRows / 2 &&
-                    size(tOrOa) == 32 && size(tOrOa) + size(tOrOb) == size(tOrO),
+                    size(tOrOa) == 32 && size(tOrOa) + size(tOrOb) == size(tOrO) &&
+                    size(tSrSa) == 32,
                 "fragment sizes");
+  // K's key halves of stage s (kSHalves)
+  const auto k_half = [&](int s, int h) {
+    Tensor t = make_tensor(make_smem_ptr(k_smem + s * T::kTileBytes + h * 64 * T::kD),
+                           typename T::SmemLayoutKh{});
+    return thr_qkh.partition_fragment_B(t);
+  };
   // V^T's two row ranges of stage s
   const auto vt_a = [&](int s) {
     Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes), typename T::SmemLayoutVtA{});
@@ -160,6 +245,11 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
                            typename T::SmemLayoutVtB{});
     return thr_pvb.partition_fragment_B(t);
   };
+  std::conditional_t<T::kTrace, Wg3Trace, Wg3NoTrace> trace;
+  if constexpr (T::kTrace) {
+    trace.wg = wg;
+    trace.on = (tid & 127) == 0 && gridDim.x > 1000 && blockIdx.x == gridDim.x / 2;
+  }
 
   uint32_t it = 0;  // K/V blocks of the merged lists so far, over all tiles
   for (int j = 0;; ++j) {
@@ -173,10 +263,14 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
     const float q_scale = __ldg(p.fp8.q_scale + tile.bh * p.block_rows + my_q);
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
+    Wg3Ring ring{wg};
+    // (the interleaved ring: the second warpgroup's first turn is empty)
+    if (T::kRing && !T::kRingConvoy && any && wg == 1) ring.wait(), ring.pass();
     mbar_wait(q_full, j & 1);
     for (bool more = any; more; ++it) {
       const uint32_t s = it % kS, parity = (it / kS) & 1;
       mbar_wait(bar(bars->k_full[s]), parity);
+      trace.stamp(0);
       float4 m;
       asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
                    : "=f"(m.x), "=f"(m.y), "=f"(m.z), "=f"(m.w)
@@ -185,32 +279,90 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
       more = (word & kWg3Last) == 0;
       if ((word & my_bit) == 0) {  // not this warpgroup's block: release both stages
         mbar_arrive(bar(bars->k_empty[s]));
+        if constexpr (T::kRing) ring.wait(), ring.pass();  // (its turn for S: empty)
         mbar_wait(bar(bars->v_full[s]), parity);
         mbar_arrive(bar(bars->v_empty[s]));
+        if constexpr (T::kRing) ring.wait(), ring.pass();  // (and for P V)
+        trace.next(false);
         continue;
       }
-      wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
-      warpgroup_wait<0>();
-      warpgroup_fence_operand(tSrS);
       float s_scale = q_scale * m.y, s_shift = m.z;
-      if (m.w != 0.f) {  // a wide block: its biases score by score
-        dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
-        s_scale = 1.f, s_shift = 0.f;
+      if constexpr (T::kSHalves) {
+        if constexpr (T::kRing) ring.wait();
+        wg_issue<true>(mma_qkh, tShQ, k_half(s, 0), tSrSa);
+        wg_issue<true>(mma_qkh, tShQ, k_half(s, 1), tSrSb);
+        if constexpr (T::kRing) ring.pass();
+        trace.stamp(1);
+        if (m.w != 0.f) {  // a wide block: both halves, then its biases score by score
+          warpgroup_wait<0>();
+          warpgroup_fence_operand(tSrS);
+          trace.stamp(2);
+          dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+          mbar_arrive(bar(bars->k_empty[s]));
+          online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2,
+                                              row_max, alpha, lane, 1.f, 0.f);
+        } else {
+          float raw[2], raw_b[2];
+          warpgroup_wait<1>();
+          warpgroup_fence_operand(tSrSa);
+          trace.stamp(2);
+          mask_tiles_past<0, 8>(tSrS, word & ~127, p.key_limit, lane);
+          raw_row_max<0, 8>(tSrS, raw);
+          end_block(m.y);  // (keeps the second half's wait below the first half's maxima)
+          warpgroup_wait<0>();
+          warpgroup_fence_operand(tSrSb);
+          mbar_arrive(bar(bars->k_empty[s]));
+          mask_tiles_past<8, 16>(tSrS, word & ~127, p.key_limit, lane);
+          raw_row_max<8, 16>(tSrS, raw_b);
+          raw[0] = fmaxf(raw[0], raw_b[0]), raw[1] = fmaxf(raw[1], raw_b[1]);
+          softmax_from_max<T::kPolyExp>(tSrS, raw, p.scale_log2, row_max, alpha, s_scale,
+                                        s_shift);
+        }
+      } else {
+        if constexpr (T::kRing) ring.wait();
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        if constexpr (T::kRing) ring.pass();
+        trace.stamp(1);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tSrS);
+        trace.stamp(2);
+        if (m.w != 0.f) {  // a wide block: its biases score by score
+          dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
+          s_scale = 1.f, s_shift = 0.f;
+        }
+        mbar_arrive(bar(bars->k_empty[s]));
+        online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2,
+                                            row_max, alpha, lane, s_scale, s_shift);
       }
-      mbar_arrive(bar(bars->k_empty[s]));
-      online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max,
-                                          alpha, lane, s_scale, s_shift);
       convert_fp8(tSrS, tOrP);
+      trace.stamp(3);
       mbar_wait(bar(bars->v_full[s]), parity);
       if constexpr (T::kWg3Whole) {
+        if constexpr (T::kRing) ring.wait();
         wg_issue<true>(mma_pv, tOrP, tOrVt(_, _, _, s), tOrOt);
+        if constexpr (T::kRing) ring.pass();
+        trace.stamp(4);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tOrOt);
         warpgroup_fence_operand(tOrP);
         mbar_arrive(bar(bars->v_empty[s]));
         fma_into<0>(tOrO, tOrOt, alpha);
+      } else if constexpr (T::kPvOverlap) {
+        wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
+        trace.stamp(4);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOa);
+        wg_issue<true>(mma_pvb, tOrP, vt_b(s), tOrOb);
+        fma_into<0>(tOrO, tOrOa, alpha);
+        end_block(m.y);  // (keeps the second half's wait below the first half's add)
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOb);
+        warpgroup_fence_operand(tOrP);
+        mbar_arrive(bar(bars->v_empty[s]));
+        fma_into<32>(tOrO, tOrOb, alpha);
       } else {
         wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
+        trace.stamp(4);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tOrOa);
         fma_into<0>(tOrO, tOrOa, alpha);
@@ -221,10 +373,18 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
         mbar_arrive(bar(bars->v_empty[s]));
         fma_into<32>(tOrO, tOrOb, alpha);
       }
+      trace.stamp(5);
+      trace.next(true);
+    }
+    if constexpr (T::kRing) {  // the turns that close the ring (Wg3Ring: each wait has a pass)
+      if (any && T::kRingConvoy && wg == 0) ring.wait();
+      if (any && !T::kRingConvoy && wg == 0) ring.wait(), ring.pass();
+      if (any && !T::kRingConvoy && wg == 2) ring.wait();
     }
     mbar_arrive(q_empty);
     store_fp8_output<T>(p, tOrO, row_max, row_sum, tile.q0, tile.bh, tile.b, tile.h, tid, lane);
   }
+  trace.finish();
 }
 
 }  // namespace radial::cuda_detail::hopper
