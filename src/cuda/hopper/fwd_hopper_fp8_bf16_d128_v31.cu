@@ -7,7 +7,8 @@
 namespace radial::cuda_detail {
 
 void launch_fwd_hopper_fp8_bf16_d128_v31(const FwdParams& p, int ctas, cudaStream_t stream) {
-  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128, hopper::kFp8LibraryD128 | 32768 | 131072 | 65536>;
+  constexpr int kBits = hopper::kFp8LibraryD128 | 32768 | 131072 | 65536;
+  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128, kBits>;
   hopper::launch<T, kDefaultHopperSchedule>(p, ctas, stream);
   hopper::print_wg3_trace<<<1, 1, 0, stream>>>();
 }

@@ -1,0 +1,14 @@
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 40 (Fp8Traits::kVariant
+// kFp8LibraryD128): round 7's library kernel at head dim 128 (three consumer warpgroups, the
+// barrier waits in line), kept to compare with; built with RADIAL_ABLATION_KERNELS, picked by the
+// choice variant=fp8_wg3_round7.
+#include "cuda/hopper/fwd_fp8_wg3.cuh"
+
+namespace radial::cuda_detail {
+
+void launch_fwd_hopper_fp8_bf16_d128_v40(const FwdParams& p, int ctas, cudaStream_t stream) {
+  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128, hopper::kFp8LibraryD128>;
+  hopper::launch<T, kDefaultHopperSchedule>(p, ctas, stream);
+}
+
+}  // namespace radial::cuda_detail
