@@ -74,12 +74,8 @@ constexpr float kLazyLog2 = 0.8f;
 // (kRingConvoy, with 131072), the same ring without the late start (S, S, S, then the three
 // P V); bit 524288 (kSHalves), S as two products of 64 keys, the first half's row maxima taken
 // while the second runs; bit 1048576 (kPvOverlap), the second P V half issued before the first
-// half's add into O. Bit 2097152 (kEarlyWaits): a warpgroup waits for the next block's K stage
-// and reads its metadata while its P V runs, and for V right after issuing S, so that neither
-// barrier wait lies between a product and the next one's issue (round 8's trace: about 550 of a
-// block's 3500 clocks went to those waits and the issues); bit 4194304 (kUniformMeta, with
-// 2097152), the staged metadata and the warpgroup index broadcast from lane 0, so that ptxas
-// knows the block loop warp-uniform (the stage's descriptors in uniform registers).
+// half's add into O. (Bits 2097152 and 4194304, the
+// barrier waits taken off a warp's chain, were timed in round 8 b- at 2a7b16d and removed.)
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -103,8 +99,6 @@ struct Fp8Traits {
   static constexpr bool kRingConvoy = (kVariant & 262144) != 0;
   static constexpr bool kSHalves = (kVariant & 524288) != 0;
   static constexpr bool kPvOverlap = (kVariant & 1048576) != 0;
-  static constexpr bool kEarlyWaits = (kVariant & 2097152) != 0;
-  static constexpr bool kUniformMeta = (kVariant & 4194304) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -113,11 +107,8 @@ struct Fp8Traits {
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
-  static_assert(!(kTrace || kSHalves || kPvOverlap || kEarlyWaits) || kWg3,
+  static_assert(!(kTrace || kSHalves || kPvOverlap) || kWg3,
                 "bits 65536 and up are built on bit 16384");
-  static_assert(!kEarlyWaits || !(kRing || kSHalves || kPvOverlap || kWg3Whole),
-                "bit 2097152 is built on the library's bits alone");
-  static_assert(!kUniformMeta || kEarlyWaits, "bit 4194304 is built on bit 2097152");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");
   static_assert(!kRingConvoy || kRing, "bit 262144 is built on bit 131072");
   static_assert(!kPvOverlap || !kWg3Whole, "bit 1048576 splits P V (not bit 32768)");

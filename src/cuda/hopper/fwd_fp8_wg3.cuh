@@ -194,8 +194,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..383 over the consumers
-  // (kUniformMeta: from lane 0, which ptxas takes as warp-uniform)
-  const int wg = T::kUniformMeta ? __shfl_sync(0xffffffffu, tid >> 7, 0) : tid >> 7;
+  const int wg = tid >> 7;
   const int lane = tid & 31;
 
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
@@ -268,65 +267,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
     // (the interleaved ring: the second warpgroup's first turn is empty)
     if (T::kRing && !T::kRingConvoy && any && wg == 1) ring.wait(), ring.pass();
     mbar_wait(q_full, j & 1);
-    if constexpr (T::kEarlyWaits) {
-      // (waits for block i's K stage: the next block's under this one's P V)
-      const auto wait_k = [&](uint32_t i) {
-        mbar_wait_spin(bar(bars->k_full[i % kS]), (i / kS) & 1);
-      };
-      if (any) wait_k(it);
-      for (bool more = any; more; ++it) {
-        const uint32_t s = it % kS, parity = (it / kS) & 1;
-        float4 m;  // (read here, not carried: registers)
-        asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=f"(m.x), "=f"(m.y), "=f"(m.z), "=f"(m.w)
-                     : "r"(smem_addr(meta + s)));
-        int word = __float_as_int(m.x);
-        if constexpr (T::kUniformMeta) word = __shfl_sync(0xffffffffu, word, 0);
-        more = (word & kWg3Last) == 0;
-        const bool own = (word & my_bit) != 0;
-        trace.stamp(0);
-        if (own) {
-          float s_scale = q_scale * m.y, s_shift = m.z;
-          const bool wide = m.w != 0.f;
-          wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
-          trace.stamp(1);
-          mbar_wait_spin(bar(bars->v_full[s]), parity);  // (under S)
-          warpgroup_wait<0>();
-          warpgroup_fence_operand(tSrS);
-          trace.stamp(2);
-          if (wide) {  // its biases score by score
-            dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
-            s_scale = 1.f, s_shift = 0.f;
-          }
-          mbar_arrive(bar(bars->k_empty[s]));
-          online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2,
-                                              row_max, alpha, lane, s_scale, s_shift);
-          convert_fp8(tSrS, tOrP);
-          trace.stamp(3);
-          wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
-          trace.stamp(4);
-          warpgroup_wait<0>();
-          warpgroup_fence_operand(tOrOa);
-          fma_into<0>(tOrO, tOrOa, alpha);
-          warpgroup_fence_operand(tOrO);  // (the adds first: Oa's registers free for Ob)
-          wg_issue<true>(mma_pvb, tOrP, vt_b(s), tOrOb);
-          if (more) wait_k(it + 1);  // (under P V)
-          warpgroup_wait<0>();
-          warpgroup_fence_operand(tOrOb);
-          warpgroup_fence_operand(tOrP);
-          mbar_arrive(bar(bars->v_empty[s]));
-          fma_into<32>(tOrO, tOrOb, alpha);
-          trace.stamp(5);
-        } else {  // not this warpgroup's block: release both stages
-          mbar_arrive(bar(bars->k_empty[s]));
-          mbar_wait_spin(bar(bars->v_full[s]), parity);
-          mbar_arrive(bar(bars->v_empty[s]));
-          if (more) wait_k(it + 1);
-        }
-        trace.next(own);
-      }
-    }
-    for (bool more = any && !T::kEarlyWaits; more; ++it) {
+    for (bool more = any; more; ++it) {
       const uint32_t s = it % kS, parity = (it / kS) & 1;
       mbar_wait(bar(bars->k_full[s]), parity);
       trace.stamp(0);
