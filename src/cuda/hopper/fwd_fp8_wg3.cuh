@@ -114,17 +114,6 @@ __device__ __forceinline__ void fma_into(TO& o, const TT& ot, const float (&alph
   }
 }
 
-// Scores of keys at or past key_limit in n-tiles [kFrom, kTo) to -inf (kSHalves' halves).
-template <int kFrom, int kTo, class TS>
-__device__ __forceinline__ void mask_tiles_past(TS& s, int key0, int key_limit, int lane) {
-  if (crosses_key_limit(key0, 128, key_limit)) {
-#pragma unroll
-    for (int i = 4 * kFrom; i < 4 * kTo; ++i) {
-      if (fragment_key(key0, i >> 2, i & 3, lane) >= key_limit) s(i) = -INFINITY;
-    }
-  }
-}
-
 // Fp8Traits::kTrace: clock stamps of a block's phases (t0 the K stage ready, t1 S issued, t2 S
 // done, t3 P ready, t4 P V issued, t5 the block done) by lane 0 of warp 0 of each warpgroup
 // (the three share scheduler 0) of one CTA in the middle of a large grid, into a buffer that the
@@ -306,13 +295,13 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
           warpgroup_wait<1>();
           warpgroup_fence_operand(tSrSa);
           trace.stamp(2);
-          mask_tiles_past<0, 8>(tSrS, word & ~127, p.key_limit, lane);
+          mask_past_key_limit<0, 8>(tSrS, word & ~127, p.key_limit, lane);
           raw_row_max<0, 8>(tSrS, raw);
           end_block(m.y);  // (keeps the second half's wait below the first half's maxima)
           warpgroup_wait<0>();
           warpgroup_fence_operand(tSrSb);
           mbar_arrive(bar(bars->k_empty[s]));
-          mask_tiles_past<8, 16>(tSrS, word & ~127, p.key_limit, lane);
+          mask_past_key_limit<8, 16>(tSrS, word & ~127, p.key_limit, lane);
           raw_row_max<8, 16>(tSrS, raw_b);
           raw[0] = fmaxf(raw[0], raw_b[0]), raw[1] = fmaxf(raw[1], raw_b[1]);
           softmax_from_max<T::kPolyExp>(tSrS, raw, p.scale_log2, row_max, alpha, s_scale,

@@ -118,13 +118,13 @@ __device__ __forceinline__ void load_q_registers(const Mma& mma, const TSQ& sQ, 
 }
 
 // The scores of one 128-key block's keys at key_limit and beyond set to -inf (only a block that
-// crosses key_limit has any).
-template <class TS>
+// crosses key_limit has any), in n-tiles [kFrom, kTo) (the FP8 S halves mask one at a time).
+template <int kFrom = 0, int kTo = 16, class TS>
 __device__ __forceinline__ void mask_past_key_limit(TS& s, int key0, int key_limit, int lane) {
   constexpr int kNT = 16;  // 8-key n-tiles
   if (crosses_key_limit(key0, kNT * 8, key_limit)) {
 #pragma unroll
-    for (int i = 0; i < kNT * 4; ++i) {
+    for (int i = 4 * kFrom; i < 4 * kTo; ++i) {
       if (fragment_key(key0, i >> 2, i & 3, lane) >= key_limit) s(i) = -INFINITY;
     }
   }
