@@ -66,6 +66,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_wg3_pv_overlap, "fp8_wg3_pv_overlap"},
     {Variant::fp8_wg3_ring_s_halves, "fp8_wg3_ring_s_halves"},
     {Variant::fp8_wg3_s_halves_pv_overlap, "fp8_wg3_s_halves_pv_overlap"},
+    {Variant::fp8_wg3_round8, "fp8_wg3_round8"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},

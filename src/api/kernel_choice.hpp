@@ -106,6 +106,7 @@ enum class Variant {
   fp8_wg3_pv_overlap,
   fp8_wg3_ring_s_halves,
   fp8_wg3_s_halves_pv_overlap,
+  fp8_wg3_round8,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -490,6 +490,7 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_pv_overlap", "standard"},  // (the same products and adds)
       {"fp8_wg3_ring_s_halves", "fp8_wg3_s_halves"},
       {"fp8_wg3_s_halves_pv_overlap", "fp8_wg3_s_halves"},
+      {"fp8_wg3_round8", "standard"},  // (round 8's library: the same arithmetic, no votes)
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -66,7 +66,8 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_wg3_ring_convoy:
     case Variant::fp8_wg3_pv_overlap:
     case Variant::fp8_wg3_ring_s_halves:
-    case Variant::fp8_wg3_s_halves_pv_overlap: return kFp8Library;
+    case Variant::fp8_wg3_s_halves_pv_overlap:
+    case Variant::fp8_wg3_round8: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -135,6 +136,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         return launch_fwd_hopper_fp8_bf16_d128_v35(q, ctas, stream);
       case Variant::fp8_wg3_s_halves_pv_overlap:
         return launch_fwd_hopper_fp8_bf16_d128_v36(q, ctas, stream);
+      case Variant::fp8_wg3_round8: return launch_fwd_hopper_fp8_bf16_d128_v37(q, ctas, stream);
       default: break;
     }
 #endif

@@ -76,6 +76,11 @@ constexpr float kLazyLog2 = 0.8f;
 // while the second runs; bit 1048576 (kPvOverlap), the second P V half issued before the first
 // half's add into O. (Bits 2097152 and 4194304, the
 // barrier waits taken off a warp's chain, were timed in round 8 b- at 2a7b16d and removed.)
+// Round 9: bit 8388608 (kUniform, on bit 16384; the library's at head dim 128), the block loop's
+// branches, its stage index and the warpgroup index by warp votes, values ptxas then knows to
+// be the same in every lane: the products' shared-memory descriptors are computed in uniform
+// registers instead of in ordinary ones moved by R2UR before each wgmma (32 R2UR and 16 moves
+// of constant descriptor halves a block before). The votes change no arithmetic.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -99,6 +104,7 @@ struct Fp8Traits {
   static constexpr bool kRingConvoy = (kVariant & 262144) != 0;
   static constexpr bool kSHalves = (kVariant & 524288) != 0;
   static constexpr bool kPvOverlap = (kVariant & 1048576) != 0;
+  static constexpr bool kUniform = (kVariant & 8388608) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -107,7 +113,7 @@ struct Fp8Traits {
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
-  static_assert(!(kTrace || kSHalves || kPvOverlap) || kWg3,
+  static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform) || kWg3,
                 "bits 65536 and up are built on bit 16384");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");
   static_assert(!kRingConvoy || kRing, "bit 262144 is built on bit 131072");

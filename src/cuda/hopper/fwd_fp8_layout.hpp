@@ -25,9 +25,10 @@ constexpr int kFp8FmaO = 4, kFp8BiasVec = 32, kFp8SumTensor = 64, kFp8BiasInV = 
 constexpr int kFp8StagedMeta = 4096;
 constexpr int kFp8Library = kFp8BiasInV | kFp8SumTensor | kFp8StagedMeta;
 // Head dim 128 (one CTA per tile): three consumer warpgroups on 192-row tiles since round 7
-// (fwd_fp8_wg3.cuh); kFp8Library's two runs head dim 64 and persistent CTAs.
-constexpr int kFp8Wg3 = 16384;
-constexpr int kFp8LibraryD128 = kFp8Library | kFp8Wg3;
+// (fwd_fp8_wg3.cuh), their block loop warp-uniform by votes since round 9 (the product
+// descriptors in uniform registers); kFp8Library's two runs head dim 64 and persistent CTAs.
+constexpr int kFp8Wg3 = 16384, kFp8Uniform = 8388608;
+constexpr int kFp8LibraryD128 = kFp8Library | kFp8Wg3 | kFp8Uniform;
 
 // The key bias in V (kFp8BiasInV) for the key blocks whose biases span at most this many exp2
 // units (scale_log2 x (largest - smallest)). The row's bound then exceeds its largest score by

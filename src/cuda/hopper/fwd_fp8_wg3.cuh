@@ -16,6 +16,10 @@
 // of the two blocks keeps it; a warpgroup skips the blocks its own does not keep (it still
 // waits for both stages and releases them, so that no stage is refilled early). One CTA per
 // tile (no persistent hand-out: persistent=on runs the two-warpgroup kernel).
+//
+// The block loop's branches, its stage index and the warpgroup index come from warp votes
+// (Fp8Traits::kUniform, round 9): ptxas then keeps the products' shared-memory descriptors in
+// uniform registers, where it otherwise built them in ordinary ones and moved each by R2UR.
 #pragma once
 
 #include <climits>
@@ -183,7 +187,11 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..383 over the consumers
-  const int wg = tid >> 7;
+  // (kUniform: the warpgroup index and every branch of the block loop by warp votes, whose
+  // results ptxas knows to be the same in all lanes)
+  const auto uniform = [](bool x) { return !T::kUniform ? x : __any_sync(0xffffffffu, x) != 0; };
+  const int wg = !T::kUniform ? tid >> 7 : uniform(tid & 128) | uniform(tid & 256) << 1;
+  const int slice = T::kUniform ? wg * 128 : tid;  // (the descriptors depend on wg only)
   const int lane = tid & 31;
 
   Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
@@ -193,10 +201,10 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   typename T::MmaPV mma_pv;  // (O's fragment: the head dim and the row sums' columns)
   typename T::MmaPVa mma_pva;
   typename T::MmaPVb mma_pvb;
-  auto thr_qk = mma_qk.get_thread_slice(tid);
-  auto thr_qkh = mma_qkh.get_thread_slice(tid);
-  auto thr_pva = mma_pva.get_thread_slice(tid);
-  auto thr_pvb = mma_pvb.get_thread_slice(tid);
+  auto thr_qk = mma_qk.get_thread_slice(slice);
+  auto thr_qkh = mma_qkh.get_thread_slice(slice);
+  auto thr_pva = mma_pva.get_thread_slice(slice);
+  auto thr_pvb = mma_pvb.get_thread_slice(slice);
   Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
@@ -247,8 +255,8 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
     const Wg3Tile tile = load_wg3_tile(p, index);
     const int my_q = min((tile.q0 + 64 * wg) / 128, p.block_rows - 1);
     const int my_bit = my_q == tile.qa ? kWg3KeptByA : kWg3KeptByB;
-    const bool any = __ldg(p.row_offset + tile.qa + 1) > __ldg(p.row_offset + tile.qa) ||
-                     __ldg(p.row_offset + tile.qb + 1) > __ldg(p.row_offset + tile.qb);
+    const bool any = uniform(__ldg(p.row_offset + tile.qa + 1) > __ldg(p.row_offset + tile.qa) ||
+                             __ldg(p.row_offset + tile.qb + 1) > __ldg(p.row_offset + tile.qb));
     const float q_scale = __ldg(p.fp8.q_scale + tile.bh * p.block_rows + my_q);
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
@@ -257,7 +265,14 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
     if (T::kRing && !T::kRingConvoy && any && wg == 1) ring.wait(), ring.pass();
     mbar_wait(q_full, j & 1);
     for (bool more = any; more; ++it) {
-      const uint32_t s = it % kS, parity = (it / kS) & 1;
+      uint32_t s = it % kS;
+      const uint32_t parity = (it / kS) & 1;
+      if constexpr (T::kUniform) {  // (the stage's bits, one vote each)
+        uint32_t u = 0;
+#pragma unroll
+        for (int b = 0; (1 << b) < kS; ++b) u |= static_cast<uint32_t>(uniform(s >> b & 1)) << b;
+        s = u;
+      }
       mbar_wait(bar(bars->k_full[s]), parity);
       trace.stamp(0);
       float4 m;
@@ -265,8 +280,8 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
                    : "=f"(m.x), "=f"(m.y), "=f"(m.z), "=f"(m.w)
                    : "r"(smem_addr(meta + s)));
       const int word = __float_as_int(m.x);
-      more = (word & kWg3Last) == 0;
-      if ((word & my_bit) == 0) {  // not this warpgroup's block: release both stages
+      more = uniform((word & kWg3Last) == 0);
+      if (uniform((word & my_bit) == 0)) {  // not this warpgroup's block: release both stages
         mbar_arrive(bar(bars->k_empty[s]));
         if constexpr (T::kRing) ring.wait(), ring.pass();  // (its turn for S: empty)
         mbar_wait(bar(bars->v_full[s]), parity);
@@ -315,7 +330,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
         warpgroup_wait<0>();
         warpgroup_fence_operand(tSrS);
         trace.stamp(2);
-        if (m.w != 0.f) {  // a wide block: its biases score by score
+        if (uniform(m.w != 0.f)) {  // a wide block: its biases score by score
           dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
           s_scale = 1.f, s_shift = 0.f;
         }
