@@ -187,8 +187,8 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };
   const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
   const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..383 over the consumers
-  // (kUniform: the warpgroup index and every branch of the block loop by warp votes, whose
-  // results ptxas knows to be the same in all lanes)
+  // (kUniform: the warpgroup index, the stage index and the loop's tests of the staged metadata
+  // by warp votes, whose results ptxas knows to be the same in all lanes)
   const auto uniform = [](bool x) { return !T::kUniform ? x : __any_sync(0xffffffffu, x) != 0; };
   const int wg = !T::kUniform ? tid >> 7 : uniform(tid & 128) | uniform(tid & 256) << 1;
   const int slice = T::kUniform ? wg * 128 : tid;  // (the descriptors depend on wg only)
