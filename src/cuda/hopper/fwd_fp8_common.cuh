@@ -27,7 +27,8 @@ constexpr float kLazyLog2 = 0.8f;
 // kVariant (comparison builds only, KernelChoice::variant fp8_*; 0 is the library's), to find what
 // costs time: bit 1, no key bias (scores = raw x scales, Q's smoothing left uncorrected: wrong
 // results unless mean(Q) = 0); bit 2, P V accumulated straight into O by the wgmma (no fp32
-// add per block). (H200: 1.24x, 1.12x and 1.24x the library's 1.06x over bf16; bench/gpu/HOPPER_NOTES.md.)
+// add per block). (H200: 1.24x, 1.12x and 1.24x the library's 1.06x over bf16;
+// bench/gpu/HOPPER_NOTES.md.)
 // Round 3's candidates (same results as the library's, up to rounding; not yet timed):
 // bit 4, O = O x alpha(t-1) + P V(t-1), one FFMA per O entry instead of an add and a multiply
 // (O lags one block behind the running maximum); bit 8, the wait for P V kept below the

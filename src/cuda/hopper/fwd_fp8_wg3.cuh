@@ -4,10 +4,11 @@
 // Why: the two-warpgroup FP8 step is one warp's serial softmax with one other warp per
 // scheduler to fill its gaps (bench/gpu/HOPPER_NOTES.md, round 5 c-); a third warpgroup gives
 // each scheduler a third warp. Its price is registers: 160 a consumer thread (128 x 32 +
-// 384 x 160 of 65536), so a warpgroup does not overlap S with P V (S, O, the per-block P V accumulator
-// and P would not fit), and P V is two products in turn, V^T's rows 0-63 and 64-135 (the head
-// dim's second half and the row sums' 8), into one 36-register accumulator each added to O in
-// fp32 (O = O x alpha + Ot, one FFMA: O holds the blocks before under the previous maximum).
+// 384 x 160 of 65536), so a warpgroup does not overlap S with P V (S, O, the per-block P V
+// accumulator and P would not fit), and P V is two products in turn, V^T's rows 0-63 and
+// 64-135 (the head dim's second half and the row sums' 8), into one 36-register accumulator each
+// added to O in fp32 (O = O x alpha + Ot, one FFMA: O holds the blocks before under the previous
+// maximum).
 //
 // Tiles are 192 query rows: 64 a warpgroup, each warpgroup's rows inside one of the plan's
 // 128-row query blocks (tile i's rows 192 i .. 192 i + 191 cover a whole block and half of a

@@ -1,5 +1,5 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 1
-// (Fp8Traits::kVariant: no key bias; built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_no_key_bias).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 1 (Fp8Traits::kVariant: no key
+// bias; built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_no_key_bias).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {

@@ -1,5 +1,6 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 2
-// (Fp8Traits::kVariant: P V accumulated straight into O; built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_direct_o).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 2 (Fp8Traits::kVariant: P V
+// accumulated straight into O; built with RADIAL_ABLATION_KERNELS, picked by the choice
+// variant=fp8_direct_o).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {

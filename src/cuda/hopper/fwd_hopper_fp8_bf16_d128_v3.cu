@@ -1,5 +1,5 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 3
-// (Fp8Traits::kVariant: both; built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_no_key_bias_direct_o).
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 3 (Fp8Traits::kVariant: both;
+// built with RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_no_key_bias_direct_o).
 #include "cuda/hopper/fwd_fp8_consumer.cuh"
 
 namespace radial::cuda_detail {

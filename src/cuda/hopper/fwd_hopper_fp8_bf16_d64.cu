@@ -4,7 +4,8 @@
 namespace radial::cuda_detail {
 
 void launch_fwd_hopper_fp8_bf16_d64(const FwdParams& p, int ctas, cudaStream_t stream) {
-  hopper::launch<hopper::Fp8Traits<cutlass::bfloat16_t, 64>, kDefaultHopperSchedule>(p, ctas, stream);
+  hopper::launch<hopper::Fp8Traits<cutlass::bfloat16_t, 64>, kDefaultHopperSchedule>(p, ctas,
+                                                                                     stream);
 }
 
 }  // namespace radial::cuda_detail

@@ -6,8 +6,8 @@
 // own 64 query rows of the tile (one query block).
 //
 // Grid: one CTA per tile, or persistent CTAs (one per SM) that take tiles from an atomic
-// counter in a host-made order (src/schedule/tile_order.hpp); the producer hands each tile index to the
-// consumers through a two-slot mailbox, and the pipeline runs on across tiles, so the next
+// counter in a host-made order (src/schedule/tile_order.hpp); the producer hands each tile index
+// to the consumers through a two-slot mailbox, and the pipeline runs on across tiles, so the next
 // tile's Q and first K/V blocks load during this tile's last products and epilogue.
 //
 // Consumer schedules (HopperSchedule):
