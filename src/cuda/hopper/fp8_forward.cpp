@@ -67,7 +67,10 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_wg3_pv_overlap:
     case Variant::fp8_wg3_ring_s_halves:
     case Variant::fp8_wg3_s_halves_pv_overlap:
-    case Variant::fp8_wg3_round8: return kFp8Library;
+    case Variant::fp8_wg3_round8:
+    case Variant::fp8_wg3_round9:
+    case Variant::fp8_wg3_round9_tree_max:
+    case Variant::fp8_wg3_spec_max: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -137,6 +140,10 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_wg3_s_halves_pv_overlap:
         return launch_fwd_hopper_fp8_bf16_d128_v36(q, ctas, stream);
       case Variant::fp8_wg3_round8: return launch_fwd_hopper_fp8_bf16_d128_v37(q, ctas, stream);
+      case Variant::fp8_wg3_round9: return launch_fwd_hopper_fp8_bf16_d128_v38(q, ctas, stream);
+      case Variant::fp8_wg3_round9_tree_max:
+        return launch_fwd_hopper_fp8_bf16_d128_v39(q, ctas, stream);
+      case Variant::fp8_wg3_spec_max: return launch_fwd_hopper_fp8_bf16_d128_v40(q, ctas, stream);
       default: break;
     }
 #endif

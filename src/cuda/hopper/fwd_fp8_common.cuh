@@ -82,6 +82,14 @@ constexpr float kLazyLog2 = 0.8f;
 // be the same in every lane: the products' shared-memory descriptors are computed in uniform
 // registers instead of in ordinary ones moved by R2UR before each wgmma (32 R2UR and 16 moves
 // of constant descriptor halves a block before). The votes change no arithmetic.
+// Round 10 (on bit 16384): bit 16777216 (kTreeMax), each row half's raw maximum by two running
+// maxima (even and odd n-tiles) instead of one chain (raw_row_max); bit 33554432 (kUniformLoop,
+// with 8388608), the tile loop's exit voted as well, so that ptxas knows the block counter to be
+// warp-uniform and the per-bit votes of the stage index go. Neither changes the results' bits.
+// Bit 67108864 (kSpecMax, with 16777216): a block's exponentials under the rows' current maxima,
+// checked after them (speculative_softmax): alpha = 1 unless a row's bound passed its maximum by
+// more than kLazyLog2 (then the probabilities are rescaled by one FMUL each), or by more than
+// kSpecFar, or on a tile's first block (then S again and the exact softmax).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -106,6 +114,9 @@ struct Fp8Traits {
   static constexpr bool kSHalves = (kVariant & 524288) != 0;
   static constexpr bool kPvOverlap = (kVariant & 1048576) != 0;
   static constexpr bool kUniform = (kVariant & 8388608) != 0;
+  static constexpr bool kTreeMax = (kVariant & 16777216) != 0;
+  static constexpr bool kUniformLoop = (kVariant & 33554432) != 0;
+  static constexpr bool kSpecMax = (kVariant & 67108864) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -114,7 +125,10 @@ struct Fp8Traits {
   static_assert(!kStagedMeta || (kBiasInV && !kPairs), "bit 4096 is built on bit 128");
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
-  static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform) || kWg3,
+  static_assert(!kUniformLoop || kUniform, "bit 33554432 is built on bit 8388608");
+  static_assert(!kSpecMax || (kTreeMax && !kSHalves && !kPolyExp),
+                "bit 67108864 is built on bit 16777216 (not 524288, 512, 1024)");
+  static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform || kTreeMax) || kWg3,
                 "bits 65536 and up are built on bit 16384");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");
   static_assert(!kRingConvoy || kRing, "bit 262144 is built on bit 131072");
@@ -263,16 +277,41 @@ __device__ __forceinline__ float exp2_poly(float y) {
   return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
 }
 
-// The raw (unscaled) largest entry of n-tiles [kFrom, kTo) per row half, into m.
-template <int kFrom, int kTo, class TS>
+// The raw (unscaled) largest entry of n-tiles [kFrom, kTo) per row half, into m. kTree: two
+// running maxima a row half (even and odd n-tiles), then combined, so that the dependent FMNMX
+// chain (ptxas keeps the order given) is half as long and the FMNMX issue at their pipe's rate
+// (nvcc 13.0, the three-warpgroup kernel: 203 -> 149 stall cycles a block); four chains or a
+// full tree hold more registers and spill at 160 a thread.
+template <int kFrom, int kTo, bool kTree = false, class TS>
 __device__ __forceinline__ void raw_row_max(const TS& s, float (&m)[2]) {
+  if constexpr (kTree) {
+    static_assert((kTo - kFrom) % 2 == 0, "n-tiles in pairs");
+    float x[2][2];
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float x = -INFINITY;
+    for (int half = 0; half < 2; ++half) {
 #pragma unroll
-    for (int nt = kFrom; nt < kTo; ++nt)
-      x = fmaxf(x, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
-    m[half] = x;
+      for (int c = 0; c < 2; ++c)
+        x[half][c] = fmaxf(s((kFrom + c) * 4 + half * 2), s((kFrom + c) * 4 + half * 2 + 1));
+    }
+#pragma unroll
+    for (int nt = kFrom + 2; nt < kTo; ++nt) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        float& y = x[half][(nt - kFrom) % 2];
+        y = fmaxf(y, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
+      }
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) m[half] = fmaxf(x[half][0], x[half][1]);
+  } else {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float x = -INFINITY;
+#pragma unroll
+      for (int nt = kFrom; nt < kTo; ++nt)
+        x = fmaxf(x, fmaxf(s(nt * 4 + half * 2), s(nt * 4 + half * 2 + 1)));
+      m[half] = x;
+    }
   }
 }
 
@@ -311,15 +350,68 @@ __device__ __forceinline__ void softmax_from_max(TS& s, const float (&raw)[2], f
 // the probabilities weighted by their keys' w (V^T's extra row).
 // kPolyExp > 0: every kPolyExp-th n-tile's exponentials by exp2_poly. kLazy: the row maximum
 // moves only past kLazyLog2 (alpha is then exactly 1).
-template <int kPolyExp = 0, bool kLazy = false, class TS>
+template <int kPolyExp = 0, bool kLazy = false, bool kTreeMax = false, class TS>
 __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_limit,
                                                        float scale_log2, float (&row_max)[2],
                                                        float (&alpha)[2], int lane,
                                                        float s_scale, float s_shift) {
   mask_past_key_limit(s, key0, key_limit, lane);
   float raw[2];
-  raw_row_max<0, 16>(s, raw);
+  raw_row_max<0, 16, kTreeMax>(s, raw);
   softmax_from_max<kPolyExp, kLazy>(s, raw, scale_log2, row_max, alpha, s_scale, s_shift);
+}
+
+// Fp8Traits::kSpecMax: the block's exponentials under the row maxima the row already has, so
+// that they need not wait for the block's maxima; the check reads the probabilities instead
+// (exp2 is monotonic), so its FMNMX follow the MUFU stream instead of preceding it, and only a
+// thread's own entries are compared unless a row moved (no shuffles then). In place, as
+// online_softmax_shifted with kLazy. Returns 0 when no row of the warp needed a new maximum
+// (every probability x 2^-kPLog2 below 2^kLazyLog2, e4m3's range: alpha = 1); 1 when some did
+// and they were rescaled here (their quad's largest probability gives the shift; one FMUL an
+// entry, alpha the rescale); 2 when one passed 2^kSpecFar or is not finite (the first block of a
+// row: every maximum -inf): the exponentials may have overflowed, so the caller computes S again
+// and runs online_softmax_shifted.
+constexpr float kSpecFar = 64.f;
+template <class TS>
+__device__ __forceinline__ int speculative_softmax(TS& s, int key0, int key_limit,
+                                                   float scale_log2, float (&row_max)[2],
+                                                   float (&alpha)[2], int lane, float s_scale,
+                                                   float s_shift) {
+  constexpr int kNT = 16;
+  mask_past_key_limit(s, key0, key_limit, lane);
+  float base[2], x[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    base[half] = row_max[half] * scale_log2 - (kPLog2 + s_shift * scale_log2);
+    x[half] = 0.f;
+  }
+  const float exp_scale = scale_log2 * s_scale;
+#pragma unroll
+  for (int i = 0; i < kNT * 4; ++i) s(i) = softmax_exp(s(i), exp_scale, base[(i >> 1) & 1]);
+#pragma unroll
+  for (int i = 0; i < kNT * 4; ++i) x[(i >> 1) & 1] = fmaxf(x[(i >> 1) & 1], s(i));
+  constexpr float kLazyBound = 1 << static_cast<int>(kPLog2);  // x 2^kLazyLog2 below
+  const float lazy = kLazyBound * 1.7411011f;  // 2^(kPLog2 + kLazyLog2), kLazyLog2 = 0.8
+  static_assert(kLazyLog2 == 0.8f, "lazy is 2^(kPLog2 + kLazyLog2)");
+  if (!__any_sync(0xffffffffu, !(x[0] <= lazy && x[1] <= lazy))) {
+    alpha[0] = alpha[1] = 1.f;
+    return 0;
+  }
+  float excess[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    excess[half] = __log2f(quad_max(x[half])) - kPLog2;
+  }
+  if (__any_sync(0xffffffffu, !(excess[0] <= kSpecFar && excess[1] <= kSpecFar))) return 2;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const float shift = excess[half] > kLazyLog2 ? excess[half] : 0.f;
+    alpha[half] = fast_exp2(-shift);
+    row_max[half] += __fdividef(shift, scale_log2);
+  }
+#pragma unroll
+  for (int i = 0; i < kNT * 4; ++i) s(i) *= alpha[(i >> 1) & 1];
+  return 1;
 }
 
 // O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j), over the first

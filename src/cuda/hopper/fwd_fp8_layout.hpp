@@ -26,9 +26,14 @@ constexpr int kFp8StagedMeta = 4096;
 constexpr int kFp8Library = kFp8BiasInV | kFp8SumTensor | kFp8StagedMeta;
 // Head dim 128 (one CTA per tile): three consumer warpgroups on 192-row tiles since round 7
 // (fwd_fp8_wg3.cuh), their block loop warp-uniform by votes since round 9 (the product
-// descriptors in uniform registers); kFp8Library's two runs head dim 64 and persistent CTAs.
-constexpr int kFp8Wg3 = 16384, kFp8Uniform = 8388608;
-constexpr int kFp8LibraryD128 = kFp8Library | kFp8Wg3 | kFp8Uniform;
+// descriptors in uniform registers), and since round 10 the row maxima by two chains a row half
+// (kFp8TreeMax) and the tile loop's exit voted too, so that ptxas keeps the block counter, the
+// stage and the phase in uniform registers without a vote a bit (kFp8UniformLoop);
+// kFp8Library's two runs head dim 64 and persistent CTAs.
+constexpr int kFp8Wg3 = 16384, kFp8Uniform = 8388608, kFp8TreeMax = 16777216;
+constexpr int kFp8UniformLoop = 33554432, kFp8SpecMax = 67108864;
+constexpr int kFp8Round9D128 = kFp8Library | kFp8Wg3 | kFp8Uniform;
+constexpr int kFp8LibraryD128 = kFp8Round9D128 | kFp8TreeMax | kFp8UniformLoop;
 
 // The key bias in V (kFp8BiasInV) for the key blocks whose biases span at most this many exp2
 // units (scale_log2 x (largest - smallest)). The row's bound then exceeds its largest score by

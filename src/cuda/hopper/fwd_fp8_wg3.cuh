@@ -252,7 +252,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   uint32_t it = 0;  // K/V blocks of the merged lists so far, over all tiles
   for (int j = 0;; ++j) {
     const int index = next_tile_consumer(p, bars, j);
-    if (index < 0) break;
+    if (T::kUniformLoop ? uniform(index < 0) : index < 0) break;
     const Wg3Tile tile = load_wg3_tile(p, index);
     const int my_q = min((tile.q0 + 64 * wg) / 128, p.block_rows - 1);
     const int my_bit = my_q == tile.qa ? kWg3KeptByA : kWg3KeptByB;
@@ -261,6 +261,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
     const float q_scale = __ldg(p.fp8.q_scale + tile.bh * p.block_rows + my_q);
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
+    bool fresh = true;  // (kSpecMax: no block of this tile's rows seen yet)
     Wg3Ring ring{wg};
     // (the interleaved ring: the second warpgroup's first turn is empty)
     if (T::kRing && !T::kRingConvoy && any && wg == 1) ring.wait(), ring.pass();
@@ -268,7 +269,7 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
     for (bool more = any; more; ++it) {
       uint32_t s = it % kS;
       const uint32_t parity = (it / kS) & 1;
-      if constexpr (T::kUniform) {  // (the stage's bits, one vote each)
+      if constexpr (T::kUniform && !T::kUniformLoop) {  // (the stage's bits, one vote each)
         uint32_t u = 0;
 #pragma unroll
         for (int b = 0; (1 << b) < kS; ++b) u |= static_cast<uint32_t>(uniform(s >> b & 1)) << b;
@@ -335,9 +336,24 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
           dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
           s_scale = 1.f, s_shift = 0.f;
         }
+        bool exact = !T::kSpecMax || fresh;
+        if constexpr (T::kSpecMax) {
+          if (!fresh && speculative_softmax(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max,
+                                            alpha, lane, s_scale, s_shift) == 2) {
+            exact = true;  // (exponentials that may have overflowed: S again, then as below)
+            wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+            warpgroup_wait<0>();
+            warpgroup_fence_operand(tSrS);
+            if (uniform(m.w != 0.f)) dequantise(tSrS, bias_smem + s * T::kBN, q_scale * m.y, lane);
+          }
+          fresh = false;
+        }
         mbar_arrive(bar(bars->k_empty[s]));
-        online_softmax_shifted<T::kPolyExp>(tSrS, word & ~127, p.key_limit, p.scale_log2,
-                                            row_max, alpha, lane, s_scale, s_shift);
+        if (exact) {
+          online_softmax_shifted<T::kPolyExp, false, T::kTreeMax>(
+              tSrS, word & ~127, p.key_limit, p.scale_log2, row_max, alpha, lane, s_scale,
+              s_shift);
+        }
       }
       convert_fp8(tSrS, tOrP);
       trace.stamp(3);

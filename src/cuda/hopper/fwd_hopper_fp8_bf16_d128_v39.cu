@@ -1,0 +1,15 @@
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 39 (Fp8Traits::kVariant
+// kFp8Round9D128 | kFp8TreeMax): round 9's library with round 10's row maxima (two chains a row
+// half) but its stage votes, to tell the two changes apart; built with RADIAL_ABLATION_KERNELS,
+// picked by the choice variant=fp8_wg3_round9_tree_max.
+#include "cuda/hopper/fwd_fp8_wg3.cuh"
+
+namespace radial::cuda_detail {
+
+void launch_fwd_hopper_fp8_bf16_d128_v39(const FwdParams& p, int ctas, cudaStream_t stream) {
+  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128,
+                              hopper::kFp8Round9D128 | hopper::kFp8TreeMax>;
+  hopper::launch<T, kDefaultHopperSchedule>(p, ctas, stream);
+}
+
+}  // namespace radial::cuda_detail
