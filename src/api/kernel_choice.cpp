@@ -69,7 +69,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_wg3_round8, "fp8_wg3_round8"},
     {Variant::fp8_wg3_round9, "fp8_wg3_round9"},
     {Variant::fp8_wg3_round9_tree_max, "fp8_wg3_round9_tree_max"},
-    {Variant::fp8_wg3_spec_max, "fp8_wg3_spec_max"},
+    {Variant::fp8_wg3_round9_uniform_loop, "fp8_wg3_round9_uniform_loop"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},

@@ -109,7 +109,7 @@ enum class Variant {
   fp8_wg3_round8,
   fp8_wg3_round9,
   fp8_wg3_round9_tree_max,
-  fp8_wg3_spec_max,
+  fp8_wg3_round9_uniform_loop,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -493,7 +493,7 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_round8", "standard"},  // (round 8's library: the same arithmetic, no votes)
       {"fp8_wg3_round9", "standard"},  // (round 9's: one maximum chain, a vote per stage bit)
       {"fp8_wg3_round9_tree_max", "standard"},
-      {"fp8_wg3_spec_max", ""},  // (lazy maxima: probabilities up to 2^8.8, other bits)
+      {"fp8_wg3_round9_uniform_loop", "standard"},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

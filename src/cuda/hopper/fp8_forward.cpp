@@ -70,7 +70,7 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_wg3_round8:
     case Variant::fp8_wg3_round9:
     case Variant::fp8_wg3_round9_tree_max:
-    case Variant::fp8_wg3_spec_max: return kFp8Library;
+    case Variant::fp8_wg3_round9_uniform_loop: return kFp8Library;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -143,7 +143,8 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_wg3_round9: return launch_fwd_hopper_fp8_bf16_d128_v38(q, ctas, stream);
       case Variant::fp8_wg3_round9_tree_max:
         return launch_fwd_hopper_fp8_bf16_d128_v39(q, ctas, stream);
-      case Variant::fp8_wg3_spec_max: return launch_fwd_hopper_fp8_bf16_d128_v40(q, ctas, stream);
+      case Variant::fp8_wg3_round9_uniform_loop:
+        return launch_fwd_hopper_fp8_bf16_d128_v41(q, ctas, stream);
       default: break;
     }
 #endif

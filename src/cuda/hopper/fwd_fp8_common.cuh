@@ -86,10 +86,6 @@ constexpr float kLazyLog2 = 0.8f;
 // maxima (even and odd n-tiles) instead of one chain (raw_row_max); bit 33554432 (kUniformLoop,
 // with 8388608), the tile loop's exit voted as well, so that ptxas knows the block counter to be
 // warp-uniform and the per-bit votes of the stage index go. Neither changes the results' bits.
-// Bit 67108864 (kSpecMax, with 16777216): a block's exponentials under the rows' current maxima,
-// checked after them (speculative_softmax): alpha = 1 unless a row's bound passed its maximum by
-// more than kLazyLog2 (then the probabilities are rescaled by one FMUL each), or by more than
-// kSpecFar, or on a tile's first block (then S again and the exact softmax).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -116,7 +112,6 @@ struct Fp8Traits {
   static constexpr bool kUniform = (kVariant & 8388608) != 0;
   static constexpr bool kTreeMax = (kVariant & 16777216) != 0;
   static constexpr bool kUniformLoop = (kVariant & 33554432) != 0;
-  static constexpr bool kSpecMax = (kVariant & 67108864) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -126,8 +121,6 @@ struct Fp8Traits {
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
   static_assert(!kUniformLoop || kUniform, "bit 33554432 is built on bit 8388608");
-  static_assert(!kSpecMax || (kTreeMax && !kSHalves && !kPolyExp),
-                "bit 67108864 is built on bit 16777216 (not 524288, 512, 1024)");
   static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform || kTreeMax) || kWg3,
                 "bits 65536 and up are built on bit 16384");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");
@@ -359,59 +352,6 @@ __device__ __forceinline__ void online_softmax_shifted(TS& s, int key0, int key_
   float raw[2];
   raw_row_max<0, 16, kTreeMax>(s, raw);
   softmax_from_max<kPolyExp, kLazy>(s, raw, scale_log2, row_max, alpha, s_scale, s_shift);
-}
-
-// Fp8Traits::kSpecMax: the block's exponentials under the row maxima the row already has, so
-// that they need not wait for the block's maxima; the check reads the probabilities instead
-// (exp2 is monotonic), so its FMNMX follow the MUFU stream instead of preceding it, and only a
-// thread's own entries are compared unless a row moved (no shuffles then). In place, as
-// online_softmax_shifted with kLazy. Returns 0 when no row of the warp needed a new maximum
-// (every probability x 2^-kPLog2 below 2^kLazyLog2, e4m3's range: alpha = 1); 1 when some did
-// and they were rescaled here (their quad's largest probability gives the shift; one FMUL an
-// entry, alpha the rescale); 2 when one passed 2^kSpecFar or is not finite (the first block of a
-// row: every maximum -inf): the exponentials may have overflowed, so the caller computes S again
-// and runs online_softmax_shifted.
-constexpr float kSpecFar = 64.f;
-template <class TS>
-__device__ __forceinline__ int speculative_softmax(TS& s, int key0, int key_limit,
-                                                   float scale_log2, float (&row_max)[2],
-                                                   float (&alpha)[2], int lane, float s_scale,
-                                                   float s_shift) {
-  constexpr int kNT = 16;
-  mask_past_key_limit(s, key0, key_limit, lane);
-  float base[2], x[2];
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    base[half] = row_max[half] * scale_log2 - (kPLog2 + s_shift * scale_log2);
-    x[half] = 0.f;
-  }
-  const float exp_scale = scale_log2 * s_scale;
-#pragma unroll
-  for (int i = 0; i < kNT * 4; ++i) s(i) = softmax_exp(s(i), exp_scale, base[(i >> 1) & 1]);
-#pragma unroll
-  for (int i = 0; i < kNT * 4; ++i) x[(i >> 1) & 1] = fmaxf(x[(i >> 1) & 1], s(i));
-  constexpr float kLazyBound = 1 << static_cast<int>(kPLog2);  // x 2^kLazyLog2 below
-  const float lazy = kLazyBound * 1.7411011f;  // 2^(kPLog2 + kLazyLog2), kLazyLog2 = 0.8
-  static_assert(kLazyLog2 == 0.8f, "lazy is 2^(kPLog2 + kLazyLog2)");
-  if (!__any_sync(0xffffffffu, !(x[0] <= lazy && x[1] <= lazy))) {
-    alpha[0] = alpha[1] = 1.f;
-    return 0;
-  }
-  float excess[2];
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    excess[half] = __log2f(quad_max(x[half])) - kPLog2;
-  }
-  if (__any_sync(0xffffffffu, !(excess[0] <= kSpecFar && excess[1] <= kSpecFar))) return 2;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const float shift = excess[half] > kLazyLog2 ? excess[half] : 0.f;
-    alpha[half] = fast_exp2(-shift);
-    row_max[half] += __fdividef(shift, scale_log2);
-  }
-#pragma unroll
-  for (int i = 0; i < kNT * 4; ++i) s(i) *= alpha[(i >> 1) & 1];
-  return 1;
 }
 
 // O *= the V scale of each column it holds (columns 8 nt + 2 (lane % 4) + j), over the first

@@ -31,7 +31,7 @@ constexpr int kFp8Library = kFp8BiasInV | kFp8SumTensor | kFp8StagedMeta;
 // stage and the phase in uniform registers without a vote a bit (kFp8UniformLoop);
 // kFp8Library's two runs head dim 64 and persistent CTAs.
 constexpr int kFp8Wg3 = 16384, kFp8Uniform = 8388608, kFp8TreeMax = 16777216;
-constexpr int kFp8UniformLoop = 33554432, kFp8SpecMax = 67108864;
+constexpr int kFp8UniformLoop = 33554432;
 constexpr int kFp8Round9D128 = kFp8Library | kFp8Wg3 | kFp8Uniform;
 constexpr int kFp8LibraryD128 = kFp8Round9D128 | kFp8TreeMax | kFp8UniformLoop;
 

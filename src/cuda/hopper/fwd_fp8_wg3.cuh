@@ -261,7 +261,6 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
     const float q_scale = __ldg(p.fp8.q_scale + tile.bh * p.block_rows + my_q);
     clear(tOrO);
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
-    bool fresh = true;  // (kSpecMax: no block of this tile's rows seen yet)
     Wg3Ring ring{wg};
     // (the interleaved ring: the second warpgroup's first turn is empty)
     if (T::kRing && !T::kRingConvoy && any && wg == 1) ring.wait(), ring.pass();
@@ -336,24 +335,10 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
           dequantise(tSrS, bias_smem + s * T::kBN, s_scale, lane);
           s_scale = 1.f, s_shift = 0.f;
         }
-        bool exact = !T::kSpecMax || fresh;
-        if constexpr (T::kSpecMax) {
-          if (!fresh && speculative_softmax(tSrS, word & ~127, p.key_limit, p.scale_log2, row_max,
-                                            alpha, lane, s_scale, s_shift) == 2) {
-            exact = true;  // (exponentials that may have overflowed: S again, then as below)
-            wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
-            warpgroup_wait<0>();
-            warpgroup_fence_operand(tSrS);
-            if (uniform(m.w != 0.f)) dequantise(tSrS, bias_smem + s * T::kBN, q_scale * m.y, lane);
-          }
-          fresh = false;
-        }
         mbar_arrive(bar(bars->k_empty[s]));
-        if (exact) {
-          online_softmax_shifted<T::kPolyExp, false, T::kTreeMax>(
-              tSrS, word & ~127, p.key_limit, p.scale_log2, row_max, alpha, lane, s_scale,
-              s_shift);
-        }
+        online_softmax_shifted<T::kPolyExp, false, T::kTreeMax>(
+            tSrS, word & ~127, p.key_limit, p.scale_log2, row_max, alpha, lane, s_scale,
+            s_shift);
       }
       convert_fp8(tSrS, tOrP);
       trace.stamp(3);
