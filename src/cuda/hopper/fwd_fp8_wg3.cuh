@@ -21,6 +21,8 @@
 // The block loop's branches, its stage index and the warpgroup index come from warp votes
 // (Fp8Traits::kUniform, round 9): ptxas then keeps the products' shared-memory descriptors in
 // uniform registers, where it otherwise built them in ordinary ones and moved each by R2UR.
+// With the tile loop's exit voted too (kUniformLoop, round 10) ptxas knows the block counter
+// itself to be uniform, and the stage index needs no vote a bit.
 #pragma once
 
 #include <climits>
