@@ -32,6 +32,10 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
               scale_log2) before its e4m3 rounding; wider blocks add the bias score by score
               (w = 1); the row sums are those of e4m3(P) x e4m3(w x 256) / 256 (the tensor
               cores' extra row of V^T); O by fma_o
+  s_f16       bias_in_v with round 11's f16 scores (Fp8Traits::kSF16): Q and K quantised to at
+              most S_F16_TOP, the products summed in f16 (rounded after each 32-channel
+              k-step), the exponent's argument by one f16 FMA against the block's offset
+              rounded up to f16 (the row's maximum moved to match), exp2 in f16
   qk_only, p_only, v_only
               the library's scheme with only Q and K, only P, or only V rounded to e4m3 (the
               rest exact): the error budget by source
@@ -70,6 +74,7 @@ def f16(x):
     return np.asarray(x, dtype=np.float16).astype(np.float64)
 
 
+S_F16_TOP = 22.0  # s_f16: Q's and K's largest |x| in e4m3 units (128 x 22^2 < 65504)
 BIAS_SPAN = 14.0  # kFp8BiasSpan (src/cuda/hopper/fwd_fp8_layout.hpp)
 HARSH = 1.0  # --harsh: the DiT generator's large means and outlier factor times this
 
@@ -103,16 +108,17 @@ def exact(q, k, v, scale):
     return np.einsum("hqk,hkd->hqd", p, v) / p.sum(-1, keepdims=True)
 
 
-def block_quantise(x):
-    """e4m3 per 128-token block of each head: (values in e4m3 units, scale per token)."""
+def block_quantise(x, top=E4M3_MAX):
+    """e4m3 per 128-token block of each head, its largest |x| at `top`: (values in e4m3 units,
+    scale per token)."""
     h, s, _ = x.shape
     blocks = x.reshape(h, s // BLOCK, BLOCK, D)
-    scale = np.abs(blocks).max(axis=(2, 3), keepdims=True) / E4M3_MAX
+    scale = np.abs(blocks).max(axis=(2, 3), keepdims=True) / top
     scale = np.where(scale > 0, f32(scale), 1.0)
     return e4m3(blocks / scale).reshape(h, s, D), np.repeat(scale.reshape(h, -1), BLOCK, axis=1)
 
 
-def token_quantise(x):
+def token_quantise(x, top=E4M3_MAX):
     """e4m3 with one scale per token (row) of each head."""
     scale = f32(np.abs(x).max(axis=2, keepdims=True) / E4M3_MAX)
     scale = np.where(scale > 0, scale, 1.0)
@@ -146,15 +152,23 @@ def fp8_attention(q, k, v, scale, scheme):
         q8, sq = q - mq, np.ones((heads, seq))
         k8, sk = k - mk, np.ones((heads, seq))
     else:
-        q8, sq = (token_quantise if scheme in ("q_token", "balance") else block_quantise)(q - mq)
-        k8, sk = block_quantise(k - mk)
+        top = S_F16_TOP if scheme == "s_f16" else E4M3_MAX
+        q8, sq = (token_quantise if scheme in ("q_token", "balance") else block_quantise)(q - mq,
+                                                                                          top)
+        k8, sk = block_quantise(k - mk, top)
     bias = f32(np.einsum("hd,hkd->hk", mq[:, 0], k - mk))  # mean(Q) . (k - mean(K)), per key
     sv = np.abs(v).max(1, keepdims=True) / E4M3_MAX
     v8 = v / sv if exact_v else e4m3(v / sv)
     rounded = (lambda x: x) if exact_p else e4m3
     out = np.empty_like(q)
     for h in range(heads):
-        raw = f32(q8[h] @ k8[h].T)  # the e4m3 products, fp32 accumulator
+        if scheme == "s_f16":  # f16 accumulator, rounded after each 32-channel k-step
+            raw = np.zeros((seq, seq))
+            for c in range(0, D, 32):
+                raw = f16(raw + f32(q8[h][:, c:c + 32] @ k8[h][:, c:c + 32].T))
+            assert np.abs(raw).max() < 65504, "f16 accumulator overflow"
+        else:
+            raw = f32(q8[h] @ k8[h].T)  # the e4m3 products, fp32 accumulator
         s_scale = f32(sq[h][:, None] * sk[h][None, :])
         if scheme.startswith("bias_e4m3x"):
             terms = int(scheme[-1])
@@ -167,11 +181,12 @@ def fp8_attention(q, k, v, scale, scheme):
             scores = f32(f32(raw + added) * s_scale)
         elif scheme == "no_key_bias" or no_bias:
             scores = f32(raw * s_scale)
-        elif scheme == "bias_in_v":
+        elif scheme in ("bias_in_v", "s_f16"):
             scores = f32(raw * s_scale)
         else:
             scores = f32(raw * s_scale + bias[h][None, :])
-        if scheme == "bias_in_v":  # (wide blocks: shift 0, w = 1, the bias score by score)
+        bias_in_v = scheme in ("bias_in_v", "s_f16")
+        if bias_in_v:  # (wide blocks: shift 0, w = 1, the bias score by score)
             blocks = bias[h].reshape(-1, BLOCK)
             wide = (blocks.max(1) - blocks.min(1)) * scale_log2 > BIAS_SPAN
             shift = np.where(wide, 0.0, f32(blocks.max(1)))
@@ -187,22 +202,41 @@ def fp8_attention(q, k, v, scale, scheme):
         alpha_prev = np.zeros(seq)
         for t in range(seq // BLOCK):
             s = scores[:, t * BLOCK:(t + 1) * BLOCK]
-            b_t = shift[t] if scheme == "bias_in_v" else 0.0
+            b_t = shift[t] if bias_in_v else 0.0
             m_new = np.maximum(m, f32(s.max(1) + b_t))
             alpha = f32(np.exp2(m * scale_log2 - m_new * scale_log2))
             arg = f32(s * scale_log2 - (m_new * scale_log2 - P_LOG2 - b_t * scale_log2)[:, None])
-            if scheme == "f16_exp":
+            if scheme == "s_f16":
+                # The exponent's argument by HFMA2 from the f16 S: the block's base rounded up
+                # to f16, and the row's maximum moved to what that base says (alpha and the
+                # log-sum-exp stay exact for the P that the block gets).
+                keys = slice(t * BLOCK, (t + 1) * BLOCK)
+                base = f32(np.where(m_new == -np.inf, 0.0, m_new * scale_log2) - P_LOG2
+                           - b_t * scale_log2)
+                b16 = f16(base)
+                b16 = np.where(b16 < base, np.nextafter(b16.astype(np.float16),
+                                                        np.float16(np.inf)).astype(np.float64), b16)
+                eff = f32(b16 + P_LOG2 + b_t * scale_log2)
+                m_new = np.where(m_new == -np.inf, -np.inf, f32(eff / scale_log2))
+                alpha = f32(np.exp2(m * scale_log2 - m_new * scale_log2))
+                if wide[t]:
+                    sc = f16(f16(raw[:, keys]) * f16(s_scale[:, keys]) + f16(bias[h][keys])[None, :])
+                    arg = f16(sc * f16(scale_log2) - b16[:, None])
+                else:
+                    arg = f16(raw[:, keys] * f16(scale_log2 * s_scale[:, keys]) - b16[:, None])
+                p = f16(np.exp2(arg))
+            elif scheme == "f16_exp":
                 p = f16(np.exp2(f16(arg)))
             else:
                 p = f32(np.exp2(arg))
             keys = slice(t * BLOCK, (t + 1) * BLOCK)
-            if scheme == "bias_in_v":
+            if bias_in_v:
                 rs = f32(rs * alpha + f32(e4m3(p) @ w8[keys]))
                 ot = f32(e4m3(p) @ vh[keys])
             else:
                 rs = f32(rs * alpha + row_sum(e4m3(p) if scheme == "sum_tensor" else p, scheme))
                 ot = f32(rounded(p) @ v8[h, keys])
-            if scheme in ("fma_o", "bias_in_v"):  # O lags a block: O x alpha(t-1) + Ot(t-1); done at the end
+            if scheme in ("fma_o", "bias_in_v", "s_f16"):  # O lags a block: O x alpha(t-1) + Ot(t-1); done at the end
                 o = f32(o * alpha_prev[:, None] + (ot_prev if t else 0.0))
                 ot_prev, alpha_prev = ot, alpha
             else:  # the library's (O + Ot(t-1)) x alpha(t); the last block added at the end
@@ -210,7 +244,7 @@ def fp8_attention(q, k, v, scale, scheme):
                     o = f32((o + ot_prev) * alpha[:, None])
                 ot_prev = ot
             m = m_new
-        if scheme in ("fma_o", "bias_in_v"):
+        if scheme in ("fma_o", "bias_in_v", "s_f16"):
             o = f32(o * alpha_prev[:, None] + ot_prev)
         else:
             o = f32(o + ot_prev)
@@ -239,7 +273,7 @@ def main():
     HARSH, BIAS_SPAN = args.harsh, args.bias_span
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
                "bias_e4m3x3", "no_key_bias", "k_smooth_only", "q_token", "balance", "qk_only", "p_only", "v_only",
-               "bias_in_v"]
+               "bias_in_v", "s_f16"]
     if args.schemes:
         schemes = args.schemes.split(",")
     scale = D ** -0.5

@@ -494,6 +494,11 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_round9", "standard"},  // (round 9's: one maximum chain, a vote per stage bit)
       {"fp8_wg3_round9_tree_max", "standard"},
       {"fp8_wg3_round9_uniform_loop", "standard"},
+      // (round 11: S in f16 from Q and K quantised to at most 22, so other bits than the
+      // library's; the look-ahead splits P V in three products, which gives the same sums)
+      {"fp8_wg3_s_f16", ""},
+      {"fp8_wg3_s_f16_lookahead", "fp8_wg3_s_f16"},
+      {"fp8_wg3_s_f16_ss_p", ""},  // (V^T's keys in another order: other fp32 sums)
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -71,6 +71,9 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_wg3_round9:
     case Variant::fp8_wg3_round9_tree_max:
     case Variant::fp8_wg3_round9_uniform_loop: return kFp8Library;
+    case Variant::fp8_wg3_s_f16:  // (Q and K to at most kFp8SF16Top)
+    case Variant::fp8_wg3_s_f16_lookahead: return kFp8Library | kFp8SF16;
+    case Variant::fp8_wg3_s_f16_ss_p: return kFp8Library | kFp8SF16 | kFp8SsP;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -145,6 +148,10 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         return launch_fwd_hopper_fp8_bf16_d128_v39(q, ctas, stream);
       case Variant::fp8_wg3_round9_uniform_loop:
         return launch_fwd_hopper_fp8_bf16_d128_v41(q, ctas, stream);
+      case Variant::fp8_wg3_s_f16: return launch_fwd_hopper_fp8_bf16_d128_v42(q, ctas, stream);
+      case Variant::fp8_wg3_s_f16_lookahead:
+        return launch_fwd_hopper_fp8_bf16_d128_v43(q, ctas, stream);
+      case Variant::fp8_wg3_s_f16_ss_p: return launch_fwd_hopper_fp8_bf16_d128_v44(q, ctas, stream);
       default: break;
     }
 #endif
@@ -179,6 +186,9 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   // (A variant that reads the key biases as 16-byte loads wants them in V^T's key order.)
   w.k_bias_vt_order = (bits & hopper::kFp8BiasVec) != 0;
   w.bias_in_v = (bits & hopper::kFp8BiasInV) != 0;
+  // (S with an f16 accumulator wants Q and K small enough that no score can overflow it.)
+  if ((bits & hopper::kFp8SF16) != 0) w.qk_top = hopper::kFp8SF16Top;
+  w.vt_ss_order = (bits & hopper::kFp8SsP) != 0;  // (P from shared memory: V^T's key order)
   FwdParams q = p;
   q.fp8 = w.operands;
   try {

@@ -242,7 +242,8 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
 #pragma unroll
     for (int i = 0; i < kPass; ++i) {
       const int key = r0 + i * kRows;
-      const int pos = (key & ~15) | fp8_vt_position(key & 15);
+      const int pos =
+          w.vt_ss_order ? fp8_vt_position_ss(key) : (key & ~15) | fp8_vt_position(key & 15);
 #pragma unroll
       for (int c = 0; c < 8; ++c) vt[g * 8 + c][pos] = e4m3(x[i][c] * inv[c] * kw[i]);
       if (g == 0) w_row[pos] = e4m3(kw[i] * (1 << static_cast<int>(kWLog2)));
@@ -305,7 +306,7 @@ __global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams 
 #pragma unroll
     for (int c = 0; c < 8; ++c) m = fmaxf(m, fabsf(x[i][c]));
   m = cta_max(m, scratch, 0.f);
-  const float scale = m > 0.f ? m / kE4m3Max : 1.f;
+  const float scale = m > 0.f ? m / w.qk_top : 1.f;
   const float inv = 1.f / scale;
   const float* scales = which == 0 ? w.operands.q_scale : w.operands.k_scale;
   if (threadIdx.x == 0) const_cast<float*>(scales)[bh * (padded / 128) + blk] = scale;

@@ -36,6 +36,12 @@ struct Fp8Workspace {
   // k_bias gets each key's w = exp2((bias - that) x scale_log2), V is multiplied by w before
   // its quantisation, and V^T's extra row (if any) holds w x 2^kWLog2 instead of ones.
   bool bias_in_v = false;
+  // Q's and K's largest |x| per block in e4m3 units: 448, e4m3's largest, or less for kernels
+  // whose scores must fit a narrower accumulator (Fp8Traits::kSF16: kFp8SF16Top).
+  float qk_top = 448.f;
+  // V^T's keys in fp8_vt_position_ss's order over each block instead of fp8_vt_position's in
+  // each 16 (Fp8Traits::kSsP: P from shared memory).
+  bool vt_ss_order = false;
 };
 
 // The workspace's size for the call `p` describes (V^T with vt_rows rows a head, 0: head_dim),

@@ -86,6 +86,15 @@ constexpr float kLazyLog2 = 0.8f;
 // maxima (even and odd n-tiles) instead of one chain (raw_row_max); bit 33554432 (kUniformLoop,
 // with 8388608), the tile loop's exit voted as well, so that ptxas knows the block counter to be
 // warp-uniform and the per-bit votes of the stage index go. Neither changes the results' bits.
+// Round 11 (on the library's head-dim-128 kernel): bit 134217728 (kSF16), S by the e4m3 wgmma
+// with an f16 accumulator (32 registers instead of 64) and the softmax on f16 pairs
+// (fwd_fp8_s_f16.cuh; the pass quantises Q and K to at most kFp8SF16Top, so that the f16
+// accumulator cannot overflow); bit 268435456 (kLookahead, with 134217728), the next block's S
+// issued while this block's first P V product runs, into the registers that P was made from;
+// bit 536870912 (kSsP, with 268435456), P written to shared memory (kPBytes, before the key
+// biases) and P V as SS products, so that P's 16 registers are free while the next S runs (the
+// pass writes V^T's keys in the order fp8_vt_position_ss, each thread's 32 entries of a row
+// then being 32 consecutive bytes: two 16-byte stores).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -112,6 +121,9 @@ struct Fp8Traits {
   static constexpr bool kUniform = (kVariant & 8388608) != 0;
   static constexpr bool kTreeMax = (kVariant & 16777216) != 0;
   static constexpr bool kUniformLoop = (kVariant & 33554432) != 0;
+  static constexpr bool kSF16 = (kVariant & 134217728) != 0;  // fwd_fp8_s_f16.cuh
+  static constexpr bool kLookahead = (kVariant & 268435456) != 0;
+  static constexpr bool kSsP = (kVariant & 536870912) != 0;
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -121,6 +133,11 @@ struct Fp8Traits {
   static_assert(!kQRegs || kStagedMeta, "bit 8192 is built on bit 4096");
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
   static_assert(!kUniformLoop || kUniform, "bit 33554432 is built on bit 8388608");
+  static_assert(!kSF16 || (kWg3 && kUniformLoop && kBiasInV && !kTrace && !kRing && !kSHalves &&
+                           !kWg3Whole && !kPvOverlap && kPolyExp == 0),
+                "bit 134217728 is built on the library's three-warpgroup kernel");
+  static_assert(!kLookahead || kSF16, "bit 268435456 is built on bit 134217728");
+  static_assert(!kSsP || kLookahead, "bit 536870912 is built on bit 268435456");
   static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform || kTreeMax) || kWg3,
                 "bits 65536 and up are built on bit 16384");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");
@@ -154,6 +171,8 @@ struct Fp8Traits {
   using WGs = Layout<Shape<Int<kConsumerWGs>, _1, _1>>;  // stacked along M
   using MmaQK = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<_64, BN, HD>>(), WGs{}));
+  using MmaQK16 = decltype(make_tiled_mma(  // (kSF16: the f16 accumulator)
+      GMMA::ss_op_selector<Element, Element, cutlass::half_t, Shape<_64, BN, HD>>(), WGs{}));
   using MmaQKrs = decltype(make_tiled_mma(
       GMMA::rs_op_selector<Element, Element, float, Shape<_64, BN, HD>>(), WGs{}));
   // (N = 136 and 72 are CuTe's extended shapes, which its selector offers only with
@@ -170,6 +189,23 @@ struct Fp8Traits {
       decltype(GMMA::rs_op_selector<Element, Element, float, Shape<_64, _64, BN>>()){}, WGs{}));
   using MmaPVb =
       decltype(make_tiled_mma(SM90::GMMA::MMA_64x72x32_F32E4M3E4M3_RS_TN<>{}, WGs{}));
+  // kLookahead: P V in three products, V^T's rows 0-47, 48-95 and 96-135 (24, 24 and 20
+  // accumulator registers), so that the next S fits beside one of them
+  using MmaPV48 =
+      decltype(make_tiled_mma(SM90::GMMA::MMA_64x48x32_F32E4M3E4M3_RS_TN<>{}, WGs{}));
+  using MmaPV40 =
+      decltype(make_tiled_mma(SM90::GMMA::MMA_64x40x32_F32E4M3E4M3_RS_TN<>{}, WGs{}));
+  using SmemLayoutVt48 = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                                Shape<_48, BN>{}));
+  using SmemLayoutVt40 = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                                Shape<_40, BN>{}));
+  // kSsP: P from shared memory, [kBM rows, 128 keys] K-major, and P V's halves as SS products
+  using SmemLayoutP = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                             Shape<BM, BN>{}));
+  using MmaPVaSS = decltype(make_tiled_mma(
+      decltype(GMMA::ss_op_selector<Element, Element, float, Shape<_64, _64, BN>>()){}, WGs{}));
+  using MmaPVbSS =
+      decltype(make_tiled_mma(SM90::GMMA::MMA_64x72x32_F32E4M3E4M3_SS_TN<>{}, WGs{}));
   // kSHalves: S as two products of 64 keys, K's rows 0-63 and 64-127 of a stage
   using MmaQKh = decltype(make_tiled_mma(
       GMMA::ss_op_selector<Element, Element, float, Shape<_64, _64, HD>>(), WGs{}));
@@ -188,6 +224,7 @@ struct Fp8Traits {
   static constexpr int kBiasBytes = kBN * 4;   // the K tile's key biases (fp32)
   // kStagedMeta: the K stage's (first key, K scale, shift, wide), one float4
   static constexpr int kMetaBytes = kStagedMeta ? 16 : 0;
+  static constexpr int kPBytes = kSsP ? kBM * kBN : 0;  // (a multiple of 1024)
 };
 
 __device__ __forceinline__ uint32_t e4m3x2(float lo, float hi) {

@@ -34,6 +34,14 @@ constexpr int kFp8Wg3 = 16384, kFp8Uniform = 8388608, kFp8TreeMax = 16777216;
 constexpr int kFp8UniformLoop = 33554432;
 constexpr int kFp8Round9D128 = kFp8Library | kFp8Wg3 | kFp8Uniform;
 constexpr int kFp8LibraryD128 = kFp8Round9D128 | kFp8TreeMax | kFp8UniformLoop;
+// Round 11's candidates (fwd_fp8_s_f16.cuh): S with an f16 accumulator, which needs Q and K
+// quantised to at most kFp8SF16Top in e4m3 units (128 x 22^2 = 61952 < 65504, f16's largest:
+// no sum of a score's products can overflow), and the next block's S under this one's P V.
+constexpr int kFp8SF16 = 134217728, kFp8Lookahead = 268435456;
+// ... and P written to shared memory for SS P V products (Fp8Traits::kSsP), V^T's keys then in
+// fp8_vt_position_ss's order over the whole 128-key block.
+constexpr int kFp8SsP = 536870912;
+constexpr float kFp8SF16Top = 22.f;
 
 // The key bias in V (kFp8BiasInV) for the key blocks whose biases span at most this many exp2
 // units (scale_log2 x (largest - smallest)). The row's bound then exceeds its largest score by
@@ -49,6 +57,17 @@ constexpr float kFp8BiasSpan = 14.f;
 // below their block's largest bias stay normal e4m3 numbers.
 constexpr float kWLog2 = 8.f;
 
+// Where key c (0..127) of a block goes in V^T for the kernels with P in shared memory: thread t
+// of a quad holds the keys 8 nt + 2 t + j (n-tile nt, j = 0, 1) of its rows, which go to the
+// 32 consecutive positions 32 t + 2 nt + j, so that a thread stores a row's P by two 16-byte
+// stores.
+__host__ __device__ constexpr int fp8_vt_position_ss(int c) {
+  return 32 * ((c & 7) >> 1) + 2 * (c >> 3) + (c & 1);
+}
+
+static_assert(fp8_vt_position_ss(127) == 127 && fp8_vt_position_ss(2) == 32 &&
+                  fp8_vt_position_ss(8) == 2 && fp8_vt_position_ss(9) == 3,
+              "fp8_vt_position_ss");
 static_assert(fp8_vt_position(fp8_vt_key(5)) == 5 && fp8_vt_position(fp8_vt_key(14)) == 14 &&
                   fp8_vt_key(4) == 2 && fp8_vt_key(2) == 8,
               "fp8_vt_position inverts fp8_vt_key");

@@ -180,11 +180,22 @@ struct Wg3Ring {
   }
 };
 
+// Fp8Traits::kSF16's consumers (fwd_fp8_wg3_f16.cuh, which the variants' files include).
+template <class T>
+__device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_smem,
+                                    typename T::Element* k_smem, typename T::Element* v_smem,
+                                    const float* bias_smem, const float4* meta,
+                                    Barriers<T::kStages>* bars);
+
 template <class T>
 __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
                                 typename T::Element* k_smem, typename T::Element* v_smem,
                                 const float* bias_smem, const float4* meta,
                                 Barriers<T::kStages>* bars) {
+  if constexpr (T::kSF16) {
+    consume_fp8_wg3_f16<T>(p, q_smem, k_smem, v_smem, bias_smem, meta, bars);
+    return;
+  }
   using Element = typename T::Element;
   constexpr int kS = T::kStages;
   const auto bar = [](uint64_t& x) { return smem_addr(&x); };

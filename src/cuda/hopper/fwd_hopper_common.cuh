@@ -85,6 +85,7 @@ struct Traits {
   static constexpr int kTileBytes = kBN * kD * 2;
   static constexpr int kVtBytes = kTileBytes;  // (the FP8 kernel's V^T may have more rows)
   static constexpr int kVtRows = kD;
+  static constexpr int kPBytes = 0;  // (the FP8 kernel's P tile in shared memory, if any)
 };
 
 // Issues one warpgroup-wide matrix product C (+)= A B over the whole K extent as one wgmma

@@ -51,8 +51,9 @@ template <class T>
 constexpr int smem_bytes() {
   // Q, the K stages, the V stages (1024-aligned for the swizzle), the barriers, + alignment.
   static_assert(sizeof(Barriers<T::kStages>) <= 256, "barriers fit their reserve");
-  // (FP8: the K stages' key biases too, kBiasBytes each, and their kMetaBytes.)
-  return T::kQBytes + T::kStages * (T::kTileBytes + T::kVtBytes) +
+  // (FP8: the K stages' key biases too, kBiasBytes each, and their kMetaBytes; P's tile, if
+  // the kernel's P V reads P from shared memory, kPBytes before them.)
+  return T::kQBytes + T::kStages * (T::kTileBytes + T::kVtBytes) + T::kPBytes +
          T::kStages * (T::kBiasBytes + T::kMetaBytes) + 256 + 1024;
 }
 
@@ -357,7 +358,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   Element* k_smem = q_smem + T::kBM * T::kD;
   Element* v_smem = k_smem + kS * T::kBN * T::kD;
   float* bias_smem = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(v_smem) +
-                                              kS * T::kVtBytes);
+                                              kS * T::kVtBytes + T::kPBytes);
   auto* meta = reinterpret_cast<float4*>(reinterpret_cast<unsigned char*>(bias_smem) +
                                          kS * T::kBiasBytes);
   auto* bars = reinterpret_cast<Barriers<kS>*>(reinterpret_cast<unsigned char*>(meta) +

@@ -1,0 +1,178 @@
+// The FP8 kernel's scores in f16 (Fp8Traits::kSF16, round 11): Q K^T by the e4m3 wgmma with an
+// f16 accumulator, 32 registers a thread instead of 64, and the softmax on f16 pairs (HMNMX2 for
+// the row maxima, HFMA2 for the exponents' arguments, ex2.approx.f16x2, e4m3 pairs from f16
+// pairs), half the CUDA-core instructions of the fp32 path for the maxima and the arguments.
+//
+// Why it is exact enough: the pass quantises Q and K to at most kFp8SF16Top in e4m3 units
+// (fwd_fp8_layout.hpp), so a score's products sum to at most 128 x 22^2 < 65504 in any order:
+// the accumulator cannot overflow. f16 keeps 11 bits of a raw score, against e4m3's 4 of each
+// operand. The block's exponent offset is rounded up to an f16 number and the row's maximum moved
+// to what that offset says, so that alpha and the log-sum-exp describe the P the block gets
+// exactly (bench/gpu/fp8_sim.py, scheme s_f16: DiT-like rel. L2 0.0237 against 0.0229). The
+// f16 multipliers (s_scale x scale_log2, or s_scale for a wide block) may be subnormal or zero
+// for inputs of tiny magnitude: since a raw entry is at most 61952, that costs at most
+// 61952 x 2^-25 < 0.002 in an exponent. They overflow only when max |q| x max |k| of a block
+// pair passes about 3 x 10^7 (not handled: bf16 activations of attention are far below).
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include "cuda/hopper/fwd_fp8_common.cuh"
+
+namespace radial::cuda_detail::hopper {
+
+__device__ __forceinline__ __half2 as_h2(uint32_t u) {
+  __half2 h;
+  memcpy(&h, &u, 4);
+  return h;
+}
+__device__ __forceinline__ uint32_t as_u32(__half2 h) {
+  uint32_t u;
+  memcpy(&u, &h, 4);
+  return u;
+}
+
+// exp2 of both halves (two MUFU.EX2.F16).
+__device__ __forceinline__ uint32_t ex2_h2(uint32_t x) {
+  uint32_t y;
+  asm("ex2.approx.f16x2 %0, %1;\n" : "=r"(y) : "r"(x));
+  return y;
+}
+
+// The entries of a 128-key block at key_limit and past it to -inf (f16 S; cold: the last block).
+template <class TR>
+__device__ __forceinline__ void mask_past_key_limit_h(TR& r, int key0, int key_limit, int lane) {
+  if (__any_sync(0xffffffffu, crosses_key_limit(key0, 128, key_limit))) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {  // register i: n-tile i / 2, row half i % 2, both columns
+      const int k = fragment_key(key0, i >> 1, 0, lane);
+      __half2 h = as_h2(r(i));
+      if (k >= key_limit) h.x = __float2half(-INFINITY);
+      if (k + 1 >= key_limit) h.y = __float2half(-INFINITY);
+      r(i) = as_u32(h);
+    }
+  }
+}
+
+// Each row's largest raw entry over its quad, both row halves at once: two HMNMX2 chains a row
+// half (even and odd n-tiles), the two halves' candidates folded into one pair, two shuffles.
+template <class TR>
+__device__ __forceinline__ void raw_row_max_h(const TR& r, float (&m)[2]) {
+  __half2 x[2][2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    x[half][0] = as_h2(r(half)), x[half][1] = as_h2(r(2 + half));
+#pragma unroll
+    for (int nt = 2; nt < 16; ++nt) {
+      x[half][nt & 1] = __hmax2(x[half][nt & 1], as_h2(r(2 * nt + half)));
+    }
+  }
+  const __half2 a = __hmax2(x[0][0], x[0][1]), b = __hmax2(x[1][0], x[1][1]);
+  __half2 y = __hmax2(__lows2half2(a, b), __highs2half2(a, b));  // (row half 0, row half 1)
+  y = __hmax2(y, as_h2(__shfl_xor_sync(0xffffffffu, as_u32(y), 1)));
+  y = __hmax2(y, as_h2(__shfl_xor_sync(0xffffffffu, as_u32(y), 2)));
+  const float2 f = __half22float2(y);
+  m[0] = f.x, m[1] = f.y;
+}
+
+// A wide block's scores: raw x s_scale + the key's bias, in f16 (the biases from shared memory).
+template <class TR>
+__device__ __forceinline__ void dequantise_h(TR& r, const float* bias, float s_scale, int lane) {
+  const __half2 sc = __float2half2_rn(s_scale);
+#pragma unroll
+  for (int nt = 0; nt < 16; ++nt) {
+    float2 b;
+    asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n"
+                 : "=f"(b.x), "=f"(b.y)
+                 : "r"(smem_addr(bias + nt * 8 + (lane & 3) * 2)));
+    const __half2 bh = __floats2half2_rn(b.x, b.y);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      r(2 * nt + half) = as_u32(__hfma2(as_h2(r(2 * nt + half)), sc, bh));
+    }
+  }
+}
+
+// softmax_from_max for f16 S (raw: each row half's quad maximum of the raw entries): the
+// exponents exp2(raw x s_scale x scale_log2 - base) x 2^kPLog2 by HFMA2 and ex2.approx.f16x2,
+// with base (the block's, s_shift included) rounded up to an f16 number; row_max becomes the
+// maximum that the rounded base stands for (inv_scale_log2 = 1 / scale_log2).
+template <class TR>
+__device__ __forceinline__ void softmax_from_max_h(TR& r, const float (&raw)[2], float scale_log2,
+                                                   float inv_scale_log2, float (&row_max)[2],
+                                                   float (&alpha)[2], float s_scale,
+                                                   float s_shift) {
+  __half2 neg_base[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const float m = fmaxf(row_max[half], fmaf(raw[half], s_scale, s_shift));
+    const float shift = kPLog2 + s_shift * scale_log2;
+    const __half b16 = __float2half_ru(softmax_base(m, scale_log2) - shift);
+    const float base = __half2float(b16) + shift;  // >= m x scale_log2
+    alpha[half] = softmax_alpha(row_max[half], base, scale_log2);
+    row_max[half] = m == -INFINITY ? -INFINITY : base * inv_scale_log2;
+    neg_base[half] = __half2half2(__hneg(b16));
+  }
+  const __half2 e = __float2half2_rn(scale_log2 * s_scale);
+#pragma unroll
+  for (int i = 0; i < 32; ++i) r(i) = ex2_h2(as_u32(__hfma2(as_h2(r(i)), e, neg_base[i & 1])));
+}
+
+// An e4m3 pair from an f16 pair (one F2FP).
+__device__ __forceinline__ uint32_t e4m3x2_h(uint32_t x) {
+  return __nv_cvt_halfraw2_to_fp8x2(static_cast<__half2_raw>(as_h2(x)), __NV_SATFINITE,
+                                    __NV_E4M3);
+}
+
+// P in e4m3 from the f16 probabilities, in convert_fp8's register order (entries b, b + 1 are
+// f16 register b / 2).
+template <class TR, class TP>
+__device__ __forceinline__ void convert_fp8_h(const TR& r, TP& pf) {
+  Tensor regs = recast<uint32_t>(pf);
+#pragma unroll
+  for (int ks = 0; ks < 4; ++ks) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int i = 8 * ks + 4 * (q >> 1) + (q & 1);
+      regs(ks * 4 + q) = e4m3x2_h(r(i)) | e4m3x2_h(r(i + 2)) << 16;
+    }
+  }
+}
+
+// P in e4m3 into shared memory (Fp8Traits::kSsP): this thread's 32 entries of each of its rows
+// (row, and row + 8) as the 32 bytes from column col (V^T's keys in fp8_vt_position_ss's order),
+// two 16-byte stores a row.
+template <class TR, class TSP>
+__device__ __forceinline__ void store_p_smem(const TR& r, TSP& sp, int row, int col) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    uint32_t w[8];  // bytes 4 m .. 4 m + 3: n-tiles 2 m and 2 m + 1, both columns
+#pragma unroll
+    for (int m = 0; m < 8; ++m) {
+      w[m] = e4m3x2_h(r(4 * m + half)) | e4m3x2_h(r(4 * m + 2 + half)) << 16;
+    }
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(
+                       smem_addr(&sp(row + 8 * half, col + 16 * c))),
+                   "r"(w[4 * c]), "r"(w[4 * c + 1]), "r"(w[4 * c + 2]), "r"(w[4 * c + 3])
+                   : "memory");
+    }
+  }
+}
+
+// A block's f16 S made ready for raw_row_max_h: past key_limit masked; a wide block's biases
+// added score by score (they come from the K stage's shared memory, so this runs before the
+// stage's release), s_scale and s_shift then 1 and 0.
+template <class TR>
+__device__ __forceinline__ void prepare_scores_h(TR& r, int key0, int key_limit, int lane,
+                                                 float& s_scale, float& s_shift, bool wide,
+                                                 const float* bias) {
+  mask_past_key_limit_h(r, key0, key_limit, lane);
+  if (wide) {
+    dequantise_h(r, bias, s_scale, lane);
+    s_scale = 1.f, s_shift = 0.f;
+  }
+}
+
+}  // namespace radial::cuda_detail::hopper

@@ -1,0 +1,230 @@
+// The three-warpgroup FP8 consumers with S in f16 (Fp8Traits::kSF16, round 11), with
+// fwd_fp8_wg3.cuh's tiles, producer and epilogue (its consume_fp8_wg3 calls these).
+//
+// Why: S in f16 takes 32 registers instead of 64, which is what kept a warpgroup from issuing
+// its next S while its own P V runs (S, O, the P V accumulator and P were 216 of 160 registers;
+// now 152). With kLookahead the block loop is software-pipelined: the next kept block's S is
+// issued right after this block's first P V product, into the registers P was made from, so
+// that its issue, the wait for its K stage and its product run under this block's P V and O
+// updates instead of in series with them. The look-ahead stops at kStages - 1 blocks: the stage
+// after them is this block's, which the producer refills only after this warpgroup releases V.
+#pragma once
+
+#include <climits>
+
+#include "cuda/hopper/fwd_fp8_s_f16.cuh"
+#include "cuda/hopper/fwd_fp8_wg3.cuh"
+
+namespace radial::cuda_detail::hopper {
+
+template <class T>
+__device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_smem,
+                                    typename T::Element* k_smem, typename T::Element* v_smem,
+                                    const float* bias_smem, const float4* meta,
+                                    Barriers<T::kStages>* bars) {
+  using Element = typename T::Element;
+  constexpr uint32_t kS = T::kStages;
+  const auto bar = [](uint64_t& x) { return smem_addr(&x); };
+  const uint32_t q_full = bar(bars->q_full), q_empty = bar(bars->q_empty);
+  const int tid = static_cast<int>(threadIdx.x) - 128;  // 0..383 over the consumers
+  // (warp votes: values ptxas knows to be the same in all lanes; fwd_fp8_wg3.cuh's kUniform)
+  const auto uniform = [](bool x) { return __any_sync(0xffffffffu, x) != 0; };
+  const int wg = uniform(tid & 128) | uniform(tid & 256) << 1;
+  const int lane = tid & 31;
+
+  Tensor sQ = make_tensor(make_smem_ptr(q_smem), typename T::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(k_smem), typename T::SmemLayoutKV{});
+  typename T::MmaQK16 mma_qk;
+  typename T::MmaPV mma_pv;  // (O's fragment: the head dim and the row sums' columns)
+  typename T::MmaPVa mma_pva;
+  typename T::MmaPVb mma_pvb;
+  auto thr_qk = mma_qk.get_thread_slice(wg * 128);
+  auto thr_pva = mma_pva.get_thread_slice(wg * 128);
+  auto thr_pvb = mma_pvb.get_thread_slice(wg * 128);
+  Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+  Tensor tSrK = thr_qk.partition_fragment_B(sK);
+  Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
+  Tensor rS = recast<uint32_t>(tSrS);  // f16 pairs: register i is n-tile i / 2, row half i % 2
+  Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
+  Tensor tOrOa = partition_fragment_C(mma_pva, Shape<typename T::BM, _64>{});
+  Tensor tOrOb = partition_fragment_C(mma_pvb, Shape<typename T::BM, Int<T::kVtRows - 64>>{});
+  Tensor tOrP =
+      make_tensor<Element>(partition_shape_A(mma_pva, Shape<typename T::BM, typename T::BN>{}));
+  static_assert(size(tSrS) == 64 && size(rS) == 32 && size(tOrP) == 64 &&
+                    size(tOrOa) + size(tOrOb) == size(tOrO),
+                "fragment sizes");
+  // (kLookahead: V^T's rows 0-47, 48-95, 96-135)
+  typename T::MmaPV48 mma_pv48;
+  typename T::MmaPV40 mma_pv40;
+  auto thr_pv48 = mma_pv48.get_thread_slice(wg * 128);
+  auto thr_pv40 = mma_pv40.get_thread_slice(wg * 128);
+  Tensor tOr48 = partition_fragment_C(mma_pv48, Shape<typename T::BM, _48>{});
+  Tensor tOr40 = partition_fragment_C(mma_pv40, Shape<typename T::BM, _40>{});
+  static_assert(size(tOr48) == 24 && size(tOr40) == 20 && 48 + 48 + 40 == T::kVtRows, "thirds");
+  const auto vt_48 = [&](uint32_t s, int row0) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + row0 * T::kBN),
+                           typename T::SmemLayoutVt48{});
+    return thr_pv48.partition_fragment_B(t);
+  };
+  const auto vt_40 = [&](uint32_t s) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 96 * T::kBN),
+                           typename T::SmemLayoutVt40{});
+    return thr_pv40.partition_fragment_B(t);
+  };
+  // (kSsP: P from shared memory, kPBytes before the key biases, and SS halves of P V)
+  auto* p_smem = reinterpret_cast<Element*>(
+      reinterpret_cast<unsigned char*>(const_cast<float*>(bias_smem)) - T::kPBytes);
+  Tensor sP = make_tensor(make_smem_ptr(p_smem), typename T::SmemLayoutP{});
+  typename T::MmaPVaSS mma_pva_ss;
+  typename T::MmaPVbSS mma_pvb_ss;
+  auto thr_pva_ss = mma_pva_ss.get_thread_slice(wg * 128);
+  auto thr_pvb_ss = mma_pvb_ss.get_thread_slice(wg * 128);
+  Tensor tPa = thr_pva_ss.partition_fragment_A(sP);
+  Tensor tPb = thr_pvb_ss.partition_fragment_A(sP);
+  const auto vt_a_ss = [&](uint32_t s) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes), typename T::SmemLayoutVtA{});
+    return thr_pva_ss.partition_fragment_B(t);
+  };
+  const auto vt_b_ss = [&](uint32_t s) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 64 * T::kBN),
+                           typename T::SmemLayoutVtB{});
+    return thr_pvb_ss.partition_fragment_B(t);
+  };
+  const auto vt_a = [&](uint32_t s) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes), typename T::SmemLayoutVtA{});
+    return thr_pva.partition_fragment_B(t);
+  };
+  const auto vt_b = [&](uint32_t s) {
+    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 64 * T::kBN),
+                           typename T::SmemLayoutVtB{});
+    return thr_pvb.partition_fragment_B(t);
+  };
+
+  const float inv_scale_log2 = 1.f / p.scale_log2;
+  uint32_t it = 0;  // K/V blocks of the merged lists so far, over all tiles
+  for (int j = 0;; ++j) {
+    const int index = next_tile_consumer(p, bars, j);
+    if (uniform(index < 0)) break;
+    const Wg3Tile tile = load_wg3_tile(p, index);
+    const int my_q = min((tile.q0 + 64 * wg) / 128, p.block_rows - 1);
+    const int my_bit = my_q == tile.qa ? kWg3KeptByA : kWg3KeptByB;
+    bool more = uniform(__ldg(p.row_offset + tile.qa + 1) > __ldg(p.row_offset + tile.qa) ||
+                        __ldg(p.row_offset + tile.qb + 1) > __ldg(p.row_offset + tile.qb));
+    const float q_scale = __ldg(p.fp8.q_scale + tile.bh * p.block_rows + my_q);
+    clear(tOrO);
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f}, alpha[2];
+    mbar_wait(q_full, j & 1);
+    // From block `it` on, below `limit`: waits for each K stage, releases the blocks that are not
+    // this warpgroup's, and issues the S of the first that is, block `cur` (false: none before
+    // the limit or the list's end). Only `cur` crosses the loop's back edge: the block's
+    // metadata is read again from its stage, which stays this warpgroup's until it releases K.
+    uint32_t cur = 0;
+    const auto advance = [&](uint32_t limit) {
+      while (more && it < limit) {
+        const uint32_t s = it % kS, parity = (it / kS) & 1;
+        mbar_wait(bar(bars->k_full[s]), parity);
+        const int word = __float_as_int(meta[s].x);
+        more = uniform((word & kWg3Last) == 0);
+        cur = it++;
+        if (uniform((word & my_bit) == 0)) {  // not this warpgroup's block: release both stages
+          mbar_arrive(bar(bars->k_empty[s]));
+          mbar_wait(bar(bars->v_full[s]), parity);
+          mbar_arrive(bar(bars->v_empty[s]));
+          continue;
+        }
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        return true;
+      }
+      return false;
+    };
+    for (bool have = advance(UINT_MAX); have;) {
+      const uint32_t s = cur % kS, parity = (cur / kS) & 1, now = cur;
+      float4 m;
+      asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                   : "=f"(m.x), "=f"(m.y), "=f"(m.z), "=f"(m.w)
+                   : "r"(smem_addr(meta + s)));
+      float s_scale = q_scale * m.y, s_shift = m.z;
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(tSrS);
+      prepare_scores_h(rS, __float_as_int(m.x) & ~127, p.key_limit, lane, s_scale, s_shift,
+                       uniform(m.w != 0.f), bias_smem + s * T::kBN);
+      mbar_arrive(bar(bars->k_empty[s]));
+      float raw[2];
+      raw_row_max_h(rS, raw);
+      softmax_from_max_h(rS, raw, p.scale_log2, inv_scale_log2, row_max, alpha, s_scale, s_shift);
+      if constexpr (T::kSsP) {  // P to shared memory, visible to the warpgroup's products
+        store_p_smem(rS, sP, wg * 64 + (tid & 127) / 32 * 16 + lane / 4, (lane & 3) * 32);
+        fence_proxy_async();
+        asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
+      } else {
+        convert_fp8_h(rS, tOrP);
+      }
+      mbar_wait(bar(bars->v_full[s]), parity);
+      // The next block, if it is this warpgroup's (a block between is left to advance, after V's
+      // release): its S, or an empty group, so that one wait serves both paths (ptxas serialises
+      // the wgmma around a wait in a branch or in a look-ahead loop, C7514).
+      const auto look_ahead = [&] {
+        bool next = false;
+        if (more) {
+          const uint32_t s1 = it % kS;
+          mbar_wait(bar(bars->k_full[s1]), (it / kS) & 1);
+          const int word = __float_as_int(meta[s1].x);
+          if (uniform((word & my_bit) != 0)) {
+            more = uniform((word & kWg3Last) == 0);
+            cur = it++;
+            wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s1), tSrS);
+            next = true;
+          }
+        }
+        if (!next) warpgroup_commit_batch();
+        return next;
+      };
+      bool next = false;
+      if constexpr (T::kSsP) {  // (P V's halves; the next S beside one half's accumulator)
+        wg_issue<true>(mma_pva_ss, tPa, vt_a_ss(s), tOrOa);
+        next = look_ahead();
+        warpgroup_wait<1>();
+        warpgroup_fence_operand(tOrOa);
+        fma_into<0>(tOrO, tOrOa, alpha);
+        wg_issue<true>(mma_pvb_ss, tPb, vt_b_ss(s), tOrOb);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOb);
+        mbar_arrive(bar(bars->v_empty[s]));
+        fma_into<32>(tOrO, tOrOb, alpha);
+      } else if constexpr (T::kLookahead) {  // (P V's thirds; the next S beside one third's)
+        wg_issue<true>(mma_pv48, tOrP, vt_48(s, 0), tOr48);
+        next = look_ahead();
+        warpgroup_wait<1>();
+        warpgroup_fence_operand(tOr48);
+        fma_into<0>(tOrO, tOr48, alpha);
+        wg_issue<true>(mma_pv48, tOrP, vt_48(s, 48), tOr48);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOr48);
+        fma_into<24>(tOrO, tOr48, alpha);
+        wg_issue<true>(mma_pv40, tOrP, vt_40(s), tOr40);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOr40);
+        warpgroup_fence_operand(tOrP);
+        mbar_arrive(bar(bars->v_empty[s]));
+        fma_into<48>(tOrO, tOr40, alpha);
+      } else {
+        wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOa);
+        fma_into<0>(tOrO, tOrOa, alpha);
+        wg_issue<true>(mma_pvb, tOrP, vt_b(s), tOrOb);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOrOb);
+        warpgroup_fence_operand(tOrP);
+        mbar_arrive(bar(bars->v_empty[s]));
+        fma_into<32>(tOrO, tOrOb, alpha);
+      }
+      have = next || advance(UINT_MAX);
+    }
+    warpgroup_wait<0>();  // (nothing in flight; without it ptxas serialises the wgmma, C7518)
+    mbar_arrive(q_empty);
+    store_fp8_output<T>(p, tOrO, row_max, row_sum, tile.q0, tile.bh, tile.b, tile.h, tid, lane);
+  }
+}
+
+}  // namespace radial::cuda_detail::hopper
