@@ -70,7 +70,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_wg3_round9, "fp8_wg3_round9"},
     {Variant::fp8_wg3_round9_tree_max, "fp8_wg3_round9_tree_max"},
     {Variant::fp8_wg3_round9_uniform_loop, "fp8_wg3_round9_uniform_loop"},
-    {Variant::fp8_wg3_s_f16, "fp8_wg3_s_f16"},
+    {Variant::fp8_wg3_round10, "fp8_wg3_round10"},
     {Variant::fp8_wg3_s_f16_lookahead, "fp8_wg3_s_f16_lookahead"},
     {Variant::fp8_wg3_s_f16_ss_p, "fp8_wg3_s_f16_ss_p"},
     {Variant::bf16_late_wait, "bf16_late_wait"},

@@ -110,7 +110,7 @@ enum class Variant {
   fp8_wg3_round9,
   fp8_wg3_round9_tree_max,
   fp8_wg3_round9_uniform_loop,
-  fp8_wg3_s_f16,
+  fp8_wg3_round10,
   fp8_wg3_s_f16_lookahead,
   fp8_wg3_s_f16_ss_p,
   bf16_late_wait,

@@ -479,26 +479,28 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_two_warpgroups", ""},
       {"fp8_global_meta", "fp8_two_warpgroups"},  // (moves only loads: the same bits)
       {"fp8_q_registers", "fp8_two_warpgroups"},  // (the same products)
-      {"fp8_wg3_whole_pv", "standard"},  // (P V in one product: the same sums)
-      {"fp8_wg3_five_stages", "standard"},  // (the same arithmetic)
+      // (rounds 7-10: the three-warpgroup kernel with S in fp32, round 10's library)
+      {"fp8_wg3_round10", ""},
+      {"fp8_wg3_whole_pv", "fp8_wg3_round10"},  // (P V in one product: the same sums)
+      {"fp8_wg3_five_stages", "fp8_wg3_round10"},  // (the same arithmetic)
       {"fp8_wg3_poly_exp_quarter", ""},
-      {"fp8_wg3_trace", "standard"},  // (clock stamps only)
+      {"fp8_wg3_trace", "fp8_wg3_round10"},  // (clock stamps only)
       {"fp8_wg3_ring", "fp8_wg3_whole_pv"},  // (the same products, in a fixed order)
       {"fp8_wg3_ring_trace", "fp8_wg3_whole_pv"},
       {"fp8_wg3_ring_convoy", "fp8_wg3_whole_pv"},
       {"fp8_wg3_s_halves", ""},  // (S by two products: fp32 sums in another order)
-      {"fp8_wg3_pv_overlap", "standard"},  // (the same products and adds)
+      {"fp8_wg3_pv_overlap", "fp8_wg3_round10"},  // (the same products and adds)
       {"fp8_wg3_ring_s_halves", "fp8_wg3_s_halves"},
       {"fp8_wg3_s_halves_pv_overlap", "fp8_wg3_s_halves"},
-      {"fp8_wg3_round8", "standard"},  // (round 8's library: the same arithmetic, no votes)
-      {"fp8_wg3_round9", "standard"},  // (round 9's: one maximum chain, a vote per stage bit)
-      {"fp8_wg3_round9_tree_max", "standard"},
-      {"fp8_wg3_round9_uniform_loop", "standard"},
-      // (round 11: S in f16 from Q and K quantised to at most 22, so other bits than the
-      // library's; the look-ahead splits P V in three products, which gives the same sums)
-      {"fp8_wg3_s_f16", ""},
-      {"fp8_wg3_s_f16_lookahead", "fp8_wg3_s_f16"},
-      {"fp8_wg3_s_f16_ss_p", ""},  // (V^T's keys in another order: other fp32 sums)
+      {"fp8_wg3_round8", "fp8_wg3_round10"},  // (round 8's library: no votes)
+      {"fp8_wg3_round9", "fp8_wg3_round10"},  // (round 9's: one maximum chain, stage votes)
+      {"fp8_wg3_round9_tree_max", "fp8_wg3_round10"},
+      {"fp8_wg3_round9_uniform_loop", "fp8_wg3_round10"},
+      // (round 11's candidates on the library, S in f16: the look-ahead splits P V in three
+      // products, which gives the same sums; P from shared memory has V^T's keys in another
+      // order, so other fp32 sums)
+      {"fp8_wg3_s_f16_lookahead", "standard"},
+      {"fp8_wg3_s_f16_ss_p", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

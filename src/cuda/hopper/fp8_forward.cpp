@@ -39,10 +39,10 @@ cudaMemPool_t workspace_pool(int device) {
 
 // Fp8Traits::kVariant of the kernel that `variant` runs (its bits that the pass must know of:
 // fwd_hopper_fp8_bf16_d128_v<n>.cu say the rest).
-int kernel_bits(Variant variant) {
+int kernel_bits(Variant variant, int head_dim, bool persistent) {
   using namespace hopper;
   switch (variant) {
-    case Variant::standard: return kFp8Library;
+    case Variant::standard: return fp8_library_bits(head_dim, persistent);
     case Variant::fp8_bias_vec: return kFp8BiasVec;
     case Variant::fp8_round3_bias_vec: return kFp8BiasVec | 28;
     case Variant::fp8_sum_tensor: return kFp8SumTensor;
@@ -70,9 +70,10 @@ int kernel_bits(Variant variant) {
     case Variant::fp8_wg3_round8:
     case Variant::fp8_wg3_round9:
     case Variant::fp8_wg3_round9_tree_max:
-    case Variant::fp8_wg3_round9_uniform_loop: return kFp8Library;
-    case Variant::fp8_wg3_s_f16:  // (Q and K to at most kFp8SF16Top)
-    case Variant::fp8_wg3_s_f16_lookahead: return kFp8Library | kFp8SF16;
+    case Variant::fp8_wg3_round9_uniform_loop:
+    case Variant::fp8_wg3_round10: return kFp8Library;
+    case Variant::fp8_wg3_s_f16_lookahead:  // (Q and K to at most kFp8SF16Top)
+      return kFp8Library | kFp8SF16;
     case Variant::fp8_wg3_s_f16_ss_p: return kFp8Library | kFp8SF16 | kFp8SsP;
     default: return 0;  // the others: none of the pass's bits
   }
@@ -148,7 +149,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         return launch_fwd_hopper_fp8_bf16_d128_v39(q, ctas, stream);
       case Variant::fp8_wg3_round9_uniform_loop:
         return launch_fwd_hopper_fp8_bf16_d128_v41(q, ctas, stream);
-      case Variant::fp8_wg3_s_f16: return launch_fwd_hopper_fp8_bf16_d128_v42(q, ctas, stream);
+      case Variant::fp8_wg3_round10: return launch_fwd_hopper_fp8_bf16_d128_v42(q, ctas, stream);
       case Variant::fp8_wg3_s_f16_lookahead:
         return launch_fwd_hopper_fp8_bf16_d128_v43(q, ctas, stream);
       case Variant::fp8_wg3_s_f16_ss_p: return launch_fwd_hopper_fp8_bf16_d128_v44(q, ctas, stream);
@@ -178,7 +179,7 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   void* base = nullptr;
   // (The kernels with the row sums by the tensor cores want V^T with 8 more rows; those with
   // the key bias in V their V weighted.)
-  const int bits = kernel_bits(variant);
+  const int bits = kernel_bits(variant, head_dim, p.tile_counter != nullptr);
   const int vt_rows = head_dim + ((bits & hopper::kFp8SumTensor) != 0 ? 8 : 0);
   RADIAL_CUDA_CHECK(cudaMallocFromPoolAsync(
       &base, hopper::fp8_workspace_bytes(p, head_dim, vt_rows), workspace_pool(device), stream));

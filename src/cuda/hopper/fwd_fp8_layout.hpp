@@ -33,15 +33,23 @@ constexpr int kFp8Library = kFp8BiasInV | kFp8SumTensor | kFp8StagedMeta;
 constexpr int kFp8Wg3 = 16384, kFp8Uniform = 8388608, kFp8TreeMax = 16777216;
 constexpr int kFp8UniformLoop = 33554432;
 constexpr int kFp8Round9D128 = kFp8Library | kFp8Wg3 | kFp8Uniform;
-constexpr int kFp8LibraryD128 = kFp8Round9D128 | kFp8TreeMax | kFp8UniformLoop;
-// Round 11's candidates (fwd_fp8_s_f16.cuh): S with an f16 accumulator, which needs Q and K
-// quantised to at most kFp8SF16Top in e4m3 units (128 x 22^2 = 61952 < 65504, f16's largest:
-// no sum of a score's products can overflow), and the next block's S under this one's P V.
-constexpr int kFp8SF16 = 134217728, kFp8Lookahead = 268435456;
-// ... and P written to shared memory for SS P V products (Fp8Traits::kSsP), V^T's keys then in
-// fp8_vt_position_ss's order over the whole 128-key block.
-constexpr int kFp8SsP = 536870912;
+constexpr int kFp8Round10D128 = kFp8Round9D128 | kFp8TreeMax | kFp8UniformLoop;
+// Round 11 (fwd_fp8_wg3_f16.cuh, fwd_fp8_s_f16.cuh): S by the e4m3 wgmma with an f16
+// accumulator and the softmax on f16 pairs (kFp8SF16), which needs Q and K quantised to at most
+// kFp8SF16Top in e4m3 units (128 x 22^2 = 61952 < 65504, f16's largest: no sum of a score's
+// products can overflow): the library's since round 11. The comparison variants of rounds 7-10
+// are built on kFp8Round10D128. Candidates not kept: the next block's S under this one's P V
+// (kFp8Lookahead), with P from shared memory and SS P V products (kFp8SsP, V^T's keys then in
+// fp8_vt_position_ss's order over the whole 128-key block).
+constexpr int kFp8SF16 = 134217728, kFp8Lookahead = 268435456, kFp8SsP = 536870912;
 constexpr float kFp8SF16Top = 22.f;
+constexpr int kFp8LibraryD128 = kFp8Round10D128 | kFp8SF16;
+
+// The bits the quantisation pass must know of for the library's kernel at this head dim
+// (persistent: the two-warpgroup kernel).
+constexpr int fp8_library_bits(int head_dim, bool persistent) {
+  return head_dim == 128 && !persistent ? kFp8Library | kFp8SF16 : kFp8Library;
+}
 
 // The key bias in V (kFp8BiasInV) for the key blocks whose biases span at most this many exp2
 // units (scale_log2 x (largest - smallest)). The row's bound then exceeds its largest score by

@@ -11,8 +11,9 @@
 // exactly (bench/gpu/fp8_sim.py, scheme s_f16: DiT-like rel. L2 0.0237 against 0.0229). The
 // f16 multipliers (s_scale x scale_log2, or s_scale for a wide block) may be subnormal or zero
 // for inputs of tiny magnitude: since a raw entry is at most 61952, that costs at most
-// 61952 x 2^-25 < 0.002 in an exponent. They overflow only when max |q| x max |k| of a block
-// pair passes about 3 x 10^7 (not handled: bf16 activations of attention are far below).
+// 61952 x 2^-25 < 0.002 in an exponent. They and the exponent offsets are clamped to f16's
+// range: past it (scores beyond 65504 exp2 units, where e4m3's rounding of Q and K alone errs
+// by hundreds of units) the results are wrong but finite, as the fp32 path's are there.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -78,7 +79,7 @@ __device__ __forceinline__ void raw_row_max_h(const TR& r, float (&m)[2]) {
 // A wide block's scores: raw x s_scale + the key's bias, in f16 (the biases from shared memory).
 template <class TR>
 __device__ __forceinline__ void dequantise_h(TR& r, const float* bias, float s_scale, int lane) {
-  const __half2 sc = __float2half2_rn(s_scale);
+  const __half2 sc = __float2half2_rn(fminf(s_scale, 65504.f));
 #pragma unroll
   for (int nt = 0; nt < 16; ++nt) {
     float2 b;
@@ -107,13 +108,17 @@ __device__ __forceinline__ void softmax_from_max_h(TR& r, const float (&raw)[2],
   for (int half = 0; half < 2; ++half) {
     const float m = fmaxf(row_max[half], fmaf(raw[half], s_scale, s_shift));
     const float shift = kPLog2 + s_shift * scale_log2;
-    const __half b16 = __float2half_ru(softmax_base(m, scale_log2) - shift);
+    // (clamped to f16's range: only rows whose largest score is beyond 65504 exp2 units get
+    // there, where e4m3's rounding of Q and K alone is off by hundreds of units; they stay
+    // finite)
+    const __half b16 =
+        __float2half_ru(fminf(fmaxf(softmax_base(m, scale_log2) - shift, -65504.f), 65504.f));
     const float base = __half2float(b16) + shift;  // >= m x scale_log2
     alpha[half] = softmax_alpha(row_max[half], base, scale_log2);
     row_max[half] = m == -INFINITY ? -INFINITY : base * inv_scale_log2;
     neg_base[half] = __half2half2(__hneg(b16));
   }
-  const __half2 e = __float2half2_rn(scale_log2 * s_scale);
+  const __half2 e = __float2half2_rn(fminf(scale_log2 * s_scale, 65504.f));
 #pragma unroll
   for (int i = 0; i < 32; ++i) r(i) = ex2_h2(as_u32(__hfma2(as_h2(r(i)), e, neg_base[i & 1])));
 }

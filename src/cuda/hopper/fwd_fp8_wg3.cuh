@@ -1,5 +1,7 @@
 // The FP8 forward with three consumer warpgroups (Fp8Traits::kWg3): the library's kernel at
-// head dim 128 since round 7 (kFp8LibraryD128), one CTA per tile.
+// head dim 128 since round 7 (kFp8LibraryD128), one CTA per tile. Since round 11 the library's
+// consumers are fwd_fp8_wg3_f16.cuh's (S in f16); those below, S in fp32, are round 10's
+// (kFp8Round10D128) and the comparison variants'.
 //
 // Why: the two-warpgroup FP8 step is one warp's serial softmax with one other warp per
 // scheduler to fill its gaps (bench/gpu/HOPPER_NOTES.md, round 5 c-); a third warpgroup gives
@@ -180,7 +182,7 @@ struct Wg3Ring {
   }
 };
 
-// Fp8Traits::kSF16's consumers (fwd_fp8_wg3_f16.cuh, which the variants' files include).
+// Fp8Traits::kSF16's consumers (fwd_fp8_wg3_f16.cuh, included at the end).
 template <class T>
 __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_smem,
                                     typename T::Element* k_smem, typename T::Element* v_smem,
@@ -407,3 +409,5 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
 }
 
 }  // namespace radial::cuda_detail::hopper
+
+#include "cuda/hopper/fwd_fp8_wg3_f16.cuh"

@@ -1,5 +1,6 @@
-// The three-warpgroup FP8 consumers with S in f16 (Fp8Traits::kSF16, round 11), with
-// fwd_fp8_wg3.cuh's tiles, producer and epilogue (its consume_fp8_wg3 calls these).
+// The three-warpgroup FP8 consumers with S in f16 (Fp8Traits::kSF16, round 11; the library's at
+// head dim 128), with fwd_fp8_wg3.cuh's tiles, producer and epilogue (it includes this file at
+// its end, and its consume_fp8_wg3 calls these).
 //
 // Why: S in f16 takes 32 registers instead of 64, which is what kept a warpgroup from issuing
 // its next S while its own P V runs (S, O, the P V accumulator and P were 216 of 160 registers;
@@ -13,7 +14,6 @@
 #include <climits>
 
 #include "cuda/hopper/fwd_fp8_s_f16.cuh"
-#include "cuda/hopper/fwd_fp8_wg3.cuh"
 
 namespace radial::cuda_detail::hopper {
 
@@ -180,14 +180,14 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
         return next;
       };
       bool next = false;
-      if constexpr (T::kSsP) {  // (P V's halves; the next S beside one half's accumulator)
+      if constexpr (T::kSsP) {  // (P V's halves, the next S behind the second on the tensor cores)
         wg_issue<true>(mma_pva_ss, tPa, vt_a_ss(s), tOrOa);
-        next = look_ahead();
-        warpgroup_wait<1>();
+        warpgroup_wait<0>();
         warpgroup_fence_operand(tOrOa);
         fma_into<0>(tOrO, tOrOa, alpha);
         wg_issue<true>(mma_pvb_ss, tPb, vt_b_ss(s), tOrOb);
-        warpgroup_wait<0>();
+        next = look_ahead();
+        warpgroup_wait<1>();
         warpgroup_fence_operand(tOrOb);
         mbar_arrive(bar(bars->v_empty[s]));
         fma_into<32>(tOrO, tOrOb, alpha);

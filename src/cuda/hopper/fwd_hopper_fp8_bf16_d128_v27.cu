@@ -7,7 +7,7 @@
 namespace radial::cuda_detail {
 
 void launch_fwd_hopper_fp8_bf16_d128_v27(const FwdParams& p, int ctas, cudaStream_t stream) {
-  hopper::launch<hopper::Fp8Traits<cutlass::bfloat16_t, 128, hopper::kFp8LibraryD128, 5>,
+  hopper::launch<hopper::Fp8Traits<cutlass::bfloat16_t, 128, hopper::kFp8Round10D128, 5>,
                  kDefaultHopperSchedule>(p, ctas, stream);
 }
 

@@ -1,12 +1,12 @@
 // The FP8 kernel, bf16 output, head dim 128, comparison variant 36 (Fp8Traits::kVariant
-// kFp8LibraryD128 | 524288 | 1048576): fp8_wg3_s_halves and fp8_wg3_pv_overlap together; built with
+// kFp8Round10D128 | 524288 | 1048576): fp8_wg3_s_halves and fp8_wg3_pv_overlap together; built with
 // RADIAL_ABLATION_KERNELS, picked by the choice variant=fp8_wg3_s_halves_pv_overlap.
 #include "cuda/hopper/fwd_fp8_wg3.cuh"
 
 namespace radial::cuda_detail {
 
 void launch_fwd_hopper_fp8_bf16_d128_v36(const FwdParams& p, int ctas, cudaStream_t stream) {
-  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128, hopper::kFp8LibraryD128 | 524288 | 1048576>;
+  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128, hopper::kFp8Round10D128 | 524288 | 1048576>;
   hopper::launch<T, kDefaultHopperSchedule>(p, ctas, stream);
 }
 
