@@ -2,13 +2,13 @@
 // head dim 128), with fwd_fp8_wg3.cuh's tiles, producer and epilogue (it includes this file at
 // its end, and its consume_fp8_wg3 calls these).
 //
-// Why: S in f16 takes 32 registers instead of 64, which is what kept a warpgroup from issuing
-// its next S while its own P V runs (S, O, the P V accumulator and P were 216 of 160 registers;
-// now 152). With kLookahead the block loop is software-pipelined: the next kept block's S is
-// issued right after this block's first P V product, into the registers P was made from, so
-// that its issue, the wait for its K stage and its product run under this block's P V and O
-// updates instead of in series with them. The look-ahead stops at kStages - 1 blocks: the stage
-// after them is this block's, which the producer refills only after this warpgroup releases V.
+// Why: the softmax on f16 pairs takes half the CUDA-core instructions of the fp32 path for the
+// row maxima and the exponents' arguments, and S needs 32 registers instead of 64
+// (bench/gpu/HOPPER_NOTES.md, round 11: 1.026-1.036x round 10's kernel on an H200). Comparison
+// variants use the freed registers to issue the next kept block's S under this block's P V
+// (kLookahead: P V in thirds, P in registers; kSsP: P in shared memory, P V in SS halves), if
+// the next block is this warpgroup's; both were slower (0.80-0.91x), and the library's loop
+// issues each S after the previous block's P V.
 #pragma once
 
 #include <climits>
@@ -116,8 +116,10 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
     mbar_wait(q_full, j & 1);
     // From block `it` on, below `limit`: waits for each K stage, releases the blocks that are not
     // this warpgroup's, and issues the S of the first that is, block `cur` (false: none before
-    // the limit or the list's end). Only `cur` crosses the loop's back edge: the block's
-    // metadata is read again from its stage, which stays this warpgroup's until it releases K.
+    // the limit or the list's end; every call passes UINT_MAX since the look-ahead takes only
+    // the next block itself, left so because it is the code that was measured). Only `cur`
+    // crosses the loop's back edge: the block's metadata is read again from its stage, which
+    // stays this warpgroup's until it releases K.
     uint32_t cur = 0;
     const auto advance = [&](uint32_t limit) {
       while (more && it < limit) {
