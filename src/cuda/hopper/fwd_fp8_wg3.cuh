@@ -114,6 +114,15 @@ __device__ void produce_wg3(const FwdParams& p, const CUtensorMap* tq, const CUt
   }
 }
 
+// V^T's rows [row0, row0 + Layout's rows) of stage s, as thread slice thr's B operand of a P V
+// product (P V in parts: each part's rows at their byte offset).
+template <class T, class Layout, class Thr, class S>
+__device__ __forceinline__ auto vt_rows(const Thr& thr, typename T::Element* v_smem, S s,
+                                        int row0) {
+  return thr.partition_fragment_B(
+      make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + row0 * T::kBN), Layout{}));
+}
+
 // O[kFirst ..] = O x alpha + Ot per row.
 template <int kFirst, class TO, class TT>
 __device__ __forceinline__ void fma_into(TO& o, const TT& ot, const float (&alpha)[2]) {
@@ -250,13 +259,10 @@ __device__ void consume_fp8_wg3(const FwdParams& p, typename T::Element* q_smem,
   };
   // V^T's two row ranges of stage s
   const auto vt_a = [&](int s) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes), typename T::SmemLayoutVtA{});
-    return thr_pva.partition_fragment_B(t);
+    return vt_rows<T, typename T::SmemLayoutVtA>(thr_pva, v_smem, s, 0);
   };
   const auto vt_b = [&](int s) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 64 * T::kBN),
-                           typename T::SmemLayoutVtB{});
-    return thr_pvb.partition_fragment_B(t);
+    return vt_rows<T, typename T::SmemLayoutVtB>(thr_pvb, v_smem, s, 64);
   };
   std::conditional_t<T::kTrace, Wg3Trace, Wg3NoTrace> trace;
   if constexpr (T::kTrace) {

@@ -61,16 +61,6 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
   Tensor tOr48 = partition_fragment_C(mma_pv48, Shape<typename T::BM, _48>{});
   Tensor tOr40 = partition_fragment_C(mma_pv40, Shape<typename T::BM, _40>{});
   static_assert(size(tOr48) == 24 && size(tOr40) == 20 && 48 + 48 + 40 == T::kVtRows, "thirds");
-  const auto vt_48 = [&](uint32_t s, int row0) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + row0 * T::kBN),
-                           typename T::SmemLayoutVt48{});
-    return thr_pv48.partition_fragment_B(t);
-  };
-  const auto vt_40 = [&](uint32_t s) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 96 * T::kBN),
-                           typename T::SmemLayoutVt40{});
-    return thr_pv40.partition_fragment_B(t);
-  };
   // (kSsP: P from shared memory, kPBytes before the key biases, and SS halves of P V)
   auto* p_smem = reinterpret_cast<Element*>(
       reinterpret_cast<unsigned char*>(const_cast<float*>(bias_smem)) - T::kPBytes);
@@ -81,23 +71,18 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
   auto thr_pvb_ss = mma_pvb_ss.get_thread_slice(wg * 128);
   Tensor tPa = thr_pva_ss.partition_fragment_A(sP);
   Tensor tPb = thr_pvb_ss.partition_fragment_A(sP);
-  const auto vt_a_ss = [&](uint32_t s) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes), typename T::SmemLayoutVtA{});
-    return thr_pva_ss.partition_fragment_B(t);
+  // V^T's parts of stage s: rows 0-63 and 64-135 (RS or SS slices), or 0-47, 48-95 and 96-135
+  const auto vt_a = [&](const auto& thr, uint32_t s) {
+    return vt_rows<T, typename T::SmemLayoutVtA>(thr, v_smem, s, 0);
   };
-  const auto vt_b_ss = [&](uint32_t s) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 64 * T::kBN),
-                           typename T::SmemLayoutVtB{});
-    return thr_pvb_ss.partition_fragment_B(t);
+  const auto vt_b = [&](const auto& thr, uint32_t s) {
+    return vt_rows<T, typename T::SmemLayoutVtB>(thr, v_smem, s, 64);
   };
-  const auto vt_a = [&](uint32_t s) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes), typename T::SmemLayoutVtA{});
-    return thr_pva.partition_fragment_B(t);
+  const auto vt_48 = [&](uint32_t s, int row0) {
+    return vt_rows<T, typename T::SmemLayoutVt48>(thr_pv48, v_smem, s, row0);
   };
-  const auto vt_b = [&](uint32_t s) {
-    Tensor t = make_tensor(make_smem_ptr(v_smem + s * T::kVtBytes + 64 * T::kBN),
-                           typename T::SmemLayoutVtB{});
-    return thr_pvb.partition_fragment_B(t);
+  const auto vt_40 = [&](uint32_t s) {
+    return vt_rows<T, typename T::SmemLayoutVt40>(thr_pv40, v_smem, s, 96);
   };
 
   const float inv_scale_log2 = 1.f / p.scale_log2;
@@ -140,7 +125,7 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
       return false;
     };
     for (bool have = advance(UINT_MAX); have;) {
-      const uint32_t s = cur % kS, parity = (cur / kS) & 1, now = cur;
+      const uint32_t s = cur % kS, parity = (cur / kS) & 1;
       float4 m;
       asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
                    : "=f"(m.x), "=f"(m.y), "=f"(m.z), "=f"(m.w)
@@ -183,11 +168,11 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
       };
       bool next = false;
       if constexpr (T::kSsP) {  // (P V's halves, the next S behind the second on the tensor cores)
-        wg_issue<true>(mma_pva_ss, tPa, vt_a_ss(s), tOrOa);
+        wg_issue<true>(mma_pva_ss, tPa, vt_a(thr_pva_ss, s), tOrOa);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tOrOa);
         fma_into<0>(tOrO, tOrOa, alpha);
-        wg_issue<true>(mma_pvb_ss, tPb, vt_b_ss(s), tOrOb);
+        wg_issue<true>(mma_pvb_ss, tPb, vt_b(thr_pvb_ss, s), tOrOb);
         next = look_ahead();
         warpgroup_wait<1>();
         warpgroup_fence_operand(tOrOb);
@@ -210,11 +195,11 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
         mbar_arrive(bar(bars->v_empty[s]));
         fma_into<48>(tOrO, tOr40, alpha);
       } else {
-        wg_issue<true>(mma_pva, tOrP, vt_a(s), tOrOa);
+        wg_issue<true>(mma_pva, tOrP, vt_a(thr_pva, s), tOrOa);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tOrOa);
         fma_into<0>(tOrO, tOrOa, alpha);
-        wg_issue<true>(mma_pvb, tOrP, vt_b(s), tOrOb);
+        wg_issue<true>(mma_pvb, tOrP, vt_b(thr_pvb, s), tOrOb);
         warpgroup_wait<0>();
         warpgroup_fence_operand(tOrOb);
         warpgroup_fence_operand(tOrP);
