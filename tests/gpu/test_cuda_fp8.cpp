@@ -501,6 +501,12 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       // order, so other fp32 sums)
       {"fp8_wg3_s_f16_lookahead", "standard"},
       {"fp8_wg3_s_f16_ss_p", ""},
+      // (round 12: a quarter, half or three quarters of the exponentials by a polynomial on
+      // f16 pairs)
+      {"fp8_wg3_f16_poly_quarter", ""},
+      {"fp8_wg3_f16_poly_half", ""},
+      {"fp8_wg3_f16_poly_three_quarters", ""},
+      {"fp8_wg3_round11", ""},  // (round 11's library: S in f16, every exponential by MUFU)
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

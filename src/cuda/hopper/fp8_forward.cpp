@@ -73,6 +73,10 @@ int kernel_bits(Variant variant, int head_dim, bool persistent) {
     case Variant::fp8_wg3_round9_uniform_loop:
     case Variant::fp8_wg3_round10: return kFp8Library;
     case Variant::fp8_wg3_s_f16_lookahead:  // (Q and K to at most kFp8SF16Top)
+    case Variant::fp8_wg3_f16_poly_quarter:
+    case Variant::fp8_wg3_f16_poly_half:
+    case Variant::fp8_wg3_f16_poly_three_quarters:
+    case Variant::fp8_wg3_round11:
       return kFp8Library | kFp8SF16;
     case Variant::fp8_wg3_s_f16_ss_p: return kFp8Library | kFp8SF16 | kFp8SsP;
     default: return 0;  // the others: none of the pass's bits
@@ -153,6 +157,13 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_wg3_s_f16_lookahead:
         return launch_fwd_hopper_fp8_bf16_d128_v43(q, ctas, stream);
       case Variant::fp8_wg3_s_f16_ss_p: return launch_fwd_hopper_fp8_bf16_d128_v44(q, ctas, stream);
+      case Variant::fp8_wg3_f16_poly_quarter:
+        return launch_fwd_hopper_fp8_bf16_d128_v45(q, ctas, stream);
+      case Variant::fp8_wg3_f16_poly_half:
+        return launch_fwd_hopper_fp8_bf16_d128_v46(q, ctas, stream);
+      case Variant::fp8_wg3_f16_poly_three_quarters:
+        return launch_fwd_hopper_fp8_bf16_d128_v47(q, ctas, stream);
+      case Variant::fp8_wg3_round11: return launch_fwd_hopper_fp8_bf16_d128_v48(q, ctas, stream);
       default: break;
     }
 #endif

@@ -95,6 +95,10 @@ constexpr float kLazyLog2 = 0.8f;
 // biases) and P V as SS products, so that P's 16 registers are free while the next S runs (the
 // pass writes V^T's keys in the order fp8_vt_position_ss, each thread's 32 entries of a row
 // then being 32 consecutive bytes: two 16-byte stores).
+// Round 12 (on bit 134217728): bits 512, 1024 or both there take a quarter, half or three
+// quarters of the n-tiles' exponentials (kPolyQuarters of every four) on f16 pairs by
+// exp2_poly_h2 (fwd_fp8_s_f16.cuh), six FMA- and ALU-pipe instructions a pair against two MUFU
+// and a PRMT.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -108,6 +112,8 @@ struct Fp8Traits {
   static constexpr bool kBiasVec = (kVariant & 32) != 0;
   static constexpr bool kSumTensor = (kVariant & 64) != 0;
   static constexpr int kPolyExp = (kVariant & 512) ? 4 : (kVariant & 1024) ? 2 : 0;
+  // (on kSF16: of every four n-tiles, 1, 2 or 3 by the polynomial: 512, 1024 or both)
+  static constexpr int kPolyQuarters = ((kVariant & 512) ? 1 : 0) + ((kVariant & 1024) ? 2 : 0);
   static constexpr bool kLazy = (kVariant & 2048) != 0;
   static constexpr bool kStagedMeta = (kVariant & 4096) != 0;
   static constexpr bool kQRegs = (kVariant & 8192) != 0;
@@ -134,7 +140,7 @@ struct Fp8Traits {
   static_assert(!kWg3Whole || kWg3, "bit 32768 is built on bit 16384");
   static_assert(!kUniformLoop || kUniform, "bit 33554432 is built on bit 8388608");
   static_assert(!kSF16 || (kWg3 && kUniformLoop && kBiasInV && !kTrace && !kRing && !kSHalves &&
-                           !kWg3Whole && !kPvOverlap && kPolyExp == 0),
+                           !kWg3Whole && !kPvOverlap),
                 "bit 134217728 is built on the library's three-warpgroup kernel");
   static_assert(!kLookahead || kSF16, "bit 268435456 is built on bit 134217728");
   static_assert(!kSsP || kLookahead, "bit 536870912 is built on bit 268435456");

@@ -43,7 +43,8 @@ constexpr int kFp8Round10D128 = kFp8Round9D128 | kFp8TreeMax | kFp8UniformLoop;
 // fp8_vt_position_ss's order over the whole 128-key block).
 constexpr int kFp8SF16 = 134217728, kFp8Lookahead = 268435456, kFp8SsP = 536870912;
 constexpr float kFp8SF16Top = 22.f;
-constexpr int kFp8LibraryD128 = kFp8Round10D128 | kFp8SF16;
+constexpr int kFp8Round11D128 = kFp8Round10D128 | kFp8SF16;
+constexpr int kFp8LibraryD128 = kFp8Round11D128;
 
 // The bits the quantisation pass must know of for the library's kernel at this head dim
 // (persistent: the two-warpgroup kernel).

@@ -40,6 +40,28 @@ __device__ __forceinline__ uint32_t ex2_h2(uint32_t x) {
   return y;
 }
 
+// exp2 of both halves without MUFU (Fp8Traits::kPolyExp on f16 S, round 12), for
+// c = relu(x + kPolyOffset), x the exponent as ex2_h2 would take it: six instructions for two
+// exponentials against two MUFU and a PRMT. c x 2^-24 rounds to the subnormal whose bits are
+// k = round(c) (0..20); f = c - k in [-0.5, 0.5]; a degree-2 polynomial, its coefficients
+// scaled by 2^-kPolyOffset (p(0) = 1 exactly, relative error 2.1e-3), gives 2^(f - kPolyOffset),
+// a normal f16 number, whose exponent field takes k by an integer add (both halves in one
+// 32-bit add: k x 1024 carries no bits across the halves). Clamped entries (c = 0, x at most
+// -kPolyOffset) give 2^-12, below half e4m3's smallest subnormal, so zero in P, as ex2_h2's
+// results there. c's f16 rounding (2^-6 at c >= 16) adds at most 0.54% to an entry's error
+// (e4m3's own step is 6-12%).
+constexpr float kPolyOffset = 12.f;
+__device__ __forceinline__ uint32_t exp2_poly_h2(__half2 c) {
+  const __half2 tiny = __half2half2(__ushort_as_half(0x0001));  // 2^-24
+  const __half2 t = __hmul2(c, tiny);                            // bits: round(c)
+  const __half2 u = __hmul2(t, __half2half2(__ushort_as_half(0x6c00)));   // k x 2^-12
+  const __half2 f = __hfma2(u, __half2half2(__ushort_as_half(0xec00)), c);  // c - k (-4096)
+  const __half2 q = __hfma2(f, __half2half2(__ushort_as_half(0x03d8)),      // 0.24013 x 2^-12
+                            __half2half2(__ushort_as_half(0x09a0)));       // 0.70333 x 2^-12
+  const __half2 p = __hfma2(q, f, __half2half2(__ushort_as_half(0x0c00)));  // 2^-12
+  return as_u32(t) * 1024u + as_u32(p);
+}
+
 // The entries of a 128-key block at key_limit and past it to -inf (f16 S; cold: the last block).
 template <class TR>
 __device__ __forceinline__ void mask_past_key_limit_h(TR& r, int key0, int key_limit, int lane) {
@@ -98,7 +120,9 @@ __device__ __forceinline__ void dequantise_h(TR& r, const float* bias, float s_s
 // exponents exp2(raw x s_scale x scale_log2 - base) x 2^kPLog2 by HFMA2 and ex2.approx.f16x2,
 // with base (the block's, s_shift included) rounded up to an f16 number; row_max becomes the
 // maximum that the rounded base stands for (inv_scale_log2 = 1 / scale_log2).
-template <class TR>
+// kPolyQuarters of every four n-tiles' exponentials by exp2_poly_h2 (on the FMA and ALU pipes
+// instead of MUFU): 1: n-tile 3 of each four; 2: n-tiles 1 and 3; 3: n-tiles 1, 2 and 3.
+template <int kPolyQuarters = 0, class TR>
 __device__ __forceinline__ void softmax_from_max_h(TR& r, const float (&raw)[2], float scale_log2,
                                                    float inv_scale_log2, float (&row_max)[2],
                                                    float (&alpha)[2], float s_scale,
@@ -120,7 +144,16 @@ __device__ __forceinline__ void softmax_from_max_h(TR& r, const float (&raw)[2],
   }
   const __half2 e = __float2half2_rn(fminf(scale_log2 * s_scale, 65504.f));
 #pragma unroll
-  for (int i = 0; i < 32; ++i) r(i) = ex2_h2(as_u32(__hfma2(as_h2(r(i)), e, neg_base[i & 1])));
+  for (int i = 0; i < 32; ++i) {  // register i: n-tile i / 2, row half i % 2
+    const int nt4 = (i >> 1) % 4;
+    if ((kPolyQuarters == 1 && nt4 == 3) || (kPolyQuarters == 2 && nt4 % 2 == 1) ||
+        (kPolyQuarters == 3 && nt4 != 0)) {
+      const __half2 off = __float2half2_rn(kPolyOffset);  // (exact while |base| < 8192)
+      r(i) = exp2_poly_h2(__hfma2_relu(as_h2(r(i)), e, __hadd2(neg_base[i & 1], off)));
+    } else {
+      r(i) = ex2_h2(as_u32(__hfma2(as_h2(r(i)), e, neg_base[i & 1])));
+    }
+  }
 }
 
 // An e4m3 pair from an f16 pair (one F2FP).
