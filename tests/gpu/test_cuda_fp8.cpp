@@ -496,17 +496,17 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_round9", "fp8_wg3_round10"},  // (round 9's: one maximum chain, stage votes)
       {"fp8_wg3_round9_tree_max", "fp8_wg3_round10"},
       {"fp8_wg3_round9_uniform_loop", "fp8_wg3_round10"},
-      // (round 11's candidates on the library, S in f16: the look-ahead splits P V in three
-      // products, which gives the same sums; P from shared memory has V^T's keys in another
-      // order, so other fp32 sums)
-      {"fp8_wg3_s_f16_lookahead", "standard"},
+      // (round 11's library, S in f16, every exponential by MUFU; its candidates: the
+      // look-ahead splits P V in three products, which gives the same sums; P from shared memory
+      // has V^T's keys in another order, so other fp32 sums)
+      {"fp8_wg3_round11", ""},
+      {"fp8_wg3_s_f16_lookahead", "fp8_wg3_round11"},
       {"fp8_wg3_s_f16_ss_p", ""},
       // (round 12: a quarter, half or three quarters of the exponentials by a polynomial on
-      // f16 pairs)
-      {"fp8_wg3_f16_poly_quarter", ""},
+      // f16 pairs; a quarter is the library's since round 12)
+      {"fp8_wg3_f16_poly_quarter", "standard"},
       {"fp8_wg3_f16_poly_half", ""},
       {"fp8_wg3_f16_poly_three_quarters", ""},
-      {"fp8_wg3_round11", ""},  // (round 11's library: S in f16, every exponential by MUFU)
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

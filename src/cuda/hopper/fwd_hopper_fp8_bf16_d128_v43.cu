@@ -8,7 +8,7 @@ namespace radial::cuda_detail {
 
 void launch_fwd_hopper_fp8_bf16_d128_v43(const FwdParams& p, int ctas, cudaStream_t stream) {
   using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128,
-                              hopper::kFp8LibraryD128 | hopper::kFp8Lookahead>;
+                              hopper::kFp8Round11D128 | hopper::kFp8Lookahead>;
   hopper::launch<T, kDefaultHopperSchedule>(p, ctas, stream);
 }
 

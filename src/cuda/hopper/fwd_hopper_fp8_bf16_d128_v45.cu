@@ -1,13 +1,15 @@
-// The FP8 kernel, bf16 output, head dim 128, comparison variant 45: the library (S in f16) with
-// a quarter of the exponentials (every fourth n-tile's) by exp2_poly_h2 on f16 pairs instead of
-// MUFU (Fp8Traits bit 512 on kSF16, round 12); built with RADIAL_ABLATION_KERNELS, picked by the
+// The FP8 kernel, bf16 output, head dim 128, comparison variant 45: round 11's library (S in
+// f16) with a quarter of the exponentials (n-tile 3 of every four) by exp2_poly_h2 on f16 pairs
+// instead of MUFU (Fp8Traits bit 512 on kSF16, round 12): the library's kernel since round 12,
+// kept under this name beside its neighbours; built with RADIAL_ABLATION_KERNELS, picked by the
 // choice variant=fp8_wg3_f16_poly_quarter.
 #include "cuda/hopper/fwd_fp8_wg3.cuh"
 
 namespace radial::cuda_detail {
 
 void launch_fwd_hopper_fp8_bf16_d128_v45(const FwdParams& p, int ctas, cudaStream_t stream) {
-  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128, hopper::kFp8LibraryD128 | 512>;
+  constexpr int kBits = hopper::kFp8Round11D128 | hopper::kFp8PolyQuarter;
+  using T = hopper::Fp8Traits<cutlass::bfloat16_t, 128, kBits>;
   hopper::launch<T, kDefaultHopperSchedule>(p, ctas, stream);
 }
 
