@@ -117,6 +117,7 @@ enum class Variant {
   fp8_wg3_f16_poly_half,
   fp8_wg3_f16_poly_three_quarters,
   fp8_wg3_round11,
+  fp8_wg3_f16_poly_three_eighths,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -507,6 +507,7 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_f16_poly_quarter", "standard"},
       {"fp8_wg3_f16_poly_half", ""},
       {"fp8_wg3_f16_poly_three_quarters", ""},
+      {"fp8_wg3_f16_poly_three_eighths", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -96,9 +96,9 @@ constexpr float kLazyLog2 = 0.8f;
 // pass writes V^T's keys in the order fp8_vt_position_ss, each thread's 32 entries of a row
 // then being 32 consecutive bytes: two 16-byte stores).
 // Round 12 (on bit 134217728): bits 512, 1024 or both there take a quarter, half or three
-// quarters of the n-tiles' exponentials (kPolyQuarters of every four) on f16 pairs by
-// exp2_poly_h2 (fwd_fp8_s_f16.cuh), six FMA- and ALU-pipe instructions a pair against two MUFU
-// and a PRMT.
+// quarters of the n-tiles' exponentials (kPolyTiles) on f16 pairs by exp2_poly_h2
+// (fwd_fp8_s_f16.cuh), six FMA- and ALU-pipe instructions a pair against two MUFU and a PRMT;
+// bit 1073741824 three eighths.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -112,8 +112,13 @@ struct Fp8Traits {
   static constexpr bool kBiasVec = (kVariant & 32) != 0;
   static constexpr bool kSumTensor = (kVariant & 64) != 0;
   static constexpr int kPolyExp = (kVariant & 512) ? 4 : (kVariant & 1024) ? 2 : 0;
-  // (on kSF16: of every four n-tiles, 1, 2 or 3 by the polynomial: 512, 1024 or both)
-  static constexpr int kPolyQuarters = ((kVariant & 512) ? 1 : 0) + ((kVariant & 1024) ? 2 : 0);
+  // (on kSF16: the n-tiles nt whose exponentials the polynomial takes, bit nt % 8: 512 n-tiles
+  // 3 and 7 of every eight, 1024 the odd ones, both all but 0 and 4; bit 1073741824 3, 5, 7)
+  static constexpr unsigned kPolyTiles = (kVariant & 1073741824) ? 0xa8u
+                                         : (kVariant & 512) && (kVariant & 1024) ? 0xeeu
+                                         : (kVariant & 1024)                     ? 0xaau
+                                         : (kVariant & 512)                      ? 0x88u
+                                                                                 : 0u;
   static constexpr bool kLazy = (kVariant & 2048) != 0;
   static constexpr bool kStagedMeta = (kVariant & 4096) != 0;
   static constexpr bool kQRegs = (kVariant & 8192) != 0;

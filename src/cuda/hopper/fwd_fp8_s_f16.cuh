@@ -3,7 +3,7 @@
 // the row maxima, HFMA2 for the exponents' arguments, ex2.approx.f16x2, e4m3 pairs from f16
 // pairs), half the CUDA-core instructions of the fp32 path for the maxima and the arguments.
 // Since round 12 the library's takes a quarter of the exponentials by exp2_poly_h2 instead of
-// MUFU (softmax_from_max_h's kPolyQuarters = 1): 1.1-3.6% on an H200.
+// MUFU (n-tiles 3 and 7 of every eight): 1.1-3.6% on an H200.
 //
 // Why it is exact enough: the pass quantises Q and K to at most kFp8SF16Top in e4m3 units
 // (fwd_fp8_layout.hpp), so a score's products sum to at most 128 x 22^2 < 65504 in any order:
@@ -122,9 +122,9 @@ __device__ __forceinline__ void dequantise_h(TR& r, const float* bias, float s_s
 // exponents exp2(raw x s_scale x scale_log2 - base) x 2^kPLog2 by HFMA2 and ex2.approx.f16x2,
 // with base (the block's, s_shift included) rounded up to an f16 number; row_max becomes the
 // maximum that the rounded base stands for (inv_scale_log2 = 1 / scale_log2).
-// kPolyQuarters of every four n-tiles' exponentials by exp2_poly_h2 (on the FMA and ALU pipes
-// instead of MUFU): 1: n-tile 3 of each four; 2: n-tiles 1 and 3; 3: n-tiles 1, 2 and 3.
-template <int kPolyQuarters = 0, class TR>
+// The exponentials of the n-tiles nt with bit nt % 8 of kPolyTiles set by exp2_poly_h2 (on the
+// FMA and ALU pipes instead of MUFU; Fp8Traits::kPolyTiles).
+template <unsigned kPolyTiles = 0, class TR>
 __device__ __forceinline__ void softmax_from_max_h(TR& r, const float (&raw)[2], float scale_log2,
                                                    float inv_scale_log2, float (&row_max)[2],
                                                    float (&alpha)[2], float s_scale,
@@ -147,9 +147,7 @@ __device__ __forceinline__ void softmax_from_max_h(TR& r, const float (&raw)[2],
   const __half2 e = __float2half2_rn(fminf(scale_log2 * s_scale, 65504.f));
 #pragma unroll
   for (int i = 0; i < 32; ++i) {  // register i: n-tile i / 2, row half i % 2
-    const int nt4 = (i >> 1) % 4;
-    if ((kPolyQuarters == 1 && nt4 == 3) || (kPolyQuarters == 2 && nt4 % 2 == 1) ||
-        (kPolyQuarters == 3 && nt4 != 0)) {
+    if ((kPolyTiles >> ((i >> 1) % 8)) & 1) {
       const __half2 off = __float2half2_rn(kPolyOffset);  // (exact while |base| < 8192)
       r(i) = exp2_poly_h2(__hfma2_relu(as_h2(r(i)), e, __hadd2(neg_base[i & 1], off)));
     } else {

@@ -138,8 +138,8 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
       mbar_arrive(bar(bars->k_empty[s]));
       float raw[2];
       raw_row_max_h(rS, raw);
-      softmax_from_max_h<T::kPolyQuarters>(rS, raw, p.scale_log2, inv_scale_log2, row_max,
-                                           alpha, s_scale, s_shift);
+      softmax_from_max_h<T::kPolyTiles>(rS, raw, p.scale_log2, inv_scale_log2, row_max, alpha,
+                                        s_scale, s_shift);
       if constexpr (T::kSsP) {  // P to shared memory, visible to the warpgroup's products
         store_p_smem(rS, sP, wg * 64 + (tid & 127) / 32 * 16 + lane / 4, (lane & 3) * 32);
         fence_proxy_async();
