@@ -118,6 +118,7 @@ enum class Variant {
   fp8_wg3_f16_poly_three_quarters,
   fp8_wg3_round11,
   fp8_wg3_f16_poly_three_eighths,
+  fp8_wg3_f16_s_late,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

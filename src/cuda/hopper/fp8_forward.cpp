@@ -78,6 +78,7 @@ int kernel_bits(Variant variant, int head_dim, bool persistent) {
     case Variant::fp8_wg3_f16_poly_three_quarters:
     case Variant::fp8_wg3_round11:
     case Variant::fp8_wg3_f16_poly_three_eighths:
+    case Variant::fp8_wg3_f16_s_late:
       return kFp8Library | kFp8SF16;
     case Variant::fp8_wg3_s_f16_ss_p: return kFp8Library | kFp8SF16 | kFp8SsP;
     default: return 0;  // the others: none of the pass's bits
@@ -167,6 +168,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_wg3_round11: return launch_fwd_hopper_fp8_bf16_d128_v48(q, ctas, stream);
       case Variant::fp8_wg3_f16_poly_three_eighths:
         return launch_fwd_hopper_fp8_bf16_d128_v49(q, ctas, stream);
+      case Variant::fp8_wg3_f16_s_late: return launch_fwd_hopper_fp8_bf16_d128_v50(q, ctas, stream);
       default: break;
     }
 #endif

@@ -98,7 +98,8 @@ constexpr float kLazyLog2 = 0.8f;
 // Round 12 (on bit 134217728): bits 512, 1024 or both there take a quarter, half or three
 // quarters of the n-tiles' exponentials (kPolyTiles) on f16 pairs by exp2_poly_h2
 // (fwd_fp8_s_f16.cuh), six FMA- and ALU-pipe instructions a pair against two MUFU and a PRMT;
-// bit 1073741824 three eighths.
+// bit 1073741824 three eighths; bit 2048 (kSLate) there issues the next block's S (if it is the
+// warpgroup's) once P V's second product is done, before that product's adds into O.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -135,6 +136,7 @@ struct Fp8Traits {
   static constexpr bool kSF16 = (kVariant & 134217728) != 0;  // fwd_fp8_s_f16.cuh
   static constexpr bool kLookahead = (kVariant & 268435456) != 0;
   static constexpr bool kSsP = (kVariant & 536870912) != 0;
+  static constexpr bool kSLate = kSF16 && kLazy;  // (bit 2048 on kSF16: fwd_fp8_wg3_f16.cuh)
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -149,12 +151,13 @@ struct Fp8Traits {
                 "bit 134217728 is built on the library's three-warpgroup kernel");
   static_assert(!kLookahead || kSF16, "bit 268435456 is built on bit 134217728");
   static_assert(!kSsP || kLookahead, "bit 536870912 is built on bit 268435456");
+  static_assert(!kSLate || !kLookahead, "bit 2048 on kSF16 is its own look-ahead");
   static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform || kTreeMax) || kWg3,
                 "bits 65536 and up are built on bit 16384");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");
   static_assert(!kRingConvoy || kRing, "bit 262144 is built on bit 131072");
   static_assert(!kPvOverlap || !kWg3Whole, "bit 1048576 splits P V (not bit 32768)");
-  static_assert(!kWg3 || (kStagedMeta && !kQRegs && !kLazy && kHeadDim == 128),
+  static_assert(!kWg3 || (kStagedMeta && !kQRegs && (!kLazy || kSF16) && kHeadDim == 128),
                 "bit 16384 is built on bit 4096, head dim 128");
   using Element = cutlass::float_e4m3_t;
   using OutElement = OutElement_;

@@ -205,6 +205,9 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
         warpgroup_fence_operand(tOrOb);
         warpgroup_fence_operand(tOrP);
         mbar_arrive(bar(bars->v_empty[s]));
+        // (kSLate: the tensor cores are idle now, so the next S runs under the adds below and the
+        // loop's top instead of queueing behind a P V product as kLookahead's does)
+        if constexpr (T::kSLate) next = look_ahead();
         fma_into<32>(tOrO, tOrOb, alpha);
       }
       have = next || advance(UINT_MAX);
