@@ -45,8 +45,9 @@ constexpr int kFp8SF16 = 134217728, kFp8Lookahead = 268435456, kFp8SsP = 5368709
 constexpr float kFp8SF16Top = 22.f;
 constexpr int kFp8Round11D128 = kFp8Round10D128 | kFp8SF16;
 // Round 12: a quarter of the exponentials (n-tile 3 of every four) by a polynomial on f16 pairs
-// instead of MUFU (kFp8PolyQuarter; with kFp8PolyHalf: three quarters): the library's since
-// round 12 (1.1-3.6% over round 11's on an H200; half and three quarters were not faster).
+// instead of MUFU (kFp8PolyQuarter; with kFp8PolyHalf: three quarters; kFp8PolyThreeEighths):
+// the library's since round 12 (1.1-3.6% over round 11's on an H200; half, three quarters and
+// three eighths were not faster).
 constexpr int kFp8PolyQuarter = 512, kFp8PolyHalf = 1024, kFp8PolyThreeEighths = 1073741824;
 constexpr int kFp8LibraryD128 = kFp8Round11D128 | kFp8PolyQuarter;
 

@@ -42,7 +42,7 @@ __device__ __forceinline__ uint32_t ex2_h2(uint32_t x) {
   return y;
 }
 
-// exp2 of both halves without MUFU (Fp8Traits::kPolyExp on f16 S, round 12), for
+// exp2 of both halves without MUFU (the n-tiles of Fp8Traits::kPolyTiles, round 12), for
 // c = relu(x + kPolyOffset), x the exponent as ex2_h2 would take it: six instructions for two
 // exponentials against two MUFU and a PRMT. c x 2^-24 rounds to the subnormal whose bits are
 // k = round(c) (0..20); f = c - k in [-0.5, 0.5]; a degree-2 polynomial, its coefficients
