@@ -3,15 +3,20 @@
 // on the host from the same bf16 inputs: each key block's (shift, wide) pair, its keys' biases
 // in k_bias, and V^T's entries weighted by the keys' factors w and its extra row (the factors).
 // Q has large channel means and the keys' spread grows block by block, so that both kinds of
-// block occur. Skipped unless the Hopper kernel is built and the device is sm_90.
+// block occur. Fp8PassWhole checks every output of the pass (Q and K in e4m3 with their block
+// scales, lse_shift, k_bias, V^T with its channel scales and extra rows, the key blocks'
+// shifts) on the settings each kernel variant asks for. Skipped unless the Hopper kernel is
+// built and the device is sm_90.
 #include <gtest/gtest.h>
 
 #include <cuda_fp8.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gpu_harness.hpp"
@@ -129,7 +134,244 @@ TEST(Fp8Pass, BiasInVMatchesFloat64) {
   EXPECT_GT(narrow, 0) << "no narrow block drawn";
   EXPECT_GT(wide, 0) << "no wide block drawn";
 }
+// The settings of the pass that the kernel variants use (fp8_forward.cpp) and the shapes that
+// its indexing must get right: several statistics chunks (512 tokens each), several heads and
+// batches in both layouts, a partial last block, masked keys, head dim 64 and 128, f16.
+struct PassCase {
+  const char* name;
+  DType dtype;
+  Layout layout;
+  int batch, heads, dim, seq, key_limit;
+  bool bias_in_v, vt_ss_order, k_bias_vt_order;
+  int extra_rows;  // V^T's rows past the head dim
+  float qk_top;
+};
+
+class Fp8PassWhole : public ::testing::TestWithParam<PassCase> {};
+
+// Counts mismatches, keeping the first few for the failure message.
+struct Mismatches {
+  int64_t count = 0;
+  std::string first;
+  void check(bool ok, const std::string& what) {
+    if (ok) return;
+    if (count++ < 5) first += what + "\n";
+  }
+};
+
+std::string at_text(int bh, int s, int d, double got, double want) {
+  return "bh " + std::to_string(bh) + " token " + std::to_string(s) + " d " + std::to_string(d) +
+         ": got " + std::to_string(got) + ", want " + std::to_string(want);
+}
+
+TEST_P(Fp8PassWhole, MatchesFloat64) {
+  if (!gpu_unavailable_reason().empty()) GTEST_SKIP() << gpu_unavailable_reason();
+  cudaDeviceProp prop{};
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  if (prop.major != 9 || prop.minor != 0) GTEST_SKIP() << "device is not sm_90";
+  namespace hopper = cuda_detail::hopper;
+  const PassCase& c = GetParam();
+  const int D = c.dim, S = c.seq, BH = c.batch * c.heads, blocks = (S + 127) / 128;
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  TestTensor q(c.dtype, c.layout, c.batch, S, c.heads, D),
+      k(c.dtype, c.layout, c.batch, S, c.heads, D), v(c.dtype, c.layout, c.batch, S, c.heads, D);
+  const auto bits = [&](double x) {
+    return c.dtype == DType::bf16 ? from_float<bf16_t>(static_cast<float>(x)).bits
+                                  : from_float<f16_t>(static_cast<float>(x)).bits;
+  };
+  // DiT-like: Q and K with channel means per head, K's spread growing block by block (narrow
+  // and wide key blocks), V with some channels four times larger (different channel scales).
+  for (int b = 0; b < c.batch; ++b)
+    for (int h = 0; h < c.heads; ++h) {
+      std::vector<double> mu_q(D), mu_k(D);
+      for (int d = 0; d < D; ++d) mu_q[d] = 3.0 * normal(rng), mu_k[d] = 2.0 * normal(rng);
+      for (int s = 0; s < S; ++s) {
+        const double spread = 0.05 * std::pow(2.0, (s / 128) * 5.0 / std::max(blocks - 1, 1));
+        for (int d = 0; d < D; ++d) {
+          q.host[q.index(b, s, h, d)] = bits(mu_q[d] + normal(rng));
+          k.host[k.index(b, s, h, d)] = bits(mu_k[d] + spread * normal(rng));
+          v.host[v.index(b, s, h, d)] = bits((d % 9 == 0 ? 4.0 : 1.0) * normal(rng));
+        }
+      }
+    }
+  for (TestTensor* t : {&q, &k, &v}) {
+    ASSERT_EQ(cudaMemcpy(t->device.get(), t->host.data(), t->host.size() * 2,
+                         cudaMemcpyHostToDevice),
+              cudaSuccess);
+  }
+  cuda_detail::FwdParams p;
+  p.q = q.device.get(), p.k = k.device.get(), p.v = v.device.get();
+  p.q_sb = q.stride_batch, p.q_ss = q.stride_seq, p.q_sh = q.stride_head;
+  p.k_sb = k.stride_batch, p.k_ss = k.stride_seq, p.k_sh = k.stride_head;
+  p.v_sb = v.stride_batch, p.v_ss = v.stride_seq, p.v_sh = v.stride_head;
+  p.heads = c.heads, p.seq = S, p.key_limit = c.key_limit, p.block_rows = blocks;
+  p.batch_heads = BH;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  p.scale_log2 = p.scale * 1.4426950408889634f;
+  const int vt_rows = D + c.extra_rows;
+  DeviceBuffer work(hopper::fp8_workspace_bytes(p, D, vt_rows));
+  ASSERT_EQ(cudaMemset(work.get(), 0xff, work.bytes()), cudaSuccess);  // NaN in e4m3 and fp32
+  hopper::Fp8Workspace w = hopper::fp8_workspace(work.get(), p, D, vt_rows);
+  w.bias_in_v = c.bias_in_v, w.vt_ss_order = c.vt_ss_order;
+  w.k_bias_vt_order = c.k_bias_vt_order, w.qk_top = c.qk_top;
+  hopper::quantize_fp8(p, c.dtype, D, w, nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+
+  const int padded = w.operands.padded_seq;
+  const auto fetch = [](auto& host, const void* device) {
+    ASSERT_EQ(cudaMemcpy(host.data(), device, host.size() * sizeof(host[0]),
+                         cudaMemcpyDeviceToHost),
+              cudaSuccess);
+  };
+  std::vector<uint8_t> q8(static_cast<size_t>(BH) * padded * D), k8(q8.size()),
+      vt(static_cast<size_t>(BH) * vt_rows * padded);
+  std::vector<float> q_scale(static_cast<size_t>(BH) * blocks), k_scale(q_scale.size()),
+      shift(2 * q_scale.size()), v_scale(static_cast<size_t>(BH) * D),
+      lse_shift(static_cast<size_t>(BH) * padded), k_bias(lse_shift.size());
+  fetch(q8, w.operands.q), fetch(k8, w.operands.k), fetch(vt, w.operands.vt);
+  fetch(q_scale, w.operands.q_scale), fetch(k_scale, w.operands.k_scale);
+  fetch(shift, w.operands.k_block_shift), fetch(v_scale, w.operands.v_scale);
+  fetch(lse_shift, w.operands.lse_shift), fetch(k_bias, w.operands.k_bias);
+
+  // e4m3 against the exact value in e4m3 units: within half a step (1/16 relative) or the
+  // subnormal step 2^-9; the scales and dots to float32 accuracy (relative to the magnitudes of
+  // their terms, the float32 means included).
+  const auto e4m3_close = [](double got, double want) {
+    return std::abs(got - want) <= std::abs(want) / 16 * 1.001 + std::exp2(-9);
+  };
+  const auto close = [](double got, double want, double magnitude) {
+    return std::abs(got - want) <= 1e-5 * magnitude;
+  };
+  Mismatches bad;
+  int narrow = 0, wide = 0;
+  for (int b = 0; b < c.batch; ++b)
+    for (int h = 0; h < c.heads; ++h) {
+      const int bh = b * c.heads + h;
+      std::vector<double> mq(D, 0.0), mk(D, 0.0), vmax(D, 0.0);
+      for (int d = 0; d < D; ++d) {
+        for (int s = 0; s < S; ++s) mq[d] += q.at(b, s, h, d) / S;
+        for (int s = 0; s < c.key_limit; ++s) {
+          mk[d] += k.at(b, s, h, d) / c.key_limit;
+          vmax[d] = std::max(vmax[d], std::abs(static_cast<double>(v.at(b, s, h, d))));
+        }
+        const double want = vmax[d] > 0 ? vmax[d] / 448 : 1.0;
+        bad.check(close(v_scale[bh * D + d], want, want), "v_scale " + at_text(bh, 0, d,
+                                                                 v_scale[bh * D + d], want));
+      }
+      for (int blk = 0; blk < blocks; ++blk) {
+        // Q: smoothed rows, their block scale and e4m3 values, q . mean(K) per row.
+        double top = 0.0;
+        for (int s = blk * 128; s < std::min(S, (blk + 1) * 128); ++s)
+          for (int d = 0; d < D; ++d) top = std::max(top, std::abs(q.at(b, s, h, d) - mq[d]));
+        const double qs = top > 0 ? top / c.qk_top : 1.0;
+        const float got_qs = q_scale[bh * blocks + blk];
+        bad.check(close(got_qs, qs, qs), "q_scale " + at_text(bh, blk * 128, 0, got_qs, qs));
+        for (int s = blk * 128; s < (blk + 1) * 128; ++s) {
+          double dot = 0.0, magnitude = 0.0;
+          for (int d = 0; d < D; ++d) {
+            const double qd = s < S ? q.at(b, s, h, d) : 0.0, x = s < S ? qd - mq[d] : 0.0;
+            dot += qd * mk[d], magnitude += std::abs(qd * mk[d]);
+            const double got = e4m3_value(q8[(static_cast<size_t>(bh) * padded + s) * D + d]);
+            bad.check(e4m3_close(got, x / got_qs), "q " + at_text(bh, s, d, got, x / got_qs));
+          }
+          const double got = lse_shift[static_cast<size_t>(bh) * padded + s];
+          bad.check(close(got, dot, magnitude), "lse_shift " + at_text(bh, s, 0, got, dot));
+        }
+        // K: smoothed rows, block scale, e4m3 values and each key's bias mean(Q) . (k - mean(K)).
+        top = 0.0;
+        std::vector<double> bias(128, 0.0), magnitude(128, 0.0);
+        for (int s = blk * 128; s < std::min(c.key_limit, (blk + 1) * 128); ++s)
+          for (int d = 0; d < D; ++d) {
+            const double x = k.at(b, s, h, d) - mk[d];
+            top = std::max(top, std::abs(x));
+            bias[s - blk * 128] += mq[d] * x;
+            magnitude[s - blk * 128] +=
+                std::abs(mq[d]) * (std::abs(k.at(b, s, h, d)) + std::abs(mk[d]));
+          }
+        const double ks = top > 0 ? top / c.qk_top : 1.0;
+        const float got_ks = k_scale[bh * blocks + blk];
+        bad.check(close(got_ks, ks, ks), "k_scale " + at_text(bh, blk * 128, 0, got_ks, ks));
+        for (int s = blk * 128; s < (blk + 1) * 128; ++s) {
+          for (int d = 0; d < D; ++d) {
+            const double x = s < c.key_limit ? k.at(b, s, h, d) - mk[d] : 0.0;
+            const double got = e4m3_value(k8[(static_cast<size_t>(bh) * padded + s) * D + d]);
+            bad.check(e4m3_close(got, x / got_ks), "k " + at_text(bh, s, d, got, x / got_ks));
+          }
+          const int at = c.k_bias_vt_order ? (s & ~15) | hopper::fp8_vt_position(s & 15) : s;
+          const double got = k_bias[static_cast<size_t>(bh) * padded + at];
+          bad.check(close(got, bias[s - blk * 128], magnitude[s - blk * 128]),
+                    "k_bias " + at_text(bh, s, 0, got, bias[s - blk * 128]));
+        }
+        // The block's (shift, wide) and its keys' weights in V (1 without bias_in_v).
+        std::vector<double> weight(128, 0.0);
+        double hi = -INFINITY, lo = INFINITY;
+        for (int s = blk * 128; s < std::min(c.key_limit, (blk + 1) * 128); ++s)
+          hi = std::max(hi, bias[s - blk * 128]), lo = std::min(lo, bias[s - blk * 128]);
+        const double span = (hi - lo) * p.scale_log2;
+        const bool is_wide = span > hopper::kFp8BiasSpan;
+        if (c.bias_in_v && std::abs(span - hopper::kFp8BiasSpan) < 0.05) continue;  // too close
+        if (c.bias_in_v && hi > -INFINITY) {
+          (is_wide ? wide : narrow) += 1;
+          const float got_hi = shift[2 * (bh * blocks + blk)];
+          const float got_wide = shift[2 * (bh * blocks + blk) + 1];
+          bad.check(got_wide == (is_wide ? 1.f : 0.f), "wide flag of block " + std::to_string(blk));
+          const double want_hi = is_wide ? 0.0 : hi;
+          bad.check(std::abs(got_hi - want_hi) <= 1e-4 * std::max(1.0, std::abs(hi)),
+                    "shift " + at_text(bh, blk * 128, 0, got_hi, want_hi));
+        }
+        for (int s = blk * 128; s < (blk + 1) * 128; ++s) {
+          const double bias_s = bias[s - blk * 128];
+          weight[s - blk * 128] = s >= c.key_limit ? 0.0
+                                  : !c.bias_in_v || is_wide
+                                      ? 1.0
+                                      : std::exp2((bias_s - hi) * p.scale_log2);
+        }
+        // V^T: every channel of every key at its position, then the extra rows.
+        for (int s = blk * 128; s < (blk + 1) * 128; ++s) {
+          const int pos = c.vt_ss_order ? blk * 128 + hopper::fp8_vt_position_ss(s & 127)
+                                        : (s & ~15) | hopper::fp8_vt_position(s & 15);
+          const double ws = weight[s - blk * 128];
+          for (int d = 0; d < vt_rows; ++d) {
+            double want;
+            if (d < D) {
+              want = s < c.key_limit ? v.at(b, s, h, d) * ws / v_scale[bh * D + d] : 0.0;
+            } else {
+              want = d > D ? 0.0 : c.bias_in_v ? ws * std::exp2(hopper::kWLog2) : 1.0;
+            }
+            const double got =
+                e4m3_value(vt[(static_cast<size_t>(bh) * vt_rows + d) * padded + pos]);
+            bad.check(e4m3_close(got, want), "vt " + at_text(bh, s, d, got, want));
+          }
+        }
+      }
+    }
+  EXPECT_EQ(bad.count, 0) << bad.first;
+  if (c.bias_in_v) {
+    EXPECT_GT(narrow, 0) << "no narrow block drawn";
+    EXPECT_GT(wide, 0) << "no wide block drawn";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, Fp8PassWhole,
+    ::testing::Values(
+        // The library's head-dim-128 kernel (S with an f16 accumulator: a narrower Q/K top).
+        PassCase{"library_d128", DType::bf16, Layout::bshd, 2, 3, 128, 9 * 128 - 50, 9 * 128 - 80,
+                 true, false, false, 8, cuda_detail::hopper::kFp8SF16Top},
+        PassCase{"library_d64_bhsd_f16", DType::f16, Layout::bhsd, 1, 2, 64, 1500, 1500, true,
+                 false, false, 8, 448.f},
+        PassCase{"no_bias_in_v_vt_order", DType::bf16, Layout::bhsd, 1, 2, 128, 700, 650, false,
+                 false, true, 0, 448.f},
+        PassCase{"ss_order_ones_row", DType::bf16, Layout::bshd, 1, 1, 128, 600, 600, false, true,
+                 false, 8, 448.f},
+        PassCase{"one_partial_block_d64", DType::bf16, Layout::bshd, 2, 1, 64, 100, 90, true,
+                 false, false, 8, 448.f}),
+    [](const ::testing::TestParamInfo<PassCase>& info) { return std::string(info.param.name); });
 #endif
+
 
 }  // namespace
 }  // namespace radial::gpu_test

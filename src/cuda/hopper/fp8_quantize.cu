@@ -16,7 +16,9 @@ namespace radial::cuda_detail::hopper {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kChunkRows = 2048;  // keys per CTA of the statistics pass
+// Tokens per CTA of the statistics pass: small enough that a long video makes several waves of
+// CTAs (2048 left the last of 1.3 waves mostly idle on Wan's 69 frames, 40 heads).
+constexpr int kChunkRows = 512;
 constexpr float kE4m3Max = 448.f;
 
 size_t align256(size_t n) { return (n + 255) & ~static_cast<size_t>(255); }
@@ -24,8 +26,11 @@ size_t align256(size_t n) { return (n + 255) & ~static_cast<size_t>(255); }
 // Chunks of kChunkRows tokens of the statistics pass (at least one).
 int chunk_count(const FwdParams& p) { return std::max((p.seq + kChunkRows - 1) / kChunkRows, 1); }
 
-__device__ __forceinline__ void load8(const __nv_bfloat16* src, float (&x)[8]) {
-  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(src));
+__device__ __forceinline__ uint4 load16(const void* src) {
+  return __ldg(reinterpret_cast<const uint4*>(src));
+}
+
+__device__ __forceinline__ void to_float(const __nv_bfloat16*, const uint4& raw, float (&x)[8]) {
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -34,18 +39,13 @@ __device__ __forceinline__ void load8(const __nv_bfloat16* src, float (&x)[8]) {
   }
 }
 
-__device__ __forceinline__ void load8(const __half* src, float (&x)[8]) {
-  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(src));
+__device__ __forceinline__ void to_float(const __half*, const uint4& raw, float (&x)[8]) {
   const __half2* h = reinterpret_cast<const __half2*>(&raw);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const float2 f = __half22float2(h[i]);
     x[2 * i] = f.x, x[2 * i + 1] = f.y;
   }
-}
-
-__device__ __forceinline__ uint8_t e4m3(float x) {
-  return __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3);
 }
 
 __device__ __forceinline__ uint32_t e4m3x4(float a, float b, float c, float d) {
@@ -55,7 +55,8 @@ __device__ __forceinline__ uint32_t e4m3x4(float a, float b, float c, float d) {
 }
 
 // Q's sums over one chunk of query rows (< seq), K's sums and V's max |v| per channel over its
-// valid keys (< key_limit).
+// valid keys (< key_limit). A row's three loads are issued together (keys past the limit read
+// as zeros, which change neither a sum nor a max) so that unrolled rows overlap in memory.
 template <class E, int D>
 __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, Fp8Workspace w) {
   constexpr int kG = D / 8, kRows = kThreads / kG;
@@ -67,16 +68,21 @@ __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, 
   const E* kb = static_cast<const E*>(p.k) + b * p.k_sb + h * p.k_sh + g * 8;
   const E* vb = static_cast<const E*>(p.v) + b * p.v_sb + h * p.v_sh + g * 8;
   float qsum[8] = {}, sum[8] = {}, mx[8] = {};
+#pragma unroll 4
   for (int row = begin + r0; row < end; row += kRows) {
+    const bool key = row < p.key_limit;
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    const uint4 rq = load16(qb + static_cast<int64_t>(row) * p.q_ss);
+    const uint4 rk = key ? load16(kb + static_cast<int64_t>(row) * p.k_ss) : zero;
+    const uint4 rv = key ? load16(vb + static_cast<int64_t>(row) * p.v_ss) : zero;
     float x[8];
-    load8(qb + static_cast<int64_t>(row) * p.q_ss, x);
+    to_float(qb, rq, x);
 #pragma unroll
     for (int c = 0; c < 8; ++c) qsum[c] += x[c];
-    if (row >= p.key_limit) continue;
-    load8(kb + static_cast<int64_t>(row) * p.k_ss, x);
+    to_float(kb, rk, x);
 #pragma unroll
     for (int c = 0; c < 8; ++c) sum[c] += x[c];
-    load8(vb + static_cast<int64_t>(row) * p.v_ss, x);
+    to_float(vb, rv, x);
 #pragma unroll
     for (int c = 0; c < 8; ++c) mx[c] = fmaxf(mx[c], fabsf(x[c]));
   }
@@ -129,12 +135,12 @@ __device__ __forceinline__ float cta_max(float m, float* scratch, float none) {
 }
 
 // A key's bias from Q's smoothing, mean(Q) . (k - mean(K)), over the kG threads of its row
-// (x: the thread's 8 channels of k - mean(K)). The K and the V blocks compute it alike.
+// (x: the thread's 8 channels of k - mean(K)); with Q's row and mean(K), the row's lse_shift.
 template <int kG>
-__device__ __forceinline__ float key_bias(const float (&x)[8], const float (&q_mean)[8]) {
+__device__ __forceinline__ float row_dot(const float (&x)[8], const float (&mean)[8]) {
   float dot = 0.f;
 #pragma unroll
-  for (int c = 0; c < 8; ++c) dot = fmaf(x[c], q_mean[c], dot);
+  for (int c = 0; c < 8; ++c) dot = fmaf(x[c], mean[c], dot);
 #pragma unroll
   for (int o = kG / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
   return dot;
@@ -142,16 +148,14 @@ __device__ __forceinline__ float key_bias(const float (&x)[8], const float (&q_m
 
 // Workspace::bias_in_v: the block's (shift, wide) from its keys' biases (rows at `limit` and
 // past it left out). A narrow block (biases spanning at most kFp8BiasSpan in exp2 units) gets
-// shift = its largest bias, a wide one (0, 1): its biases go score by score. The K and the V
-// blocks compute it alike.
+// shift = its largest bias, a wide one (0, 1): its biases go score by score.
 template <int kPass>
-__device__ __forceinline__ float2 block_shift(const float (&dot)[kPass], int first_row,
-                                              int rows_step, int limit, float scale_log2,
-                                              float* scratch) {
+__device__ __forceinline__ float2 block_shift(const float (&dot)[kPass], const bool (&valid)[kPass],
+                                              float scale_log2, float* scratch) {
   float hi = -INFINITY, neg_lo = -INFINITY;
 #pragma unroll
   for (int i = 0; i < kPass; ++i) {
-    if (first_row + i * rows_step < limit) hi = fmaxf(hi, dot[i]), neg_lo = fmaxf(neg_lo, -dot[i]);
+    if (valid[i]) hi = fmaxf(hi, dot[i]), neg_lo = fmaxf(neg_lo, -dot[i]);
   }
   hi = cta_max(hi, scratch, -INFINITY);
   neg_lo = cta_max(neg_lo, scratch, -INFINITY);
@@ -160,166 +164,210 @@ __device__ __forceinline__ float2 block_shift(const float (&dot)[kPass], int fir
   return make_float2(none || wide ? 0.f : hi, wide ? 1.f : 0.f);
 }
 
-// One 128-token block of Q (blockIdx.z 0), K (1) or V (2) of one (batch, head).
+// Which rows of a 128-token block a thread owns. Each thread holds 8 channels of kPass rows
+// (kPass = 1024 / D), four at a time the keys of one 16-key group whose V^T positions
+// (fp8_vt_position, and fp8_vt_position_ss alike) are four consecutive bytes: keys 2m, 2m + 1,
+// 2m + 8 and 2m + 9 of the group, byte i & 3 of the word. The thread's V^T is then whole 32-bit
+// words, one per channel and group, and the warps' loads stay whole 128- or 256-byte rows.
+template <int D>
+struct BlockRows {
+  static constexpr int kG = D / 8, kRows = kThreads / kG, kPass = 128 / kRows, kWords = kPass / 4;
+  static_assert(kPass % 4 == 0, "a thread's rows make whole V^T words");
+  // The 16-key group of the thread's word `word` and the key pair m of its rows.
+  __device__ static int group(int r0, int word) { return (r0 >> 2) * kWords + word; }
+  __device__ static int pair(int r0) { return r0 & 3; }
+  __device__ static int row(int r0, int i) {  // offsets 0, 1, 8, 9 in the group
+    return 16 * group(r0, i >> 2) + 2 * pair(r0) + (i & 1) + 8 * ((i >> 1) & 1);
+  }
+};
+
+// V^T's staging in shared memory: a row a channel, 32 words of four keys each, the words of a
+// row XOR-swizzled by its channel so that a warp's 32 word stores (16 or 8 channels, 2 or 4
+// words) fall in 32 banks (unswizzled they would all fall in one or two).
+__device__ __forceinline__ int vt_swizzle(int channel) {
+  return 4 * ((channel >> 3) & 7) | 2 * ((channel >> 6) & 1);
+}
+
+// A 16-byte copy from global to shared memory that holds no registers while in flight (zeros
+// if !valid; src is then not read).
+__device__ __forceinline__ void copy16(uint4* dst, const void* src, bool valid) {
+  const unsigned at = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(at), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+
+// The quantisation kernel's dynamic shared memory: the thread-owned copies of the block's Q or
+// K rows, then of its V rows (thread t's row i at [i][t], so that a warp reads 512 contiguous
+// bytes), kPass x 256 x 16 bytes each. V^T's staging reuses the first half.
+template <int D>
+constexpr size_t quantize_smem_bytes() {
+  return 2 * BlockRows<D>::kPass * kThreads * sizeof(uint4);
+}
+
+// Q (blockIdx.z 0), or K and V (1), of one 128-token block of one (batch, head). The loads go
+// to shared memory by cp.async: every byte of the block in flight at once without holding
+// registers, so that three CTAs fit a multiprocessor.
 template <class E, int D>
-__global__ void __launch_bounds__(kThreads) fp8_quantize_kernel(const FwdParams p,
+__global__ void __launch_bounds__(kThreads, 3) fp8_quantize_kernel(const FwdParams p,
                                                                 Fp8Workspace w) {
-  constexpr int kG = D / 8, kRows = kThreads / kG, kPass = 128 / kRows;
+  using Rows = BlockRows<D>;
+  constexpr int kG = Rows::kG, kPass = Rows::kPass;
   __shared__ float scratch[kThreads / 32];
-  __shared__ alignas(16) uint8_t vt[D][128 + 16];
-  const int blk = blockIdx.x, bh = blockIdx.y, which = blockIdx.z;
+  __shared__ alignas(16) uint32_t w_row[32];
+  extern __shared__ uint4 stage[];  // quantize_smem_bytes<D>()
+  uint4* own = stage + threadIdx.x;                // [i * kThreads]: Q's or K's row i
+  uint4* vown = stage + kPass * kThreads + threadIdx.x;  // V's
+  auto vt = reinterpret_cast<uint32_t(*)[32]>(stage);  // [D][32], once Q's or K's are used
+  const int blk = blockIdx.x, bh = blockIdx.y, is_kv = blockIdx.z;
   const int b = bh / p.heads, h = bh % p.heads;
   const int g = threadIdx.x % kG, r0 = threadIdx.x / kG;
   const int padded = w.operands.padded_seq;
-  const int limit = which == 0 ? p.seq : p.key_limit;
-  const E* src;
-  int64_t ss;
-  if (which == 0) {
-    src = static_cast<const E*>(p.q) + b * p.q_sb + h * p.q_sh, ss = p.q_ss;
-  } else if (which == 1) {
-    src = static_cast<const E*>(p.k) + b * p.k_sb + h * p.k_sh, ss = p.k_ss;
-  } else {
-    src = static_cast<const E*>(p.v) + b * p.v_sb + h * p.v_sh, ss = p.v_ss;
-  }
+  const int limit = is_kv ? p.key_limit : p.seq;
+  const E* src = is_kv ? static_cast<const E*>(p.k) + b * p.k_sb + h * p.k_sh
+                       : static_cast<const E*>(p.q) + b * p.q_sb + h * p.q_sh;
+  const int64_t ss = is_kv ? p.k_ss : p.q_ss;
+  const E* vsrc = static_cast<const E*>(p.v) + b * p.v_sb + h * p.v_sh + g * 8;
   src += g * 8;
-  // K's mean (Q: for lse_shift; K: subtracted) and Q's (Q: subtracted; K: for k_bias).
-  // (V with bias_in_v: both, for its keys' weights.)
-  const bool means = which != 2 || w.bias_in_v;
+
+  // All loads first (V's too, a second group), rows past the limit as zeros.
+  bool valid[kPass];
+#pragma unroll
+  for (int i = 0; i < kPass; ++i) {
+    const int row = blk * 128 + Rows::row(r0, i);
+    valid[i] = row < limit;
+    copy16(own + i * kThreads, valid[i] ? src + static_cast<int64_t>(row) * ss : src, valid[i]);
+  }
+  asm volatile("cp.async.commit_group;\n" ::);
+  if (is_kv) {
+#pragma unroll
+    for (int i = 0; i < kPass; ++i) {
+      const int row = blk * 128 + Rows::row(r0, i);
+      copy16(vown + i * kThreads, valid[i] ? vsrc + static_cast<int64_t>(row) * p.v_ss : vsrc,
+             valid[i]);
+    }
+  }
+  asm volatile("cp.async.commit_group;\n" ::);
+  // Q: mean(K) for lse_shift, mean(Q) subtracted. K: mean(K) subtracted, mean(Q) for k_bias.
   float k_mean[8], q_mean[8];
 #pragma unroll
   for (int c = 0; c < 8; ++c) {
-    k_mean[c] = means ? w.k_mean[bh * D + g * 8 + c] : 0.f;
-    q_mean[c] = means ? w.q_mean[bh * D + g * 8 + c] : 0.f;
-  }
-
-  float x[kPass][8];
-#pragma unroll
-  for (int i = 0; i < kPass; ++i) {
-    const int row = blk * 128 + r0 + i * kRows;
-    if (row < limit) {
-      load8(src + static_cast<int64_t>(row) * ss, x[i]);
-    } else {
-#pragma unroll
-      for (int c = 0; c < 8; ++c) x[i][c] = 0.f;
-    }
-  }
-
-  if (which == 2) {  // V: per-channel scales, transposed, keys in fp8_vt_position order
-    // bias_in_v: each key's V times its weight (from its K row, as the K block computes it).
-    // The channel scales stay max |v|: w <= 1.
-    float kw[kPass];
-    __shared__ alignas(16) uint8_t w_row[128];
-    if (w.bias_in_v) {
-      const E* kb = static_cast<const E*>(p.k) + b * p.k_sb + h * p.k_sh + g * 8;
-      float dot[kPass];
-#pragma unroll
-      for (int i = 0; i < kPass; ++i) {
-        const int row = blk * 128 + r0 + i * kRows;
-        float kx[8] = {};
-        if (row < limit) {
-          load8(kb + static_cast<int64_t>(row) * p.k_ss, kx);
-#pragma unroll
-          for (int c = 0; c < 8; ++c) kx[c] -= k_mean[c];
-        }
-        dot[i] = key_bias<kG>(kx, q_mean);
-      }
-      // Each key's V factor: exp2((bias - shift) x scale_log2) <= 1 in a narrow block, 1 in a
-      // wide one, 0 past the limit.
-      const float2 shift = block_shift<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2,
-                                              scratch);
-#pragma unroll
-      for (int i = 0; i < kPass; ++i) {
-        const bool valid = blk * 128 + r0 + i * kRows < limit;
-        kw[i] = !valid ? 0.f : shift.y != 0.f ? 1.f : exp2f((dot[i] - shift.x) * p.scale_log2);
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < kPass; ++i) kw[i] = 1.f;
-    }
-    float inv[8];
-#pragma unroll
-    for (int c = 0; c < 8; ++c) inv[c] = 1.f / w.operands.v_scale[bh * D + g * 8 + c];
-#pragma unroll
-    for (int i = 0; i < kPass; ++i) {
-      const int key = r0 + i * kRows;
-      const int pos =
-          w.vt_ss_order ? fp8_vt_position_ss(key) : (key & ~15) | fp8_vt_position(key & 15);
-#pragma unroll
-      for (int c = 0; c < 8; ++c) vt[g * 8 + c][pos] = e4m3(x[i][c] * inv[c] * kw[i]);
-      if (g == 0) w_row[pos] = e4m3(kw[i] * (1 << static_cast<int>(kWLog2)));
-    }
-    __syncthreads();
-    uint8_t* dst = static_cast<uint8_t*>(const_cast<void*>(w.operands.vt)) +
-                   static_cast<int64_t>(bh) * w.vt_rows * padded + blk * 128;
-    for (int c = threadIdx.x; c < D * 8; c += kThreads) {
-      const int d = c >> 3, part = c & 7;
-      *reinterpret_cast<uint4*>(dst + static_cast<int64_t>(d) * padded + part * 16) =
-          *reinterpret_cast<const uint4*>(&vt[d][part * 16]);
-    }
-    // The rows past the head dim (Fp8Workspace::vt_rows): ones (e4m3 0x38), or with bias_in_v
-    // the weights x 2^kWLog2, then zeros.
-    for (int c = threadIdx.x; c < (w.vt_rows - D) * 8; c += kThreads) {
-      const int d = D + (c >> 3), part = c & 7;
-      const uint32_t word = d == D ? 0x38383838u : 0u;
-      *reinterpret_cast<uint4*>(dst + static_cast<int64_t>(d) * padded + part * 16) =
-          d == D && w.bias_in_v ? *reinterpret_cast<const uint4*>(&w_row[part * 16])
-                                : make_uint4(word, word, word, word);
-    }
-    return;
+    k_mean[c] = w.k_mean[bh * D + g * 8 + c];
+    q_mean[c] = w.q_mean[bh * D + g * 8 + c];
   }
 
   // Q: the row's q . mean(K) for the log-sum-exp, then smoothed. K: smoothed, then the key's
   // mean(Q) . (k - mean(K)) for its scores. Rows past the limit stay zeros (their dots too).
-  // (bias_in_v: k_block_shift gets the block's pair; the kernel reads the biases of wide
-  // blocks only.)
-  float* dots = const_cast<float*>(which == 0 ? w.operands.lse_shift : w.operands.k_bias);
-  float dot[kPass];
+  // The smoothed rows are made again from the raw loads for the stores below (fewer live
+  // registers: more CTAs a multiprocessor, more loads in flight).
+  asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+  const auto smoothed = [&](int i, float (&x)[8]) {
+    to_float(src, own[i * kThreads], x);
+    if (valid[i]) {
+#pragma unroll
+      for (int c = 0; c < 8; ++c) x[c] -= is_kv ? k_mean[c] : q_mean[c];
+    }
+  };
+  float dot[kPass], m = 0.f;
 #pragma unroll
   for (int i = 0; i < kPass; ++i) {
-    const bool valid = blk * 128 + r0 + i * kRows < limit;
-    if (which == 1 && valid) {
-#pragma unroll
-      for (int c = 0; c < 8; ++c) x[i][c] -= k_mean[c];
+    float x[8];
+    if (is_kv) {
+      smoothed(i, x);
+      dot[i] = row_dot<kG>(x, q_mean);
+    } else {
+      to_float(src, own[i * kThreads], x);
+      dot[i] = row_dot<kG>(x, k_mean);
+      smoothed(i, x);
     }
-    dot[i] = key_bias<kG>(x[i], which == 0 ? k_mean : q_mean);
-    if (which == 0 && valid) {
 #pragma unroll
-      for (int c = 0; c < 8; ++c) x[i][c] -= q_mean[c];
-    }
+    for (int c = 0; c < 8; ++c) m = fmaxf(m, fabsf(x[c]));
   }
-  if (which == 1 && w.bias_in_v) {
-    const float2 shift = block_shift<kPass>(dot, blk * 128 + r0, kRows, limit, p.scale_log2,
-                                            scratch);
+  // bias_in_v: the block's (shift, wide) to k_block_shift; the kernel reads the plain biases
+  // of wide blocks only, and V's keys are weighted by exp2((bias - shift) x scale_log2) <= 1 in
+  // a narrow block, 1 in a wide one, 0 past the limit.
+  float kw[kPass];
+#pragma unroll
+  for (int i = 0; i < kPass; ++i) kw[i] = 1.f;
+  if (is_kv && w.bias_in_v) {
+    const float2 shift = block_shift<kPass>(dot, valid, p.scale_log2, scratch);
     if (threadIdx.x == 0)
       reinterpret_cast<float2*>(const_cast<float*>(w.operands.k_block_shift))
           [bh * (padded / 128) + blk] = shift;
+#pragma unroll
+    for (int i = 0; i < kPass; ++i)
+      kw[i] = !valid[i] ? 0.f : shift.y != 0.f ? 1.f : exp2f((dot[i] - shift.x) * p.scale_log2);
   }
+  float* dots = const_cast<float*>(is_kv ? w.operands.k_bias : w.operands.lse_shift);
+  if (g == 0) {
 #pragma unroll
-  for (int i = 0; i < kPass; ++i) {
-    const int key = r0 + i * kRows;
-    const int at = which == 1 && w.k_bias_vt_order ? (key & ~15) | fp8_vt_position(key & 15) : key;
-    if (g == 0) dots[static_cast<int64_t>(bh) * padded + blk * 128 + at] = dot[i];
+    for (int i = 0; i < kPass; ++i) {
+      const int key = Rows::row(r0, i);
+      const int at = is_kv && w.k_bias_vt_order ? (key & ~15) | fp8_vt_position(key & 15) : key;
+      dots[static_cast<int64_t>(bh) * padded + blk * 128 + at] = dot[i];
+    }
   }
-  float m = 0.f;
-#pragma unroll
-  for (int i = 0; i < kPass; ++i)
-#pragma unroll
-    for (int c = 0; c < 8; ++c) m = fmaxf(m, fabsf(x[i][c]));
   m = cta_max(m, scratch, 0.f);
   const float scale = m > 0.f ? m / w.qk_top : 1.f;
   const float inv = 1.f / scale;
-  const float* scales = which == 0 ? w.operands.q_scale : w.operands.k_scale;
+  const float* scales = is_kv ? w.operands.k_scale : w.operands.q_scale;
   if (threadIdx.x == 0) const_cast<float*>(scales)[bh * (padded / 128) + blk] = scale;
-  uint8_t* dst = static_cast<uint8_t*>(const_cast<void*>(which == 0 ? w.operands.q
-                                                                    : w.operands.k)) +
+  uint8_t* dst = static_cast<uint8_t*>(const_cast<void*>(is_kv ? w.operands.k : w.operands.q)) +
                  static_cast<int64_t>(bh) * padded * D + g * 8;
 #pragma unroll
   for (int i = 0; i < kPass; ++i) {
-    const int row = blk * 128 + r0 + i * kRows;
+    const int row = blk * 128 + Rows::row(r0, i);
+    float x[8];
+    smoothed(i, x);
     uint2 out;
-    out.x = e4m3x4(x[i][0] * inv, x[i][1] * inv, x[i][2] * inv, x[i][3] * inv);
-    out.y = e4m3x4(x[i][4] * inv, x[i][5] * inv, x[i][6] * inv, x[i][7] * inv);
+    out.x = e4m3x4(x[0] * inv, x[1] * inv, x[2] * inv, x[3] * inv);
+    out.y = e4m3x4(x[4] * inv, x[5] * inv, x[6] * inv, x[7] * inv);
     *reinterpret_cast<uint2*>(dst + static_cast<int64_t>(row) * D) = out;
+  }
+  if (!is_kv) return;
+
+  // V: per-channel scales (max |v|: the weights are at most 1), transposed into V^T with its
+  // keys in fp8_vt_position order in each 16 (or fp8_vt_position_ss order over the block).
+  float vinv[8];
+#pragma unroll
+  for (int c = 0; c < 8; ++c) vinv[c] = 1.f / w.operands.v_scale[bh * D + g * 8 + c];
+  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+  __syncthreads();  // every thread's K rows read: V^T's staging may overwrite them
+#pragma unroll
+  for (int word = 0; word < Rows::kWords; ++word) {
+    float x[4][8];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) to_float(vsrc, vown[(4 * word + j) * kThreads], x[j]);
+    const int group = Rows::group(r0, word), pair = Rows::pair(r0);
+    const int col = w.vt_ss_order ? 8 * pair + group : 4 * group + pair;
+    const float* k4 = &kw[4 * word];
+#pragma unroll
+    for (int c = 0; c < 8; ++c) {
+      const int channel = g * 8 + c;
+      const float s = vinv[c];
+      vt[channel][col ^ vt_swizzle(channel)] =
+          e4m3x4(x[0][c] * s * k4[0], x[1][c] * s * k4[1], x[2][c] * s * k4[2],
+                 x[3][c] * s * k4[3]);
+    }
+    constexpr float kW = 1 << static_cast<int>(kWLog2);
+    if (g == 0) w_row[col] = e4m3x4(k4[0] * kW, k4[1] * kW, k4[2] * kW, k4[3] * kW);
+  }
+  __syncthreads();
+  uint8_t* vdst = static_cast<uint8_t*>(const_cast<void*>(w.operands.vt)) +
+                  static_cast<int64_t>(bh) * w.vt_rows * padded + blk * 128;
+  for (int c = threadIdx.x; c < D * 8; c += kThreads) {
+    const int d = c >> 3, part = c & 7, swz = vt_swizzle(d);
+    uint4 v = *reinterpret_cast<const uint4*>(&vt[d][4 * (part ^ (swz >> 2))]);
+    if (swz & 2) v = make_uint4(v.z, v.w, v.x, v.y);
+    *reinterpret_cast<uint4*>(vdst + static_cast<int64_t>(d) * padded + part * 16) = v;
+  }
+  // The rows past the head dim (Fp8Workspace::vt_rows): ones (e4m3 0x38), or with bias_in_v
+  // the weights x 2^kWLog2, then zeros.
+  for (int c = threadIdx.x; c < (w.vt_rows - D) * 8; c += kThreads) {
+    const int d = D + (c >> 3), part = c & 7;
+    const uint32_t word = d == D ? 0x38383838u : 0u;
+    *reinterpret_cast<uint4*>(vdst + static_cast<int64_t>(d) * padded + part * 16) =
+        d == D && w.bias_in_v ? *reinterpret_cast<const uint4*>(&w_row[4 * part])
+                              : make_uint4(word, word, word, word);
   }
 }
 
@@ -332,8 +380,12 @@ void launch_all(const FwdParams& p, const Fp8Workspace& w, cudaStream_t stream) 
   check_cuda(cudaGetLastError(), "fp8_stats_kernel<<<...>>>");
   fp8_reduce_kernel<D><<<bh, D, 0, stream>>>(p, w);
   check_cuda(cudaGetLastError(), "fp8_reduce_kernel<<<...>>>");
+  constexpr size_t smem = quantize_smem_bytes<D>();
+  check_cuda(cudaFuncSetAttribute(fp8_quantize_kernel<E, D>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "cudaFuncSetAttribute(fp8_quantize_kernel)");
   fp8_quantize_kernel<E, D>
-      <<<dim3(static_cast<unsigned>(block_rows), bh, 3), kThreads, 0, stream>>>(p, w);
+      <<<dim3(static_cast<unsigned>(block_rows), bh, 2), kThreads, smem, stream>>>(p, w);
   check_cuda(cudaGetLastError(), "fp8_quantize_kernel<<<...>>>");
 }
 
