@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -146,6 +147,8 @@ struct PassCase {
   int extra_rows;  // V^T's rows past the head dim
   float qk_top;
 };
+
+void PrintTo(const PassCase& c, std::ostream* os) { *os << c.name; }
 
 class Fp8PassWhole : public ::testing::TestWithParam<PassCase> {};
 
@@ -349,7 +352,7 @@ TEST_P(Fp8PassWhole, MatchesFloat64) {
       }
     }
   EXPECT_EQ(bad.count, 0) << bad.first;
-  if (c.bias_in_v) {
+  if (c.bias_in_v && blocks >= 4) {  // the keys' spread ramps from narrow to wide over the blocks
     EXPECT_GT(narrow, 0) << "no narrow block drawn";
     EXPECT_GT(wide, 0) << "no wide block drawn";
   }
