@@ -215,9 +215,9 @@ __global__ void __launch_bounds__(kThreads, 3) fp8_quantize_kernel(const FwdPara
   __shared__ float scratch[kThreads / 32];
   __shared__ alignas(16) uint32_t w_row[32];
   extern __shared__ uint4 stage[];  // quantize_smem_bytes<D>()
-  uint4* own = stage + threadIdx.x;                // [i * kThreads]: Q's or K's row i
-  uint4* vown = stage + kPass * kThreads + threadIdx.x;  // V's
-  auto vt = reinterpret_cast<uint32_t(*)[32]>(stage);  // [D][32], once Q's or K's are used
+  uint4* own = stage + threadIdx.x;                      // [i * kThreads]: Q's or K's row i
+  uint4* vown = stage + kPass * kThreads + threadIdx.x;  // [i * kThreads]: V's row i
+  auto vt = reinterpret_cast<uint32_t(*)[32]>(stage);    // [D][32], once K's rows are used
   const int blk = blockIdx.x, bh = blockIdx.y, is_kv = blockIdx.z;
   const int b = bh / p.heads, h = bh % p.heads;
   const int g = threadIdx.x % kG, r0 = threadIdx.x / kG;
@@ -257,8 +257,8 @@ __global__ void __launch_bounds__(kThreads, 3) fp8_quantize_kernel(const FwdPara
 
   // Q: the row's q . mean(K) for the log-sum-exp, then smoothed. K: smoothed, then the key's
   // mean(Q) . (k - mean(K)) for its scores. Rows past the limit stay zeros (their dots too).
-  // The smoothed rows are made again from the raw loads for the stores below (fewer live
-  // registers: more CTAs a multiprocessor, more loads in flight).
+  // The smoothed rows are made again from the shared copies for the stores below (fewer live
+  // registers).
   asm volatile("cp.async.wait_group 1;\n" ::: "memory");
   const auto smoothed = [&](int i, float (&x)[8]) {
     to_float(src, own[i * kThreads], x);
