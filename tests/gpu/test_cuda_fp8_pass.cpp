@@ -37,6 +37,26 @@ double e4m3_value(uint8_t bits) {
   return static_cast<double>(static_cast<float>(x));
 }
 
+// Uploads q, k and v (filled on the host) and describes them to the pass, keys past key_limit
+// masked, the softmax scale 1 / sqrt(head dim).
+void upload_params(TestTensor& q, TestTensor& k, TestTensor& v, int key_limit,
+                   cuda_detail::FwdParams& p) {
+  for (TestTensor* t : {&q, &k, &v}) {
+    ASSERT_EQ(cudaMemcpy(t->device.get(), t->host.data(), t->host.size() * 2,
+                         cudaMemcpyHostToDevice),
+              cudaSuccess);
+  }
+  p.q = q.device.get(), p.k = k.device.get(), p.v = v.device.get();
+  p.q_sb = q.stride_batch, p.q_ss = q.stride_seq, p.q_sh = q.stride_head;
+  p.k_sb = k.stride_batch, p.k_ss = k.stride_seq, p.k_sh = k.stride_head;
+  p.v_sb = v.stride_batch, p.v_ss = v.stride_seq, p.v_sh = v.stride_head;
+  p.heads = static_cast<int32_t>(q.heads), p.seq = static_cast<int32_t>(q.seq);
+  p.key_limit = key_limit, p.block_rows = static_cast<int32_t>((q.seq + 127) / 128);
+  p.batch_heads = q.batch * q.heads;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(q.dim));
+  p.scale_log2 = p.scale * 1.4426950408889634f;
+}
+
 TEST(Fp8Pass, BiasInVMatchesFloat64) {
   if (!gpu_unavailable_reason().empty()) GTEST_SKIP() << gpu_unavailable_reason();
   cudaDeviceProp prop{};
@@ -62,19 +82,8 @@ TEST(Fp8Pass, BiasInVMatchesFloat64) {
       v.host[v.index(0, s, 0, d)] = from_float<bf16_t>(normal(rng)).bits;
     }
   }
-  for (TestTensor* t : {&q, &k, &v}) {
-    ASSERT_EQ(cudaMemcpy(t->device.get(), t->host.data(), t->host.size() * 2,
-                         cudaMemcpyHostToDevice),
-              cudaSuccess);
-  }
   cuda_detail::FwdParams p;
-  p.q = q.device.get(), p.k = k.device.get(), p.v = v.device.get();
-  p.q_sb = q.stride_batch, p.q_ss = q.stride_seq, p.q_sh = q.stride_head;
-  p.k_sb = k.stride_batch, p.k_ss = k.stride_seq, p.k_sh = k.stride_head;
-  p.v_sb = v.stride_batch, p.v_ss = v.stride_seq, p.v_sh = v.stride_head;
-  p.heads = 1, p.seq = S, p.key_limit = key_limit, p.block_rows = kBlocks, p.batch_heads = 1;
-  p.scale = 1.0f / std::sqrt(static_cast<float>(D));
-  p.scale_log2 = p.scale * 1.4426950408889634f;
+  ASSERT_NO_FATAL_FAILURE(upload_params(q, k, v, key_limit, p));
   const int vt_rows = D + 8;
   DeviceBuffer work(cuda_detail::hopper::fp8_workspace_bytes(p, D, vt_rows));
   cuda_detail::hopper::Fp8Workspace w =
@@ -200,20 +209,8 @@ TEST_P(Fp8PassWhole, MatchesFloat64) {
         }
       }
     }
-  for (TestTensor* t : {&q, &k, &v}) {
-    ASSERT_EQ(cudaMemcpy(t->device.get(), t->host.data(), t->host.size() * 2,
-                         cudaMemcpyHostToDevice),
-              cudaSuccess);
-  }
   cuda_detail::FwdParams p;
-  p.q = q.device.get(), p.k = k.device.get(), p.v = v.device.get();
-  p.q_sb = q.stride_batch, p.q_ss = q.stride_seq, p.q_sh = q.stride_head;
-  p.k_sb = k.stride_batch, p.k_ss = k.stride_seq, p.k_sh = k.stride_head;
-  p.v_sb = v.stride_batch, p.v_ss = v.stride_seq, p.v_sh = v.stride_head;
-  p.heads = c.heads, p.seq = S, p.key_limit = c.key_limit, p.block_rows = blocks;
-  p.batch_heads = BH;
-  p.scale = 1.0f / std::sqrt(static_cast<float>(D));
-  p.scale_log2 = p.scale * 1.4426950408889634f;
+  ASSERT_NO_FATAL_FAILURE(upload_params(q, k, v, c.key_limit, p));
   const int vt_rows = D + c.extra_rows;
   DeviceBuffer work(hopper::fp8_workspace_bytes(p, D, vt_rows));
   ASSERT_EQ(cudaMemset(work.get(), 0xff, work.bytes()), cudaSuccess);  // NaN in e4m3 and fp32
