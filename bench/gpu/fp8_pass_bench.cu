@@ -1,7 +1,7 @@
 // The FP8 forward's quantisation pass alone (src/cuda/hopper/fp8_quantize.cu), timed on one
 // shape with the library's settings (the key bias in V, V^T with its extra rows), and its memory
-// traffic as an effective bandwidth: the statistics pass reads Q, K and V, the quantisation
-// reads them again and writes the e4m3 operands. Built by bench/gpu/fp8_pass_bench.sh against
+// traffic as an effective bandwidth: round 13's pass read Q, K and V for the statistics, the
+// quantisation reads them again and writes the e4m3 operands (the rate counts those bytes). Built by bench/gpu/fp8_pass_bench.sh against
 // any version of fp8_quantize.cu, so that two versions can be timed in one device run.
 //   fp8_pass_bench [seq heads head_dim [iterations]]   (default: Wan2.1-14B, 69 frames)
 #include <cuda_bf16.h>
@@ -83,7 +83,10 @@ int main(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
   const double padded = double(p.block_rows) * 128 * heads;
-  // Two reads of Q, K and V (bf16), Q, K and V^T written in e4m3 (V^T with its extra rows).
+  // Round 13's traffic, whichever version runs, so that the rates of two versions compare as
+  // their times: two reads of Q, K and V (bf16), Q, K and V^T written in e4m3 (V^T with its extra
+  // rows). Since the means' sample the statistics pass reads only an eighth of Q and K, so the
+  // newer pass's rate can pass the DRAM peak.
   const double bytes = 2.0 * 3 * n * 2 + padded * (2.0 * d + vt_rows);
   cudaDeviceProp prop{};
   RADIAL_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));

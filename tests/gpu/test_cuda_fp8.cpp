@@ -568,52 +568,73 @@ TEST(Fp8Errors, UnsupportedCallsNamePrecision) {
   EXPECT_EQ(refused(make_plan(geo(2, 256), spec(Model::wan, 1.0)), 96), "q.dim");
 }
 
-// A NaN in the inputs comes out as NaN, never as finite numbers: in Q or K it makes a channel's
-// mean NaN, so every score of its head and every output of that head is NaN (through the
-// exponentials that the polynomial takes too); in V it reaches that channel of the rows whose
-// kept key blocks hold its key (its own block row at least). The other head stays finite.
+// A NaN in the inputs comes out as NaN, never as finite numbers. In a token among the means'
+// sample (the first 16 of its 128-token block, fp8_quantize.hpp) of Q or K it makes a channel's
+// mean NaN, so every score and every output of its head is NaN (through the exponentials that
+// the polynomial takes too). Elsewhere in Q it makes its block's scale NaN, so the rows of that
+// block are NaN and the others finite; in K its key block's scale, so the rows that keep that
+// key block are NaN and the others finite. In V it reaches that channel of the rows whose kept
+// key blocks hold its key (its own block row at least) and no other channel. The other head
+// stays finite in every case.
 TEST(Fp8Errors, NaNInputsComeOutNaN) {
   RADIAL_REQUIRE_FP8();
   const Plan plan = make_plan(geo(5, 240), spec(Model::wan, 1.0));  // 1200 tokens
-  constexpr int kToken = 300, kHead = 1, kChannel = 5;
+  constexpr int kHead = 1, kChannel = 5;
   const char* names[3] = {"q", "k", "v"};
-  for (int which = 0; which < 3; ++which) {
-    SCOPED_TRACE(std::string("NaN in ") + names[which]);
-    TestTensor q(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
-    TestTensor k(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
-    TestTensor v(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
-    TestTensor out(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
-    q.randomize(31), k.randomize(32), v.randomize(33);
-    TestTensor& bad = which == 0 ? q : which == 1 ? k : v;
-    bad.host[bad.index(0, kToken, kHead, kChannel)] = 0x7fc0;  // bf16 quiet NaN
-    ASSERT_EQ(cudaMemcpy(bad.device.get(), bad.host.data(), bad.host.size() * 2,
-                         cudaMemcpyHostToDevice),
-              cudaSuccess);
-    out.poison();
-    AttentionOptions options;
-    options.precision = Precision::fp8;
-    attention(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(), nullptr,
-              options);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    out.download();
-    int64_t finite_other_head = 0, non_finite_nan_head = 0, elements = 0;
-    int64_t non_finite_elsewhere = 0, finite_in_own_block = 0;
-    for (int64_t s = 0; s < plan.seq_len; ++s)
-      for (int64_t d = 0; d < 128; ++d) {
-        finite_other_head += std::isfinite(out.at(0, s, 1 - kHead, d));
-        const bool finite = std::isfinite(out.at(0, s, kHead, d));
-        non_finite_nan_head += !finite, ++elements;
-        if (d != kChannel) non_finite_elsewhere += !finite;
-        if (d == kChannel && s / 128 == kToken / 128) finite_in_own_block += finite;
+  // Rows whose block row keeps key block kb.
+  const auto keeps = [&](int64_t s, int kb) {
+    const int r = static_cast<int>(s / 128);
+    const auto begin = plan.col_index.begin() + plan.row_offset[r],
+               end = plan.col_index.begin() + plan.row_offset[r + 1];
+    return std::find(begin, end, kb) != end;
+  };
+  for (const int token : {300, 260})  // 300 % 128 = 44: outside the sample; 260 % 128 = 4
+    for (int which = 0; which < 3; ++which) {
+      const bool sampled = token % 128 < 16;
+      SCOPED_TRACE(std::string("NaN in ") + names[which] + " at token " + std::to_string(token));
+      TestTensor q(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
+      TestTensor k(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
+      TestTensor v(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
+      TestTensor out(DType::bf16, Layout::bshd, 1, plan.seq_len, 2, 128);
+      q.randomize(31), k.randomize(32), v.randomize(33);
+      TestTensor& bad = which == 0 ? q : which == 1 ? k : v;
+      bad.host[bad.index(0, token, kHead, kChannel)] = 0x7fc0;  // bf16 quiet NaN
+      ASSERT_EQ(cudaMemcpy(bad.device.get(), bad.host.data(), bad.host.size() * 2,
+                           cudaMemcpyHostToDevice),
+                cudaSuccess);
+      out.poison();
+      AttentionOptions options;
+      options.precision = Precision::fp8;
+      attention(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(),
+                nullptr, options);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      out.download();
+      int64_t finite_other_head = 0, elements = 0, want_nan = 0, finite_where_nan = 0;
+      int64_t non_finite_where_finite = 0;
+      for (int64_t s = 0; s < plan.seq_len; ++s)
+        for (int64_t d = 0; d < 128; ++d) {
+          finite_other_head += std::isfinite(out.at(0, s, 1 - kHead, d));
+          ++elements;
+          bool nan_here;  // what this output must be: NaN, or finite
+          if (which == 2) {
+            nan_here = d == kChannel && keeps(s, token / 128);
+          } else if (sampled) {
+            nan_here = true;
+          } else {
+            nan_here = which == 0 ? s / 128 == token / 128 : keeps(s, token / 128);
+          }
+          const bool finite = std::isfinite(out.at(0, s, kHead, d));
+          want_nan += nan_here;
+          finite_where_nan += nan_here && finite;
+          non_finite_where_finite += !nan_here && !finite;
+        }
+      EXPECT_EQ(finite_other_head, elements) << "the head without NaN lost finite outputs";
+      EXPECT_GT(want_nan, 0);
+      EXPECT_EQ(finite_where_nan, 0) << "finite outputs that depend on the NaN";
+      if (which == 2 || !sampled) {
+        EXPECT_EQ(non_finite_where_finite, 0) << "the NaN reached outputs that do not see it";
       }
-    EXPECT_EQ(finite_other_head, elements) << "the head without NaN lost finite outputs";
-    if (which < 2) {
-      EXPECT_EQ(non_finite_nan_head, elements) << "finite outputs from a head with a NaN mean";
-    } else {
-      EXPECT_EQ(finite_in_own_block, 0) << "finite outputs from rows that attend to the NaN";
-      EXPECT_EQ(non_finite_elsewhere, 0) << "V's NaN reached other channels";
     }
-  }
 }
 
 // The three-warpgroup variant has one CTA per 192-row tile: persistent=on is refused by name.

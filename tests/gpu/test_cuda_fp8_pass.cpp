@@ -37,6 +37,17 @@ double e4m3_value(uint8_t bits) {
   return static_cast<double>(static_cast<float>(x));
 }
 
+// The pass's smoothing mean of channel d (fp8_quantize.hpp): over the tokens below n that are
+// among the first kFp8MeanSampleRows of their 128-token block.
+double sampled_mean(const TestTensor& x, int b, int h, int d, int n) {
+  double sum = 0.0;
+  int count = 0;
+  for (int s = 0; s < n; ++s) {
+    if (s % 128 < cuda_detail::hopper::kFp8MeanSampleRows) sum += x.at(b, s, h, d), ++count;
+  }
+  return count > 0 ? sum / count : 0.0;
+}
+
 // Uploads q, k and v (filled on the host) and describes them to the pass, keys past key_limit
 // masked, the softmax scale 1 / sqrt(head dim).
 void upload_params(TestTensor& q, TestTensor& k, TestTensor& v, int key_limit,
@@ -105,8 +116,8 @@ TEST(Fp8Pass, BiasInVMatchesFloat64) {
   // The float64 biases from the bf16 inputs.
   std::vector<double> mq(D, 0.0), mk(D, 0.0), b(S, 0.0);
   for (int d = 0; d < D; ++d) {
-    for (int s = 0; s < S; ++s) mq[d] += q.at(0, s, 0, d) / S;
-    for (int s = 0; s < key_limit; ++s) mk[d] += k.at(0, s, 0, d) / key_limit;
+    mq[d] = sampled_mean(q, 0, 0, d, S);
+    mk[d] = sampled_mean(k, 0, 0, d, key_limit);
   }
   for (int s = 0; s < key_limit; ++s)
     for (int d = 0; d < D; ++d) b[s] += mq[d] * (k.at(0, s, 0, d) - mk[d]);
@@ -252,11 +263,10 @@ TEST_P(Fp8PassWhole, MatchesFloat64) {
       const int bh = b * c.heads + h;
       std::vector<double> mq(D, 0.0), mk(D, 0.0), vmax(D, 0.0);
       for (int d = 0; d < D; ++d) {
-        for (int s = 0; s < S; ++s) mq[d] += q.at(b, s, h, d) / S;
-        for (int s = 0; s < c.key_limit; ++s) {
-          mk[d] += k.at(b, s, h, d) / c.key_limit;
+        mq[d] = sampled_mean(q, b, h, d, S);
+        mk[d] = sampled_mean(k, b, h, d, c.key_limit);
+        for (int s = 0; s < c.key_limit; ++s)
           vmax[d] = std::max(vmax[d], std::abs(static_cast<double>(v.at(b, s, h, d))));
-        }
         const double want = vmax[d] > 0 ? vmax[d] / 448 : 1.0;
         bad.check(close(v_scale[bh * D + d], want, want), "v_scale " + at_text(bh, 0, d,
                                                                  v_scale[bh * D + d], want));

@@ -23,6 +23,18 @@ constexpr float kE4m3Max = 448.f;
 
 size_t align256(size_t n) { return (n + 255) & ~static_cast<size_t>(255); }
 
+// The means that smooth Q and K come from a fixed sample of the tokens, the first
+// kFp8MeanSampleRows of every 128-token block (fp8_quantize.hpp says why any vector is exact):
+// the statistics pass then reads V whole but only an eighth of Q and K.
+__host__ __device__ __forceinline__ bool mean_sampled(int row) {
+  return (row & 127) < kFp8MeanSampleRows;
+}
+// How many of the tokens 0 .. n - 1 are sampled (at least one when n > 0).
+__host__ __device__ __forceinline__ int mean_samples(int n) {
+  const int tail = n % 128;
+  return n / 128 * kFp8MeanSampleRows + (tail < kFp8MeanSampleRows ? tail : kFp8MeanSampleRows);
+}
+
 // Chunks of kChunkRows tokens of the statistics pass (at least one).
 int chunk_count(const FwdParams& p) { return std::max((p.seq + kChunkRows - 1) / kChunkRows, 1); }
 
@@ -54,9 +66,10 @@ __device__ __forceinline__ uint32_t e4m3x4(float a, float b, float c, float d) {
   return lo | (hi << 16);
 }
 
-// Q's sums over one chunk of query rows (< seq), K's sums and V's max |v| per channel over its
-// valid keys (< key_limit). A row's three loads are issued together (keys past the limit read
-// as zeros, which change neither a sum nor a max) so that unrolled rows overlap in memory.
+// Q's and K's sums over the sampled tokens of one chunk (mean_sampled: < seq, < key_limit) and
+// V's max |v| per channel over all its valid keys. A row's loads are issued together (rows
+// not read count as zeros, which change neither a sum nor a max) so that unrolled rows
+// overlap in memory.
 template <class E, int D>
 __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, Fp8Workspace w) {
   constexpr int kG = D / 8, kRows = kThreads / kG;
@@ -70,10 +83,10 @@ __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, 
   float qsum[8] = {}, sum[8] = {}, mx[8] = {};
 #pragma unroll 4
   for (int row = begin + r0; row < end; row += kRows) {
-    const bool key = row < p.key_limit;
+    const bool key = row < p.key_limit, sampled = mean_sampled(row);
     const uint4 zero = make_uint4(0, 0, 0, 0);
-    const uint4 rq = load16(qb + static_cast<int64_t>(row) * p.q_ss);
-    const uint4 rk = key ? load16(kb + static_cast<int64_t>(row) * p.k_ss) : zero;
+    const uint4 rq = sampled ? load16(qb + static_cast<int64_t>(row) * p.q_ss) : zero;
+    const uint4 rk = key && sampled ? load16(kb + static_cast<int64_t>(row) * p.k_ss) : zero;
     const uint4 rv = key ? load16(vb + static_cast<int64_t>(row) * p.v_ss) : zero;
     float x[8];
     to_float(qb, rq, x);
@@ -104,7 +117,7 @@ __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, 
   }
 }
 
-// K's mean and V's scale per (batch, head, channel), from the chunks in a fixed order.
+// Q's and K's means and V's scale per (batch, head, channel), from the chunks in a fixed order.
 template <int D>
 __global__ void __launch_bounds__(D) fp8_reduce_kernel(const FwdParams p, Fp8Workspace w) {
   const int bh = blockIdx.x, d = threadIdx.x;
@@ -115,22 +128,33 @@ __global__ void __launch_bounds__(D) fp8_reduce_kernel(const FwdParams p, Fp8Wor
     s += w.partial_sum[at];
     m = fmaxf(m, w.partial_max[at]);
   }
-  w.q_mean[bh * D + d] = qs / p.seq;
-  w.k_mean[bh * D + d] = p.key_limit > 0 ? s / p.key_limit : 0.f;
+  w.q_mean[bh * D + d] = qs / static_cast<float>(mean_samples(p.seq));
+  w.k_mean[bh * D + d] =
+      p.key_limit > 0 ? s / static_cast<float>(mean_samples(p.key_limit)) : 0.f;
   const_cast<float*>(w.operands.v_scale)[bh * D + d] = m > 0.f ? m / kE4m3Max : 1.f;
 }
 
-// The largest m of the CTA (all threads get it; `none` if no thread has a larger one). The
-// leading barrier lets it follow another reduction, whose scratch may still be being read.
+// max(a, b), NaN if either is NaN (fmaxf would drop it): a NaN in a block makes its scale NaN,
+// and so every value of the block, now that a token outside the means' sample never reaches
+// a mean.
+__device__ __forceinline__ float max_nan(float a, float b) {
+  float r;
+  asm("max.NaN.f32 %0, %1, %2;\n" : "=f"(r) : "f"(a), "f"(b));
+  return r;
+}
+
+// The largest m of the CTA (all threads get it; `none` if no thread has a larger one; NaN if
+// any is NaN). The leading barrier lets it follow another reduction, whose scratch may still
+// be being read.
 __device__ __forceinline__ float cta_max(float m, float* scratch, float none) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  for (int o = 16; o > 0; o >>= 1) m = max_nan(m, __shfl_xor_sync(0xffffffffu, m, o));
   __syncthreads();
   if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
   __syncthreads();
   m = none;
 #pragma unroll
-  for (int i = 0; i < kThreads / 32; ++i) m = fmaxf(m, scratch[i]);
+  for (int i = 0; i < kThreads / 32; ++i) m = max_nan(m, scratch[i]);
   return m;
 }
 
@@ -155,7 +179,7 @@ __device__ __forceinline__ float2 block_shift(const float (&dot)[kPass], const b
   float hi = -INFINITY, neg_lo = -INFINITY;
 #pragma unroll
   for (int i = 0; i < kPass; ++i) {
-    if (valid[i]) hi = fmaxf(hi, dot[i]), neg_lo = fmaxf(neg_lo, -dot[i]);
+    if (valid[i]) hi = max_nan(hi, dot[i]), neg_lo = max_nan(neg_lo, -dot[i]);
   }
   hi = cta_max(hi, scratch, -INFINITY);
   neg_lo = cta_max(neg_lo, scratch, -INFINITY);
@@ -280,7 +304,7 @@ __global__ void __launch_bounds__(kThreads, 3) fp8_quantize_kernel(const FwdPara
       smoothed(i, x);
     }
 #pragma unroll
-    for (int c = 0; c < 8; ++c) m = fmaxf(m, fabsf(x[c]));
+    for (int c = 0; c < 8; ++c) m = max_nan(m, fabsf(x[c]));
   }
   // bias_in_v: the block's (shift, wide) to k_block_shift; the kernel reads the plain biases
   // of wide blocks only, and V's keys are weighted by exp2((bias - shift) x scale_log2) <= 1 in
@@ -307,7 +331,7 @@ __global__ void __launch_bounds__(kThreads, 3) fp8_quantize_kernel(const FwdPara
     }
   }
   m = cta_max(m, scratch, 0.f);
-  const float scale = m > 0.f ? m / w.qk_top : 1.f;
+  const float scale = m == 0.f ? 1.f : m / w.qk_top;  // (NaN stays NaN)
   const float inv = 1.f / scale;
   const float* scales = is_kv ? w.operands.k_scale : w.operands.q_scale;
   if (threadIdx.x == 0) const_cast<float*>(scales)[bh * (padded / 128) + blk] = scale;

@@ -5,7 +5,9 @@
 // in fp32: added to the scores, or with bias_in_v folded into V per key block), and the third,
 // the same for every key of a row, leaves the softmax unchanged and goes back into the
 // log-sum-exp (lse_shift). Large channel means, common in DiT activations, then cost no e4m3
-// precision.
+// precision. The identity holds for any mq and mk, so they need not be the exact means: the pass
+// takes them over a fixed eighth of the tokens (kFp8MeanSampleRows), which centres Q and K as
+// well on DiT-like inputs and saves the statistics launch most of its reads of Q and K.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -16,6 +18,10 @@
 #include "radial/dtype.hpp"
 
 namespace radial::cuda_detail::hopper {
+
+// The tokens whose mean smooths Q and K: the first kFp8MeanSampleRows of every 128-token block
+// (those below seq for Q, below key_limit for K).
+constexpr int kFp8MeanSampleRows = 16;
 
 // Where the pass writes, all in one workspace (fp8_workspace_bytes).
 struct Fp8Workspace {
@@ -49,8 +55,8 @@ struct Fp8Workspace {
 size_t fp8_workspace_bytes(const FwdParams& p, int head_dim, int vt_rows = 0);
 Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim, int vt_rows = 0);
 
-// Three launches on `stream`: Q's and K's sums and V's maxima per chunk of tokens, their
-// reduction to the means and V's scales, then per 128-token block one CTA for Q (with
+// Three launches on `stream`: Q's and K's sums over the sampled tokens and V's maxima per chunk
+// of tokens, their reduction to the means and V's scales, then per 128-token block one CTA for Q (with
 // lse_shift) and one for K (with k_bias) and V^T together.
 void quantize_fp8(const FwdParams& p, DType dtype, int head_dim, const Fp8Workspace& w,
                   cudaStream_t stream);
