@@ -79,6 +79,7 @@ def f16(x):
 
 S_F16_TOP = 22.0  # s_f16: Q's and K's largest |x| in e4m3 units (128 x 22^2 < 65504)
 BIAS_SPAN = 14.0  # kFp8BiasSpan (src/cuda/hopper/fwd_fp8_layout.hpp)
+MEAN_SAMPLE = 0  # --mean-sample: smoothing means over the first N tokens of each block (0: all)
 HARSH = 1.0  # --harsh: the DiT generator's large means and outlier factor times this
 
 
@@ -159,7 +160,11 @@ def fp8_attention(q, k, v, scale, scheme):
         a = np.sqrt(np.abs(q).max(1, keepdims=True) / np.abs(k).max(1, keepdims=True))
         q, k = q / a, k * a
     no_bias = scheme in ("k_smooth_only", "q_token", "balance")
-    mq, mk = q.mean(1, keepdims=True), k.mean(1, keepdims=True)
+    if MEAN_SAMPLE:  # the pass's means since round 14: the first 16 tokens of each block
+        rows = (np.arange(seq) % BLOCK) < MEAN_SAMPLE
+        mq, mk = q[:, rows].mean(1, keepdims=True), k[:, rows].mean(1, keepdims=True)
+    else:
+        mq, mk = q.mean(1, keepdims=True), k.mean(1, keepdims=True)
     if no_bias:
         mq = np.zeros_like(mq)
     exact_qk, exact_p, exact_v = (scheme in ("p_only", "v_only"), scheme in ("qk_only", "v_only"),
@@ -291,9 +296,12 @@ def main():
     ap.add_argument("--schemes", default=None, help="comma-separated subset")
     ap.add_argument("--bias-span", type=float, default=14.0,
                     help="bias_in_v's widest bias span per key block (exp2 units)")
+    ap.add_argument("--mean-sample", type=int, default=0,
+                    help="Q's and K's smoothing means over the first N tokens of every 128-token "
+                    "block (the pass since round 14: 16); 0: over all tokens")
     args = ap.parse_args()
-    global HARSH, BIAS_SPAN
-    HARSH, BIAS_SPAN = args.harsh, args.bias_span
+    global HARSH, BIAS_SPAN, MEAN_SAMPLE
+    HARSH, BIAS_SPAN, MEAN_SAMPLE = args.harsh, args.bias_span, args.mean_sample
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
                "bias_e4m3x3", "no_key_bias", "k_smooth_only", "q_token", "balance", "qk_only", "p_only", "v_only",
                "bias_in_v", "s_f16", "s_f16_poly1", "s_f16_poly2", "s_f16_poly3"]

@@ -35,11 +35,12 @@ enum class RowOrder { locality, heavy_first, natural };
 // never picked by choose_kernel: it exists to time one idea against the library's kernel in the
 // same run (bench/gpu/HOPPER_NOTES.md says what each measured). standard is the library's.
 // fp8_*: the FP8 forward (precision=fp8, bf16, head dim 128; Fp8Traits): no_key_bias drops
-// the per-key bias that undoes Q's smoothing (wrong results unless mean(Q) = 0); direct_o
+// the per-key bias that undoes Q's smoothing (since round 14 the pass leaves their Q unsmoothed,
+// so they are exact, but Q's channel means cost e4m3 precision); direct_o
 // accumulates P V straight into O; quantize_only runs the quantisation pass and no kernel (its
 // output is not written; for timing the pass). Round 3 (same results as the library's up to
 // rounding; Fp8Traits says what each does): fma_o, late_wait, fma_o_late_wait, prefetch,
-// round3 (all three), no_key_bias_round3 (a ceiling: wrong unless mean(Q) = 0), bias_vec (the
+// round3 (all three), no_key_bias_round3 (a ceiling: Q unsmoothed, as above), bias_vec (the
 // key biases by 16-byte loads), round3_bias_vec (round3 and bias_vec), sum_tensor (the row
 // sums by the tensor cores: a column of ones in V^T), round3_sum_tensor (round3 and sum_tensor).
 // Round 4 (Fp8Traits::kBiasInV: the key bias of Q's smoothing leaves the scores: each key block

@@ -37,6 +37,11 @@ cudaMemPool_t workspace_pool(int device) {
   return pool;
 }
 
+// Fp8Traits::kVariant's bit 1: the kernel adds no key bias (Fp8Traits::kKeyBias off, not in V),
+// so the pass must not smooth Q (since round 14 the smoothing means come from a sample of the
+// tokens, and mean(Q) is no longer about 0 even on zero-mean inputs).
+constexpr int kFp8NoKeyBias = 1;
+
 // Fp8Traits::kVariant of the kernel that `variant` runs (its bits that the pass must know of:
 // fwd_hopper_fp8_bf16_d128_v<n>.cu say the rest).
 int kernel_bits(Variant variant, int head_dim, bool persistent) {
@@ -81,6 +86,9 @@ int kernel_bits(Variant variant, int head_dim, bool persistent) {
     case Variant::fp8_wg3_f16_s_late:
       return kFp8Library | kFp8SF16;
     case Variant::fp8_wg3_s_f16_ss_p: return kFp8Library | kFp8SF16 | kFp8SsP;
+    case Variant::fp8_no_key_bias:
+    case Variant::fp8_no_key_bias_direct_o:
+    case Variant::fp8_no_key_bias_round3: return kFp8NoKeyBias;
     default: return 0;  // the others: none of the pass's bits
   }
 }
@@ -206,6 +214,7 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   // (S with an f16 accumulator wants Q and K small enough that no score can overflow it.)
   if ((bits & hopper::kFp8SF16) != 0) w.qk_top = hopper::kFp8SF16Top;
   w.vt_ss_order = (bits & hopper::kFp8SsP) != 0;  // (P from shared memory: V^T's key order)
+  w.smooth_q = (bits & kFp8NoKeyBias) == 0;  // (no key bias: nothing may need one)
   FwdParams q = p;
   q.fp8 = w.operands;
   try {

@@ -84,8 +84,9 @@ __global__ void __launch_bounds__(kThreads) fp8_stats_kernel(const FwdParams p, 
 #pragma unroll 4
   for (int row = begin + r0; row < end; row += kRows) {
     const bool key = row < p.key_limit, sampled = mean_sampled(row);
+    const bool in_q = sampled && w.smooth_q;  // (no smoothing of Q: its sums stay 0)
     const uint4 zero = make_uint4(0, 0, 0, 0);
-    const uint4 rq = sampled ? load16(qb + static_cast<int64_t>(row) * p.q_ss) : zero;
+    const uint4 rq = in_q ? load16(qb + static_cast<int64_t>(row) * p.q_ss) : zero;
     const uint4 rk = key && sampled ? load16(kb + static_cast<int64_t>(row) * p.k_ss) : zero;
     const uint4 rv = key ? load16(vb + static_cast<int64_t>(row) * p.v_ss) : zero;
     float x[8];

@@ -48,6 +48,9 @@ struct Fp8Workspace {
   // V^T's keys in fp8_vt_position_ss's order over each block instead of fp8_vt_position's in
   // each 16 (Fp8Traits::kSsP: P from shared memory).
   bool vt_ss_order = false;
+  // Q smoothed by its mean (the key bias then restores mean(Q) . (k - mean(K))); false for the
+  // kernels without the key bias (Fp8Traits::kKeyBias off, not in V): mean(Q) taken as 0.
+  bool smooth_q = true;
 };
 
 // The workspace's size for the call `p` describes (V^T with vt_rows rows a head, 0: head_dim),
