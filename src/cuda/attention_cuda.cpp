@@ -94,6 +94,12 @@ void run_forward(const Plan& plan, const TensorView& q, const TensorView& k, con
     p.row_start = device.local_start;
   }
   const auto stream = static_cast<cudaStream_t>(options.stream);
+  // The three-warpgroup FP8 kernel (head dim 128, one CTA per tile) visits 192-row tiles: their
+  // locality order (launch_fwd_fp8 drops it for the FP8 kernels of other tiles).
+  if (choice.family == Family::hopper && choice.precision == Precision::fp8 && head_dim == 128 &&
+      !choice.persistent && choice.row_order == RowOrder::locality) {
+    p.tile_order = device_tile192_order(plan, q.device_index);
+  }
   const int64_t tiles = p.batch_heads * plan.block_rows;
   if (choice.family == Family::hopper) {  // it indexes tiles (and CTAs) with 32-bit integers
     require(tiles <= std::numeric_limits<int32_t>::max(), "batch x heads x block rows",

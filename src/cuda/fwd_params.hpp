@@ -62,6 +62,8 @@ struct FwdParams {
   // The persistent Hopper kernel: tiles handed out in tile_order (src/schedule/tile_order.hpp) by an
   // atomic counter, zeroed before the launch; nullptr: one CTA per tile.
   int32_t* tile_counter = nullptr;
+  // Persistent: the hand-out order. One CTA per tile, the three-warpgroup FP8 kernel: the order
+  // of its 192-row tiles in each (batch, head) (schedule::tile192_order); nullptr: natural.
   const int32_t* tile_order = nullptr;
   int32_t tiles = 0;  // batch_heads x block_rows
   int32_t ctas = 0;   // CTAs of a persistent launch

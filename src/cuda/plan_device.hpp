@@ -34,8 +34,14 @@ struct PlanDeviceCache {
     int64_t tail = 0;
     int32_t* buffer = nullptr;
   };
+  // The three-warpgroup FP8 kernel's 192-row tile order (one per device).
+  struct Tile192 {
+    int device = -1;
+    int32_t* buffer = nullptr;
+  };
   std::vector<Entry> entries;         // guarded by the upload mutex in plan_upload.cpp
   std::vector<Schedule> schedules;    // likewise
+  std::vector<Tile192> tile192;       // likewise
   // The backward's CSC arrays, uploaded on the first backward call on a device: col_offset,
   // row_index, col_order, local_col_order (one buffer per device).
   std::vector<Entry> backward_entries;  // likewise
@@ -75,6 +81,10 @@ DeviceBackwardPlan device_backward_plan(const Plan& plan, int device);
 // The hand-out order of batch_heads x the plan's block rows for `ctas` persistent CTAs (the
 // last 2 x ctas tiles longest first), built and uploaded on first use (thread-safe).
 const int32_t* device_handout_order(const Plan& plan, int device, int64_t batch_heads, int ctas);
+
+// The order of the 192-row tiles of a (batch, head) for the three-warpgroup FP8 kernel, from the
+// locality order (schedule::tile192_order), built and uploaded on first use (thread-safe).
+const int32_t* device_tile192_order(const Plan& plan, int device);
 
 // A zeroed-per-launch tile counter for persistent launches on (device, stream): one per stream,
 // so that launches on one stream, which run in order, share it, and launches on different

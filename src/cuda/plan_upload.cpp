@@ -33,6 +33,7 @@ void free_on(int device, void* buffer) {
 
 PlanDeviceCache::~PlanDeviceCache() {
   for (const Schedule& schedule : schedules) free_on(schedule.device, schedule.buffer);
+  for (const Tile192& order : tile192) free_on(order.device, order.buffer);
   for (const Entry& entry : backward_entries) free_on(entry.device, entry.buffer);
   for (const Entry& entry : entries) free_on(entry.device, entry.buffer);
 }
@@ -106,6 +107,19 @@ const int32_t* device_handout_order(const Plan& plan, int device, int64_t batch_
       schedule::handout_order(row_blocks, schedule::locality_order(plan).order, batch_heads, tail);
   int32_t* buffer = upload(order, device, "cudaMemcpy(tile hand-out order, host to device)");
   cache.schedules.push_back({device, batch_heads, tail, buffer});
+  return buffer;
+}
+
+const int32_t* device_tile192_order(const Plan& plan, int device) {
+  std::lock_guard<std::mutex> lock(upload_mutex());
+  PlanDeviceCache& cache = plan_cache(plan);
+  for (const PlanDeviceCache::Tile192& t : cache.tile192) {
+    if (t.device == device) return t.buffer;
+  }
+  const std::vector<int32_t> order =
+      schedule::tile192_order(schedule::locality_order(plan).order, plan.seq_len);
+  int32_t* buffer = upload(order, device, "cudaMemcpy(192-row tile order, host to device)");
+  cache.tile192.push_back({device, buffer});
   return buffer;
 }
 

@@ -18,4 +18,11 @@ std::vector<int32_t> handout_order(const std::vector<int32_t>& row_blocks,
                                    const std::vector<int32_t>& row_order, int64_t batch_heads,
                                    int64_t tail);
 
+// The order of the three-warpgroup FP8 kernel's 192-row tiles within each (batch, head)
+// (src/cuda/hopper/fwd_fp8_wg3.cuh: tile t holds query rows 192 t .. 192 t + 191 of a sequence
+// of `seq` tokens): the tiles in the order of the block rows of `row_order`, each tile where
+// the first of its block rows comes, so that CTAs running side by side share K/V blocks in L2
+// as the one-block tiles of the other kernels do. A permutation of 0 .. ceil(seq / 192) - 1.
+std::vector<int32_t> tile192_order(const std::vector<int32_t>& row_order, int64_t seq);
+
 }  // namespace radial::schedule

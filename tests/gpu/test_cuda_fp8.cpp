@@ -639,6 +639,48 @@ TEST(Fp8Errors, NaNInputsComeOutNaN) {
     }
 }
 
+// The three-warpgroup kernel's 192-row tiles in the locality order (the default row_order,
+// FwdParams::tile_order) and in natural order compute each tile alike, so the outputs and the
+// log-sum-exp are the same bits; several tiles a head, two heads, batch 2, a partial last tile.
+TEST(Fp8TileOrder, LocalityAndNaturalOrdersGiveTheSameBits) {
+  RADIAL_REQUIRE_FP8();
+  const Plan plan = make_plan(geo(6, 500), spec(Model::wan, 1.0));  // 3000 tokens, 16 tiles
+  TestTensor q(DType::bf16, Layout::bshd, 2, plan.seq_len, 2, 128);
+  TestTensor k(DType::bf16, Layout::bshd, 2, plan.seq_len, 2, 128);
+  TestTensor v(DType::bf16, Layout::bshd, 2, plan.seq_len, 2, 128);
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  q.randomize(seed), k.randomize(seed + 1), v.randomize(seed + 2);
+  const size_t n_lse = static_cast<size_t>(2 * 2 * plan.seq_len);
+  std::vector<std::vector<uint16_t>> outs;
+  std::vector<std::vector<float>> lses;
+  for (const char* order : {"locality", "natural"}) {
+    SCOPED_TRACE(order);
+    TestTensor out(DType::bf16, Layout::bshd, 2, plan.seq_len, 2, 128);
+    out.poison();
+    DeviceBuffer lse(n_lse * sizeof(float));
+    ASSERT_EQ(cudaMemset(lse.get(), 0xff, n_lse * sizeof(float)), cudaSuccess);  // NaN
+    cuda_detail::attention_cuda_with(plan, q.device_view(), k.device_view(), v.device_view(),
+                                     out.device_view(), static_cast<float*>(lse.get()),
+                                     AttentionOptions{},
+                                     parse_choice(std::string(kFp8) + ",row_order=" + order));
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    out.download();
+    std::vector<float> host(n_lse);
+    ASSERT_EQ(cudaMemcpy(host.data(), lse.get(), n_lse * sizeof(float), cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    int64_t non_finite = 0;
+    for (const float x : host) non_finite += !std::isfinite(x);
+    for (int64_t s = 0; s < plan.seq_len; ++s)
+      for (int64_t d = 0; d < 128; ++d) non_finite += !std::isfinite(out.at(1, s, 1, d));
+    EXPECT_EQ(non_finite, 0);
+    outs.push_back(out.host);
+    lses.push_back(host);
+  }
+  EXPECT_TRUE(outs[0] == outs[1]) << "the outputs differ between the two orders";
+  EXPECT_TRUE(lses[0] == lses[1]) << "the log-sum-exp differs between the two orders";
+}
+
 // The three-warpgroup variant has one CTA per 192-row tile: persistent=on is refused by name.
 // (The library's kernel takes the two-warpgroup one for persistent CTAs.)
 TEST(Fp8Errors, ThreeWarpgroupVariantRefusesPersistent) {

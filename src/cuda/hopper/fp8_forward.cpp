@@ -93,6 +93,14 @@ int kernel_bits(Variant variant, int head_dim, bool persistent) {
   }
 }
 
+// Whether `variant` runs the three-warpgroup kernel on 192-row tiles (fwd_fp8_wg3.cuh): the
+// library's at head dim 128 with one CTA per tile, and the fp8_wg3_ variants.
+bool runs_wg3(Variant variant, int head_dim, bool persistent) {
+  return head_dim == 128 && !persistent &&
+         (variant == Variant::standard ||
+          std::string_view(variant_name(variant)).starts_with("fp8_wg3_"));
+}
+
 void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Variant variant,
                    cudaStream_t stream) {
   const bool bf16 = dtype == DType::bf16;
@@ -217,6 +225,9 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   w.smooth_q = (bits & kFp8NoKeyBias) == 0;  // (no key bias: nothing may need one)
   FwdParams q = p;
   q.fp8 = w.operands;
+  // (One CTA per tile: the 192-row tiles' order is for the three-warpgroup kernel only; the
+  // others index their 128-row tiles.)
+  if (p.tile_counter == nullptr && !runs_wg3(variant, head_dim, false)) q.tile_order = nullptr;
   try {
     hopper::quantize_fp8(p, dtype, head_dim, w, stream);
     launch_kernel(q, dtype, head_dim, ctas, variant, stream);

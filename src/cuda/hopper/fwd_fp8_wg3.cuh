@@ -18,7 +18,9 @@
 // the lists' rotation, RowOrder::locality's, is not used) and stages with each K block which
 // of the two blocks keeps it; a warpgroup skips the blocks its own does not keep (it still
 // waits for both stages and releases them, so that no stage is refilled early). One CTA per
-// tile (no persistent hand-out: persistent=on runs the two-warpgroup kernel).
+// tile (no persistent hand-out: persistent=on runs the two-warpgroup kernel), the tiles of a
+// (batch, head) in FwdParams::tile_order if set (since round 14, row_order=locality: the
+// locality order's tiles, schedule::tile192_order), else in natural order.
 //
 // The block loop's branches, its stage index and the warpgroup index come from warp votes
 // (Fp8Traits::kUniform, round 9): ptxas then keeps the products' shared-memory descriptors in
@@ -53,7 +55,8 @@ __device__ __forceinline__ Wg3Tile load_wg3_tile(const FwdParams& p, int index) 
   t.bh = index / per_head;
   t.b = static_cast<int>(t.bh / p.heads);
   t.h = static_cast<int>(t.bh % p.heads);
-  t.q0 = (index - static_cast<int>(t.bh) * per_head) * 192;
+  const int rank = index - static_cast<int>(t.bh) * per_head;
+  t.q0 = (p.tile_order != nullptr ? __ldg(p.tile_order + rank) : rank) * 192;
   t.qa = t.q0 / 128;
   t.qb = min((t.q0 + 191) / 128, p.block_rows - 1);
   return t;
