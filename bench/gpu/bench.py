@@ -6,7 +6,7 @@ torch.randn. Prints a table and writes it as markdown.
 
 usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all]
                 [--choices "portable;family=hopper,schedule=serial"]
-                [--cases 4,3,2,1,0] [--rounds 2] [--peers flex,cudnn,flash]
+                [--cases 4,3,2,1,0] [--rounds 2] [--warm-seconds 20] [--peers flex,cudnn,flash]
   --quick      our kernel only (no peers), for tuning runs
   --peers      which peers to time (default all three); without cudnn the dense output for
                the error column is still computed once, untimed
@@ -22,6 +22,9 @@ usage: bench.py BUILD_DIR OUT_MD [--commit SHA] [--quick] [--flash-all]
                The card slows as it heats up over a run, so order matters when comparing cases
   --rounds     time the kernel choices this many times, alternating (A B A B); the table gets
                the mean of the rounds' medians, so that choices see the same heating
+  --warm-seconds  run the first case's `radial` call this long before timing anything, so that
+               the first case is timed on a card as warm as the later ones (a cold card gives
+               whatever runs first a higher clock)
 Each kernel timing prints its start and end (Unix time); nvidia-smi samples the SM clock every
 100 ms meanwhile, and the table gets the mean clock of each timing: on an H100 these kernels
 run at the 700 W power cap, so the clock (set by temperature and by the power each kernel
@@ -93,6 +96,23 @@ def parse_choices(text):
             continue
         out[item] = CHOICES[item][0] if item in CHOICES else item
     return out
+
+
+def warm_card(shim, ci, seconds):
+    """Runs case ci's `radial` call (what radial::attention() runs) for `seconds`."""
+    name, model, frames, height, width, decay, heads = CASES[ci][:7]
+    f, t = shim.geometry(model, frames, height, width)
+    plan = shim.plan(model, f, t, decay, BLOCK, dense=len(CASES[ci]) > 7 and CASES[ci][7])
+    q, k, v = (torch.randn(1, plan.seq_len, heads, D, device="cuda", dtype=torch.bfloat16)
+               for _ in range(3))
+    run = shim.call(plan, q, k, v, torch.empty_like(q), None, 0.0, "")
+    end = time.time() + seconds
+    calls = 0
+    while time.time() < end:
+        run()
+        torch.cuda.synchronize()
+        calls += 1
+    print(f"warmed the card: {calls} calls of {name} in {seconds:g} s", flush=True)
 
 
 def choice_title(name):
@@ -244,7 +264,9 @@ def render(args, card, props, kernels, extra, rows, mhz, kept_source=""):
         "200k tokens), CUDA events"
         + (f"; kernel choices timed in {args.rounds} alternating rounds, mean of the rounds'"
            " medians" if args.rounds > 1 else "")
-        + (f"; cases run in the order {args.cases}" if args.cases else "") + "."
+        + (f"; cases run in the order {args.cases}" if args.cases else "")
+        + (f"; the card warmed first by {args.warm_seconds:g} s of the first case's `radial` call"
+           if args.warm_seconds > 0 else "") + "."
         + (f" Times marked * were not taken in this run: they come from the earlier table in"
            f" {args.keep_peers} (measured {kept_source}), so ratios against them compare runs"
            " on different machines and card temperatures." if any(r.get("kept") for r in rows)
@@ -296,6 +318,7 @@ def main():
     ap.add_argument("--choices", default="")
     ap.add_argument("--cases", default="")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--warm-seconds", type=float, default=0.0)
     ap.add_argument("--peers", default="flex,cudnn,flash")
     ap.add_argument("--keep-peers", default="")
     args = ap.parse_args()
@@ -317,6 +340,8 @@ def main():
         from torch.nn.attention import SDPBackend, sdpa_kernel
         from torch.nn.attention.flex_attention import flex_attention
         flex = torch.compile(flex_attention, dynamic=False)
+    if args.warm_seconds > 0:
+        warm_card(shim, case_ids[0], args.warm_seconds)
     rows = []
     for ci in case_ids:
         name, model, frames, height, width, decay, heads = CASES[ci][:7]
