@@ -1,8 +1,9 @@
 // The FP8 forward's quantisation pass alone (src/cuda/hopper/fp8_quantize.cu), timed on one
 // shape with the library's settings (the key bias in V, V^T with its extra rows), and its memory
 // traffic as an effective bandwidth: round 13's pass read Q, K and V for the statistics, the
-// quantisation reads them again and writes the e4m3 operands (the rate counts those bytes). Built by bench/gpu/fp8_pass_bench.sh against
-// any version of fp8_quantize.cu, so that two versions can be timed in one device run.
+// quantisation reads them again and writes the e4m3 operands (the rate counts those bytes).
+// Built by bench/gpu/fp8_pass_bench.sh against any version of fp8_quantize.cu, so that two
+// versions can be timed in one device run.
 //   fp8_pass_bench [seq heads head_dim [iterations]]   (default: Wan2.1-14B, 69 frames)
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>

@@ -59,8 +59,8 @@ size_t fp8_workspace_bytes(const FwdParams& p, int head_dim, int vt_rows = 0);
 Fp8Workspace fp8_workspace(void* base, const FwdParams& p, int head_dim, int vt_rows = 0);
 
 // Three launches on `stream`: Q's and K's sums over the sampled tokens and V's maxima per chunk
-// of tokens, their reduction to the means and V's scales, then per 128-token block one CTA for Q (with
-// lse_shift) and one for K (with k_bias) and V^T together.
+// of tokens, their reduction to the means and V's scales, then per 128-token block one CTA for
+// Q (with lse_shift) and one for K (with k_bias) and V^T together.
 void quantize_fp8(const FwdParams& p, DType dtype, int head_dim, const Fp8Workspace& w,
                   cudaStream_t stream);
 
