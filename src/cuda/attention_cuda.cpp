@@ -95,9 +95,10 @@ void run_forward(const Plan& plan, const TensorView& q, const TensorView& k, con
   }
   const auto stream = static_cast<cudaStream_t>(options.stream);
   // The three-warpgroup FP8 kernel (head dim 128, one CTA per tile) visits 192-row tiles: their
-  // locality order (launch_fwd_fp8 drops it for the FP8 kernels of other tiles).
+  // locality order (run_fwd_fp8 drops it for the FP8 kernels of other tiles; other block
+  // sizes are refused by launch_fwd).
   if (choice.family == Family::hopper && choice.precision == Precision::fp8 && head_dim == 128 &&
-      !choice.persistent && choice.row_order == RowOrder::locality) {
+      plan.block_size() == 128 && !choice.persistent && choice.row_order == RowOrder::locality) {
     p.tile_order = device_tile192_order(plan, q.device_index);
   }
   const int64_t tiles = p.batch_heads * plan.block_rows;
