@@ -681,6 +681,25 @@ TEST(Fp8TileOrder, LocalityAndNaturalOrdersGiveTheSameBits) {
   EXPECT_TRUE(lses[0] == lses[1]) << "the log-sum-exp differs between the two orders";
 }
 
+// A block-64 plan with the FP8 choice given explicitly is refused naming the block size (the
+// 192-row tiles' order is made only for block-128 plans, so it cannot fail first).
+TEST(Fp8Errors, ExplicitChoiceOnBlock64PlanNamesTheBlockSize) {
+  RADIAL_REQUIRE_FP8();
+  const Plan plan = make_plan(geo(2, 256), spec(Model::wan, 1.0, 64));
+  TestTensor q(DType::bf16, Layout::bshd, 1, plan.seq_len, 1, 128);
+  TestTensor out(DType::bf16, Layout::bshd, 1, plan.seq_len, 1, 128);
+  q.randomize(3);
+  std::string argument = "(nothing thrown)";
+  try {
+    cuda_detail::attention_cuda_with(plan, q.device_view(), q.device_view(), q.device_view(),
+                                     out.device_view(), nullptr, AttentionOptions{},
+                                     parse_choice(kFp8));
+  } catch (const Error& e) {
+    argument = e.argument();
+  }
+  EXPECT_EQ(argument, "plan.block_size");
+}
+
 // The three-warpgroup variant has one CTA per 192-row tile: persistent=on is refused by name.
 // (The library's kernel takes the two-warpgroup one for persistent CTAs.)
 TEST(Fp8Errors, ThreeWarpgroupVariantRefusesPersistent) {
