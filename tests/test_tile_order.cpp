@@ -20,6 +20,17 @@ namespace {
 using schedule::handout_order;
 using schedule::tile192_order;
 
+// The argument that call()'s Error names, or "(nothing thrown)".
+template <class Call>
+std::string argument(Call&& call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e.argument();
+  }
+  return "(nothing thrown)";
+}
+
 TEST(TileHandout, RowOrderPerHeadThenTheTailLongestFirst) {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 20; ++trial) {
@@ -63,14 +74,6 @@ TEST(TileHandout, SmallExample) {
 
 TEST(TileHandout, BadArgumentsNameTheArgument) {
   const std::vector<int32_t> blocks = {1, 2, 3};
-  const auto argument = [](auto&& call) {
-    try {
-      call();
-    } catch (const Error& e) {
-      return e.argument();
-    }
-    return std::string("(nothing thrown)");
-  };
   EXPECT_EQ(argument([&] { handout_order(blocks, {0, 1}, 1, 4); }), "row_order");
   EXPECT_EQ(argument([&] { handout_order(blocks, {0, 1, 3}, 1, 4); }), "row_order");
   EXPECT_EQ(argument([&] { handout_order(blocks, {0, 1, 2}, 0, 4); }), "batch_heads");
@@ -123,14 +126,6 @@ TEST(Tile192Order, SmallExample) {
 }
 
 TEST(Tile192Order, BadArgumentsNameTheArgument) {
-  const auto argument = [](auto&& call) {
-    try {
-      call();
-    } catch (const Error& e) {
-      return e.argument();
-    }
-    return std::string("(nothing thrown)");
-  };
   EXPECT_EQ(argument([] { tile192_order({0, 1}, 300); }), "row_order");      // 3 rows
   EXPECT_EQ(argument([] { tile192_order({0, 1, 3}, 300); }), "row_order");   // row 3
   EXPECT_EQ(argument([] { tile192_order({0, -1, 2}, 300); }), "row_order");  // row -1
