@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -131,6 +132,9 @@ TEST(Tile192Order, BadArgumentsNameTheArgument) {
   EXPECT_EQ(argument([] { tile192_order({0, -1, 2}, 300); }), "row_order");  // row -1
   EXPECT_EQ(argument([] { tile192_order({0, 0, 0}, 300); }), "row_order");   // tiles left out
   EXPECT_EQ(argument([] { tile192_order({}, 0); }), "seq");
+  EXPECT_EQ(argument([] { tile192_order({}, -1); }), "seq");
+  EXPECT_EQ(argument([] { tile192_order({}, int64_t{1} << 31); }), "seq");
+  EXPECT_EQ(argument([] { tile192_order({}, std::numeric_limits<int64_t>::max()); }), "seq");
 }
 
 }  // namespace

@@ -98,11 +98,25 @@ def parse_choices(text):
     return out
 
 
+def case_plan(shim, ci):
+    """Case ci's plan (the dense plan where the case asks for it)."""
+    _, model, frames, height, width, decay = CASES[ci][:6]
+    f, t = shim.geometry(model, frames, height, width)
+    return shim.plan(model, f, t, decay, BLOCK, dense=len(CASES[ci]) > 7 and CASES[ci][7])
+
+
+def seconds_arg(text):
+    """--warm-seconds: a finite number of seconds, at least 0."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text}")
+    return value
+
+
 def warm_card(shim, ci, seconds):
     """Runs case ci's `radial` call (what radial::attention() runs) for `seconds`."""
-    name, model, frames, height, width, decay, heads = CASES[ci][:7]
-    f, t = shim.geometry(model, frames, height, width)
-    plan = shim.plan(model, f, t, decay, BLOCK, dense=len(CASES[ci]) > 7 and CASES[ci][7])
+    name, heads = CASES[ci][0], CASES[ci][6]
+    plan = case_plan(shim, ci)
     q, k, v = (torch.randn(1, plan.seq_len, heads, D, device="cuda", dtype=torch.bfloat16)
                for _ in range(3))
     run = shim.call(plan, q, k, v, torch.empty_like(q), None, 0.0, "")
@@ -318,7 +332,7 @@ def main():
     ap.add_argument("--choices", default="")
     ap.add_argument("--cases", default="")
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--warm-seconds", type=float, default=0.0)
+    ap.add_argument("--warm-seconds", type=seconds_arg, default=0.0)
     ap.add_argument("--peers", default="flex,cudnn,flash")
     ap.add_argument("--keep-peers", default="")
     args = ap.parse_args()
@@ -344,11 +358,9 @@ def main():
         warm_card(shim, case_ids[0], args.warm_seconds)
     rows = []
     for ci in case_ids:
-        name, model, frames, height, width, decay, heads = CASES[ci][:7]
-        dense_plan = len(CASES[ci]) > 7 and CASES[ci][7]
+        name, heads = CASES[ci][0], CASES[ci][6]
         t_case = time.time()
-        f, t = shim.geometry(model, frames, height, width)
-        plan = shim.plan(model, f, t, decay, BLOCK, dense=dense_plan)
+        plan = case_plan(shim, ci)
         S = plan.seq_len
         big = S > 200_000
         warmup, reps = (1, 3) if big else (2, 5)

@@ -300,6 +300,8 @@ def main():
                     help="Q's and K's smoothing means over the first N tokens of every 128-token "
                     "block (the pass since round 14: 16); 0: over all tokens")
     args = ap.parse_args()
+    if not 0 <= args.mean_sample <= BLOCK:
+        ap.error(f"--mean-sample: expected 0 to {BLOCK} tokens a block, got {args.mean_sample}")
     global HARSH, BIAS_SPAN, MEAN_SAMPLE
     HARSH, BIAS_SPAN, MEAN_SAMPLE = args.harsh, args.bias_span, args.mean_sample
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",

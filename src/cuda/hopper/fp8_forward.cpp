@@ -93,12 +93,16 @@ int kernel_bits(Variant variant, int head_dim, bool persistent) {
   }
 }
 
-// Whether `variant` runs the three-warpgroup kernel on 192-row tiles (fwd_fp8_wg3.cuh): the
-// library's at head dim 128 with one CTA per tile, and the fp8_wg3_ variants.
-bool runs_wg3(Variant variant, int head_dim, bool persistent) {
-  return head_dim == 128 && !persistent &&
-         (variant == Variant::standard ||
-          std::string_view(variant_name(variant)).starts_with("fp8_wg3_"));
+// The comparison variants of the three-warpgroup kernel (fwd_fp8_wg3.cuh: 192-row tiles, one
+// CTA each).
+bool wg3_variant(Variant variant) {
+  return std::string_view(variant_name(variant)).starts_with("fp8_wg3_");
+}
+
+// Whether `variant` runs that kernel with one CTA per tile: the library's at head dim 128, and
+// the fp8_wg3_ variants.
+bool runs_wg3(Variant variant, int head_dim) {
+  return head_dim == 128 && (variant == Variant::standard || wg3_variant(variant));
 }
 
 void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Variant variant,
@@ -113,7 +117,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
             "standard for this dtype and head dim (the variants are built for bf16, head dim 128)",
             variant_name(variant));
     // The three-warpgroup variants take one CTA per 192-row tile (fwd_fp8_wg3.cuh).
-    if (std::string_view(variant_name(variant)).starts_with("fp8_wg3_")) {
+    if (wg3_variant(variant)) {
       require(q.tile_counter == nullptr, "choice.persistent",
               std::string("off with variant=") + variant_name(variant) +
                   " (one CTA per 192-row tile)",
@@ -227,7 +231,7 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   q.fp8 = w.operands;
   // (One CTA per tile: the 192-row tiles' order is for the three-warpgroup kernel only; the
   // others index their 128-row tiles.)
-  if (p.tile_counter == nullptr && !runs_wg3(variant, head_dim, false)) q.tile_order = nullptr;
+  if (p.tile_counter == nullptr && !runs_wg3(variant, head_dim)) q.tile_order = nullptr;
   try {
     hopper::quantize_fp8(p, dtype, head_dim, w, stream);
     launch_kernel(q, dtype, head_dim, ctas, variant, stream);
