@@ -1,0 +1,29 @@
+"""bench/gpu/bench.py refuses a bad --warm-seconds, and bench/gpu/fp8_sim.py a bad --mean-sample,
+before either does any work: the error names the option, what it takes and what came (the
+extremes included)."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("value", ["-1", "-1e-9", "nan", "inf", "-inf", "1e999", "abc"])
+def test_bench_refuses_bad_warm_seconds(value, tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "bench/gpu/bench.py"), str(tmp_path),
+                          str(tmp_path / "out.md"), f"--warm-seconds={value}"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "argument --warm-seconds" in run.stderr
+    assert not (tmp_path / "out.md").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "129", str(2**31), str(2**63)])
+def test_fp8_sim_refuses_a_sample_outside_a_block(value):
+    run = subprocess.run([sys.executable, str(ROOT / "bench/gpu/fp8_sim.py"),
+                          f"--mean-sample={value}"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert f"--mean-sample: expected 0 to 128 tokens a block, got {value}" in run.stderr
