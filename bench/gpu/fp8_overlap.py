@@ -23,15 +23,31 @@ FP8 = "family=hopper,precision=fp8"
 BF16 = "family=hopper"
 
 
-def split_arg(text):
-    """'GxS' -> (groups, streams), both >= 1."""
+def splits_arg(text):
+    """'1x1,4x2' -> [(groups, streams), ...], each at least 1."""
+    out = []
+    for item in text.split(","):
+        try:
+            g, s = (int(x) for x in item.split("x"))
+        except ValueError:
+            g = s = 0
+        if g < 1 or s < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected GROUPSxSTREAMS items (4x2), each at least 1, got {item!r}")
+        out.append((g, s))
+    return out
+
+
+def cases_arg(text):
+    """'0,2' -> [0, 2], indices of bench.py's CASES."""
     try:
-        g, s = (int(x) for x in text.split("x"))
+        cases = [int(x) for x in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--splits: expected items like 4x2, got {text!r}")
-    if g < 1 or s < 1:
-        raise argparse.ArgumentTypeError(f"--splits: groups and streams >= 1, got {text!r}")
-    return g, s
+        cases = [-1]
+    if not all(0 <= c < len(CASES) for c in cases):
+        raise argparse.ArgumentTypeError(
+            f"expected indices 0 to {len(CASES) - 1} of bench.py's cases, got {text!r}")
+    return cases
 
 
 def grouped_run(shim, plan, q, k, v, out, groups, nstreams, choice):
@@ -66,16 +82,21 @@ def grouped_run(shim, plan, q, k, v, out, groups, nstreams, choice):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
-    ap.add_argument("--cases", default="0,1,2")
-    ap.add_argument("--splits", default="1x1,2x2,4x2,8x2", type=lambda t: [
-        split_arg(x) for x in t.split(",") if x])
+    ap.add_argument("--cases", default="0,1,2", type=cases_arg)
+    ap.add_argument("--splits", default="1x1,2x2,4x2,8x2", type=splits_arg)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     if not 1 <= args.rounds <= 100:
         ap.error(f"--rounds: expected an integer from 1 to 100, got {args.rounds}")
+    for ci in args.cases:
+        heads = CASES[ci][6]
+        for g, _ in args.splits:
+            if g > heads:
+                ap.error(f"--splits: {g} groups for case {ci}'s {heads} heads (at most one "
+                         "group a head)")
     shim = Shim(args.build)
     print(f"{torch.cuda.get_device_name(0)}; bf16 inputs, head dim {D}, block {BLOCK}")
-    for ci in (int(x) for x in args.cases.split(",")):
+    for ci in args.cases:
         name, model, frames, height, width, decay, heads = CASES[ci][:7]
         dense = len(CASES[ci]) > 7 and CASES[ci][7]
         f, t = shim.geometry(model, frames, height, width)
