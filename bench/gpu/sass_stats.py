@@ -14,8 +14,9 @@ P V (DEPBAR.LE gsb0, 0x0): the softmax work that really runs under the P V produ
   bench/gpu/sass_stats.py [--build build] [--only SUBSTR ...] [--probe] [--sass-dir DIR]
 
 --probe also compiles a small kernel to show how ex2.approx.f16x2 and the e4m3x2 conversions
-come out in SASS. Needs nvcc (PATH or /usr/local/cuda/bin) and cuobjdump (PATH, or the
-nvidia-cuda-cuobjdump pip package). Each Hopper file takes 30 s to a few minutes to compile.
+come out in SASS. Needs nvcc (PATH or /usr/local/cuda/bin), cuobjdump and nvdisasm (PATH, or
+the nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm pip packages). Each Hopper file takes 30 s
+to a few minutes to compile.
 """
 import argparse
 import collections
@@ -118,7 +119,10 @@ def ptxas_info(log):
 
 
 def sass_of(cubin):
-    run = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True)
+    # (cuobjdump -sass runs nvdisasm, which the pip packages keep beside it, not on PATH)
+    env = dict(os.environ, NVDISASM_PATH=os.path.dirname(tool("nvdisasm")))
+    run = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True,
+                         env=env)
     if run.returncode != 0:
         sys.exit(f"cuobjdump -sass {cubin} failed:\n{run.stderr}")
     functions, current = {}, None
