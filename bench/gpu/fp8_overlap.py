@@ -16,7 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BLOCK, CASES, D  # noqa: E402
+from bench import BLOCK, CASES, D, case_plan  # noqa: E402
 from radial_shim import Shim, time_calls  # noqa: E402
 
 FP8 = "family=hopper,precision=fp8"
@@ -24,7 +24,7 @@ BF16 = "family=hopper"
 
 
 def splits_arg(text):
-    """'1x1,4x2' -> [(groups, streams), ...], each at least 1."""
+    """'1x1,4x2' -> [(groups, streams), ...], each at least 1, no more streams than groups."""
     out = []
     for item in text.split(","):
         try:
@@ -34,6 +34,9 @@ def splits_arg(text):
         if g < 1 or s < 1:
             raise argparse.ArgumentTypeError(
                 f"expected GROUPSxSTREAMS items (4x2), each at least 1, got {item!r}")
+        if s > g:  # (a stream without a group would only be forked and joined)
+            raise argparse.ArgumentTypeError(
+                f"expected at most as many streams as groups, got {item!r}")
         out.append((g, s))
     return out
 
@@ -97,10 +100,8 @@ def main():
     shim = Shim(args.build)
     print(f"{torch.cuda.get_device_name(0)}; bf16 inputs, head dim {D}, block {BLOCK}")
     for ci in args.cases:
-        name, model, frames, height, width, decay, heads = CASES[ci][:7]
-        dense = len(CASES[ci]) > 7 and CASES[ci][7]
-        f, t = shim.geometry(model, frames, height, width)
-        plan = shim.plan(model, f, t, decay, BLOCK, dense=dense)
+        name, heads = CASES[ci][0], CASES[ci][6]
+        plan = case_plan(shim, ci)
         q, k, v = (torch.randn(1, plan.seq_len, heads, D, device="cuda", dtype=torch.bfloat16)
                    for _ in range(3))
         kinds = [("bf16", 1, 1, BF16)] + [(f"fp8 {g}x{s}", g, s, FP8) for g, s in args.splits]
