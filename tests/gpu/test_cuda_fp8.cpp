@@ -511,6 +511,8 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_f16_poly_three_quarters", ""},
       {"fp8_wg3_f16_poly_three_eighths", ""},
       {"fp8_wg3_f16_s_late", "standard"},  // (the next S earlier: the same arithmetic)
+      // (round 16: two key blocks a step, P V summed over both in the tensor cores, other sums)
+      {"fp8_wg3_pair_step", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;

@@ -166,6 +166,7 @@ struct PassCase {
   bool bias_in_v, vt_ss_order, k_bias_vt_order;
   int extra_rows;  // V^T's rows past the head dim
   float qk_top;
+  bool shift_grid = false;  // (Fp8Workspace::shift_grid: the pair-step variant's)
 };
 
 void PrintTo(const PassCase& c, std::ostream* os) { *os << c.name; }
@@ -227,7 +228,7 @@ TEST_P(Fp8PassWhole, MatchesFloat64) {
   ASSERT_EQ(cudaMemset(work.get(), 0xff, work.bytes()), cudaSuccess);  // NaN in e4m3 and fp32
   hopper::Fp8Workspace w = hopper::fp8_workspace(work.get(), p, D, vt_rows);
   w.bias_in_v = c.bias_in_v, w.vt_ss_order = c.vt_ss_order;
-  w.k_bias_vt_order = c.k_bias_vt_order, w.qk_top = c.qk_top;
+  w.k_bias_vt_order = c.k_bias_vt_order, w.qk_top = c.qk_top, w.shift_grid = c.shift_grid;
   hopper::quantize_fp8(p, c.dtype, D, w, nullptr);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
@@ -320,6 +321,11 @@ TEST_P(Fp8PassWhole, MatchesFloat64) {
         double hi = -INFINITY, lo = INFINITY;
         for (int s = blk * 128; s < std::min(c.key_limit, (blk + 1) * 128); ++s)
           hi = std::max(hi, bias[s - blk * 128]), lo = std::min(lo, bias[s - blk * 128]);
+        if (c.shift_grid && hi > -INFINITY) {  // raised to the next whole number of exp2 units
+          const double x = hi * p.scale_log2;
+          if (std::abs(x - std::round(x)) < 1e-3) continue;  // (too close to call in float32)
+          hi = std::ceil(x) / p.scale_log2;
+        }
         const double span = (hi - lo) * p.scale_log2;
         const bool is_wide = span > hopper::kFp8BiasSpan;
         if (c.bias_in_v && std::abs(span - hopper::kFp8BiasSpan) < 0.05) continue;  // too close
@@ -331,6 +337,11 @@ TEST_P(Fp8PassWhole, MatchesFloat64) {
           const double want_hi = is_wide ? 0.0 : hi;
           bad.check(std::abs(got_hi - want_hi) <= 1e-4 * std::max(1.0, std::abs(hi)),
                     "shift " + at_text(bh, blk * 128, 0, got_hi, want_hi));
+          if (c.shift_grid) {  // (what the kernel takes as whole: within float32's rounding)
+            const float x = got_hi * static_cast<float>(p.scale_log2);
+            bad.check(std::abs(x - std::rint(x)) <= 1e-5f * std::max(1.f, std::abs(x)),
+                      "shift off the grid " + at_text(bh, blk * 128, 0, x, std::rint(x)));
+          }
         }
         for (int s = blk * 128; s < (blk + 1) * 128; ++s) {
           const double bias_s = bias[s - blk * 128];
@@ -378,7 +389,10 @@ INSTANTIATE_TEST_SUITE_P(
         PassCase{"ss_order_ones_row", DType::bf16, Layout::bshd, 1, 1, 128, 600, 600, false, true,
                  false, 8, 448.f},
         PassCase{"one_partial_block_d64", DType::bf16, Layout::bshd, 2, 1, 64, 100, 90, true,
-                 false, false, 8, 448.f}),
+                 false, false, 8, 448.f},
+        // The pair-step comparison variant's (round 16): the shifts on the whole exp2 grid.
+        PassCase{"shift_grid_d128", DType::bf16, Layout::bshd, 1, 3, 128, 9 * 128 - 50,
+                 9 * 128 - 80, true, false, false, 8, cuda_detail::hopper::kFp8SF16Top, true}),
     [](const ::testing::TestParamInfo<PassCase>& info) { return std::string(info.param.name); });
 #endif
 

@@ -86,6 +86,7 @@ int kernel_bits(Variant variant, int head_dim, bool persistent) {
     case Variant::fp8_wg3_f16_s_late:
       return kFp8Library | kFp8SF16;
     case Variant::fp8_wg3_s_f16_ss_p: return kFp8Library | kFp8SF16 | kFp8SsP;
+    case Variant::fp8_wg3_pair_step: return kFp8Library | kFp8SF16 | kFp8PairStep;  // (shift grid)
     case Variant::fp8_no_key_bias:
     case Variant::fp8_no_key_bias_direct_o:
     case Variant::fp8_no_key_bias_round3: return kFp8NoKeyBias;
@@ -189,6 +190,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
       case Variant::fp8_wg3_f16_poly_three_eighths:
         return launch_fwd_hopper_fp8_bf16_d128_v49(q, ctas, stream);
       case Variant::fp8_wg3_f16_s_late: return launch_fwd_hopper_fp8_bf16_d128_v50(q, ctas, stream);
+      case Variant::fp8_wg3_pair_step: return launch_fwd_hopper_fp8_bf16_d128_v51(q, ctas, stream);
       default: break;
     }
 #endif
@@ -227,6 +229,7 @@ void run_fwd_fp8(const FwdParams& p, DType dtype, int head_dim, int ctas, Varian
   if ((bits & hopper::kFp8SF16) != 0) w.qk_top = hopper::kFp8SF16Top;
   w.vt_ss_order = (bits & hopper::kFp8SsP) != 0;  // (P from shared memory: V^T's key order)
   w.smooth_q = (bits & kFp8NoKeyBias) == 0;  // (no key bias: nothing may need one)
+  w.shift_grid = (bits & hopper::kFp8PairStep) != 0;  // (a step's two blocks share one base)
   FwdParams q = p;
   q.fp8 = w.operands;
   // (One CTA per tile: the 192-row tiles' order is for the three-warpgroup kernel only; the

@@ -173,10 +173,12 @@ __device__ __forceinline__ float row_dot(const float (&x)[8], const float (&mean
 
 // Workspace::bias_in_v: the block's (shift, wide) from its keys' biases (rows at `limit` and
 // past it left out). A narrow block (biases spanning at most kFp8BiasSpan in exp2 units) gets
-// shift = its largest bias, a wide one (0, 1): its biases go score by score.
+// shift = its largest bias, a wide one (0, 1): its biases go score by score. With `grid` the
+// shift is raised so that shift x scale_log2 is a whole number (Fp8Workspace::shift_grid), the
+// span counted from it.
 template <int kPass>
 __device__ __forceinline__ float2 block_shift(const float (&dot)[kPass], const bool (&valid)[kPass],
-                                              float scale_log2, float* scratch) {
+                                              float scale_log2, float* scratch, bool grid) {
   float hi = -INFINITY, neg_lo = -INFINITY;
 #pragma unroll
   for (int i = 0; i < kPass; ++i) {
@@ -185,6 +187,7 @@ __device__ __forceinline__ float2 block_shift(const float (&dot)[kPass], const b
   hi = cta_max(hi, scratch, -INFINITY);
   neg_lo = cta_max(neg_lo, scratch, -INFINITY);
   const bool none = hi == -INFINITY;
+  if (grid && !none) hi = ceilf(hi * scale_log2) / scale_log2;  // (NaN stays NaN)
   const bool wide = !none && (hi + neg_lo) * scale_log2 > kFp8BiasSpan;
   return make_float2(none || wide ? 0.f : hi, wide ? 1.f : 0.f);
 }
@@ -314,7 +317,7 @@ __global__ void __launch_bounds__(kThreads, 3) fp8_quantize_kernel(const FwdPara
 #pragma unroll
   for (int i = 0; i < kPass; ++i) kw[i] = 1.f;
   if (is_kv && w.bias_in_v) {
-    const float2 shift = block_shift<kPass>(dot, valid, p.scale_log2, scratch);
+    const float2 shift = block_shift<kPass>(dot, valid, p.scale_log2, scratch, w.shift_grid);
     if (threadIdx.x == 0)
       reinterpret_cast<float2*>(const_cast<float*>(w.operands.k_block_shift))
           [bh * (padded / 128) + blk] = shift;

@@ -51,6 +51,10 @@ struct Fp8Workspace {
   // Q smoothed by its mean (the key bias then restores mean(Q) . (k - mean(K))); false for the
   // kernels without the key bias (Fp8Traits::kKeyBias off, not in V): mean(Q) taken as 0.
   bool smooth_q = true;
+  // Each narrow key block's shift raised to the integer exp2 grid (shift x scale_log2 a whole
+  // number; Fp8Traits::kPairStep: a step's two blocks share one exponent base, which f16 holds
+  // exactly only if both blocks' offsets from it are whole numbers).
+  bool shift_grid = false;
 };
 
 // The workspace's size for the call `p` describes (V^T with vt_rows rows a head, 0: head_dim),

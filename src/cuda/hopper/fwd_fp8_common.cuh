@@ -137,6 +137,7 @@ struct Fp8Traits {
   static constexpr bool kLookahead = (kVariant & 268435456) != 0;
   static constexpr bool kSsP = (kVariant & 536870912) != 0;
   static constexpr bool kSLate = kSF16 && kLazy;  // (bit 2048 on kSF16: fwd_fp8_wg3_f16.cuh)
+  static constexpr bool kPairStep = (kVariant & 67108864) != 0;  // (fwd_fp8_wg3_f16.cuh)
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -152,6 +153,8 @@ struct Fp8Traits {
   static_assert(!kLookahead || kSF16, "bit 268435456 is built on bit 134217728");
   static_assert(!kSsP || kLookahead, "bit 536870912 is built on bit 268435456");
   static_assert(!kSLate || !kLookahead, "bit 2048 on kSF16 is its own look-ahead");
+  static_assert(!kPairStep || (kSF16 && !kLookahead && !kSLate),
+                "bit 67108864 is built on bit 134217728");
   static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform || kTreeMax) || kWg3,
                 "bits 65536 and up are built on bit 16384");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");

@@ -49,12 +49,21 @@ constexpr int kFp8Round11D128 = kFp8Round10D128 | kFp8SF16;
 // the library's since round 12 (1.1-3.6% over round 11's on an H200; half, three quarters and
 // three eighths were not faster).
 constexpr int kFp8PolyQuarter = 512, kFp8PolyHalf = 1024, kFp8PolyThreeEighths = 1073741824;
-constexpr int kFp8LibraryD128 = kFp8Round11D128 | kFp8PolyQuarter;
+constexpr int kFp8Round12D128 = kFp8Round11D128 | kFp8PolyQuarter;
+// Round 16's candidate, not kept (comparison variant fp8_wg3_pair_step): two kept key blocks a
+// step where the warpgroup's list has them within the stage window (kFp8PairStep), both S
+// products in flight together, one row maximum and rescale for both, and P V of the two into
+// one accumulator added to O in fp32 once a step, that is, over 256 keys instead of the 128 of
+// a block. The step's exponent base is a whole number of exp2 units, so the pass puts the key
+// blocks' shifts on that grid too (Fp8Workspace::shift_grid).
+constexpr int kFp8PairStep = 67108864;
+constexpr int kFp8LibraryD128 = kFp8Round12D128;
 
 // The bits the quantisation pass must know of for the library's kernel at this head dim
 // (persistent: the two-warpgroup kernel).
 constexpr int fp8_library_bits(int head_dim, bool persistent) {
-  return head_dim == 128 && !persistent ? kFp8Library | kFp8SF16 : kFp8Library;
+  return head_dim == 128 && !persistent ? kFp8Library | kFp8SF16 | (kFp8LibraryD128 & kFp8PairStep)
+                                        : kFp8Library;
 }
 
 // The key bias in V (kFp8BiasInV) for the key blocks whose biases span at most this many exp2

@@ -118,6 +118,21 @@ __device__ __forceinline__ void dequantise_h(TR& r, const float* bias, float s_s
   }
 }
 
+// A block's exponentials exp2(raw x e + nb) in place (nb: the exponent offset of each row half),
+// the n-tiles of kPolyTiles by exp2_poly_h2.
+template <unsigned kPolyTiles, class TR>
+__device__ __forceinline__ void exp2_block_h(TR& r, __half2 e, const __half2 (&nb)[2]) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) {  // register i: n-tile i / 2, row half i % 2
+    if ((kPolyTiles >> ((i >> 1) % 8)) & 1) {
+      const __half2 off = __float2half2_rn(kPolyOffset);  // (exact while |base| < 8192)
+      r(i) = exp2_poly_h2(__hfma2_relu(as_h2(r(i)), e, __hadd2(nb[i & 1], off)));
+    } else {
+      r(i) = ex2_h2(as_u32(__hfma2(as_h2(r(i)), e, nb[i & 1])));
+    }
+  }
+}
+
 // softmax_from_max for f16 S (raw: each row half's quad maximum of the raw entries): the
 // exponents exp2(raw x s_scale x scale_log2 - base) x 2^kPLog2 by HFMA2 and ex2.approx.f16x2,
 // with base (the block's, s_shift included) rounded up to an f16 number; row_max becomes the
@@ -144,15 +159,36 @@ __device__ __forceinline__ void softmax_from_max_h(TR& r, const float (&raw)[2],
     row_max[half] = m == -INFINITY ? -INFINITY : base * inv_scale_log2;
     neg_base[half] = __half2half2(__hneg(b16));
   }
-  const __half2 e = __float2half2_rn(fminf(scale_log2 * s_scale, 65504.f));
+  exp2_block_h<kPolyTiles>(r, __float2half2_rn(fminf(scale_log2 * s_scale, 65504.f)), neg_base);
+}
+
+// A block's exponent offset from a step's base, shift - base (shift: kPLog2 plus the block's
+// s_shift x scale_log2), as the f16 it is when both are whole numbers below 2048 apart (clamped
+// to f16's range: finite past it).
+__device__ __forceinline__ __half2 step_offset_h(float base, float shift) {
+  return __half2half2(__float2half_rn(fminf(fmaxf(shift - base, -65504.f), 65504.f)));
+}
+
+// The base of a step of two blocks (Fp8Traits::kPairStep), a row half at a time from each
+// block's largest score m1, m2 (score units; -inf for an absent second block): one base for
+// both, the whole number of exp2 units at or next above both, so that each block's exponent
+// offset from it (nb1, nb2: kPLog2 plus the block's s_shift x scale_log2, a whole number too by
+// the pass's shift grid, less the base) is an exact f16 number while below 2048 exp2 units;
+// alpha and row_max as softmax_from_max_h's. The exponentials are exp2_block_h's, a block at a
+// time.
+__device__ __forceinline__ void step_base_h(const float (&m1)[2], const float (&m2)[2],
+                                            float scale_log2, float inv_scale_log2, float sh1,
+                                            float sh2, float (&row_max)[2], float (&alpha)[2],
+                                            __half2 (&nb1)[2], __half2 (&nb2)[2]) {
+  const float shift1 = kPLog2 + rintf(sh1 * scale_log2), shift2 = kPLog2 + rintf(sh2 * scale_log2);
 #pragma unroll
-  for (int i = 0; i < 32; ++i) {  // register i: n-tile i / 2, row half i % 2
-    if ((kPolyTiles >> ((i >> 1) % 8)) & 1) {
-      const __half2 off = __float2half2_rn(kPolyOffset);  // (exact while |base| < 8192)
-      r(i) = exp2_poly_h2(__hfma2_relu(as_h2(r(i)), e, __hadd2(neg_base[i & 1], off)));
-    } else {
-      r(i) = ex2_h2(as_u32(__hfma2(as_h2(r(i)), e, neg_base[i & 1])));
-    }
+  for (int half = 0; half < 2; ++half) {
+    const float m = fmaxf(row_max[half], fmaxf(m1[half], m2[half]));
+    const float base = ceilf(softmax_base(m, scale_log2));  // (>= m x scale_log2)
+    alpha[half] = softmax_alpha(row_max[half], base, scale_log2);
+    row_max[half] = m == -INFINITY ? -INFINITY : base * inv_scale_log2;
+    nb1[half] = step_offset_h(base, shift1);  // (P = exp2(score x scale_log2 - base) x 2^kPLog2)
+    nb2[half] = step_offset_h(base, shift2);
   }
 }
 

@@ -12,10 +12,31 @@
 #pragma once
 
 #include <climits>
+#include <type_traits>
 
 #include "cuda/hopper/fwd_fp8_s_f16.cuh"
 
 namespace radial::cuda_detail::hopper {
+
+// Two products into one accumulator as one group, the first zeroing it: a1 b1 + a2 b2
+// (Fp8Traits::kPairStep: P V of a step's two key blocks).
+template <class Mma, class TA, class TB, class TC>
+__device__ __forceinline__ void wg_issue_two(Mma& mma, TA& a1, TB const& b1, TA& a2, TB const& b2,
+                                             TC& c) {
+  warpgroup_fence_operand(a1);
+  warpgroup_fence_operand(a2);
+  warpgroup_fence_operand(c);
+  warpgroup_arrive();
+  mma.accumulate_ = GMMA::ScaleOut::Zero;
+  CUTE_UNROLL
+  for (int k = 0; k < size<2>(a1); ++k) {
+    cute::gemm(mma, a1(_, _, k), b1(_, _, k), c);
+    mma.accumulate_ = GMMA::ScaleOut::One;
+  }
+  CUTE_UNROLL
+  for (int k = 0; k < size<2>(a2); ++k) cute::gemm(mma, a2(_, _, k), b2(_, _, k), c);
+  warpgroup_commit_batch();
+}
 
 template <class T>
 __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_smem,
@@ -45,11 +66,15 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
   Tensor tSrK = thr_qk.partition_fragment_B(sK);
   Tensor tSrS = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
   Tensor rS = recast<uint32_t>(tSrS);  // f16 pairs: register i is n-tile i / 2, row half i % 2
+  // (kPairStep: the step's second block's S and P)
+  Tensor tSrS2 = partition_fragment_C(mma_qk, Shape<typename T::BM, typename T::BN>{});
+  Tensor rS2 = recast<uint32_t>(tSrS2);
   Tensor tOrO = partition_fragment_C(mma_pv, Shape<typename T::BM, typename T::HDV>{});
   Tensor tOrOa = partition_fragment_C(mma_pva, Shape<typename T::BM, _64>{});
   Tensor tOrOb = partition_fragment_C(mma_pvb, Shape<typename T::BM, Int<T::kVtRows - 64>>{});
   Tensor tOrP =
       make_tensor<Element>(partition_shape_A(mma_pva, Shape<typename T::BM, typename T::BN>{}));
+  Tensor tOrP2 = make_tensor<Element>(layout(tOrP));
   static_assert(size(tSrS) == 64 && size(rS) == 32 && size(tOrP) == 64 &&
                     size(tOrOa) + size(tOrOb) == size(tOrO),
                 "fragment sizes");
@@ -106,7 +131,9 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
     // crosses the loop's back edge: the block's metadata is read again from its stage, which
     // stays this warpgroup's until it releases K.
     uint32_t cur = 0;
-    const auto advance = [&](uint32_t limit) {
+    // (into_s: the S registers; kEmpty: an empty group committed when no block is found, as a
+    // step's search for its second block does, so that the step's waits are the same either way)
+    const auto advance_into = [&](uint32_t limit, auto& into_s, auto empty) {
       while (more && it < limit) {
         const uint32_t s = it % kS, parity = (it / kS) & 1;
         mbar_wait(bar(bars->k_full[s]), parity);
@@ -119,11 +146,92 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
           mbar_arrive(bar(bars->v_empty[s]));
           continue;
         }
-        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), tSrS);
+        wg_issue<true>(mma_qk, tSrQ, tSrK(_, _, _, s), into_s);
         return true;
       }
+      if constexpr (decltype(empty)::value) warpgroup_commit_batch();
       return false;
     };
+    const auto advance = [&](uint32_t limit) {
+      return advance_into(limit, tSrS, std::false_type{});
+    };
+    // (Fp8Traits::kPairStep: a step's second block, its S into tSrS2)
+    const auto advance2 = [&](uint32_t limit) {
+      return advance_into(limit, tSrS2, std::true_type{});
+    };
+    // Fp8Traits::kPairStep (round 16, not the library's): two kept blocks a step where the
+    // second is within the stage window (so that its stage can be filled while the first's is
+    // held), S of both in flight together, one base and rescale for both (step_base_h), and P V
+    // of both into one accumulator, added to O in fp32 once a step. A block with no partner in
+    // the window runs as a step of one. The waits are the same on both paths (ptxas serialises
+    // the wgmma around a wait in a branch): a step of one commits an empty group for the second
+    // S and multiplies a zero P by its own V^T stage.
+    const auto step_loop = [&](const auto& adv) {
+      for (bool have = adv(UINT_MAX); have;) {
+        const uint32_t c1 = cur;
+        const bool two = advance2(c1 + kS);
+        const uint32_t c2 = two ? cur : c1;
+        const uint32_t s1 = c1 % kS, s2 = c2 % kS;
+        float sc1 = q_scale * meta[s1].y, sh1 = meta[s1].z;
+        warpgroup_wait<1>();
+        warpgroup_fence_operand(tSrS);
+        prepare_scores_h(rS, __float_as_int(meta[s1].x) & ~127, p.key_limit, lane, sc1, sh1,
+                         uniform(meta[s1].w != 0.f), bias_smem + s1 * T::kBN);
+        mbar_arrive(bar(bars->k_empty[s1]));
+        float m1[2], m2[2] = {-INFINITY, -INFINITY};
+        raw_row_max_h(rS, m1);
+        m1[0] = fmaf(m1[0], sc1, sh1), m1[1] = fmaf(m1[1], sc1, sh1);
+        float sc2 = sc1, sh2 = sh1;
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tSrS2);
+        if (two) {
+          sc2 = q_scale * meta[s2].y, sh2 = meta[s2].z;
+          prepare_scores_h(rS2, __float_as_int(meta[s2].x) & ~127, p.key_limit, lane, sc2, sh2,
+                           uniform(meta[s2].w != 0.f), bias_smem + s2 * T::kBN);
+          mbar_arrive(bar(bars->k_empty[s2]));
+          raw_row_max_h(rS2, m2);
+          m2[0] = fmaf(m2[0], sc2, sh2), m2[1] = fmaf(m2[1], sc2, sh2);
+        }
+        __half2 nb1[2], nb2[2];
+        step_base_h(m1, m2, p.scale_log2, inv_scale_log2, sh1, sh2, row_max, alpha, nb1, nb2);
+        exp2_block_h<T::kPolyTiles>(rS, __float2half2_rn(fminf(p.scale_log2 * sc1, 65504.f)), nb1);
+        convert_fp8_h(rS, tOrP);
+        if (two) {
+          exp2_block_h<T::kPolyTiles>(rS2, __float2half2_rn(fminf(p.scale_log2 * sc2, 65504.f)),
+                                      nb2);
+          convert_fp8_h(rS2, tOrP2);
+        } else {
+          clear(tOrP2);
+        }
+        mbar_wait(bar(bars->v_full[s1]), (c1 / kS) & 1);
+        if (two) mbar_wait(bar(bars->v_full[s2]), (c2 / kS) & 1);
+        // (P V in thirds of V^T's rows: with both P live beside O, halves spill 372 bytes)
+        wg_issue_two(mma_pv48, tOrP, vt_48(s1, 0), tOrP2, vt_48(s2, 0), tOr48);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOr48);
+        fma_into<0>(tOrO, tOr48, alpha);
+        wg_issue_two(mma_pv48, tOrP, vt_48(s1, 48), tOrP2, vt_48(s2, 48), tOr48);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOr48);
+        fma_into<24>(tOrO, tOr48, alpha);
+        wg_issue_two(mma_pv40, tOrP, vt_40(s1), tOrP2, vt_40(s2), tOr40);
+        warpgroup_wait<0>();
+        warpgroup_fence_operand(tOr40);
+        warpgroup_fence_operand(tOrP);
+        warpgroup_fence_operand(tOrP2);
+        mbar_arrive(bar(bars->v_empty[s1]));
+        if (two) mbar_arrive(bar(bars->v_empty[s2]));
+        fma_into<48>(tOrO, tOr40, alpha);
+        have = adv(UINT_MAX);
+      }
+    };
+    if constexpr (T::kPairStep) {
+      step_loop(advance);
+      warpgroup_wait<0>();
+      mbar_arrive(q_empty);
+      store_fp8_output<T>(p, tOrO, row_max, row_sum, tile.q0, tile.bh, tile.b, tile.h, tid, lane);
+      continue;
+    }
     for (bool have = advance(UINT_MAX); have;) {
       const uint32_t s = cur % kS, parity = (cur / kS) & 1;
       float4 m;
