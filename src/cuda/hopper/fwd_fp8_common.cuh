@@ -100,6 +100,9 @@ constexpr float kLazyLog2 = 0.8f;
 // (fwd_fp8_s_f16.cuh), six FMA- and ALU-pipe instructions a pair against two MUFU and a PRMT;
 // bit 1073741824 three eighths; bit 2048 (kSLate) there issues the next block's S (if it is the
 // warpgroup's) once P V's second product is done, before that product's adds into O.
+// Round 16 (on bit 134217728): bit 67108864 (kPairStep) takes two kept key blocks a step, one
+// base for both and P V of both into one accumulator added to O once a step
+// (fwd_fp8_wg3_f16.cuh; the pass's shifts on the whole exp2 grid).
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
