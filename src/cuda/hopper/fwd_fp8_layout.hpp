@@ -60,10 +60,11 @@ constexpr int kFp8PairStep = 67108864;
 constexpr int kFp8LibraryD128 = kFp8Round12D128;
 
 // The bits the quantisation pass must know of for the library's kernel at this head dim
-// (persistent: the two-warpgroup kernel).
+// (persistent: the two-warpgroup kernel). kFp8PairStep follows kFp8LibraryD128, so that a
+// library with the pair step gets the pass's shift grid it needs.
 constexpr int fp8_library_bits(int head_dim, bool persistent) {
-  return head_dim == 128 && !persistent ? kFp8Library | kFp8SF16 | (kFp8LibraryD128 & kFp8PairStep)
-                                        : kFp8Library;
+  constexpr int kD128 = kFp8Library | kFp8SF16 | (kFp8LibraryD128 & kFp8PairStep);
+  return head_dim == 128 && !persistent ? kD128 : kFp8Library;
 }
 
 // The key bias in V (kFp8BiasInV) for the key blocks whose biases span at most this many exp2
