@@ -39,12 +39,18 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
   s_f16_poly1, s_f16_poly2, s_f16_poly3
               s_f16 with 1, 2 or 3 of every four n-tiles' exponentials by round 12's
               exp2_poly_h2 (relu(x + 12) in f16, a degree-2 polynomial in f16 steps)
+  s_f16_lin1 .. s_f16_lin8
+              s_f16 with 1 to 8 of every eight n-tiles' P made without an exponential (round
+              17's softmax_lin_h): e4m3's bits n = round(8 x + 56 + --lin-centre) from
+              relu(8 x + 56 + centre) in f16 (the offset rounded down to f16, the base moved up
+              to match), read as e4m3: 2^x linearly interpolated between powers of two (the
+              kernel's centre: -0.5)
   qk_only, p_only, v_only
               the library's scheme with only Q and K, only P, or only V rounded to e4m3 (the
               rest exact): the error budget by source
 
   bench/gpu/fp8_sim.py [--seq 2048] [--heads 2] [--seeds 3] [--harsh 1] [--schemes a,b]
-                       [--bias-span 14]
+                       [--bias-span 14] [--lin-centre -0.5]
 """
 import argparse
 
@@ -94,6 +100,25 @@ def exp2_poly_h2(c):
     c0, c1, c2 = (f16(x) for x in POLY_C)
     p = f16(f16(f * c2 + c1) * f + c0)
     return p * 2.0 ** k  # (k added to p's exponent field: exact)
+
+
+LIN_BIAS = 56.0  # e4m3 bits of 2^x = 8 x + 56 (x >= -7); --lin-centre adds to it
+
+
+def f16_down(x):
+    """The largest f16 number at or below x."""
+    h = np.asarray(x, dtype=np.float64).astype(np.float16)
+    lower = h.astype(np.float64) > np.asarray(x, dtype=np.float64)
+    h = np.where(lower, np.nextafter(h, np.float16(-np.inf)), h)
+    return h.astype(np.float64)
+
+
+def lin_e4m3(n):
+    """The e4m3 number whose bits are the integer n (0..126): 2^(n/8 - 7) interpolated
+    linearly between powers of two (subnormals below n = 8)."""
+    n = n.astype(np.int64)
+    e, m = n // 8, n % 8
+    return np.where(e > 0, 2.0 ** (e - 7) * (1 + m / 8.0), m * 2.0 ** -9)
 
 
 def dit(rng, heads, seq, is_v):
@@ -253,6 +278,15 @@ def fp8_attention(q, k, v, scale, scheme):
                     on = nt4 >= 4 - quarters if quarters != 2 else nt4 % 2 == 1
                     c = np.maximum(f16(x * e16 + f16(POLY_OFFSET - b16)[:, None]), 0.0)
                     p = np.where(on[None, :], exp2_poly_h2(c), p)
+                if scheme.startswith("s_f16_lin"):  # some n-tiles' e4m3 bits straight from x
+                    eighths = int(scheme[-1])
+                    on = (np.arange(BLOCK) // 8) % 8 < eighths
+                    # (softmax_lin_h: the offset rounded down to f16, the base moved up by what that
+                    # rounding took)
+                    c16 = f16_down(LIN_BIAS - 8.0 * b16)
+                    lv = np.maximum(f16(x * f16(8.0 * e16) + c16[:, None]), 0.0)
+                    p = np.where(on[None, :], lin_e4m3(f16(lv + 1024.0) - 1024.0)
+                                 * 2.0 ** ((LIN_BIAS - 8.0 * b16 - c16) / 8.0)[:, None], p)
             elif scheme == "f16_exp":
                 p = f16(np.exp2(f16(arg)))
             else:
@@ -299,10 +333,14 @@ def main():
     ap.add_argument("--mean-sample", type=int, default=0,
                     help="Q's and K's smoothing means over the first N tokens of every 128-token "
                     "block (the pass since round 14: 16); 0: over all tokens")
+    ap.add_argument("--lin-centre", type=float, default=0.0,
+                    help="s_f16_linN: added to the e4m3 bits' offset 8 x + 56 (about -0.45 centres "
+                    "the linear interpolation's mean ratio on 1)")
     args = ap.parse_args()
     if not 0 <= args.mean_sample <= BLOCK:
         ap.error(f"--mean-sample: expected 0 to {BLOCK} tokens a block, got {args.mean_sample}")
-    global HARSH, BIAS_SPAN, MEAN_SAMPLE
+    global HARSH, BIAS_SPAN, MEAN_SAMPLE, LIN_BIAS
+    LIN_BIAS = 56.0 + args.lin_centre
     HARSH, BIAS_SPAN, MEAN_SAMPLE = args.harsh, args.bias_span, args.mean_sample
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
                "bias_e4m3x3", "no_key_bias", "k_smooth_only", "q_token", "balance", "qk_only", "p_only", "v_only",

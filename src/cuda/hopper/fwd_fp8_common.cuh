@@ -76,7 +76,8 @@ constexpr float kLazyLog2 = 0.8f;
 // P V); bit 524288 (kSHalves), S as two products of 64 keys, the first half's row maxima taken
 // while the second runs; bit 1048576 (kPvOverlap), the second P V half issued before the first
 // half's add into O. (Bits 2097152 and 4194304, the
-// barrier waits taken off a warp's chain, were timed in round 8 b- at 2a7b16d and removed.)
+// barrier waits taken off a warp's chain, were timed in round 8 b- at 2a7b16d and removed;
+// round 17 took 2097152 again.)
 // Round 9: bit 8388608 (kUniform, on bit 16384; the library's at head dim 128), the block loop's
 // branches, its stage index and the warpgroup index by warp votes, values ptxas then knows to
 // be the same in every lane: the products' shared-memory descriptors are computed in uniform
@@ -103,6 +104,9 @@ constexpr float kLazyLog2 = 0.8f;
 // Round 16 (on bit 134217728): bit 67108864 (kPairStep) takes two kept key blocks a step, one
 // base for both and P V of both into one accumulator added to O once a step
 // (fwd_fp8_wg3_f16.cuh; the pass's shifts on the whole exp2 grid).
+// Round 17 (on bit 134217728; the library's at head dim 128): bit 2097152 (kLinExp) makes P's
+// e4m3 bits from the exponent by two f16 instructions a pair, e4m3's bits read as 8 log2 + 56
+// (fwd_fp8_s_f16.cuh's softmax_lin_h), instead of exponentials and a conversion.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.
 template <class OutElement_, int kHeadDim, int kVariant = kFp8Library, int kStages_ = 4>
 struct Fp8Traits {
@@ -141,6 +145,7 @@ struct Fp8Traits {
   static constexpr bool kSsP = (kVariant & 536870912) != 0;
   static constexpr bool kSLate = kSF16 && kLazy;  // (bit 2048 on kSF16: fwd_fp8_wg3_f16.cuh)
   static constexpr bool kPairStep = (kVariant & 67108864) != 0;  // (fwd_fp8_wg3_f16.cuh)
+  static constexpr bool kLinExp = (kVariant & 2097152) != 0;  // (fwd_fp8_s_f16.cuh)
   static_assert(!kFmaO || kAddPerBlock, "bit 4 adds each block's P V in fp32");
   static_assert(!kBiasInV || kSumTensor, "bit 128 takes the row sums from the tensor cores");
   static_assert(!kPairs || (kBiasInV && !kFmaO && !kLateWait), "bit 256 is built on bit 128");
@@ -158,6 +163,8 @@ struct Fp8Traits {
   static_assert(!kSLate || !kLookahead, "bit 2048 on kSF16 is its own look-ahead");
   static_assert(!kPairStep || (kSF16 && !kLookahead && !kSLate),
                 "bit 67108864 is built on bit 134217728");
+  static_assert(!kLinExp || (kSF16 && !kLookahead && !kPairStep),
+                "bit 2097152 is built on bit 134217728");
   static_assert(!(kTrace || kSHalves || kPvOverlap || kUniform || kTreeMax) || kWg3,
                 "bits 65536 and up are built on bit 16384");
   static_assert(!kRing || kWg3Whole, "bit 131072 is built on bit 32768 (one P V product a turn)");

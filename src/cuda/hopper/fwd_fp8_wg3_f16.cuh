@@ -10,7 +10,8 @@
 // the next block is this warpgroup's; both were slower (0.80-0.91x), and the library's loop
 // issues each S after the previous block's P V. Round 16's kPairStep (two key blocks a step, P V
 // of both summed in one accumulator before the fp32 add into O) was 1.003-1.022x the library's
-// and is a comparison variant only: the library adds each block's P V to O in fp32.
+// and is a comparison variant only: the library adds each block's P V to O in fp32. Since round
+// 17 the library's P comes from softmax_lin_h (kLinExp: no exponentials, 1.13-1.15x).
 #pragma once
 
 #include <climits>
@@ -250,13 +251,18 @@ __device__ void consume_fp8_wg3_f16(const FwdParams& p, typename T::Element* q_s
       mbar_arrive(bar(bars->k_empty[s]));
       float raw[2];
       raw_row_max_h(rS, raw);
-      softmax_from_max_h<T::kPolyTiles>(rS, raw, p.scale_log2, inv_scale_log2, row_max, alpha,
-                                        s_scale, s_shift);
+      if constexpr (T::kLinExp) {
+        softmax_lin_h<T::kPolyTiles>(rS, raw, p.scale_log2, inv_scale_log2, row_max, alpha,
+                                     s_scale, s_shift, tOrP);
+      } else {
+        softmax_from_max_h<T::kPolyTiles>(rS, raw, p.scale_log2, inv_scale_log2, row_max, alpha,
+                                          s_scale, s_shift);
+      }
       if constexpr (T::kSsP) {  // P to shared memory, visible to the warpgroup's products
         store_p_smem(rS, sP, wg * 64 + (tid & 127) / 32 * 16 + lane / 4, (lane & 3) * 32);
         fence_proxy_async();
         asm volatile("bar.sync %0, 128;\n" ::"r"(1 + wg) : "memory");
-      } else {
+      } else if constexpr (!T::kLinExp) {  // (kLinExp: P made by softmax_lin_h)
         convert_fp8_h(rS, tOrP);
       }
       mbar_wait(bar(bars->v_full[s]), parity);

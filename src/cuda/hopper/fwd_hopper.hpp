@@ -77,6 +77,7 @@ void launch_fwd_hopper_fp8_bf16_d128_v48(const FwdParams&, int ctas, cudaStream_
 void launch_fwd_hopper_fp8_bf16_d128_v49(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d128_v50(const FwdParams&, int ctas, cudaStream_t);
 void launch_fwd_hopper_fp8_bf16_d128_v51(const FwdParams&, int ctas, cudaStream_t);
+void launch_fwd_hopper_fp8_bf16_d128_v52(const FwdParams&, int ctas, cudaStream_t);
 // The FP8 forward (precision fp8): a workspace from a per-device stream-ordered memory pool,
 // the quantisation pass (fp8_quantize.hpp), the FP8 kernel, the workspace freed, all on
 // `stream`. The caller has checked what launch_fwd_hopper_* need.
