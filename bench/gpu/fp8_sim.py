@@ -44,13 +44,14 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
               17's softmax_lin_h): e4m3's bits n = round(8 x + 56 + --lin-centre) from
               relu(8 x + 56 + centre) in f16 (the offset rounded down to f16, the base moved up
               to match), read as e4m3: 2^x linearly interpolated between powers of two (the
-              kernel's centre: -0.5)
+              kernel's centre: -0.5); a block whose largest entry in a row is more than
+              --lin-below exp2 units under the row's maximum keeps the exponentials there
   qk_only, p_only, v_only
               the library's scheme with only Q and K, only P, or only V rounded to e4m3 (the
               rest exact): the error budget by source
 
   bench/gpu/fp8_sim.py [--seq 2048] [--heads 2] [--seeds 3] [--harsh 1] [--schemes a,b]
-                       [--bias-span 14] [--lin-centre -0.5]
+                       [--bias-span 14] [--lin-centre -0.5] [--lin-below 8] [--lse]
 """
 import argparse
 
@@ -103,6 +104,8 @@ def exp2_poly_h2(c):
 
 
 LIN_BIAS = 56.0  # e4m3 bits of 2^x = 8 x + 56 (x >= -7); --lin-centre adds to it
+LIN_BELOW = 8.0  # --lin-below: kLinBelowTop (fwd_fp8_s_f16.cuh)
+LSE = {}  # each scheme's rows' log-sum-exp (nats) from its row sums, for --lse
 
 
 def f16_down(x):
@@ -283,9 +286,13 @@ def fp8_attention(q, k, v, scale, scheme):
                     on = (np.arange(BLOCK) // 8) % 8 < eighths
                     # (softmax_lin_h: the offset rounded down to f16, the base moved up by what that
                     # rounding took)
+                    # (a block stays on the exponentials where its largest entry in the row is
+                    # more than LIN_BELOW exp2 units below the row's maximum: kLinBelowTop)
+                    on = on[None, :] & (f16(x * e16 - b16[:, None]).max(1)
+                                        >= P_LOG2 - LIN_BELOW)[:, None]
                     c16 = f16_down(LIN_BIAS - 8.0 * b16)
                     lv = np.maximum(f16(x * f16(8.0 * e16) + c16[:, None]), 0.0)
-                    p = np.where(on[None, :], lin_e4m3(f16(lv + 1024.0) - 1024.0)
+                    p = np.where(on, lin_e4m3(f16(lv + 1024.0) - 1024.0)
                                  * 2.0 ** ((LIN_BIAS - 8.0 * b16 - c16) / 8.0)[:, None], p)
             elif scheme == "f16_exp":
                 p = f16(np.exp2(f16(arg)))
@@ -311,6 +318,7 @@ def fp8_attention(q, k, v, scale, scheme):
         else:
             o = f32(o + ot_prev)
         out[h] = o * sv[h] / rs[:, None]
+        LSE.setdefault(scheme, []).append((np.log2(rs) - 16 + m * scale_log2) * np.log(2))
     return out
 
 
@@ -333,20 +341,29 @@ def main():
     ap.add_argument("--mean-sample", type=int, default=0,
                     help="Q's and K's smoothing means over the first N tokens of every 128-token "
                     "block (the pass since round 14: 16); 0: over all tokens")
+    ap.add_argument("--lin-below", type=float, default=8.0,
+                    help="s_f16_linN: a block whose largest entry in a row is more than this many "
+                    "exp2 units below the row's maximum stays on the exponentials")
+    ap.add_argument("--lse", action="store_true",
+                    help="also print each scheme's largest |lse - lse of s_f16| over the rows "
+                    "(nats; s_f16 is run if not listed)")
     ap.add_argument("--lin-centre", type=float, default=0.0,
                     help="s_f16_linN: added to the e4m3 bits' offset 8 x + 56 (about -0.45 centres "
                     "the linear interpolation's mean ratio on 1)")
     args = ap.parse_args()
     if not 0 <= args.mean_sample <= BLOCK:
         ap.error(f"--mean-sample: expected 0 to {BLOCK} tokens a block, got {args.mean_sample}")
-    global HARSH, BIAS_SPAN, MEAN_SAMPLE, LIN_BIAS
-    LIN_BIAS = 56.0 + args.lin_centre
+    global HARSH, BIAS_SPAN, MEAN_SAMPLE, LIN_BIAS, LIN_BELOW
+    LIN_BIAS, LIN_BELOW = 56.0 + args.lin_centre, args.lin_below
     HARSH, BIAS_SPAN, MEAN_SAMPLE = args.harsh, args.bias_span, args.mean_sample
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
                "bias_e4m3x3", "no_key_bias", "k_smooth_only", "q_token", "balance", "qk_only", "p_only", "v_only",
                "bias_in_v", "s_f16", "s_f16_poly1", "s_f16_poly2", "s_f16_poly3"]
     if args.schemes:
         schemes = args.schemes.split(",")
+    if args.lse and "s_f16" not in schemes:
+        schemes.insert(0, "s_f16")
+    lse_worst = {s: 0.0 for s in schemes}
     scale = D ** -0.5
     print(f"seq {args.seq}, {args.heads} heads, head dim {D}, dense rows "
           f"({args.seq // BLOCK} key blocks), {args.seeds} seeds; cosine / relative L2 against "
@@ -359,14 +376,22 @@ def main():
             rng = np.random.default_rng(1000 * seed + (name == "dit"))
             q, k, v = (gen(rng, args.heads, args.seq, is_v) for is_v in (False, False, True))
             want = exact(q, k, v, scale)
+            LSE.clear()
             for s in schemes:
                 results[s][name].append(errors(fp8_attention(q, k, v, scale, s), want))
+            if args.lse and name == "dit":
+                for s in schemes:
+                    d = np.abs(np.concatenate(LSE[s]) - np.concatenate(LSE["s_f16"]))
+                    lse_worst[s] = max(lse_worst[s], float(d.max()))
     for s in schemes:
         cells = []
         for name in ("dit", "gaussian"):
             cells += [f"{min(c for c, _ in results[s][name]):.6f}",
                       f"{max(e for _, e in results[s][name]):.5f}"]
         print(f"| {s} | " + " | ".join(cells) + " |")
+    if args.lse:
+        print("\nDiT-like rows, largest |lse - lse of s_f16| (nats): "
+              + ", ".join(f"{s} {lse_worst[s]:.3f}" for s in schemes))
 
 
 if __name__ == "__main__":
