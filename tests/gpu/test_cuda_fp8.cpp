@@ -505,15 +505,16 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_s_f16_lookahead", "fp8_wg3_round11"},
       {"fp8_wg3_s_f16_ss_p", ""},
       // (round 12: a quarter, half or three quarters of the exponentials by a polynomial on
-      // f16 pairs; a quarter was the library's in rounds 12-16, fp8_wg3_round12)
-      {"fp8_wg3_round12", ""},
-      {"fp8_wg3_f16_poly_quarter", "fp8_wg3_round12"},
+      // f16 pairs; a quarter is the library's since round 12)
+      {"fp8_wg3_f16_poly_quarter", "standard"},
       {"fp8_wg3_f16_poly_half", ""},
       {"fp8_wg3_f16_poly_three_quarters", ""},
       {"fp8_wg3_f16_poly_three_eighths", ""},
-      {"fp8_wg3_f16_s_late", "fp8_wg3_round12"},  // (the next S earlier: the same arithmetic)
+      {"fp8_wg3_f16_s_late", "standard"},  // (the next S earlier: the same arithmetic)
       // (round 16: two key blocks a step, P V summed over both in the tensor cores, other sums)
       {"fp8_wg3_pair_step", ""},
+      // (round 17: P's e4m3 bits from the exponents, no exponentials: other bits)
+      {"fp8_wg3_lin_exp", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;
@@ -642,10 +643,11 @@ TEST(Fp8Errors, NaNInputsComeOutNaN) {
     }
 }
 
-// Scores of thousands of exp2 units, past where the head-dim-128 kernel makes P's e4m3 bits
-// from the exponents (kLinRawTop, fwd_fp8_s_f16.cuh), take the exponentials' path block by
-// block: in head 1, Q x 30 everywhere and K x 30 in key block 2 only, so that the rows keeping
-// block 2 have it on that path and their other blocks (scores below 1024 units) on the fast one.
+// Scores of thousands of exp2 units: in head 1, Q x 30 everywhere and K x 30 in key block 2
+// only, on the library's kernel and on round 17's candidate (fp8_wg3_lin_exp, with the
+// comparison kernels), where such blocks go back to the exponentials' path block by block
+// (kLinRawTop, fwd_fp8_s_f16.cuh): the rows keeping block 2 have it on that path and their
+// other blocks (scores below 1024 units) on the fast one.
 // Such near one-hot rows are past e4m3's accuracy (a score's rounding error is tens of units), so
 // what is checked is what attention guarantees whatever the rounding: every output and lse
 // finite, and each output a weighted mean of V (inside each channel's range of V, widened by
@@ -683,46 +685,52 @@ TEST(Fp8Errors, HugeScoresStayFiniteAndInsideVsRange) {
   EXPECT_LT(other_max, 512.0) << "the other blocks do not stay on the fast path";
   const ReferenceResult ref =
       attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), scale);
-  TestTensor out(DType::bf16, Layout::bshd, 1, S, 2, 128);
-  out.poison();
-  DeviceBuffer lse(2 * S * sizeof(float));
-  ASSERT_EQ(cudaMemset(lse.get(), 0xff, 2 * S * sizeof(float)), cudaSuccess);  // NaN
-  AttentionOptions options;
-  options.precision = Precision::fp8;
-  attention(plan, q.device_view(), k.device_view(), v.device_view(), out.device_view(),
-            static_cast<float*>(lse.get()), options);
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  out.download();
-  std::vector<float> lse_host(2 * S);
-  ASSERT_EQ(cudaMemcpy(lse_host.data(), lse.get(), 2 * S * sizeof(float), cudaMemcpyDeviceToHost),
-            cudaSuccess);
-  int64_t non_finite = 0, outside = 0;
-  for (const float x : lse_host) non_finite += !std::isfinite(x);
-  for (int64_t d = 0; d < 128; ++d) {
-    double lo = INFINITY, hi = -INFINITY;  // channel d's range over head 1's keys
-    for (int64_t j = 0; j < S; ++j) {
-      const double x = v.at(0, j, kHuge, d);
-      lo = std::min(lo, x), hi = std::max(hi, x);
-    }
-    const double slack = 0.15 * std::max(std::abs(lo), std::abs(hi));
-    for (int64_t s = 0; s < S; ++s) {
-      const double o = out.at(0, s, kHuge, d);
-      non_finite += !std::isfinite(o);
-      outside += std::isfinite(o) && (o < lo - slack || o > hi + slack);
-    }
-  }
-  EXPECT_EQ(non_finite, 0);
-  EXPECT_EQ(outside, 0) << "outputs outside V's range: weights that are not a softmax's";
-  double dot = 0, oo = 0, rr = 0, err2 = 0;  // head 0 against the reference
-  for (int64_t s = 0; s < S; ++s)
+  std::vector<std::string> choices = {kFp8};
+  if (ablation_kernels_built()) choices.push_back(std::string(kFp8) + ",variant=fp8_wg3_lin_exp");
+  for (const std::string& choice : choices) {
+    SCOPED_TRACE(choice);
+    TestTensor out(DType::bf16, Layout::bshd, 1, S, 2, 128);
+    out.poison();
+    DeviceBuffer lse(2 * S * sizeof(float));
+    ASSERT_EQ(cudaMemset(lse.get(), 0xff, 2 * S * sizeof(float)), cudaSuccess);  // NaN
+    cuda_detail::attention_cuda_with(plan, q.device_view(), k.device_view(), v.device_view(),
+                                     out.device_view(), static_cast<float*>(lse.get()),
+                                     AttentionOptions{}, parse_choice(choice));
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    out.download();
+    std::vector<float> lse_host(2 * S);
+    ASSERT_EQ(cudaMemcpy(lse_host.data(), lse.get(), 2 * S * sizeof(float),
+                         cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    int64_t non_finite = 0, outside = 0;
+    for (const float x : lse_host) non_finite += !std::isfinite(x);
     for (int64_t d = 0; d < 128; ++d) {
-      const double o = out.at(0, s, 1 - kHuge, d), r = ref.at(0, s, 1 - kHuge, d);
-      dot += o * r, oo += o * o, rr += r * r, err2 += (o - r) * (o - r);
+      double lo = INFINITY, hi = -INFINITY;  // channel d's range over head 1's keys
+      for (int64_t j = 0; j < S; ++j) {
+        const double x = v.at(0, j, kHuge, d);
+        lo = std::min(lo, x), hi = std::max(hi, x);
+      }
+      const double slack = 0.15 * std::max(std::abs(lo), std::abs(hi));
+      for (int64_t s = 0; s < S; ++s) {
+        const double o = out.at(0, s, kHuge, d);
+        non_finite += !std::isfinite(o);
+        outside += std::isfinite(o) && (o < lo - slack || o > hi + slack);
+      }
     }
-  EXPECT_GE(dot / std::sqrt(oo * rr), kGaussianMinCosine);
-  EXPECT_LE(std::sqrt(err2 / rr), kGaussianMaxRelL2);
-  std::cout << "  head 1's largest scores: " << block_max << " exp2 units in block " << kBlock
-            << ", " << other_max << " elsewhere; head 0 rel. L2 " << std::sqrt(err2 / rr) << "\n";
+    EXPECT_EQ(non_finite, 0);
+    EXPECT_EQ(outside, 0) << "outputs outside V's range: weights that are not a softmax's";
+    double dot = 0, oo = 0, rr = 0, err2 = 0;  // head 0 against the reference
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t d = 0; d < 128; ++d) {
+        const double o = out.at(0, s, 1 - kHuge, d), r = ref.at(0, s, 1 - kHuge, d);
+        dot += o * r, oo += o * o, rr += r * r, err2 += (o - r) * (o - r);
+      }
+    EXPECT_GE(dot / std::sqrt(oo * rr), kGaussianMinCosine);
+    EXPECT_LE(std::sqrt(err2 / rr), kGaussianMaxRelL2);
+    std::cout << "  " << choice << ": head 1's largest scores " << block_max
+              << " exp2 units in block " << kBlock << ", " << other_max
+              << " elsewhere; head 0 rel. L2 " << std::sqrt(err2 / rr) << "\n";
+  }
 }
 
 // The three-warpgroup kernel's 192-row tiles in the locality order (the default row_order,
