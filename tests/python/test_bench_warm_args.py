@@ -1,6 +1,6 @@
-"""bench/gpu/bench.py refuses a bad --warm-seconds, and bench/gpu/fp8_sim.py a bad --mean-sample,
-before either does any work: the error names the option, what it takes and what came (the
-extremes included)."""
+"""bench/gpu/bench.py refuses a bad --warm-seconds, bench/gpu/fp8_sim.py a bad --mean-sample and
+bench/gpu/fp8_lse_bound.py a bad --mean-sample, --seq or --seeds, before any does work: the error
+names the option, what it takes and what came (the extremes included)."""
 
 import pathlib
 import subprocess
@@ -27,3 +27,18 @@ def test_fp8_sim_refuses_a_sample_outside_a_block(value):
                           f"--mean-sample={value}"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert f"--mean-sample: expected 0 to 128 tokens a block, got {value}" in run.stderr
+
+
+@pytest.mark.parametrize("option,value,expected", [
+    ("--mean-sample", "-1", "expected 0 to 128 tokens a block"),
+    ("--mean-sample", "129", "expected 0 to 128 tokens a block"),
+    ("--seq", "0", "expected a positive multiple of 128 tokens"),
+    ("--seq", "200", "expected a positive multiple of 128 tokens"),
+    ("--seq", "-128", "expected a positive multiple of 128 tokens"),
+    ("--seeds", "0", "expected at least 1"),
+])
+def test_fp8_lse_bound_refuses_bad_options(option, value, expected):
+    run = subprocess.run([sys.executable, str(ROOT / "bench/gpu/fp8_lse_bound.py"),
+                          f"{option}={value}"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert f"{option}: {expected}, got {value}" in run.stderr
