@@ -32,11 +32,15 @@ def main():
     args = ap.parse_args()
     if not 0 <= args.mean_sample <= sim.BLOCK:
         ap.error(f"--mean-sample: expected 0 to {sim.BLOCK} tokens a block, got {args.mean_sample}")
-    if args.seq < sim.BLOCK or args.seq % sim.BLOCK:
-        ap.error(f"--seq: expected a positive multiple of {sim.BLOCK} tokens, got {args.seq}")
-    if args.seeds < 1:
-        ap.error(f"--seeds: expected at least 1, got {args.seeds}")
-    sim.MEAN_SAMPLE, sim.LIN_BELOW, sim.LIN_BIAS = args.mean_sample, args.lin_below, 55.5
+    # (the simulation holds seq x seq float64 matrices: 16384 tokens are 2 GiB each)
+    if not (sim.BLOCK <= args.seq <= 16384 and args.seq % sim.BLOCK == 0):
+        ap.error(f"--seq: expected a multiple of {sim.BLOCK} tokens from {sim.BLOCK} to 16384, "
+                 f"got {args.seq}")
+    if not 1 <= args.seeds <= 1000:
+        ap.error(f"--seeds: expected 1 to 1000, got {args.seeds}")
+    if not 0.0 <= args.lin_below <= 1e6:
+        ap.error(f"--lin-below: expected 0 to 1e6 exp2 units, got {args.lin_below}")
+    sim.MEAN_SAMPLE, sim.LIN_BELOW = args.mean_sample, args.lin_below  # (the kernel's centre)
     scale = sim.D ** -0.5
     schemes = args.schemes.split(",")
     for seed in range(args.seeds):

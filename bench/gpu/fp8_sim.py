@@ -41,11 +41,11 @@ e4m3 with per-channel scales, P x 256 in e4m3, online softmax over 128-key block
               exp2_poly_h2 (relu(x + 12) in f16, a degree-2 polynomial in f16 steps)
   s_f16_lin1 .. s_f16_lin8
               s_f16 with 1 to 8 of every eight n-tiles' P made without an exponential (round
-              17's softmax_lin_h): e4m3's bits n = round(8 x + 56 + --lin-centre) from
+              17's softmax_lin_h): e4m3's bits n = round(8 x + 56 + --lin-centre, -0.5) from
               relu(8 x + 56 + centre) in f16 (the offset rounded down to f16, the base moved up
-              to match), read as e4m3: 2^x linearly interpolated between powers of two (the
-              kernel's centre: -0.5); a block whose largest entry in a row is more than
-              --lin-below exp2 units under the row's maximum keeps the exponentials there
+              to match), read as e4m3: 2^x linearly interpolated between powers of two; a
+              block whose largest entry in a row is more than --lin-below exp2 units under the
+              row's maximum keeps the exponentials there
   qk_only, p_only, v_only
               the library's scheme with only Q and K, only P, or only V rounded to e4m3 (the
               rest exact): the error budget by source
@@ -103,7 +103,8 @@ def exp2_poly_h2(c):
     return p * 2.0 ** k  # (k added to p's exponent field: exact)
 
 
-LIN_BIAS = 56.0  # e4m3 bits of 2^x = 8 x + 56 (x >= -7); --lin-centre adds to it
+LIN_CENTRE = -0.5  # kLinBias - 56 (fwd_fp8_s_f16.cuh): --lin-centre's default
+LIN_BIAS = 56.0 + LIN_CENTRE  # e4m3 bits of 2^x = 8 x + 56 (x >= -7), centred
 LIN_BELOW = 8.0  # --lin-below: kLinBelowTop (fwd_fp8_s_f16.cuh)
 LSE = {}  # each scheme's rows' log-sum-exp (nats) from its row sums, for --lse
 
@@ -283,13 +284,12 @@ def fp8_attention(q, k, v, scale, scheme):
                     p = np.where(on[None, :], exp2_poly_h2(c), p)
                 if scheme.startswith("s_f16_lin"):  # some n-tiles' e4m3 bits straight from x
                     eighths = int(scheme[-1])
-                    on = (np.arange(BLOCK) // 8) % 8 < eighths
-                    # (softmax_lin_h: the offset rounded down to f16, the base moved up by what that
-                    # rounding took)
                     # (a block stays on the exponentials where its largest entry in the row is
                     # more than LIN_BELOW exp2 units below the row's maximum: kLinBelowTop)
-                    on = on[None, :] & (f16(x * e16 - b16[:, None]).max(1)
-                                        >= P_LOG2 - LIN_BELOW)[:, None]
+                    on = (((np.arange(BLOCK) // 8) % 8 < eighths)[None, :]
+                          & (f16(x * e16 - b16[:, None]).max(1) >= P_LOG2 - LIN_BELOW)[:, None])
+                    # (softmax_lin_h: the offset rounded down to f16, the base moved up by what
+                    # that rounding took)
                     c16 = f16_down(LIN_BIAS - 8.0 * b16)
                     lv = np.maximum(f16(x * f16(8.0 * e16) + c16[:, None]), 0.0)
                     p = np.where(on, lin_e4m3(f16(lv + 1024.0) - 1024.0)
@@ -347,13 +347,17 @@ def main():
     ap.add_argument("--lse", action="store_true",
                     help="also print each scheme's largest |lse - lse of s_f16| over the rows "
                     "(nats; s_f16 is run if not listed)")
-    ap.add_argument("--lin-centre", type=float, default=0.0,
-                    help="s_f16_linN: added to the e4m3 bits' offset 8 x + 56 (about -0.45 centres "
-                    "the linear interpolation's mean ratio on 1)")
+    ap.add_argument("--lin-centre", type=float, default=LIN_CENTRE,
+                    help="s_f16_linN: added to the e4m3 bits' offset 8 x + 56, -1 to 1 (the "
+                    "kernel's -0.5 centres the linear interpolation's mean ratio near 1)")
     args = ap.parse_args()
     if not 0 <= args.mean_sample <= BLOCK:
         ap.error(f"--mean-sample: expected 0 to {BLOCK} tokens a block, got {args.mean_sample}")
     global HARSH, BIAS_SPAN, MEAN_SAMPLE, LIN_BIAS, LIN_BELOW
+    if not -1.0 <= args.lin_centre <= 1.0:
+        ap.error(f"--lin-centre: expected -1 to 1, got {args.lin_centre}")
+    if not 0.0 <= args.lin_below <= 1e6:
+        ap.error(f"--lin-below: expected 0 to 1e6 exp2 units, got {args.lin_below}")
     LIN_BIAS, LIN_BELOW = 56.0 + args.lin_centre, args.lin_below
     HARSH, BIAS_SPAN, MEAN_SAMPLE = args.harsh, args.bias_span, args.mean_sample
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
