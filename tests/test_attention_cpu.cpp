@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <functional>
 #include <iomanip>
 #include <limits>
 #include <random>
@@ -18,6 +17,7 @@
 #include "../src/cpu/isa.hpp"
 #include "radial/attention.hpp"
 #include "radial/plan.hpp"
+#include "plan_cases.hpp"
 #include "tensor_buffer.hpp"
 
 namespace radial {
@@ -58,33 +58,6 @@ Comparison compare(const Tensor& out, const std::vector<float>& lse, const Refer
   return c;
 }
 
-// A plan with an arbitrary block pattern, built by hand: tests the kernel on patterns the
-// radial rules never make. Block 0 is always kept so that every row has a softmax.
-Plan pattern_plan(int64_t tokens, int64_t text, int64_t text_valid, int block,
-                  const std::function<bool(int32_t, int32_t)>& keep) {
-  Geometry g;
-  g.frames = 1, g.tokens_per_frame = tokens, g.text_tokens = text, g.text_valid = text_valid;
-  Plan plan;
-  plan.geometry = g;
-  plan.spec.block_size = block;
-  plan.seq_len = g.total_tokens();
-  plan.key_limit = g.key_limit();
-  plan.block_rows = plan.block_cols = static_cast<int32_t>((plan.seq_len + block - 1) / block);
-  const int32_t key_blocks = static_cast<int32_t>((plan.key_limit + block - 1) / block);
-  plan.row_offset.assign(1, 0);
-  for (int32_t r = 0; r < plan.block_rows; ++r) {
-    for (int32_t c = 0; c < key_blocks; ++c)
-      if (c == 0 || keep(r, c)) plan.col_index.push_back(c);
-    plan.row_offset.push_back(static_cast<int32_t>(plan.col_index.size()));
-  }
-  return plan;  // CSC left empty: the forward pass does not read it
-}
-
-Plan random_plan(int64_t seq, int block, std::mt19937& rng) {
-  std::bernoulli_distribution coin(0.4);
-  return pattern_plan(seq, 0, -1, block, [&](int32_t r, int32_t c) { return r == c || coin(rng); });
-}
-
 struct Inputs {
   Tensor q, k, v;
   Inputs(DType dt, Layout layout, int64_t b, int64_t s, int64_t h, int64_t d, std::mt19937& rng)
@@ -117,36 +90,6 @@ double rel_bound(DType dt) {
   return dt == DType::f32 ? 1e-5 : dt == DType::bf16 ? 5e-3 : 1e-3;
 }
 
-struct Case {
-  std::string name;
-  DType dtype;
-  Layout layout;
-  int64_t batch, heads, dim;
-  int block;
-  // The plan: radial (frames x tokens_per_frame, with text), dense, or a random pattern.
-  enum class Kind { radial, dense, random } kind;
-  Model model;
-  int64_t frames, tokens_per_frame, text_tokens, text_valid;
-};
-
-std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
-
-Plan plan_for(const Case& c, std::mt19937& rng) {
-  Geometry g;
-  g.frames = c.frames, g.tokens_per_frame = c.tokens_per_frame;
-  g.text_tokens = c.text_tokens, g.text_valid = c.text_valid;
-  switch (c.kind) {
-    case Case::Kind::radial: {
-      PlanSpec spec;
-      spec.model = c.model, spec.block_size = c.block, spec.decay_factor = 0.5;
-      return make_plan(g, spec);
-    }
-    case Case::Kind::dense: return make_dense_plan(g, c.block);
-    case Case::Kind::random: break;
-  }
-  return random_plan(g.total_tokens(), c.block, rng);
-}
-
 class CpuVsReference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CpuVsReference, MatchesWithinDtypeBound) {
@@ -171,23 +114,8 @@ TEST_P(CpuVsReference, MatchesWithinDtypeBound) {
   RecordProperty("rel_error", errors.str());
 }
 
-using K = Case::Kind;
-const DType f32 = DType::f32, bf16 = DType::bf16, f16 = DType::f16;
 INSTANTIATE_TEST_SUITE_P(
-    Shapes, CpuVsReference,
-    ::testing::Values(
-        // name, dtype, layout, batch, heads, dim, block, kind, model, F, T, text, text_valid
-        Case{"f32_bshd_radial_b64_d64", f32, Layout::bshd, 2, 2, 64, 64, K::radial, Model::wan, 6, 150, 0, -1},
-        Case{"bf16_bhsd_radial_b128_d128", bf16, Layout::bhsd, 1, 2, 128, 128, K::radial, Model::wan, 6, 180, 0, -1},
-        Case{"f16_slice_radial_b64_d256", f16, Layout::slice, 2, 1, 256, 64, K::radial, Model::wan, 4, 90, 0, -1},
-        Case{"f32_bhsd_hunyuan_text_b128_d32", f32, Layout::bhsd, 1, 3, 32, 128, K::radial, Model::hunyuan, 3, 200, 77, 50},
-        Case{"bf16_slice_hunyuan_text_b64_d64", bf16, Layout::slice, 2, 2, 64, 64, K::radial, Model::hunyuan, 4, 64, 40, 13},
-        Case{"f16_bshd_random_b64_d96", f16, Layout::bshd, 1, 2, 96, 64, K::random, Model::wan, 1, 333, 0, -1},
-        Case{"f32_slice_random_b128_d80", f32, Layout::slice, 2, 1, 80, 128, K::random, Model::wan, 1, 700, 0, -1},
-        Case{"bf16_bshd_dense_b128_d256", bf16, Layout::bshd, 1, 1, 256, 128, K::dense, Model::wan, 1, 300, 0, -1},
-        Case{"f32_bshd_dense_short_b128_d8", f32, Layout::bshd, 3, 2, 8, 128, K::dense, Model::wan, 1, 50, 0, -1},
-        Case{"f16_bhsd_dense_text_b64_d128", f16, Layout::bhsd, 1, 2, 128, 64, K::dense, Model::wan, 2, 100, 30, 7},
-        Case{"bf16_bhsd_random_b64_d32", bf16, Layout::bhsd, 2, 3, 32, 64, K::random, Model::wan, 1, 257, 0, -1}),
+    Shapes, CpuVsReference, ::testing::ValuesIn(shape_cases()),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 // The reference itself against an independent dense softmax, written here without any plan.
@@ -241,9 +169,9 @@ TEST(AttentionReference, BlockDiagonalPlanAttendsWithinBlock) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
   const int64_t S = 200, D = 16;
-  const Plan plan = pattern_plan(S, 0, -1, 64, [](int32_t r, int32_t c) { return r == c; });
-  // Block 0 is always kept by pattern_plan, so rows of block 0 attend to block 0 only, and
-  // row block r > 0 attends to blocks 0 and r.
+  // Rows of block 0 attend to block 0 only, and row block r > 0 to blocks 0 and r.
+  const Plan plan =
+      pattern_plan(S, 0, -1, 64, [](int32_t r, int32_t c) { return r == c || c == 0; });
   Inputs in(DType::f32, Layout::bshd, 1, S, 1, D, rng);
   const ReferenceResult ref = attention_reference(plan, in.q.view, in.k.view, in.v.view);
   const int64_t s = 150;  // block row 2: keys 0..63 and 128..191
