@@ -11,6 +11,7 @@
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
 #include "radial/plan.hpp"
+#include "error_checks.hpp"
 
 namespace radial {
 namespace {
@@ -38,19 +39,6 @@ class AttentionErrors : public ::testing::Test {
     expect_error_from([&] { attention(plan, q, k, v, out, nullptr, options); }, argument, fragment);
     for (float x : out_data) ASSERT_TRUE(std::isnan(x)) << "output written before the check";
   }
-  static void expect_error_from(const std::function<void()>& call, const std::string& argument,
-                                const std::string& fragment = "") {
-    try {
-      call();
-      ADD_FAILURE() << "no radial::Error; expected one naming " << argument;
-    } catch (const Error& e) {
-      const std::string message = e.what();
-      EXPECT_EQ(e.argument(), argument) << message;
-      EXPECT_NE(message.find("radial: " + argument + ": expected "), std::string::npos) << message;
-      EXPECT_NE(message.find(fragment), std::string::npos) << message << " lacks " << fragment;
-    }
-  }
-
   std::vector<float> q_data, k_data, v_data, out_data;
   Plan plan;
   TensorView q, k, v, out;

@@ -11,6 +11,7 @@
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
 #include "radial/plan.hpp"
+#include "error_checks.hpp"
 
 namespace radial {
 namespace {
@@ -47,19 +48,6 @@ class BackwardErrors : public ::testing::Test {
       for (float x : *data) ASSERT_TRUE(std::isnan(x)) << "gradient written before the check";
     }
   }
-  static void expect_error_from(const std::function<void()>& call, const std::string& argument,
-                                const std::string& fragment = "") {
-    try {
-      call();
-      ADD_FAILURE() << "no radial::Error; expected one naming " << argument;
-    } catch (const Error& e) {
-      const std::string message = e.what();
-      EXPECT_EQ(e.argument(), argument) << message;
-      EXPECT_NE(message.find("radial: " + argument + ": expected "), std::string::npos) << message;
-      EXPECT_NE(message.find(fragment), std::string::npos) << message << " lacks " << fragment;
-    }
-  }
-
   std::vector<float> q_data, k_data, v_data, out_data, d_out_data, lse, dq_data, dk_data, dv_data;
   const float* lse_pointer = nullptr;  // set by the tests that want one
   Plan plan;
