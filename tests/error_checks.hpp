@@ -1,5 +1,5 @@
-// The check every bad-argument test of the attention entry points makes: a radial::Error
-// naming the argument, its message in the form "radial: ARGUMENT: expected ...".
+// Checks of the radial::Error a call throws: which argument it names and what its message
+// says ("radial: ARGUMENT: expected ...").
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,6 +11,20 @@
 
 namespace radial {
 namespace {
+
+// The Error call() throws: the argument it names and its message; "(nothing thrown)" and an
+// empty message when it throws none.
+struct Thrown {
+  std::string argument, message;
+};
+Thrown thrown_by(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return {e.argument(), e.what()};
+  }
+  return {"(nothing thrown)", ""};
+}
 
 // call() must throw an Error for `argument` whose message names it and contains `fragment`
 // (what was expected or what came).

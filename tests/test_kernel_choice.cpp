@@ -7,17 +7,13 @@
 
 #include "api/kernel_choice.hpp"
 #include "radial/error.hpp"
+#include "error_checks.hpp"
 
 namespace radial {
 namespace {
 
 std::string refused_field(const std::string& text) {
-  try {
-    parse_choice(text);
-  } catch (const Error& e) {
-    return e.argument();
-  }
-  return "(nothing thrown)";
+  return thrown_by([&] { parse_choice(text); }).argument;
 }
 
 TEST(KernelChoice, ParsesEveryField) {
@@ -91,23 +87,17 @@ TEST(KernelChoice, BadTextNamesTheField) {
   EXPECT_EQ(refused_field("family=hopper,l2_prefetch=on"), "choice.l2_prefetch");
   EXPECT_EQ(refused_field("family=portable,schedule=serial"), "choice.schedule");
   EXPECT_EQ(refused_field("persistent=on"), "choice.persistent");
-  try {
-    parse_choice("family=hopper,schedule=fast");
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("serial, overlap, pingpong or q_registers"),
-              std::string::npos)
-        << e.what();
-  }
+  const Thrown fast = thrown_by([] { parse_choice("family=hopper,schedule=fast"); });
+  EXPECT_EQ(fast.argument, "choice.schedule");
+  EXPECT_NE(fast.message.find("serial, overlap, pingpong or q_registers"), std::string::npos)
+      << fast.message;
 }
 
 std::string refused_precision(int arch, DType dtype, int dim, int block,
                               Direction direction = Direction::forward) {
-  try {
-    choose_kernel(arch, dtype, dim, block, direction, false, Precision::fp8);
-  } catch (const Error& e) {
-    return e.argument();
-  }
-  return "(nothing thrown)";
+  return thrown_by([&] {
+           choose_kernel(arch, dtype, dim, block, direction, false, Precision::fp8);
+         }).argument;
 }
 
 TEST(KernelChoice, Fp8IsAHopperForwardField) {
@@ -141,12 +131,11 @@ TEST(KernelChoice, ChooserRefusesFp8WhereItDoesNotRun) {
   EXPECT_EQ(refused_precision(90, DType::bf16, 96, 128), "precision");
   EXPECT_EQ(refused_precision(90, DType::f32, 128, 128), "precision");
   EXPECT_EQ(refused_precision(90, DType::bf16, 128, 128, bwd), "precision");
-  try {
+  const Thrown ada = thrown_by([] {
     choose_kernel(89, DType::bf16, 128, 128, Direction::forward, false, Precision::fp8);
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("compute capability 8.9"), std::string::npos)
-        << e.what();
-  }
+  });
+  EXPECT_EQ(ada.argument, "precision");
+  EXPECT_NE(ada.message.find("compute capability 8.9"), std::string::npos) << ada.message;
 }
 
 TEST(KernelChoice, BwdVariantsNeedDirectionBackward) {

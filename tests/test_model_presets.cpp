@@ -9,19 +9,13 @@
 #include "radial/error.hpp"
 #include "radial/model_preset.hpp"
 #include "radial/plan.hpp"
+#include "error_checks.hpp"
 
 using namespace radial;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+std::string error_of(const std::function<void()>& f) { return thrown_by(f).message; }
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -14,6 +15,7 @@
 
 #include "schedule/tile_order.hpp"
 #include "radial/error.hpp"
+#include "error_checks.hpp"
 
 namespace radial {
 namespace {
@@ -22,15 +24,7 @@ using schedule::handout_order;
 using schedule::tile192_order;
 
 // The argument that call()'s Error names, or "(nothing thrown)".
-template <class Call>
-std::string argument(Call&& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.argument();
-  }
-  return "(nothing thrown)";
-}
+std::string argument(const std::function<void()>& call) { return thrown_by(call).argument; }
 
 TEST(TileHandout, RowOrderPerHeadThenTheTailLongestFirst) {
   std::mt19937 rng(7);
