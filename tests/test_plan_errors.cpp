@@ -8,6 +8,7 @@
 
 #include "radial/error.hpp"
 #include "radial/plan.hpp"
+#include "error_checks.hpp"
 
 using namespace radial;
 
@@ -15,14 +16,11 @@ namespace {
 
 // Runs f, expects a radial::Error whose message holds every fragment.
 void expect_error(const std::function<void()>& f, std::initializer_list<const char*> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const char* fragment : fragments)
-      EXPECT_NE(message.find(fragment), std::string::npos) << message << " lacks " << fragment;
-  }
+  const Thrown thrown = thrown_by(f);
+  EXPECT_NE(thrown.argument, "(nothing thrown)");
+  for (const char* fragment : fragments)
+    EXPECT_NE(thrown.message.find(fragment), std::string::npos)
+        << thrown.message << " lacks " << fragment;
 }
 
 Geometry geom(int64_t F, int64_t T, int64_t text = 0, int64_t valid = -1) {

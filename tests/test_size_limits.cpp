@@ -15,6 +15,7 @@
 #include "radial/attention.hpp"
 #include "radial/error.hpp"
 #include "radial/plan.hpp"
+#include "error_checks.hpp"
 
 namespace radial {
 namespace {
@@ -25,15 +26,11 @@ constexpr int64_t kI64Min = std::numeric_limits<int64_t>::min();
 // f throws a radial::Error for `argument` whose message holds every fragment.
 void expect_error(const std::function<void()>& f, const std::string& argument,
                   std::initializer_list<const char*> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown; expected one naming " << argument;
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    EXPECT_EQ(e.argument(), argument) << message;
-    for (const char* fragment : fragments)
-      EXPECT_NE(message.find(fragment), std::string::npos) << message << " lacks " << fragment;
-  }
+  const Thrown thrown = thrown_by(f);
+  EXPECT_EQ(thrown.argument, argument) << thrown.message;
+  for (const char* fragment : fragments)
+    EXPECT_NE(thrown.message.find(fragment), std::string::npos)
+        << thrown.message << " lacks " << fragment;
 }
 
 Geometry geom(int64_t F, int64_t T, int64_t text = 0) {

@@ -30,16 +30,13 @@ def main():
     ap.add_argument("--lin-below", type=float, default=8.0, help="as fp8_sim.py's")
     ap.add_argument("--schemes", default="s_f16,s_f16_lin8")
     args = ap.parse_args()
-    if not 0 <= args.mean_sample <= sim.BLOCK:
-        ap.error(f"--mean-sample: expected 0 to {sim.BLOCK} tokens a block, got {args.mean_sample}")
+    sim.check_options(ap, args)
     # (the simulation holds seq x seq float64 matrices: 16384 tokens are 2 GiB each)
     if not (sim.BLOCK <= args.seq <= 16384 and args.seq % sim.BLOCK == 0):
         ap.error(f"--seq: expected a multiple of {sim.BLOCK} tokens from {sim.BLOCK} to 16384, "
                  f"got {args.seq}")
     if not 1 <= args.seeds <= 1000:
         ap.error(f"--seeds: expected 1 to 1000, got {args.seeds}")
-    if not 0.0 <= args.lin_below <= 1e6:
-        ap.error(f"--lin-below: expected 0 to 1e6 exp2 units, got {args.lin_below}")
     sim.MEAN_SAMPLE, sim.LIN_BELOW = args.mean_sample, args.lin_below  # (the kernel's centre)
     scale = sim.D ** -0.5
     schemes = args.schemes.split(",")
@@ -57,8 +54,7 @@ def main():
             p /= total
             # (the kernel's lse leaves out q . mean(K), which the pass adds back per row, and
             # fp8_sim's row sums carry P's 2^8 and the weights' 2^8 less 2^8)
-            rows = (np.arange(args.seq) % sim.BLOCK < args.mean_sample if args.mean_sample
-                    else np.ones(args.seq, bool))  # (the tokens of the smoothing means)
+            rows = sim.smoothing_rows(args.seq)
             want = (top + np.log(total))[:, 0] - q[h] @ k[h][rows].mean(0) * scale
             qt, kt = q[h] - q[h].mean(0), k[h] - k[h].mean(0)
             sigma = np.sqrt(2.0 ** -8 / 3 * 2 * scale ** 2 * (qt ** 2 * (p @ kt ** 2)).sum(1))

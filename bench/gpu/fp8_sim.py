@@ -182,6 +182,22 @@ def row_sum(p, scheme):
     return f32(p.sum(-1))
 
 
+def smoothing_rows(seq):
+    """The tokens Q's and K's smoothing means are taken over: the first MEAN_SAMPLE of each
+    128-token block (the pass's since round 14: 16), or all of them (MEAN_SAMPLE 0)."""
+    tokens = np.arange(seq)
+    return tokens % BLOCK < MEAN_SAMPLE if MEAN_SAMPLE else tokens >= 0
+
+
+def check_options(ap, args):
+    """--mean-sample and --lin-below, which fp8_lse_bound.py takes too: refused with what they
+    take and what came."""
+    if not 0 <= args.mean_sample <= BLOCK:
+        ap.error(f"--mean-sample: expected 0 to {BLOCK} tokens a block, got {args.mean_sample}")
+    if not 0.0 <= args.lin_below <= 1e6:
+        ap.error(f"--lin-below: expected 0 to 1e6 exp2 units, got {args.lin_below}")
+
+
 def fp8_attention(q, k, v, scale, scheme):
     heads, seq, _ = q.shape
     scale_log2 = scale * np.log2(np.e)
@@ -189,11 +205,8 @@ def fp8_attention(q, k, v, scale, scheme):
         a = np.sqrt(np.abs(q).max(1, keepdims=True) / np.abs(k).max(1, keepdims=True))
         q, k = q / a, k * a
     no_bias = scheme in ("k_smooth_only", "q_token", "balance")
-    if MEAN_SAMPLE:  # the pass's means since round 14: the first 16 tokens of each block
-        rows = (np.arange(seq) % BLOCK) < MEAN_SAMPLE
-        mq, mk = q[:, rows].mean(1, keepdims=True), k[:, rows].mean(1, keepdims=True)
-    else:
-        mq, mk = q.mean(1, keepdims=True), k.mean(1, keepdims=True)
+    rows = smoothing_rows(seq)
+    mq, mk = q[:, rows].mean(1, keepdims=True), k[:, rows].mean(1, keepdims=True)
     if no_bias:
         mq = np.zeros_like(mq)
     exact_qk, exact_p, exact_v = (scheme in ("p_only", "v_only"), scheme in ("qk_only", "v_only"),
@@ -351,13 +364,10 @@ def main():
                     help="s_f16_linN: added to the e4m3 bits' offset 8 x + 56, -1 to 1 (the "
                     "kernel's -0.5 centres the linear interpolation's mean ratio near 1)")
     args = ap.parse_args()
-    if not 0 <= args.mean_sample <= BLOCK:
-        ap.error(f"--mean-sample: expected 0 to {BLOCK} tokens a block, got {args.mean_sample}")
+    check_options(ap, args)
     global HARSH, BIAS_SPAN, MEAN_SAMPLE, LIN_BIAS, LIN_BELOW
     if not -1.0 <= args.lin_centre <= 1.0:
         ap.error(f"--lin-centre: expected -1 to 1, got {args.lin_centre}")
-    if not 0.0 <= args.lin_below <= 1e6:
-        ap.error(f"--lin-below: expected 0 to 1e6 exp2 units, got {args.lin_below}")
     LIN_BIAS, LIN_BELOW = 56.0 + args.lin_centre, args.lin_below
     HARSH, BIAS_SPAN, MEAN_SAMPLE = args.harsh, args.bias_span, args.mean_sample
     schemes = ["library", "fma_o", "f16_exp", "f16_sum", "sum_tensor", "bias_e4m3x1", "bias_e4m3x2",
