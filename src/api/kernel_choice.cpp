@@ -80,7 +80,7 @@ const Names<Variant> kVariants = {
     {Variant::fp8_wg3_f16_poly_three_eighths, "fp8_wg3_f16_poly_three_eighths"},
     {Variant::fp8_wg3_f16_s_late, "fp8_wg3_f16_s_late"},
     {Variant::fp8_wg3_pair_step, "fp8_wg3_pair_step"},
-    {Variant::fp8_wg3_lin_exp, "fp8_wg3_lin_exp"},
+    {Variant::fp8_wg3_round12, "fp8_wg3_round12"},
     {Variant::bf16_late_wait, "bf16_late_wait"},
     {Variant::bwd_rs_dv, "bwd_rs_dv"},
     {Variant::bwd_ss, "bwd_ss"},

@@ -121,7 +121,7 @@ enum class Variant {
   fp8_wg3_f16_poly_three_eighths,
   fp8_wg3_f16_s_late,
   fp8_wg3_pair_step,
-  fp8_wg3_lin_exp,
+  fp8_wg3_round12,
   bf16_late_wait,
   bwd_rs_dv,
   bwd_ss,

@@ -505,16 +505,15 @@ TEST_P(Fp8Round3, MatchesLibraryBoundsAndBits) {
       {"fp8_wg3_s_f16_lookahead", "fp8_wg3_round11"},
       {"fp8_wg3_s_f16_ss_p", ""},
       // (round 12: a quarter, half or three quarters of the exponentials by a polynomial on
-      // f16 pairs; a quarter is the library's since round 12)
-      {"fp8_wg3_f16_poly_quarter", "standard"},
+      // f16 pairs; a quarter was the library's in rounds 12-16, fp8_wg3_round12)
+      {"fp8_wg3_round12", ""},
+      {"fp8_wg3_f16_poly_quarter", "fp8_wg3_round12"},
       {"fp8_wg3_f16_poly_half", ""},
       {"fp8_wg3_f16_poly_three_quarters", ""},
       {"fp8_wg3_f16_poly_three_eighths", ""},
-      {"fp8_wg3_f16_s_late", "standard"},  // (the next S earlier: the same arithmetic)
+      {"fp8_wg3_f16_s_late", "fp8_wg3_round12"},  // (the next S earlier: the same arithmetic)
       // (round 16: two key blocks a step, P V summed over both in the tensor cores, other sums)
       {"fp8_wg3_pair_step", ""},
-      // (round 17: P's e4m3 bits from the exponents, no exponentials: other bits)
-      {"fp8_wg3_lin_exp", ""},
   };
   const Plan plan = make_plan(c.geometry, c.spec);
   const int64_t S = plan.seq_len;
@@ -644,10 +643,10 @@ TEST(Fp8Errors, NaNInputsComeOutNaN) {
 }
 
 // Scores of thousands of exp2 units: in head 1, Q x 30 everywhere and K x 30 in key block 2
-// only, on the library's kernel and on round 17's candidate (fp8_wg3_lin_exp, with the
-// comparison kernels), where such blocks go back to the exponentials' path block by block
-// (kLinRawTop, fwd_fp8_s_f16.cuh): the rows keeping block 2 have it on that path and their
-// other blocks (scores below 1024 units) on the fast one.
+// only, on the library's kernel, where such blocks go back to the exponentials' path block by
+// block (kLinRawTop, fwd_fp8_s_f16.cuh), and on round 12's (fp8_wg3_round12, with the
+// comparison kernels), all exponentials: the rows keeping block 2 have it on the exponentials'
+// path and their other blocks (scores below 1024 units) on the fast one.
 // Such near one-hot rows are past e4m3's accuracy (a score's rounding error is tens of units), so
 // what is checked is what attention guarantees whatever the rounding: every output and lse
 // finite, and each output a weighted mean of V (inside each channel's range of V, widened by
@@ -686,7 +685,7 @@ TEST(Fp8Errors, HugeScoresStayFiniteAndInsideVsRange) {
   const ReferenceResult ref =
       attention_reference(plan, q.host_view(), k.host_view(), v.host_view(), scale);
   std::vector<std::string> choices = {kFp8};
-  if (ablation_kernels_built()) choices.push_back(std::string(kFp8) + ",variant=fp8_wg3_lin_exp");
+  if (ablation_kernels_built()) choices.push_back(std::string(kFp8) + ",variant=fp8_wg3_round12");
   for (const std::string& choice : choices) {
     SCOPED_TRACE(choice);
     TestTensor out(DType::bf16, Layout::bshd, 1, S, 2, 128);

@@ -84,7 +84,7 @@ int kernel_bits(Variant variant, int head_dim, bool persistent) {
     case Variant::fp8_wg3_round11:
     case Variant::fp8_wg3_f16_poly_three_eighths:
     case Variant::fp8_wg3_f16_s_late:
-    case Variant::fp8_wg3_lin_exp:
+    case Variant::fp8_wg3_round12:
       return kFp8Library | kFp8SF16;
     case Variant::fp8_wg3_s_f16_ss_p: return kFp8Library | kFp8SF16 | kFp8SsP;
     case Variant::fp8_wg3_pair_step: return kFp8Library | kFp8SF16 | kFp8PairStep;  // (shift grid)
@@ -192,7 +192,7 @@ void launch_kernel(const FwdParams& q, DType dtype, int head_dim, int ctas, Vari
         return launch_fwd_hopper_fp8_bf16_d128_v49(q, ctas, stream);
       case Variant::fp8_wg3_f16_s_late: return launch_fwd_hopper_fp8_bf16_d128_v50(q, ctas, stream);
       case Variant::fp8_wg3_pair_step: return launch_fwd_hopper_fp8_bf16_d128_v51(q, ctas, stream);
-      case Variant::fp8_wg3_lin_exp: return launch_fwd_hopper_fp8_bf16_d128_v52(q, ctas, stream);
+      case Variant::fp8_wg3_round12: return launch_fwd_hopper_fp8_bf16_d128_v52(q, ctas, stream);
       default: break;
     }
 #endif

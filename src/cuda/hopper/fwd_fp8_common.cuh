@@ -104,7 +104,7 @@ constexpr float kLazyLog2 = 0.8f;
 // Round 16 (on bit 134217728): bit 67108864 (kPairStep) takes two kept key blocks a step, one
 // base for both and P V of both into one accumulator added to O once a step
 // (fwd_fp8_wg3_f16.cuh; the pass's shifts on the whole exp2 grid).
-// Round 17 (on bit 134217728; not yet the library's): bit 2097152 (kLinExp) makes P's
+// Round 17 (on bit 134217728; the library's at head dim 128): bit 2097152 (kLinExp) makes P's
 // e4m3 bits from the exponent by two f16 instructions a pair, e4m3's bits read as 8 log2 + 56
 // (fwd_fp8_s_f16.cuh's softmax_lin_h), instead of exponentials and a conversion.
 // The library's kernel is kFp8Library (fwd_fp8_layout.hpp); kVariant 0 is round 3's.

@@ -57,15 +57,14 @@ constexpr int kFp8Round12D128 = kFp8Round11D128 | kFp8PolyQuarter;
 // a block. The step's exponent base is a whole number of exp2 units, so the pass puts the key
 // blocks' shifts on that grid too (Fp8Workspace::shift_grid).
 constexpr int kFp8PairStep = 67108864;
-// Round 17's candidate (comparison variant fp8_wg3_lin_exp): P's e4m3 bits straight from the
-// exponent, read through e4m3's own logarithmic layout (kFp8LinExp, fwd_fp8_s_f16.cuh's
-// softmax_lin_h): no exponentials, two f16 instructions a pair; 1.12-1.17x round 12's kernel on
-// an H200 in its first form. Not yet the library's: its last form (the far blocks back on the
-// exponentials, kLinBelowTop) has not run on a GPU. Making it the library is one line here:
-// kFp8LibraryD128 = kFp8Round17D128.
+// Round 17: P's e4m3 bits straight from the exponent, read through e4m3's own logarithmic
+// layout (kFp8LinExp, fwd_fp8_s_f16.cuh's softmax_lin_h): no exponentials, two f16
+// instructions a pair. The library's since round 17 (1.13-1.15x round 12's kernel on an H200);
+// round 12's kernel is the comparison variant fp8_wg3_round12, and the round 12-16 candidates
+// are built on it.
 constexpr int kFp8LinExp = 2097152;
 constexpr int kFp8Round17D128 = kFp8Round11D128 | kFp8LinExp;
-constexpr int kFp8LibraryD128 = kFp8Round12D128;
+constexpr int kFp8LibraryD128 = kFp8Round17D128;
 
 // The bits the quantisation pass must know of for the library's kernel at this head dim
 // (persistent: the two-warpgroup kernel). kFp8PairStep follows kFp8LibraryD128, so that a

@@ -3,8 +3,8 @@
 // the row maxima, HFMA2 for the exponents' arguments, ex2.approx.f16x2, e4m3 pairs from f16
 // pairs), half the CUDA-core instructions of the fp32 path for the maxima and the arguments.
 // Round 12's library took a quarter of the exponentials by exp2_poly_h2 instead of MUFU (n-tiles
-// 3 and 7 of every eight): 1.1-3.6% on an H200, and is the library's. Round 17's candidate makes
-// no exponentials: softmax_lin_h writes P's e4m3 bits from the exponents (Fp8Traits::kLinExp).
+// 3 and 7 of every eight): 1.1-3.6% on an H200. Since round 17 the library's makes no
+// exponentials: softmax_lin_h writes P's e4m3 bits from the exponents (Fp8Traits::kLinExp).
 //
 // Why it is exact enough: the pass quantises Q and K to at most kFp8SF16Top in e4m3 units
 // (fwd_fp8_layout.hpp), so a score's products sum to at most 128 x 22^2 < 65504 in any order:
