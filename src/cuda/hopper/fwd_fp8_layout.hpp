@@ -59,7 +59,7 @@ constexpr int kFp8Round12D128 = kFp8Round11D128 | kFp8PolyQuarter;
 constexpr int kFp8PairStep = 67108864;
 // Round 17: P's e4m3 bits straight from the exponent, read through e4m3's own logarithmic
 // layout (kFp8LinExp, fwd_fp8_s_f16.cuh's softmax_lin_h): no exponentials, two f16
-// instructions a pair. The library's since round 17 (1.13-1.15x round 12's kernel on an H200);
+// instructions a pair. The library's since round 17 (1.09-1.11x round 12's kernel on an H200);
 // round 12's kernel is the comparison variant fp8_wg3_round12, and the round 12-16 candidates
 // are built on it.
 constexpr int kFp8LinExp = 2097152;
