@@ -14,15 +14,6 @@ using namespace radial;
 
 namespace {
 
-// Runs f, expects a radial::Error whose message holds every fragment.
-void expect_error(const std::function<void()>& f, std::initializer_list<const char*> fragments) {
-  const Thrown thrown = thrown_by(f);
-  EXPECT_NE(thrown.argument, "(nothing thrown)");
-  for (const char* fragment : fragments)
-    EXPECT_NE(thrown.message.find(fragment), std::string::npos)
-        << thrown.message << " lacks " << fragment;
-}
-
 Geometry geom(int64_t F, int64_t T, int64_t text = 0, int64_t valid = -1) {
   Geometry g;
   g.frames = F, g.tokens_per_frame = T, g.text_tokens = text, g.text_valid = valid;

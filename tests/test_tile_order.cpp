@@ -23,7 +23,7 @@ namespace {
 using schedule::handout_order;
 using schedule::tile192_order;
 
-// The argument that call()'s Error names, or "(nothing thrown)".
+// The argument that call()'s Error names, or kNothingThrown.
 std::string argument(const std::function<void()>& call) { return thrown_by(call).argument; }
 
 TEST(TileHandout, RowOrderPerHeadThenTheTailLongestFirst) {
